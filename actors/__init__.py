@@ -1,0 +1,22 @@
+"""The user-facing actor API: subclass :class:`Actor`, talk to :class:`Connection` objects."""
+
+from roost._errors import CommitFailed, ConnectionClosed, ConnectionRefused, RoostError
+
+from ._actor import Actor, ActorHost
+from ._connection import MAX_STATE_BYTES, MAX_TAG_LENGTH, MAX_TAGS, Connection
+from ._http import Request, Response
+
+__all__ = [
+    "MAX_STATE_BYTES",
+    "MAX_TAGS",
+    "MAX_TAG_LENGTH",
+    "Actor",
+    "ActorHost",
+    "CommitFailed",
+    "Connection",
+    "ConnectionClosed",
+    "ConnectionRefused",
+    "Request",
+    "Response",
+    "RoostError",
+]

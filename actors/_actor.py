@@ -1,0 +1,95 @@
+"""The Actor base class: what users subclass, and the small host interface it talks to.
+
+An actor is one live instance per (type, key). The runtime calls its handlers one at a time
+(G2); whatever a handler writes to ``self.storage`` commits when the handler returns, and is
+rolled back if it raises (G3); what it sends leaves only after that commit (G4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from ._connection import Connection
+from ._http import Request, Response
+
+if TYPE_CHECKING:
+    from roost.storage import ActorStorage
+
+
+class ActorHost(Protocol):
+    """What the runtime provides to one activation of an actor (implemented by runtime/)."""
+
+    actor_type: str
+    key: str
+
+    @property
+    def storage(self) -> ActorStorage: ...
+
+    def connections(self, tag: str | None = None) -> Sequence[Connection]: ...
+
+    def broadcast(
+        self, message: str | bytes, exclude: Collection[Connection] = (), tag: str | None = None
+    ) -> None: ...
+
+    def send(self, conn: Connection, message: str | bytes) -> None: ...
+
+    def close(self, conn: Connection, code: int, reason: str) -> None: ...
+
+    def is_closed(self, conn: Connection) -> bool: ...
+
+
+class Actor:
+    """Base class of every actor. Override the ``on_*`` handlers you need.
+
+    The runtime constructs the actor with its host; a subclass that defines ``__init__``
+    must accept the host and call ``super().__init__(host)``. Prefer ``on_start`` for set-up:
+    it runs on every activation, inside a turn, with storage available.
+    """
+
+    def __init__(self, host: ActorHost) -> None:
+        self._host = host
+        self.type: str = host.actor_type
+        self.key: str = host.key
+
+    @property
+    def storage(self) -> ActorStorage:
+        """This actor's own SQLite: ``.db`` (a sqlite_utils Database) and ``.kv``."""
+        return self._host.storage
+
+    def connections(self, tag: str | None = None) -> Sequence[Connection]:
+        """The open connections, in the order they connected; only those tagged ``tag``."""
+        return self._host.connections(tag)
+
+    def broadcast(
+        self, message: str | bytes, exclude: Collection[Connection] = (), tag: str | None = None
+    ) -> None:
+        """Send ``message`` to every open connection (tagged ``tag``) except ``exclude``.
+
+        The frame is encoded once and the same bytes go to each recipient; like
+        :meth:`Connection.send` it never blocks and leaves after the turn commits.
+        """
+        self._host.broadcast(message, exclude, tag)
+
+    async def on_start(self) -> None:
+        """Called after activation, before the first event is delivered."""
+
+    async def on_stop(self) -> None:
+        """Called before the actor leaves memory (idle or shutdown); storage still usable."""
+
+    async def on_connect(self, conn: Connection, request: Request) -> None:
+        """A WebSocket wants to join. Raise ``ConnectionRefused`` to refuse it.
+
+        The connection is already listed in :meth:`connections`, and frames sent to it here
+        arrive right after the handshake completes.
+        """
+
+    async def on_message(self, conn: Connection, message: str | bytes) -> None:
+        """A text (str) or binary (bytes) message arrived on ``conn``."""
+
+    async def on_close(self, conn: Connection, code: int, reason: str) -> None:
+        """``conn`` closed: exactly once per accepted connection, dead peers included (1006)."""
+
+    async def on_request(self, request: Request) -> Response:
+        """A plain HTTP request to ``/<type>/<key>...``. Without an override: 405."""
+        return Response.text("this actor does not answer HTTP requests\n", status=405)

@@ -1,0 +1,90 @@
+"""A WebSocket connection as an actor sees it.
+
+The object is a handle: the socket, its queue and its close handshake belong to the runtime.
+Tags and ``state`` live on the handle, so they belong to the connection rather than to any
+one activation of the actor.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._actor import ActorHost
+
+#: At most this many tags per connection, each at most MAX_TAG_LENGTH characters.
+MAX_TAGS = 10
+MAX_TAG_LENGTH = 256
+#: ``conn.state`` must serialise to at most this many bytes of JSON.
+MAX_STATE_BYTES = 16 * 1024
+
+
+class Connection:
+    """One client WebSocket of an actor.
+
+    Attributes:
+        id: unique within the server process; stable for the connection's life.
+        subprotocol: the negotiated ``Sec-WebSocket-Protocol``, or None (raw mode).
+    """
+
+    __slots__ = ("__weakref__", "_host", "_state", "_tags", "id", "subprotocol")
+
+    def __init__(self, host: ActorHost, connection_id: str, subprotocol: str | None) -> None:
+        self._host = host
+        self.id = connection_id
+        self.subprotocol = subprotocol
+        self._tags: frozenset[str] = frozenset()
+        self._state: Any = None
+
+    @property
+    def tags(self) -> frozenset[str]:
+        """Labels for :meth:`Actor.connections` and ``broadcast(tag=...)``; set in on_connect."""
+        return self._tags
+
+    @tags.setter
+    def tags(self, tags: Iterable[str]) -> None:
+        tags = frozenset(tags)
+        if len(tags) > MAX_TAGS:
+            raise ValueError(f"at most {MAX_TAGS} tags per connection")
+        for tag in tags:
+            if not isinstance(tag, str) or not 0 < len(tag) <= MAX_TAG_LENGTH:
+                raise ValueError(f"tags must be non-empty strings of at most {MAX_TAG_LENGTH}")
+        self._tags = tags
+
+    @property
+    def state(self) -> Any:
+        """Per-connection data (JSON-able, at most MAX_STATE_BYTES serialised).
+
+        Assign to change it: the bound is checked on assignment.
+        """
+        return self._state
+
+    @state.setter
+    def state(self, value: Any) -> None:
+        encoded = json.dumps(value, separators=(",", ":"))
+        if len(encoded.encode("utf-8")) > MAX_STATE_BYTES:
+            raise ValueError(f"connection state over {MAX_STATE_BYTES} bytes of JSON")
+        self._state = json.loads(encoded)
+
+    def send(self, message: str | bytes) -> None:
+        """Send a text (str) or binary (bytes) frame.
+
+        Inside a turn the frame leaves after the turn commits (G4). It never blocks: a peer
+        that does not keep up is disconnected instead. Sending on a closed connection is a
+        no-op, because the peer may vanish at any moment and that is not the sender's error.
+        """
+        self._host.send(self, message)
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Start the close handshake; ``on_close`` follows once it completes."""
+        self._host.close(self, code, reason)
+
+    @property
+    def closed(self) -> bool:
+        """True once the connection is closing or closed."""
+        return self._host.is_closed(self)
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.id}>"

@@ -1,0 +1,59 @@
+#!/usr/bin/env python3
+"""Set everything up, then run the demo server or the test suite.
+
+    python3 dev.py demo [roost serve options]   # the demo server on the embedded defaults
+    python3 dev.py test [pytest options]        # the whole test suite (what CI runs)
+
+Needs nothing but Python 3.11+: it makes ./.venv, installs roost with its dev extras into it
+(again only when pyproject.toml changed), then runs the command inside it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+STAMP = VENV / ".roost-installed"
+DEMO = ["serve", "examples/chat.py"]
+
+
+def setup() -> None:
+    """Create the virtualenv and install the project into it, when needed."""
+    if sys.version_info < (3, 11):  # noqa: UP036 - this script may run on any python3
+        sys.exit(f"roost needs Python 3.11 or newer, this is {sys.version.split()[0]}")
+    if not (BIN / "python").exists():
+        print("dev.py: creating .venv", flush=True)
+        venv.create(VENV, with_pip=True)
+    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if not STAMP.exists() or STAMP.read_text() != wanted:
+        print("dev.py: installing roost and its dev dependencies into .venv", flush=True)
+        pip = [str(BIN / "python"), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+        subprocess.run([*pip, "--upgrade", "pip"], check=True, cwd=ROOT)
+        subprocess.run([*pip, "-e", ".[dev]"], check=True, cwd=ROOT)
+        STAMP.write_text(wanted)
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in ("demo", "test"):
+        print(__doc__, file=sys.stderr)
+        return 2
+    setup()
+    command, rest = argv[0], argv[1:]
+    if command == "demo":
+        return subprocess.call([str(BIN / "roost"), *DEMO, *rest], cwd=ROOT)
+    status = subprocess.call([str(BIN / "python"), "-m", "pytest", *rest], cwd=ROOT)
+    if status == 5:  # pytest collected no tests: that is a failure, not a pass
+        print("dev.py: pytest ran no tests", file=sys.stderr)
+        return 1
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

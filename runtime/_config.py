@@ -1,0 +1,91 @@
+"""Server settings: one frozen record, validated once, passed down explicitly.
+
+Every limit is a keyword with a safe default; the memory each one bounds is written beside it,
+so an operator can work out what a node may use.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from roost._errors import ConfigError
+
+
+def _positive(_: Any, attribute: attrs.Attribute[Any], value: float) -> None:
+    if value <= 0:
+        raise ConfigError(f"{attribute.name} must be positive, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class ServerConfig:
+    """How one roost node listens, what it keeps where, and the limits it enforces."""
+
+    host: str = "127.0.0.1"
+    port: int = 8787
+    data_dir: Path = attrs.field(default=Path("roost-data"), converter=Path)
+
+    # One inbound WebSocket message or HTTP body, after reassembly: bounds the receive buffer
+    # of each connection (a frame declaring more is refused before its payload is read: 1009).
+    max_message_size: int = attrs.field(default=1 << 20, validator=_positive)
+    # Bytes queued for one connection that the peer has not read yet. A connection over it is
+    # a slow consumer and is cut with 1008, so one reader never holds memory or others back.
+    max_outbound_bytes: int = attrs.field(default=4 << 20, validator=_positive)
+    # Keys are arbitrary UTF-8 strings up to this many bytes (G9).
+    max_key_bytes: int = attrs.field(default=512, validator=_positive)
+    # A WebSocket peer silent this long gets a ping; one that does not answer within
+    # ping_timeout is closed (1006 reported to on_close), so dead peers are found.
+    ping_interval: float = attrs.field(default=20.0, validator=_positive)
+    ping_timeout: float = attrs.field(default=20.0, validator=_positive)
+    # After we send a close frame, how long the peer has to answer before the socket is cut.
+    close_timeout: float = attrs.field(default=5.0, validator=_positive)
+    # Reading an HTTP request (head and body) must finish within this time (slow-loris guard).
+    request_timeout: float = attrs.field(default=10.0, validator=_positive)
+    # An actor with no connection and no running turn for this long is stopped and its
+    # SQLite closed; its next event activates it again.
+    idle_timeout: float = attrs.field(default=30.0, validator=_positive)
+    # At most this many per-actor SQLite handles stay open (an LRU), so a node can host far
+    # more actors than it has file descriptors.
+    max_open_databases: int = attrs.field(default=256, validator=_positive)
+    # Graceful shutdown waits this long for connections to finish their close handshake.
+    shutdown_timeout: float = attrs.field(default=10.0, validator=_positive)
+    # SQLite's synchronous pragma for actor files: NORMAL survives a crash of the process,
+    # FULL also a power loss (at the price of an fsync per commit).
+    synchronous: str = attrs.field(default="NORMAL")
+
+    @synchronous.validator
+    def _check_synchronous(self, _: Any, value: str) -> None:
+        if value not in ("NORMAL", "FULL"):
+            raise ConfigError(f"synchronous must be NORMAL or FULL, got {value!r}")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ServerConfig:
+        """Read ``ROOST_<FIELD>`` variables (for example ``ROOST_PORT``), then apply overrides.
+
+        Overrides whose value is None are ignored, so CLI flags that were not given fall back
+        to the environment and then to the defaults.
+        """
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for field in attrs.fields(cls):
+            raw = environ.get(f"ROOST_{field.name.upper()}")
+            if raw is None:
+                continue
+            kind = (
+                field.type if isinstance(field.type, str) else getattr(field.type, "__name__", "")
+            )
+            try:
+                if kind == "int":
+                    values[field.name] = int(raw)
+                elif kind == "float":
+                    values[field.name] = float(raw)
+                else:
+                    values[field.name] = raw
+            except ValueError:
+                raise ConfigError(f"ROOST_{field.name.upper()}={raw!r} is not a {kind}") from None
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)

@@ -1,0 +1,316 @@
+"""One port for everything: WebSocket upgrades, actor HTTP, and the runtime's endpoints.
+
+Each accepted socket gets one task. It reads HTTP requests with h11; an upgrade to
+``/<type>/<key>`` becomes a :class:`WebSocketSession` on the same task, anything else is
+answered by the runtime (``/_roost/...``) or by the actor's ``on_request``.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import Any
+
+import attrs
+import h11
+import trio
+
+from roost._errors import (
+    CommitFailed,
+    ConnectionRefused,
+    HandshakeError,
+    NotFound,
+)
+from roost.actors import Actor, Connection, Response
+from roost.protocol import accept_headers, check_upgrade, is_websocket_upgrade
+
+from ._app import App
+from ._config import ServerConfig
+from ._host import ActorRegistry
+from ._http import error_response, new_connection, read_request, to_request, write_response
+from ._routing import RUNTIME_PREFIX, parse_target, route_actor
+from ._transport import Flusher, Peer
+from ._websocket import WebSocketSession
+
+log = logging.getLogger("roost.server")
+
+
+@attrs.frozen
+class ServerStatistics:
+    """A snapshot of what the server holds right now."""
+
+    connections: int
+    websockets: int
+    actors: int
+    activations_total: int
+    open_databases: int
+
+
+class Server:
+    """A roost node serving one App on one port.
+
+    Start it with ``await nursery.start(server.serve)``; stop it with :meth:`shutdown`
+    (graceful: stop accepting, let turns finish, close WebSockets with 1001).
+    """
+
+    def __init__(self, app: App, config: ServerConfig | None = None) -> None:
+        self.app = app
+        self.config = config or ServerConfig()
+        self.registry = ActorRegistry(
+            data_dir=self.config.data_dir,
+            max_open_databases=self.config.max_open_databases,
+            synchronous=self.config.synchronous,
+        )
+        self.port: int | None = None
+        self.sessions: set[WebSocketSession] = set()
+        self._flusher = Flusher()
+        self._peers: set[Peer] = set()
+        self._busy: set[Peer] = set()  # peers with an HTTP request being answered
+        self._stopping = False
+        self._stop_requested = trio.Event()
+        self._drained = trio.Event()
+        self._stopped = trio.Event()
+
+    def statistics(self) -> ServerStatistics:
+        """Counts for health checks and tests."""
+        return ServerStatistics(
+            connections=len(self._peers),
+            websockets=len(self.sessions),
+            actors=len(self.registry.slots),
+            activations_total=self.registry.activations,
+            open_databases=self.registry.pool.statistics().open,
+        )
+
+    # -- running -----------------------------------------------------------------------------
+
+    async def serve(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
+        """Listen, serve until :meth:`shutdown`, then shut down gracefully."""
+        config = self.config
+        listener = socket.create_server((config.host, config.port), backlog=1024, reuse_port=False)
+        listener.setblocking(False)
+        self.port = listener.getsockname()[1]
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._flusher.run, nursery)
+                nursery.start_soon(self._maintain)
+                accept_scope = trio.CancelScope()
+                nursery.start_soon(self._accept, listener, nursery, accept_scope)
+                task_status.started(self)
+                await self._stop_requested.wait()
+                accept_scope.cancel()
+                await self._drain_connections()
+                await self.registry.stop_all()
+                nursery.cancel_scope.cancel()
+        finally:
+            listener.close()
+            self._stopped.set()
+
+    async def shutdown(self) -> None:
+        """Stop gracefully and wait until the server has stopped."""
+        self._stop_requested.set()
+        await self._stopped.wait()
+
+    async def _accept(
+        self, listener: socket.socket, nursery: trio.Nursery, scope: trio.CancelScope
+    ) -> None:
+        with scope:
+            while True:
+                await trio.lowlevel.wait_readable(listener)
+                for _ in range(64):  # take a burst of handshakes per wake-up
+                    try:
+                        sock, _addr = listener.accept()
+                    except BlockingIOError:
+                        break
+                    except OSError as exc:  # EMFILE and friends: log, back off a little
+                        log.warning("accept failed: %s", exc)
+                        await trio.sleep(0.05)
+                        break
+                    sock.setblocking(False)
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    nursery.start_soon(self._handle, sock)
+
+    async def _maintain(self) -> None:
+        """Keep-alive pings, close deadlines and idle actors: one task for the whole node."""
+        config = self.config
+        tick = min(config.ping_interval, config.close_timeout, config.idle_timeout) / 4
+        while True:
+            await trio.sleep(tick)
+            now = trio.current_time()
+            for session in list(self.sessions):
+                session.keepalive(now, config.ping_interval, config.ping_timeout)
+            if not self._stopping:
+                await self.registry.stop_idle(now, config.idle_timeout)
+
+    async def _drain_connections(self) -> None:
+        """Graceful shutdown: close WebSockets with 1001 and idle HTTP peers, then wait."""
+        self._stopping = True
+        for session in list(self.sessions):
+            session.close(1001, "server shutting down")
+        for peer in list(self._peers):
+            if peer not in self._busy and not any(s.peer is peer for s in self.sessions):
+                peer.abort()
+        if self._peers:
+            with trio.move_on_after(self.config.shutdown_timeout):
+                await self._drained.wait()
+        for peer in list(self._peers):
+            peer.abort()
+        # Cut peers' tasks still run their on_close turns; give them the same deadline.
+        if self._peers:
+            with trio.move_on_after(self.config.close_timeout):
+                await self._drained.wait()
+
+    # -- one TCP connection ------------------------------------------------------------------
+
+    async def _handle(self, sock: socket.socket) -> None:
+        peer = Peer(sock, self._flusher, max_outbound_bytes=self.config.max_outbound_bytes)
+        self._peers.add(peer)
+        conn = new_connection()
+        try:
+            await self._serve_http(peer, conn)
+        except trio.ClosedResourceError:
+            pass
+        finally:
+            peer.abort()
+            self._peers.discard(peer)
+            if self._stopping and not self._peers:
+                self._drained.set()
+
+    async def _serve_http(self, peer: Peer, conn: h11.Connection) -> None:
+        config = self.config
+        while not peer.closed:
+            try:
+                with trio.fail_after(config.request_timeout):
+                    received = await read_request(peer, conn, max_body=config.max_message_size)
+            except trio.TooSlowError:
+                return await self._refuse(peer, conn, 408, "request timeout")
+            except HandshakeError as exc:
+                return await self._refuse(peer, conn, exc.status, exc.reason)
+            except (h11.RemoteProtocolError, ValueError):
+                return await self._refuse(peer, conn, 400, "malformed HTTP request")
+            if received is None:
+                return None
+            request, body = received
+            if is_websocket_upgrade(request.headers):
+                return await self._upgrade(peer, conn, request)
+            self._busy.add(peer)
+            try:
+                response = await self._respond(request, body)
+                if self._stopping:
+                    response = attrs.evolve(
+                        response, headers=(*response.headers, ("connection", "close"))
+                    )
+                write_response(peer, conn, response)
+            finally:
+                self._busy.discard(peer)
+            if conn.our_state is h11.MUST_CLOSE or self._stopping:
+                with trio.move_on_after(config.close_timeout):
+                    await peer.aclose()
+                return None
+            conn.start_next_cycle()
+        return None
+
+    async def _refuse(self, peer: Peer, conn: h11.Connection, status: int, reason: str) -> None:
+        """Answer with an error and close, if HTTP still allows a response."""
+        if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+            try:
+                write_response(peer, conn, error_response(status, reason))
+            except h11.LocalProtocolError:
+                pass
+        with trio.move_on_after(self.config.close_timeout):
+            await peer.aclose()
+
+    async def _respond(self, request: h11.Request, body: bytes) -> Response:
+        """Answer a plain HTTP request: the runtime's own endpoints or an actor's."""
+        try:
+            target = parse_target(request.target)
+            if target.raw_path.startswith(RUNTIME_PREFIX):
+                return self._runtime_endpoint(request, target.raw_path)
+            route = route_actor(target, max_key_bytes=self.config.max_key_bytes)
+            actor_type = self.app.get(route.actor_type) if route else None
+            if route is None or actor_type is None:
+                raise NotFound("no actor type serves this path")
+        except HandshakeError as exc:
+            return error_response(exc.status, exc.reason)
+        slot = self.registry.slot(actor_type, route.key)
+        actor_request = to_request(request, target, body, route.rest)
+
+        async def on_request(actor: Actor) -> Response:
+            return await actor.on_request(actor_request)
+
+        try:
+            response = await slot.turn(on_request)
+        except Exception:
+            log.exception("on_request failed for %s/%s", slot.actor_type, slot.key)
+            return error_response(500, "internal error")
+        if not isinstance(response, Response):
+            log.error("on_request of %s returned %r, not a Response", slot.actor_type, response)
+            return error_response(500, "internal error")
+        return response
+
+    def _runtime_endpoint(self, request: h11.Request, path: str) -> Response:
+        if path == RUNTIME_PREFIX + "health" and request.method in (b"GET", b"HEAD"):
+            status = "stopping" if self._stopping else "ok"
+            return Response.json({"status": status}, status=503 if self._stopping else 200)
+        return error_response(404, "not found")
+
+    # -- WebSocket ---------------------------------------------------------------------------
+
+    async def _upgrade(self, peer: Peer, conn: h11.Connection, request: h11.Request) -> None:
+        config = self.config
+        try:
+            if self._stopping:
+                raise HandshakeError("server shutting down", status=503)
+            upgrade = check_upgrade(request.method, request.headers)
+            target = parse_target(request.target)
+            route = route_actor(target, max_key_bytes=config.max_key_bytes)
+            actor_type = self.app.get(route.actor_type) if route else None
+            if route is None or actor_type is None:
+                raise NotFound("no actor type serves this path")
+        except HandshakeError as exc:
+            return await self._refuse(peer, conn, exc.status, exc.reason)
+
+        slot = self.registry.slot(actor_type, route.key)
+        connection = Connection(slot, self.registry.new_connection_id(), None)
+        session = WebSocketSession(
+            slot,
+            connection,
+            peer,
+            max_message_size=config.max_message_size,
+            close_timeout=config.close_timeout,
+        )
+        peer.on_overflow = session.slow_consumer
+        actor_request = to_request(request, target, b"", route.rest)
+
+        async def on_connect(actor: Actor) -> None:
+            slot.sessions[connection] = session
+            try:
+                await actor.on_connect(connection, actor_request)
+            except BaseException:
+                slot.sessions.pop(connection, None)
+                raise
+
+        def accept() -> None:
+            # After the commit, before the turn's frames: the 101 must lead the stream.
+            response = h11.InformationalResponse(status_code=101, headers=accept_headers(upgrade))
+            peer.write(conn.send(response))
+            session.opened()
+
+        try:
+            await slot.turn(on_connect, before_release=accept)
+        except ConnectionRefused as exc:
+            slot.sessions.pop(connection, None)
+            return await self._refuse(peer, conn, exc.status, exc.reason)
+        except Exception as exc:
+            slot.sessions.pop(connection, None)
+            if not isinstance(exc, CommitFailed):
+                log.exception("on_connect failed for %s/%s", slot.actor_type, slot.key)
+            return await self._refuse(peer, conn, 500, "internal error")
+
+        self.sessions.add(session)
+        try:
+            if self._stopping:
+                session.close(1001, "server shutting down")
+            trailing, _closed = conn.trailing_data
+            await session.run(bytes(trailing))
+        finally:
+            self.sessions.discard(session)

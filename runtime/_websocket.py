@@ -1,0 +1,232 @@
+"""One accepted WebSocket: its reader loop, close handshake and keep-alive state.
+
+The reader handles every frame of a ``recv`` in one pass and runs the actor's turn inline,
+without handing the message to another task: while a turn runs, this connection is simply not
+read, so a fast sender meets TCP back-pressure instead of growing a queue.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from typing import TYPE_CHECKING
+
+import trio
+
+from roost._errors import ProtocolError
+from roost.actors import Actor, Connection
+from roost.protocol import (
+    BinaryMessage,
+    CloseReceived,
+    FrameDecoder,
+    Ping,
+    Pong,
+    TextMessage,
+    encode_close,
+    encode_ping,
+    encode_pong,
+)
+
+from ._transport import Peer
+
+if TYPE_CHECKING:
+    from ._host import ActorSlot
+
+log = logging.getLogger("roost.websocket")
+
+#: Close codes an actor may send (RFC 6455 §7.4): 1000, the defined ones, and 3000-4999.
+_SENDABLE = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
+
+
+class SessionState(enum.Enum):
+    """The connection lifecycle."""
+
+    CONNECTING = "connecting"  # on_connect is running; nothing has been sent yet
+    OPEN = "open"
+    CLOSING = "closing"  # we sent a close frame and wait for the peer's
+    CLOSED = "closed"
+
+
+class WebSocketSession:
+    """The runtime's side of one connection; the actor only sees its :class:`Connection`."""
+
+    __slots__ = (
+        "can_send",
+        "close_code",
+        "close_deadline",
+        "close_reason",
+        "close_timeout",
+        "conn",
+        "last_seen",
+        "max_message_size",
+        "peer",
+        "ping_sent_at",
+        "slot",
+        "state",
+    )
+
+    def __init__(
+        self,
+        slot: ActorSlot,
+        conn: Connection,
+        peer: Peer,
+        *,
+        max_message_size: int,
+        close_timeout: float,
+    ) -> None:
+        self.slot = slot
+        self.conn = conn
+        self.peer = peer
+        self.max_message_size = max_message_size
+        self.close_timeout = close_timeout
+        self.state = SessionState.CONNECTING
+        self.can_send = False  # data frames may be written (OPEN, no close frame sent yet)
+        self.close_code = 1006
+        self.close_reason = ""
+        self.close_deadline = float("inf")
+        self.last_seen = trio.current_time()
+        self.ping_sent_at: float | None = None
+
+    def opened(self) -> None:
+        """The handshake response was written: frames may flow."""
+        self.state = SessionState.OPEN
+        self.can_send = True
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Start the close handshake (no-op when already closing).
+
+        Raises:
+            ValueError: ``code`` may not be sent by an endpoint.
+        """
+        if code not in _SENDABLE and not 3000 <= code <= 4999:
+            raise ValueError(f"close code {code} cannot be sent")
+        if self.state is not SessionState.OPEN:
+            return
+        self.state = SessionState.CLOSING
+        self.can_send = False
+        self.close_code, self.close_reason = code, reason
+        self.close_deadline = trio.current_time() + self.close_timeout
+        self.peer.write(encode_close(code, reason))
+
+    def slow_consumer(self) -> None:
+        """The peer fell ``max_outbound_bytes`` behind: close with 1008, cut if it stays mute.
+
+        What is already queued stays queued (a partly written frame cannot be taken back);
+        the close frame goes behind it, and ``close_timeout`` later the socket is cut.
+        """
+        if self.state is SessionState.CLOSED:
+            return
+        self.state = SessionState.CLOSING
+        self.can_send = False
+        self.close_code, self.close_reason = 1008, "slow consumer"
+        self.close_deadline = trio.current_time() + self.close_timeout
+        self.peer.write(encode_close(1008, "slow consumer"), force=True)
+
+    def keepalive(self, now: float, ping_interval: float, ping_timeout: float) -> None:
+        """Ping a quiet peer; cut one that did not answer, or did not finish closing, in time."""
+        if self.state is SessionState.CLOSING:
+            if now >= self.close_deadline:
+                self.peer.abort()
+        elif self.state is SessionState.OPEN:
+            if self.ping_sent_at is not None:
+                if now - self.ping_sent_at >= ping_timeout:
+                    self.close_code, self.close_reason = 1006, "keepalive timeout"
+                    self.peer.abort()
+            elif now - self.last_seen >= ping_interval:
+                self.ping_sent_at = now
+                self.peer.write(encode_ping(b"roost"))
+
+    async def run(self, data: bytes) -> None:
+        """Read frames until the connection ends, then deliver ``on_close`` exactly once.
+
+        ``data`` holds bytes that arrived right behind the handshake request.
+        """
+        peer = self.peer
+        decoder = FrameDecoder(max_message_size=self.max_message_size)
+        closing_handshake_done = False
+        try:
+            while not closing_handshake_done:
+                if data:
+                    try:
+                        events = decoder.receive_data(data)
+                    except ProtocolError as exc:
+                        await self._fail(exc)
+                        break
+                    for event in events:
+                        kind = event.__class__
+                        if kind is TextMessage or kind is BinaryMessage:
+                            if self.state is SessionState.OPEN:
+                                await self._deliver(event.data)
+                        elif kind is Ping:
+                            if self.can_send:
+                                peer.write(encode_pong(event.payload))
+                        elif kind is Pong:
+                            self.ping_sent_at = None
+                        else:
+                            assert isinstance(event, CloseReceived)
+                            await self._close_received(event)
+                            closing_handshake_done = True
+                            break
+                    if closing_handshake_done:
+                        break
+                data = await peer.receive()
+                if not data:
+                    if self.state is not SessionState.CLOSING:
+                        self.close_code, self.close_reason = 1006, "connection lost"
+                    break
+                self.last_seen = trio.current_time()
+        except trio.ClosedResourceError:
+            pass  # cut locally: keep-alive, slow consumer or shutdown set the code
+        finally:
+            self.state = SessionState.CLOSED
+            self.can_send = False
+            peer.abort()
+        await self._closed()
+
+    async def _deliver(self, message: str | bytes) -> None:
+        conn = self.conn
+
+        async def on_message(actor: Actor) -> None:
+            await actor.on_message(conn, message)
+
+        try:
+            await self.slot.turn(on_message)
+        except Exception:
+            log.exception(
+                "on_message failed for %s/%s; the turn was rolled back",
+                self.slot.actor_type,
+                self.slot.key,
+            )
+
+    async def _fail(self, exc: ProtocolError) -> None:
+        """The peer broke the protocol: send the matching close code, then hang up."""
+        self.close(exc.close_code, exc.reason)
+        self.close_code, self.close_reason = exc.close_code, exc.reason
+        with trio.move_on_after(self.close_timeout):
+            await self.peer.aclose()
+
+    async def _close_received(self, event: CloseReceived) -> None:
+        if self.state is SessionState.OPEN:
+            # The peer started the handshake: echo its code, then we close the TCP side.
+            self.close_code, self.close_reason = event.code, event.reason
+            self.can_send = False
+            self.state = SessionState.CLOSING
+            self.peer.write(encode_close(event.code))
+        self.state = SessionState.CLOSED
+        with trio.move_on_after(self.close_timeout):
+            await self.peer.aclose()
+
+    async def _closed(self) -> None:
+        """Forget the connection and run ``on_close`` as a turn (exactly once)."""
+        slot, conn = self.slot, self.conn
+        if slot.sessions.pop(conn, None) is None:
+            return
+        code, reason = self.close_code, self.close_reason
+
+        async def on_close(actor: Actor) -> None:
+            await actor.on_close(conn, code, reason)
+
+        try:
+            await slot.turn(on_close)
+        except Exception:
+            log.exception("on_close failed for %s/%s", slot.actor_type, slot.key)

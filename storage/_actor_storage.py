@@ -1,0 +1,337 @@
+"""One actor's SQLite file: opened lazily, written in atomic turns (G3).
+
+The runtime drives it around every turn::
+
+    storage.begin_turn()
+    try:
+        await handler()             # uses storage.db / storage.kv
+    except BaseException:
+        storage.rollback_turn()
+        raise
+    storage.commit_turn()           # CommitFailed: the turn's outputs are dropped (G4)
+
+Nothing touches the disk until the actor first uses ``db`` or ``kv``: an actor that never
+stores anything never creates a file, and a turn on an unopened storage costs nothing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from roost._errors import CommitFailed, StorageError
+
+from ._connection import (
+    BEGIN_TURN,
+    GuardedConnection,
+    check_synchronous,
+    open_connection,
+    set_synchronous,
+)
+from ._kv import KV
+from ._pool import HandlePool
+
+__all__ = ["ActorStorage"]
+
+#: Format of roost's own tables in actor files, recorded in ``_roost_meta``.
+FORMAT_VERSION = 1
+
+_META_CREATE = "CREATE TABLE IF NOT EXISTS _roost_meta (name TEXT PRIMARY KEY, value)"
+_META_INSERT = "INSERT OR IGNORE INTO _roost_meta (name, value) VALUES (?, ?)"
+_META_READ = "SELECT name, value FROM _roost_meta WHERE name IN ('actor_type', 'key')"
+_META_EXISTS = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_roost_meta'"
+
+
+class ActorStorage:
+    """The SQLite file of one actor, with atomic turns, a KV and a pooled handle.
+
+    ``db`` is a :class:`sqlite_utils.Database` and ``kv`` a :class:`KV` over the same
+    connection. Everything written during a turn commits or rolls back together: sqlite-utils
+    write methods use ``Database.atomic()``, which becomes a savepoint inside the turn's
+    transaction.
+
+    Limitations, by design:
+
+    * Transaction control belongs to roost during a turn. ``db.conn.commit()``,
+      ``db.conn.rollback()``, ``db.commit()``, ``conn.executescript()`` and SQL ``BEGIN`` /
+      ``COMMIT`` / ``ROLLBACK`` raise ``sqlite3.DatabaseError: not authorized`` instead of
+      silently ending the turn's atomicity; use ``db.atomic()`` or savepoints to nest.
+      ``db.close()`` raises :class:`~roost.StorageError`.
+    * If SQLite aborts the transaction itself (``INSERT OR ROLLBACK``, ``RAISE(ROLLBACK)``,
+      disk full), the rest of the turn cannot use the database and the turn fails with
+      :class:`~roost.CommitFailed`.
+    * Outside a turn, statements autocommit one by one.
+    * Get ``db`` and ``kv`` from this object in each turn rather than keeping them: between
+      turns the pool may close the handle, and the next access opens a new one.
+
+    Args:
+        path: The actor's file (see :func:`actor_db_path`).
+        actor_type: The actor's type, recorded in the file.
+        key: The actor's key, recorded in the file and checked when it is reopened.
+        pool: The node's handle pool.
+        synchronous: ``PRAGMA synchronous`` for this file: ``"NORMAL"`` (default: survives
+            process crashes) or ``"FULL"`` (also survives power loss; one fsync per commit).
+        busy_timeout: Seconds to wait for a lock held by another process (tools).
+
+    Raises:
+        ConfigError: if ``synchronous`` is not one of :data:`SYNCHRONOUS_MODES`.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        actor_type: str,
+        key: str,
+        pool: HandlePool,
+        synchronous: str = "NORMAL",
+        busy_timeout: float = 5.0,
+    ) -> None:
+        self._path = Path(path)
+        self._actor_type = actor_type
+        self._key = key
+        self._pool = pool
+        self._synchronous = check_synchronous(synchronous)
+        self._busy_timeout = busy_timeout
+        self._conn: GuardedConnection | None = None
+        self._db: Database | None = None
+        self._kv: KV | None = None
+        self._in_turn = False
+        self._turn_txn = False  # this turn's transaction was begun (the file was open)
+
+    def __repr__(self) -> str:
+        state = ("open" if self._conn is not None else "closed") + (
+            ", in turn" if self._in_turn else ""
+        )
+        return f"<ActorStorage {self._actor_type}/{self._key!r} {state}>"
+
+    @property
+    def path(self) -> Path:
+        """The actor's SQLite file."""
+        return self._path
+
+    @property
+    def opened(self) -> bool:
+        """Whether the file is open now (it may be closed again by the pool between turns)."""
+        return self._conn is not None
+
+    @property
+    def in_turn(self) -> bool:
+        """Whether a turn is in progress (between ``begin_turn`` and its end)."""
+        return self._in_turn
+
+    @property
+    def db(self) -> Database:
+        """The actor's database; opens (and creates) the file on first access.
+
+        Raises:
+            StorageError: if the file cannot be opened or belongs to another actor.
+        """
+        if self._db is None:
+            self._open()
+            assert self._db is not None
+        else:
+            self._pool._touch(self)
+        return self._db
+
+    @property
+    def kv(self) -> KV:
+        """The actor's key-value store (in the same file and transaction as ``db``)."""
+        if self._kv is None:
+            self._open()
+            assert self._kv is not None
+        else:
+            self._pool._touch(self)
+        return self._kv
+
+    # -- turns ---------------------------------------------------------------------------------
+
+    def begin_turn(self) -> None:
+        """Start a turn: what the actor writes from now on commits or rolls back together.
+
+        Raises:
+            StorageError: if a turn is already in progress, or a transaction was left open
+                outside a turn (it is rolled back).
+        """
+        if self._in_turn:
+            raise StorageError("a turn is already in progress")
+        conn = self._conn
+        if conn is not None:
+            self._pool._touch(self)
+            if conn.in_transaction:
+                self._end_transaction(commit=False)
+                raise StorageError("a transaction was left open outside a turn; rolled back")
+            self._begin_transaction(conn)
+        self._in_turn = True
+
+    def commit_turn(self) -> None:
+        """End the turn, making its writes durable.
+
+        Raises:
+            StorageError: if no turn is in progress.
+            CommitFailed: if the writes could not be committed; they were rolled back and the
+                storage is usable again.
+        """
+        if not self._in_turn:
+            raise StorageError("no turn in progress")
+        self._in_turn = False
+        if not self._turn_txn:
+            return
+        self._turn_txn = False
+        conn = self._conn
+        assert conn is not None
+        conn.roost_turn = False
+        if not conn.in_transaction:
+            self._end_transaction(commit=False)
+            raise CommitFailed(
+                "SQLite rolled back the turn's transaction during the turn "
+                "(an OR ROLLBACK conflict, a RAISE(ROLLBACK) trigger, a full disk, ...)"
+            )
+        try:
+            self._end_transaction(commit=True)
+        except sqlite3.Error as exc:
+            self._end_transaction(commit=False)
+            raise CommitFailed(f"commit failed: {exc}") from exc
+
+    def rollback_turn(self) -> None:
+        """End the turn, discarding its writes; the storage stays usable.
+
+        Does nothing when no turn is in progress (for instance after :meth:`close`).
+        """
+        if not self._in_turn:
+            return
+        self._in_turn = False
+        if self._turn_txn:
+            self._turn_txn = False
+            self._end_transaction(commit=False)
+
+    def close(self) -> None:
+        """Close the handle, rolling back a turn in progress; the next access reopens.
+
+        Ends the turn, if any: a later :meth:`rollback_turn` does nothing.
+        """
+        self._in_turn = False
+        self._turn_txn = False
+        if self._conn is not None:
+            self._pool._unregister(self)
+            self._drop_handle()
+
+    # -- pool protocol -------------------------------------------------------------------------
+
+    def _pool_pinned(self) -> bool:
+        conn = self._conn
+        return self._in_turn or (conn is not None and conn.in_transaction)
+
+    def _pool_evict(self) -> None:
+        self._drop_handle()
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def _open(self) -> None:
+        path = self._path
+        try:
+            fresh = not path.exists()
+            if fresh:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            conn = open_connection(
+                path,
+                synchronous=self._synchronous,
+                busy_timeout=self._busy_timeout,
+                creating=fresh,
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise StorageError(f"cannot open storage of {self._actor_type}: {exc}") from exc
+        try:
+            self._check_meta(conn, fresh=fresh)
+            if fresh:
+                set_synchronous(conn, self._synchronous)
+            db = Database(conn)
+        except BaseException as exc:
+            conn.roost_close()
+            if isinstance(exc, sqlite3.Error):
+                raise StorageError(f"cannot open storage of {self._actor_type}: {exc}") from exc
+            raise
+        self._conn, self._db, self._kv = conn, db, KV(conn)
+        self._pool._register(self)
+        if self._in_turn:
+            self._begin_transaction(conn)
+
+    def _check_meta(self, conn: GuardedConnection, *, fresh: bool) -> None:
+        """Record who owns a new file; check it on an existing one."""
+        if not fresh:
+            try:
+                meta = dict(conn.execute(_META_READ).fetchall())
+            except sqlite3.OperationalError:
+                if conn.execute(_META_EXISTS).fetchone() is not None:
+                    raise
+                meta = {}  # created but never initialised (crash at creation)
+            if meta:
+                if meta != {"actor_type": self._actor_type, "key": self._key}:
+                    raise StorageError(f"{self._path.name} belongs to another actor")
+                return
+        conn.roost_own = True
+        try:
+            conn.execute(BEGIN_TURN)
+            conn.execute(_META_CREATE)
+            conn.executemany(
+                _META_INSERT,
+                [("actor_type", self._actor_type), ("key", self._key), ("format", FORMAT_VERSION)],
+            )
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+        finally:
+            conn.roost_own = False
+
+    def _begin_transaction(self, conn: GuardedConnection) -> None:
+        conn.roost_own = True
+        try:
+            if conn.roost_stale:
+                conn.roost_expire_statements()
+            conn.isolation_level = "DEFERRED"  # DML after an aborted transaction hits the guard
+            conn.execute(BEGIN_TURN)
+        except sqlite3.Error as exc:
+            conn.isolation_level = None
+            raise StorageError(f"cannot begin a turn: {exc}") from exc
+        finally:
+            conn.roost_own = False
+        conn.roost_turn = True
+        self._turn_txn = True
+
+    def _end_transaction(self, *, commit: bool) -> None:
+        """COMMIT or ROLLBACK as roost; a failed ROLLBACK drops the handle (reopens later).
+
+        Raises:
+            sqlite3.Error: if COMMIT fails; the transaction is then still open.
+        """
+        conn = self._conn
+        assert conn is not None
+        conn.roost_turn = False
+        conn.roost_own = True
+        try:
+            if commit:
+                conn.commit()
+            else:
+                conn.rollback()
+        except sqlite3.Error:
+            if commit:
+                raise
+            # A handle that cannot roll back is not trusted any more; closing it discards
+            # the transaction (SQLite recovers the file on the next open).
+            self._pool._unregister(self)
+            self._drop_handle()
+            return
+        finally:
+            conn.roost_own = False
+        conn.isolation_level = None  # not in a transaction now, so this commits nothing
+        self._pool._touch(self)
+
+    def _drop_handle(self) -> None:
+        conn = self._conn
+        self._conn = self._db = self._kv = None
+        self._turn_txn = False
+        if conn is not None:
+            conn.roost_close()

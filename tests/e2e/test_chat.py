@@ -1,0 +1,97 @@
+"""examples/chat.py speaks exactly its documented protocol, and its history survives restarts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+import trio_websocket
+
+from roost import App
+from tests.support import connect, refused_upgrade, running
+
+
+async def receive(ws: trio_websocket.WebSocketConnection) -> dict[str, Any]:
+    message = await ws.get_message()
+    assert isinstance(message, str)
+    data = json.loads(message)
+    assert isinstance(data, dict)
+    return data
+
+
+async def test_history_then_messages_to_everyone(tmp_path: Path, chat_app_module: App) -> None:
+    with trio.fail_after(10):
+        async with running(chat_app_module, tmp_path) as server:
+            async with connect(server, "/chat/lobby?user=ann") as ann:
+                assert await receive(ann) == {"type": "history", "messages": []}
+                async with connect(server, "/chat/lobby?user=bob") as bob:
+                    assert await receive(bob) == {"type": "history", "messages": []}
+                    await ann.send_message(json.dumps({"type": "say", "text": "hi bob ☃"}))
+                    for ws in (ann, bob):  # the sender included
+                        message = await receive(ws)
+                        assert message["type"] == "message"
+                        assert message["user"] == "ann" and message["text"] == "hi bob ☃"
+                        assert isinstance(message["ts"], int) and message["ts"] > 1.6e12
+                    await bob.send_message(json.dumps({"type": "say", "text": "hello"}))
+                    second = await receive(ann)
+                    assert second["id"] > message["id"]
+            async with connect(server, "/chat/other-room?user=cy") as cy:
+                assert await receive(cy) == {"type": "history", "messages": []}
+
+
+async def test_history_keeps_the_last_50_oldest_first_across_restarts(
+    tmp_path: Path, chat_app_module: App
+) -> None:
+    with trio.fail_after(30):
+        async with running(chat_app_module, tmp_path) as server:
+            async with connect(server, "/chat/r?user=ann") as ann:
+                await receive(ann)
+                for i in range(60):
+                    await ann.send_message(json.dumps({"type": "say", "text": f"m{i}"}))
+                ids = [(await receive(ann))["id"] for _ in range(60)]
+                assert ids == sorted(ids) and len(set(ids)) == 60
+        async with running(chat_app_module, tmp_path) as server:
+            async with connect(server, "/chat/r?user=bob") as bob:
+                history = await receive(bob)
+                texts = [m["text"] for m in history["messages"]]
+                assert texts == [f"m{i}" for i in range(10, 60)]
+                assert [m["id"] for m in history["messages"]] == ids[10:]
+                await bob.send_message(json.dumps({"type": "say", "text": "after"}))
+                assert (await receive(bob))["id"] > ids[-1]
+
+
+@pytest.mark.parametrize(
+    ("frame", "reason"),
+    [
+        ("{not json", "malformed JSON"),
+        ("[1, 2]", "unknown message type"),
+        ('{"type": "shout", "text": "x"}', "unknown message type"),
+        ('{"type": "say"}', "text must be a non-empty string"),
+        ('{"type": "say", "text": 7}', "text must be a non-empty string"),
+        (json.dumps({"type": "say", "text": "x" * 4001}), "text longer than 4000 characters"),
+        (b"\x00binary", "expected a JSON text frame"),
+    ],
+)
+async def test_bad_input_gets_an_error_and_the_connection_stays(
+    tmp_path: Path, chat_app_module: App, frame: str | bytes, reason: str
+) -> None:
+    with trio.fail_after(10):
+        async with running(chat_app_module, tmp_path) as server:
+            async with connect(server, "/chat/r?user=ann") as ann:
+                await receive(ann)
+                await ann.send_message(frame)
+                assert await receive(ann) == {"type": "error", "error": reason}
+                await ann.send_message(json.dumps({"type": "say", "text": "x" * 4000}))
+                assert (await receive(ann))["type"] == "message"
+
+
+async def test_a_user_is_required(tmp_path: Path, chat_app_module: App) -> None:
+    with trio.fail_after(10):
+        async with running(chat_app_module, tmp_path) as server:
+            status, body = await refused_upgrade(server, "/chat/r")
+            assert status == 400 and b"?user=<name>" in body
+            status, _ = await refused_upgrade(server, "/chat/r?user=" + "u" * 65)
+            assert status == 400

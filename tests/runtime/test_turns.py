@@ -1,0 +1,184 @@
+"""G1-G4 over real sockets: one instance per key, one turn at a time, atomic turns, gated output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import ClassVar
+
+import trio
+
+from roost import Actor, App, Connection, Request
+from tests.support import connect, refused_upgrade, running
+
+
+class Counter(Actor):
+    """Counts instances and the handlers running at once, and records writes."""
+
+    instances: ClassVar[list[Counter]] = []
+    starts: ClassVar[int] = 0
+    running_now: ClassVar[int] = 0
+    most_at_once: ClassVar[int] = 0
+
+    def __init__(self, host: object) -> None:
+        super().__init__(host)  # type: ignore[arg-type]
+        Counter.instances.append(self)
+
+    async def on_start(self) -> None:
+        Counter.starts += 1
+        self.storage.db.execute("CREATE TABLE IF NOT EXISTS log (id INTEGER PRIMARY KEY, v TEXT)")
+        # A deferred foreign key lets a test make COMMIT itself fail.
+        self.storage.db.execute(
+            "CREATE TABLE IF NOT EXISTS child (id INTEGER PRIMARY KEY, parent INTEGER "
+            "REFERENCES log(id) DEFERRABLE INITIALLY DEFERRED)"
+        )
+
+    async def on_connect(self, conn: Connection, request: Request) -> None:
+        await self._slow()
+
+    async def on_message(self, conn: Connection, message: str | bytes) -> None:
+        await self._slow()
+        assert isinstance(message, str)
+        command, _, arg = message.partition(" ")
+        if command == "write":
+            self.storage.kv.put(arg, arg)
+            self.storage.db.execute("INSERT INTO log (v) VALUES (?)", [arg])
+            conn.send(f"wrote {arg}")
+        elif command == "write-then-fail":
+            self.storage.kv.put(arg, arg)
+            self.storage.db.execute("INSERT INTO log (v) VALUES (?)", [arg])
+            self.broadcast(f"leaked {arg}")
+            raise RuntimeError("handler failed after writing")
+        elif command == "bad-commit":
+            self.storage.db.execute("INSERT INTO child (parent) VALUES (999999)")
+            self.broadcast("leaked bad-commit")
+        elif command == "read":
+            rows = self.storage.db.execute("SELECT v FROM log ORDER BY id").fetchall()
+            conn.send(json.dumps({"kv": self.storage.kv.get(arg), "log": [r[0] for r in rows]}))
+        elif command == "echo":
+            conn.send(arg)
+
+    async def _slow(self) -> None:
+        Counter.running_now += 1
+        Counter.most_at_once = max(Counter.most_at_once, Counter.running_now)
+        await trio.sleep(0.001)  # a real await inside the turn: others must wait
+        Counter.running_now -= 1
+
+
+def _reset() -> App:
+    Counter.instances = []
+    Counter.starts = 0
+    Counter.running_now = 0
+    Counter.most_at_once = 0
+    app = App()
+    app.actor("counter", Counter)
+    return app
+
+
+async def test_simultaneous_first_connections_make_one_instance(tmp_path: Path) -> None:
+    app = _reset()
+    with trio.fail_after(20):
+        async with running(app, tmp_path) as server:
+            replies: list[str] = []
+
+            async def client(i: int) -> None:
+                async with connect(server, "/counter/same-key") as ws:
+                    await ws.send_message(f"echo {i}")
+                    replies.append(await ws.get_message())
+
+            async with trio.open_nursery() as nursery:
+                for i in range(40):
+                    nursery.start_soon(client, i)
+    assert sorted(replies) == sorted(str(i) for i in range(40))
+    assert len(Counter.instances) == 1
+    assert Counter.starts == 1
+    assert Counter.most_at_once == 1
+
+
+async def test_handlers_never_interleave_and_keep_order(tmp_path: Path) -> None:
+    app = _reset()
+    with trio.fail_after(20):
+        async with running(app, tmp_path) as server:
+
+            async def client(name: str) -> list[str]:
+                async with connect(server, "/counter/k") as ws:
+                    for i in range(30):
+                        await ws.send_message(f"echo {name}{i}")
+                    return [await ws.get_message() for _ in range(30)]
+
+            results: dict[str, list[str]] = {}
+
+            async def run(name: str) -> None:
+                results[name] = await client(name)
+
+            async with trio.open_nursery() as nursery:
+                for name in "abcd":
+                    nursery.start_soon(run, name)
+    assert Counter.most_at_once == 1
+    for name, got in results.items():
+        assert got == [f"{name}{i}" for i in range(30)]
+
+
+async def test_an_exception_rolls_the_turn_back_and_nothing_leaves(tmp_path: Path) -> None:
+    app = _reset()
+    with trio.fail_after(10):
+        async with running(app, tmp_path) as server, connect(server, "/counter/k") as ws:
+            await ws.send_message("write kept")
+            assert await ws.get_message() == "wrote kept"
+            await ws.send_message("write-then-fail lost")
+            await ws.send_message("read lost")
+            state = json.loads(await ws.get_message())  # the broadcast never came
+            assert state == {"kv": None, "log": ["kept"]}
+            await ws.send_message("write again")  # the actor stays usable
+            assert await ws.get_message() == "wrote again"
+    assert Counter.starts == 1
+
+
+async def test_a_failed_commit_drops_output_and_restarts_the_actor(tmp_path: Path) -> None:
+    app = _reset()
+    with trio.fail_after(10):
+        async with running(app, tmp_path) as server:
+            async with connect(server, "/counter/k") as ws, connect(server, "/counter/k") as other:
+                await ws.send_message("write first")
+                assert await ws.get_message() == "wrote first"
+                await ws.send_message("bad-commit")
+                await ws.send_message("read first")
+                state = json.loads(await ws.get_message())
+                assert state == {"kv": "first", "log": ["first"]}
+                # The other member never saw the frame of the failed turn either.
+                await other.send_message("echo still-here")
+                assert await other.get_message() == "still-here"
+    assert Counter.starts == 2  # restarted after the failed commit
+    assert len(Counter.instances) == 2
+
+
+async def test_writes_survive_a_restart_of_the_server(tmp_path: Path) -> None:
+    app = _reset()
+    with trio.fail_after(10):
+        async with running(app, tmp_path) as server, connect(server, "/counter/k") as ws:
+            await ws.send_message("write durable")
+            assert await ws.get_message() == "wrote durable"
+        async with running(app, tmp_path) as server, connect(server, "/counter/k") as ws:
+            await ws.send_message("read durable")
+            assert json.loads(await ws.get_message()) == {"kv": "durable", "log": ["durable"]}
+
+
+async def test_refused_by_on_connect_gets_the_actors_status(tmp_path: Path) -> None:
+    from roost import ConnectionRefused
+
+    class Door(Actor):
+        async def on_connect(self, conn: Connection, request: Request) -> None:
+            if request.query.get("password") != "open":
+                raise ConnectionRefused("wrong password", status=401)
+            conn.send("welcome")
+
+    app = App()
+    app.actor("door", Door)
+    with trio.fail_after(10):
+        async with running(app, tmp_path) as server:
+            assert await refused_upgrade(server, "/door/1?password=no") == (
+                401,
+                b"wrong password\n",
+            )
+            async with connect(server, "/door/1?password=open") as ws:
+                assert await ws.get_message() == "welcome"
