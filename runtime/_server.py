@@ -22,7 +22,12 @@ from roost._errors import (
     NotFound,
 )
 from roost.actors import Actor, Connection, Response
-from roost.protocol import accept_headers, check_upgrade, is_websocket_upgrade
+from roost.protocol import (
+    accept_headers,
+    check_upgrade,
+    is_websocket_upgrade,
+    rejection_headers,
+)
 
 from ._app import App
 from ._config import ServerConfig
@@ -164,9 +169,12 @@ class Server:
     async def _handle(self, sock: socket.socket) -> None:
         peer = Peer(sock, self._flusher, max_outbound_bytes=self.config.max_outbound_bytes)
         self._peers.add(peer)
-        conn = new_connection()
         try:
-            await self._serve_http(peer, conn)
+            upgraded = await self._serve_http(peer)
+            if upgraded is not None:
+                # Only the session stays referenced while the WebSocket lives: the HTTP
+                # parser and the upgrade request are gone with _serve_http's frame.
+                await self._run_session(*upgraded)
         except trio.ClosedResourceError:
             pass
         finally:
@@ -175,13 +183,17 @@ class Server:
             if self._stopping and not self._peers:
                 self._drained.set()
 
-    async def _serve_http(self, peer: Peer, conn: h11.Connection) -> None:
+    async def _serve_http(self, peer: Peer) -> tuple[WebSocketSession, bytes] | None:
+        """Answer HTTP requests until the peer leaves or upgrades to a WebSocket."""
         config = self.config
+        conn = new_connection()
         while not peer.closed:
             try:
                 with trio.fail_after(config.request_timeout):
                     received = await read_request(peer, conn, max_body=config.max_message_size)
             except trio.TooSlowError:
+                if conn.their_state is h11.IDLE and not conn.trailing_data[0]:
+                    return None  # an idle keep-alive connection: just close it
                 return await self._refuse(peer, conn, 408, "request timeout")
             except HandshakeError as exc:
                 return await self._refuse(peer, conn, exc.status, exc.reason)
@@ -209,11 +221,23 @@ class Server:
             conn.start_next_cycle()
         return None
 
-    async def _refuse(self, peer: Peer, conn: h11.Connection, status: int, reason: str) -> None:
+    async def _refuse(
+        self,
+        peer: Peer,
+        conn: h11.Connection,
+        status: int,
+        reason: str,
+        *,
+        headers: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
         """Answer with an error and close, if HTTP still allows a response."""
         if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+            response = error_response(status, reason)
+            if headers:
+                extra = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in headers)
+                response = attrs.evolve(response, headers=response.headers + extra)
             try:
-                write_response(peer, conn, error_response(status, reason))
+                write_response(peer, conn, response)
             except h11.LocalProtocolError:
                 pass
         with trio.move_on_after(self.config.close_timeout):
@@ -255,7 +279,10 @@ class Server:
 
     # -- WebSocket ---------------------------------------------------------------------------
 
-    async def _upgrade(self, peer: Peer, conn: h11.Connection, request: h11.Request) -> None:
+    async def _upgrade(
+        self, peer: Peer, conn: h11.Connection, request: h11.Request
+    ) -> tuple[WebSocketSession, bytes] | None:
+        """Run on_connect; on acceptance return the session and the bytes behind the request."""
         config = self.config
         try:
             if self._stopping:
@@ -267,7 +294,9 @@ class Server:
             if route is None or actor_type is None:
                 raise NotFound("no actor type serves this path")
         except HandshakeError as exc:
-            return await self._refuse(peer, conn, exc.status, exc.reason)
+            return await self._refuse(
+                peer, conn, exc.status, exc.reason, headers=rejection_headers(exc)
+            )
 
         slot = self.registry.slot(actor_type, route.key)
         connection = Connection(slot, self.registry.new_connection_id(), None)
@@ -306,11 +335,14 @@ class Server:
                 log.exception("on_connect failed for %s/%s", slot.actor_type, slot.key)
             return await self._refuse(peer, conn, 500, "internal error")
 
+        trailing, _closed = conn.trailing_data
+        return session, bytes(trailing)
+
+    async def _run_session(self, session: WebSocketSession, trailing: bytes) -> None:
         self.sessions.add(session)
         try:
             if self._stopping:
                 session.close(1001, "server shutting down")
-            trailing, _closed = conn.trailing_data
-            await session.run(bytes(trailing))
+            await session.run(trailing)
         finally:
             self.sessions.discard(session)

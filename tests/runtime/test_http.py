@@ -154,3 +154,64 @@ async def test_a_key_of_exactly_512_bytes_is_fine(tmp_path: Path) -> None:
             key = "é" * 256
             async with connect(server, "/notes/" + "%C3%A9" * 256) as ws:
                 assert await ws.get_message() == key
+
+
+async def test_wrong_websocket_version_gets_426_with_the_version_we_speak(tmp_path: Path) -> None:
+    headers = [
+        ("upgrade", "websocket"),
+        ("connection", "Upgrade"),
+        ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ("sec-websocket-version", "8"),
+    ]
+    with trio.fail_after(10):
+        async with running(make_app(), tmp_path) as server:
+            status, response_headers, _ = await http(server, "GET", "/notes/k", headers=headers)
+    assert status == 426
+    assert response_headers["sec-websocket-version"] == "13"
+
+
+async def test_slow_requests_get_408_and_idle_keepalive_closes_quietly(
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    with trio.fail_after(100):
+        async with running(make_app(), tmp_path, request_timeout=5) as server:
+            slow = await trio.open_tcp_stream("127.0.0.1", server.port)
+            async with slow:
+                await slow.send_all(b"GET /_roost/health HTTP/1.1\r\nhost: x\r\n")  # never ends
+                reply = await slow.receive_some(1000)
+                assert reply.startswith(b"HTTP/1.1 408")
+            idle = await trio.open_tcp_stream("127.0.0.1", server.port)
+            async with idle:
+                await idle.send_all(b"GET /_roost/health HTTP/1.1\r\nhost: x\r\n\r\n")
+                first = await idle.receive_some(1000)
+                assert first.startswith(b"HTTP/1.1 200")
+                start = trio.current_time()
+                assert await idle.receive_some(1000) == b""  # closed without a 408
+                assert trio.current_time() - start >= 5
+
+
+class Keeper(Actor):
+    async def on_message(self, conn: Connection, message: str | bytes) -> None:
+        if message == "get":
+            conn.send(str(self.storage.kv.get("n", 0)))
+        else:
+            self.storage.kv.put("n", self.storage.kv.get("n", 0) + 1)
+            conn.send("ok")
+
+
+async def test_open_databases_stay_within_the_limit(tmp_path: Path) -> None:
+    app = App()
+    app.actor("keeper", Keeper)
+    with trio.fail_after(20):
+        async with running(app, tmp_path, max_open_databases=3) as server:
+            for _ in range(2):
+                for i in range(10):
+                    async with connect(server, f"/keeper/{i}") as ws:
+                        await ws.send_message("inc")
+                        assert await ws.get_message() == "ok"
+                        assert server.statistics().open_databases <= 3
+            for i in range(10):
+                async with connect(server, f"/keeper/{i}") as ws:
+                    await ws.send_message("get")
+                    assert await ws.get_message() == "2"
+            assert server.statistics().open_databases <= 3

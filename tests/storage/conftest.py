@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,9 +25,9 @@ def make_storage(tmp_path: Path, pool: HandlePool) -> Iterator[MakeStorage]:
     """Build ActorStorage objects for keys under tmp_path; all are closed at teardown."""
     made: list[ActorStorage] = []
 
-    def make(key: str = "k", *, pool: HandlePool = pool, **kwargs: object) -> ActorStorage:
+    def make(key: str = "k", *, pool: HandlePool = pool, **kwargs: Any) -> ActorStorage:
         path = actor_db_path(tmp_path, ACTOR_TYPE, key)
-        storage = ActorStorage(path, actor_type=ACTOR_TYPE, key=key, pool=pool, **kwargs)  # type: ignore[arg-type]
+        storage = ActorStorage(path, actor_type=ACTOR_TYPE, key=key, pool=pool, **kwargs)
         made.append(storage)
         return storage
 
