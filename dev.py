@@ -3,6 +3,7 @@
 
     python3 dev.py demo [roost serve options]   # the demo server on the embedded defaults
     python3 dev.py test [pytest options]        # the whole test suite (what CI runs)
+    python3 dev.py check                        # ruff and mypy (strict) on the library
 
 Needs nothing but Python 3.11+: it makes ./.venv, installs roost with its dev extras into it
 (again only when pyproject.toml changed), then runs the command inside it.
@@ -40,14 +41,46 @@ def setup() -> None:
         STAMP.write_text(wanted)
 
 
+PACKAGES = {"actors": "actors", "runtime": "runtime", "storage": "storage", "protocol": "protocol"}
+
+
+def typecheck_tree() -> Path:
+    """A symlink tree shaped like the installed package, because mypy cannot follow
+    pyproject's package-dir mapping: .typecheck/roost/{*.py, actors/, runtime/, ...}."""
+    tree = ROOT / ".typecheck" / "roost"
+    tree.mkdir(parents=True, exist_ok=True)
+    wanted = {p.name: p for p in (ROOT / "roost").glob("*.py")}
+    wanted.update({name: ROOT / folder for name, folder in PACKAGES.items()})
+    for link in tree.iterdir():
+        if link.name not in wanted or link.resolve() != wanted[link.name].resolve():
+            link.unlink()
+    for name, target in wanted.items():
+        if not (tree / name).is_symlink():
+            (tree / name).symlink_to(target)
+    return tree
+
+
+def check() -> int:
+    """ruff on everything, mypy strict on the library."""
+    status = subprocess.call([str(BIN / "ruff"), "check", "."], cwd=ROOT)
+    status |= subprocess.call([str(BIN / "ruff"), "format", "--check", "."], cwd=ROOT)
+    tree = typecheck_tree()
+    status |= subprocess.call(
+        [str(BIN / "mypy"), "--strict", str(tree.relative_to(ROOT))], cwd=ROOT
+    )
+    return status
+
+
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("demo", "test"):
+    if not argv or argv[0] not in ("demo", "test", "check"):
         print(__doc__, file=sys.stderr)
         return 2
     setup()
     command, rest = argv[0], argv[1:]
     if command == "demo":
         return subprocess.call([str(BIN / "roost"), *DEMO, *rest], cwd=ROOT)
+    if command == "check":
+        return check()
     status = subprocess.call([str(BIN / "python"), "-m", "pytest", *rest], cwd=ROOT)
     if status == 5:  # pytest collected no tests: that is a failure, not a pass
         print("dev.py: pytest ran no tests", file=sys.stderr)

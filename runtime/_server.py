@@ -194,11 +194,14 @@ class Server:
             except trio.TooSlowError:
                 if conn.their_state is h11.IDLE and not conn.trailing_data[0]:
                     return None  # an idle keep-alive connection: just close it
-                return await self._refuse(peer, conn, 408, "request timeout")
+                await self._refuse(peer, conn, 408, "request timeout")
+                return None
             except HandshakeError as exc:
-                return await self._refuse(peer, conn, exc.status, exc.reason)
+                await self._refuse(peer, conn, exc.status, exc.reason)
+                return None
             except (h11.RemoteProtocolError, ValueError):
-                return await self._refuse(peer, conn, 400, "malformed HTTP request")
+                await self._refuse(peer, conn, 400, "malformed HTTP request")
+                return None
             if received is None:
                 return None
             request, body = received
@@ -294,9 +297,8 @@ class Server:
             if route is None or actor_type is None:
                 raise NotFound("no actor type serves this path")
         except HandshakeError as exc:
-            return await self._refuse(
-                peer, conn, exc.status, exc.reason, headers=rejection_headers(exc)
-            )
+            await self._refuse(peer, conn, exc.status, exc.reason, headers=rejection_headers(exc))
+            return None
 
         slot = self.registry.slot(actor_type, route.key)
         connection = Connection(slot, self.registry.new_connection_id(), None)
@@ -328,12 +330,14 @@ class Server:
             await slot.turn(on_connect, before_release=accept)
         except ConnectionRefused as exc:
             slot.sessions.pop(connection, None)
-            return await self._refuse(peer, conn, exc.status, exc.reason)
+            await self._refuse(peer, conn, exc.status, exc.reason)
+            return None
         except Exception as exc:
             slot.sessions.pop(connection, None)
             if not isinstance(exc, CommitFailed):
                 log.exception("on_connect failed for %s/%s", slot.actor_type, slot.key)
-            return await self._refuse(peer, conn, 500, "internal error")
+            await self._refuse(peer, conn, 500, "internal error")
+            return None
 
         trailing, _closed = conn.trailing_data
         return session, bytes(trailing)

@@ -156,10 +156,10 @@ class WebSocketSession:
                         kind = event.__class__
                         if kind is TextMessage or kind is BinaryMessage:
                             if self.state is SessionState.OPEN:
-                                await self._deliver(event.data)
+                                await self._deliver(event.data)  # type: ignore[union-attr]
                         elif kind is Ping:
                             if self.can_send:
-                                peer.write(encode_pong(event.payload))
+                                peer.write(encode_pong(event.payload))  # type: ignore[union-attr]
                         elif kind is Pong:
                             self.ping_sent_at = None
                         else:
