@@ -62,9 +62,13 @@ class ActorStorage:
     * If SQLite aborts the transaction itself (``INSERT OR ROLLBACK``, ``RAISE(ROLLBACK)``,
       disk full), the rest of the turn cannot use the database and the turn fails with
       :class:`~roost.CommitFailed`.
+      ``db.conn.isolation_level`` is read-only during a turn.
     * Outside a turn, statements autocommit one by one.
     * Get ``db`` and ``kv`` from this object in each turn rather than keeping them: between
       turns the pool may close the handle, and the next access opens a new one.
+
+    Like the rest of an actor, it lives on the trio thread and never blocks on anything but
+    the local disk (and, for up to ``busy_timeout``, a lock held by another process).
 
     Args:
         path: The actor's file (see :func:`actor_db_path`).
@@ -111,6 +115,16 @@ class ActorStorage:
     def path(self) -> Path:
         """The actor's SQLite file."""
         return self._path
+
+    @property
+    def actor_type(self) -> str:
+        """The actor's type."""
+        return self._actor_type
+
+    @property
+    def key(self) -> str:
+        """The actor's key."""
+        return self._key
 
     @property
     def opened(self) -> bool:
@@ -256,7 +270,13 @@ class ActorStorage:
         self._conn, self._db, self._kv = conn, db, KV(conn)
         self._pool._register(self)
         if self._in_turn:
-            self._begin_transaction(conn)
+            try:
+                self._begin_transaction(conn)
+            except StorageError:
+                # Never hand out a handle outside the turn's transaction: retry on next access.
+                self._pool._unregister(self)
+                self._drop_handle()
+                raise
 
     def _check_meta(self, conn: GuardedConnection, *, fresh: bool) -> None:
         """Record who owns a new file; check it on an existing one."""

@@ -19,13 +19,15 @@ prepared:
   transaction statement prepared outside a turn marks the cache stale, and the next turn
   expires every prepared statement (by re-installing the authorizer) before it begins.
 
-``close()`` is refused: the handle belongs to roost (the pool closes it).
+``close()`` is refused (the handle belongs to roost; the pool closes it), and
+``isolation_level`` cannot change during a turn (roost switches it around turns).
 """
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from roost._errors import ConfigError, StorageError
 
@@ -49,6 +51,7 @@ BEGIN_TURN = "BEGIN DEFERRED /* roost turn */"
 _OK = sqlite3.SQLITE_OK
 _DENY = sqlite3.SQLITE_DENY
 _TRANSACTION = sqlite3.SQLITE_TRANSACTION
+_ISOLATION_LEVEL: Any = vars(sqlite3.Connection)["isolation_level"]  # the C-level descriptor
 
 
 class GuardedConnection(sqlite3.Connection):
@@ -79,6 +82,19 @@ class GuardedConnection(sqlite3.Connection):
         self.roost_closable = True
         self.set_authorizer(None)  # break the reference cycle through the bound method
         super().close()
+
+    @property  # type: ignore[override]
+    def isolation_level(self) -> str | None:
+        """sqlite3's ``isolation_level``; roost switches it around turns, so it is read-only
+        for user code during a turn (assigning None would also try to commit)."""
+        level: str | None = _ISOLATION_LEVEL.__get__(self)
+        return level
+
+    @isolation_level.setter
+    def isolation_level(self, value: str | None) -> None:
+        if self.roost_turn:
+            raise StorageError("isolation_level cannot change during a turn")
+        _ISOLATION_LEVEL.__set__(self, value)
 
     def close(self) -> None:
         """Refused: an actor's handle is closed by its ActorStorage or the pool."""

@@ -188,7 +188,7 @@ VALUES = [
     {1: "int key", (1, 2): "tuple key"},
     {1, 2, 3},
     frozenset({"a"}),
-    datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc),
+    datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.UTC),
     datetime.date(2024, 1, 2),
     decimal.Decimal("1.10"),
     uuid.UUID(int=42),
@@ -303,7 +303,8 @@ def test_unencodable_values_are_refused(kv: KV, value: Any) -> None:
 def raw_put(kv: KV, key: bytes, value: bytes) -> None:
     conn: sqlite3.Connection = kv._conn
     conn.execute(
-        "CREATE TABLE IF NOT EXISTS _roost_kv (key BLOB PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID"
+        "CREATE TABLE IF NOT EXISTS _roost_kv"
+        " (key BLOB PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID"
     )
     conn.execute("INSERT OR REPLACE INTO _roost_kv VALUES (?, ?)", (key, value))
 
@@ -319,7 +320,7 @@ def test_unknown_tags_are_refused_when_reading(kv: KV, tag: int) -> None:
 
 def test_known_tags_decode(kv: KV) -> None:
     raw_put(kv, b"k", cbor2.dumps(cbor2.CBORTag(1, 0)))  # epoch timestamp
-    assert kv.get("k") == datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+    assert kv.get("k") == datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 
 
 @pytest.mark.parametrize("garbage", [b"", b"\xff", b"\x82\x01", b"\x5b" + b"\xff" * 8])
