@@ -3,6 +3,7 @@
 from roost._errors import CommitFailed, ConnectionClosed, ConnectionRefused, RoostError
 
 from ._actor import Actor, ActorHost
+from ._alarms import Alarm, Alarms
 from ._connection import MAX_STATE_BYTES, MAX_TAG_LENGTH, MAX_TAGS, Connection
 from ._http import Request, Response
 
@@ -12,6 +13,8 @@ __all__ = [
     "MAX_TAG_LENGTH",
     "Actor",
     "ActorHost",
+    "Alarm",
+    "Alarms",
     "CommitFailed",
     "Connection",
     "ConnectionClosed",

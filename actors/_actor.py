@@ -16,6 +16,8 @@ from ._http import Request, Response
 if TYPE_CHECKING:
     from roost.storage import ActorStorage
 
+    from ._alarms import Alarm, Alarms
+
 
 class ActorHost(Protocol):
     """What the runtime provides to one activation of an actor (implemented by runtime/)."""
@@ -25,6 +27,11 @@ class ActorHost(Protocol):
 
     @property
     def storage(self) -> ActorStorage: ...
+
+    @property
+    def alarms(self) -> Alarms: ...
+
+    def now(self) -> float: ...
 
     def connections(self, tag: str | None = None) -> Sequence[Connection]: ...
 
@@ -47,6 +54,10 @@ class Actor:
     it runs on every activation, inside a turn, with storage available.
     """
 
+    #: A text message the runtime answers with the second string without waking the actor
+    #: (for example ``("ping", "pong")``), so idle clients' keep-alives cost no activation.
+    auto_response: tuple[str, str] | None = None
+
     def __init__(self, host: ActorHost) -> None:
         self._host = host
         self.type: str = host.actor_type
@@ -56,6 +67,15 @@ class Actor:
     def storage(self) -> ActorStorage:
         """This actor's own SQLite: ``.db`` (a sqlite_utils Database) and ``.kv``."""
         return self._host.storage
+
+    @property
+    def alarms(self) -> Alarms:
+        """Named alarms: ``set(name, at=|after=, payload=)``, ``get``, ``delete``, ``list``."""
+        return self._host.alarms
+
+    def now(self) -> float:
+        """Unix time on the node's clock (the one alarms use; tests can move it)."""
+        return self._host.now()
 
     def connections(self, tag: str | None = None) -> Sequence[Connection]:
         """The open connections, in the order they connected; only those tagged ``tag``."""
@@ -89,6 +109,13 @@ class Actor:
 
     async def on_close(self, conn: Connection, code: int, reason: str) -> None:
         """``conn`` closed: exactly once per accepted connection, dead peers included (1006)."""
+
+    async def on_alarm(self, alarm: Alarm) -> None:
+        """The alarm ``alarm.name`` is due (``alarm.attempt`` counts tries from 1).
+
+        Raising makes it retry with exponential backoff; after ``max_retries`` retries it is
+        quarantined (kept, visible in ``alarms.list()``, not fired again).
+        """
 
     async def on_request(self, request: Request) -> Response:
         """A plain HTTP request to ``/<type>/<key>...``. Without an override: 405."""

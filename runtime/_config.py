@@ -48,6 +48,9 @@ class ServerConfig:
     # An actor with no connection and no running turn for this long is stopped and its
     # SQLite closed; its next event activates it again.
     idle_timeout: float = attrs.field(default=30.0, validator=_positive)
+    # At most this many actor instances stay in memory; past it the least recently used idle
+    # ones are evicted (hibernated when they have connections).
+    max_active_actors: int = attrs.field(default=10_000, validator=_positive)
     # At most this many per-actor SQLite handles stay open (an LRU), so a node can host far
     # more actors than it has file descriptors.
     max_open_databases: int = attrs.field(default=256, validator=_positive)

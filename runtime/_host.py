@@ -6,6 +6,10 @@ Every event runs as a *turn* under the slot's lock (G2): the storage transaction
 handler runs, the transaction commits (G3), and only then do the frames the turn produced
 leave (G4). A handler that raises rolls its turn back; a commit that fails drops the turn's
 frames and restarts the actor, whose connections stay open.
+
+The slot outlives its instance: an idle actor with open connections *hibernates* (the
+instance and its SQLite handle leave memory, the connections, their tags and state stay), and
+the next event activates a fresh instance with the same identity.
 """
 
 from __future__ import annotations
@@ -13,24 +17,31 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+import attrs
 import trio
 
 from roost._errors import CommitFailed
 from roost.actors import Actor, Connection
+from roost.actors._alarms import Alarm, AlarmChanges, Alarms
 from roost.protocol import encode_binary, encode_text
 from roost.storage import ActorStorage, HandlePool, actor_db_path
 
+from ._alarms import AlarmScheduler, NodeClock
 from ._lifecycle import ActorState, check_transition
+from ._stats import NodeStats
+from ._websocket import SessionState
 
 if TYPE_CHECKING:
     from ._app import ActorType
     from ._websocket import WebSocketSession
 
 log = logging.getLogger("roost.actor")
+_LISTED = (SessionState.CONNECTING, SessionState.OPEN)
 T = TypeVar("T")
 
 # One outbox entry: (frame, session or None for a broadcast, excluded connections, tag).
@@ -47,12 +58,14 @@ class ActorSlot:
         self.registry = registry
         self.actor_type = actor_type.name
         self.key = key
-        self._cls = actor_type.cls
+        self.cls = actor_type.cls
         self.lock = trio.Lock()
         self.state = ActorState.STOPPED
         self.actor: Actor | None = None
         self.sessions: dict[Connection, WebSocketSession] = {}
         self._storage: ActorStorage | None = None
+        self._alarms: Alarms | None = None
+        self._alarm_changes = AlarmChanges()
         self._outbox: list[_Outgoing] = []
         self._in_turn = False
         self.waiting = 0  # events holding or waiting for the lock
@@ -68,10 +81,22 @@ class ActorSlot:
                 self._storage.begin_turn()
         return self._storage
 
+    @property
+    def alarms(self) -> Alarms:
+        if self._alarms is None:
+            self._alarms = Alarms(self.storage, self.registry.clock.now, self._alarm_changes)
+        return self._alarms
+
+    def now(self) -> float:
+        return self.registry.clock.now()
+
     def connections(self, tag: str | None = None) -> Sequence[Connection]:
-        if tag is None:
-            return [c for c, s in self.sessions.items() if s.can_send]
-        return [c for c, s in self.sessions.items() if s.can_send and tag in c.tags]
+        # Connecting ones count (on_connect sees itself), closing ones no longer do.
+        return [
+            c
+            for c, s in self.sessions.items()
+            if s.state in _LISTED and (tag is None or tag in c.tags)
+        ]
 
     def broadcast(
         self, message: str | bytes, exclude: Collection[Connection] = (), tag: str | None = None
@@ -91,6 +116,7 @@ class ActorSlot:
             self._outbox.append((frame, session, (), None))
         elif session.can_send:
             session.peer.write(frame)
+            self.registry.stats.messages_sent_total += 1
 
     def close(self, conn: Connection, code: int, reason: str) -> None:
         session = self.sessions.get(conn)
@@ -137,6 +163,7 @@ class ActorSlot:
         finally:
             self.waiting -= 1
             self.last_active = trio.current_time()
+            self.registry.touch(self)
             lock.release()
 
     async def _run(
@@ -145,6 +172,7 @@ class ActorSlot:
         actor: Actor,
         before_release: Callable[[], None] | None,
     ) -> T:
+        started = trio.current_time()
         storage = self._storage
         self._in_turn = True
         if storage is not None:
@@ -152,51 +180,83 @@ class ActorSlot:
         try:
             result = await handler(actor)
         except BaseException:
-            self._in_turn = False
-            self._outbox.clear()
+            self._end_turn()
             if self._storage is not None:
                 self._storage.rollback_turn()
             raise
         self._in_turn = False
+        changes = self._alarm_changes.changed
+        if changes:
+            self._before_commit(changes)
         if self._storage is not None:
             try:
                 self._storage.commit_turn()
             except CommitFailed:
-                self._outbox.clear()
+                self._end_turn()
                 log.error("commit failed; restarting actor %s/%s", self.actor_type, self.key)
                 self._restart()
                 raise
+        if changes:
+            self._after_commit(changes)
         if before_release is not None:
             before_release()
         self._release()
+        self.registry.stats.turn_seconds.observe(trio.current_time() - started)
         return result
+
+    def _end_turn(self) -> None:
+        """Forget what an unsuccessful turn produced."""
+        self._in_turn = False
+        self._outbox.clear()
+        self._alarm_changes.changed.clear()
+
+    def _before_commit(self, changes: dict[str, float | None]) -> None:
+        scheduler = self.registry.scheduler
+        if scheduler is not None:
+            due = [(name, at) for name, at in changes.items() if at is not None]
+            scheduler.before_commit(self.actor_type, self.key, due)
+
+    def _after_commit(self, changes: dict[str, float | None]) -> None:
+        scheduler = self.registry.scheduler
+        if scheduler is not None:
+            scheduler.after_commit(self.actor_type, self.key, list(changes.items()))
+        changes.clear()
 
     def _release(self) -> None:
         """Send what the committed turn produced, in the order it was produced."""
         outbox = self._outbox
         if not outbox:
             return
+        sent = 0
         for frame, session, exclude, tag in outbox:
             if session is None:
-                self._fan_out(frame, exclude, tag)
+                sent += self._fan_out(frame, exclude, tag)
             elif session.can_send:
                 session.peer.write(frame)
+                sent += 1
         outbox.clear()
+        self.registry.stats.messages_sent_total += sent
 
-    def _fan_out(self, frame: bytes, exclude: Collection[Connection], tag: str | None) -> None:
+    def _fan_out(self, frame: bytes, exclude: Collection[Connection], tag: str | None) -> int:
+        """Write ``frame`` to every eligible session; returns how many got it."""
+        sent = 0
         if tag is None:
             if exclude:
                 for conn, session in self.sessions.items():
                     if session.can_send and conn not in exclude:
                         session.peer.write(frame)
+                        sent += 1
             else:
                 for session in self.sessions.values():
                     if session.can_send:
                         session.peer.write(frame)
+                        sent += 1
         else:
             for conn, session in self.sessions.items():
                 if session.can_send and tag in conn.tags and conn not in exclude:
                     session.peer.write(frame)
+                    sent += 1
+        return sent
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -207,7 +267,7 @@ class ActorSlot:
         """Build the instance and run ``on_start`` as its first turn (caller holds the lock)."""
         self._set_state(ActorState.ACTIVATING)
         try:
-            actor = self._cls(self)
+            actor = self.cls(self)
             await self._run(_on_start, actor, None)
         except BaseException:
             self.actor = None
@@ -215,7 +275,7 @@ class ActorSlot:
             self._set_state(ActorState.STOPPED)
             raise
         self.actor = actor
-        self.registry.activations += 1
+        self.registry.activated(self)
         self._set_state(ActorState.ACTIVE)
         return actor
 
@@ -224,9 +284,13 @@ class ActorSlot:
         self.actor = None
         self._close_storage()
         self._set_state(ActorState.STOPPED)
+        self.registry.deactivated(self)
 
-    async def stop(self) -> None:
-        """Run ``on_stop`` and release the instance and its storage (caller holds the lock)."""
+    async def evict(self) -> None:
+        """Run ``on_stop`` and let the instance leave memory (caller holds the lock).
+
+        With connections still open the actor hibernates; otherwise it stops.
+        """
         actor = self.actor
         if actor is None or self.state is not ActorState.ACTIVE:
             return
@@ -238,9 +302,65 @@ class ActorSlot:
         finally:
             self.actor = None
             self._close_storage()
-            self._set_state(ActorState.STOPPED)
+            stats = self.registry.stats
+            stats.evictions_total += 1
+            if self.sessions:
+                stats.hibernations_total += 1
+                self._set_state(ActorState.HIBERNATED)
+            else:
+                self._set_state(ActorState.STOPPED)
+            self.registry.deactivated(self)
+
+    async def fire_alarm(self, name: str) -> None:
+        """Run the due alarm ``name`` as a turn; on failure schedule a retry or quarantine it."""
+        stats = self.registry.stats
+        fired: list[Alarm] = []
+
+        async def fire(actor: Actor) -> None:
+            alarm = self.alarms.get(name)
+            if alarm is None or alarm.quarantined:
+                self._alarm_changes.changed[name] = None  # nothing to fire: off the schedule
+                return
+            now = self.now()
+            if alarm.due_at > now:  # the index was behind the actor's table: never early
+                self._alarm_changes.changed[name] = alarm.due_at
+                return
+            fired.append(alarm)
+            stats.alarms_fired_total += 1
+            stats.alarm_lateness_seconds.observe(now - alarm.due_at)
+            await actor.on_alarm(attrs.evolve(alarm, attempt=alarm.attempt + 1))
+            self.alarms._complete(alarm)
+
+        try:
+            await self.turn(fire)
+        except Exception:
+            if not fired:
+                raise
+            stats.alarm_failures_total += 1
+            log.exception(
+                "alarm %r of %s/%s failed (attempt %d)",
+                name,
+                self.actor_type,
+                self.key,
+                fired[0].attempt + 1,
+            )
+
+            async def record_failure(actor: Actor) -> None:
+                state = self.alarms._record_failure(fired[0], self.now())
+                if state is not None and state.quarantined:
+                    stats.alarms_quarantined_total += 1
+                    log.error(
+                        "alarm %r of %s/%s quarantined after %d attempts",
+                        name,
+                        self.actor_type,
+                        self.key,
+                        state.attempt,
+                    )
+
+            await self.turn(record_failure)
 
     def _close_storage(self) -> None:
+        self._alarms = None
         if self._storage is not None:
             self._storage.close()
             self._storage = None
@@ -255,14 +375,32 @@ async def _on_stop(actor: Actor) -> None:
 
 
 class ActorRegistry:
-    """Every actor slot of this node, and the storage they share (the handle pool)."""
+    """Every actor slot of this node, and what they share: storage pool, clock, alarms.
 
-    def __init__(self, *, data_dir: Path, max_open_databases: int, synchronous: str) -> None:
+    Args:
+        max_active_actors: instances kept in memory at most; past it the least recently
+            used idle actors are evicted (hibernated, or stopped without connections).
+    """
+
+    def __init__(
+        self,
+        *,
+        data_dir: Path,
+        max_open_databases: int,
+        synchronous: str,
+        max_active_actors: int,
+        stats: NodeStats,
+    ) -> None:
         self.data_dir = data_dir
         self.synchronous = synchronous
+        self.max_active_actors = max_active_actors
+        self.stats = stats
         self.pool = HandlePool(max_open=max_open_databases)
+        self.clock = NodeClock()
+        self.scheduler: AlarmScheduler | None = None
         self.slots: dict[tuple[str, str], ActorSlot] = {}
-        self.activations = 0
+        self.active: OrderedDict[ActorSlot, None] = OrderedDict()  # least recently used first
+        self._evictor: trio.Nursery | None = None
         self._connection_ids = itertools.count(1)
         self._id_prefix = os.urandom(4).hex()
 
@@ -276,29 +414,87 @@ class ActorRegistry:
 
     def storage_for(self, actor_type: str, key: str) -> ActorStorage:
         """Storage for one actor; its file is created only when first used."""
-        path = actor_db_path(self.data_dir, actor_type, key)
         return ActorStorage(
-            path, actor_type=actor_type, key=key, pool=self.pool, synchronous=self.synchronous
+            self.db_path(actor_type, key),
+            actor_type=actor_type,
+            key=key,
+            pool=self.pool,
+            synchronous=self.synchronous,
         )
+
+    def db_path(self, actor_type: str, key: str) -> Path:
+        return actor_db_path(self.data_dir, actor_type, key)
 
     def new_connection_id(self) -> str:
         """A connection id unique within this process."""
         return f"{self._id_prefix}-{next(self._connection_ids):x}"
 
-    async def stop_idle(self, now: float, idle_timeout: float) -> None:
-        """Stop actors with no connections and no events for ``idle_timeout`` seconds."""
-        for ident, slot in list(self.slots.items()):
-            if slot.sessions or slot.waiting or now - slot.last_active < idle_timeout:
+    # -- the set of active instances ---------------------------------------------------------
+
+    def activated(self, slot: ActorSlot) -> None:
+        self.stats.activations_total += 1
+        self.active[slot] = None
+        if len(self.active) > self.max_active_actors and self._evictor is not None:
+            self._evictor.start_soon(self._evict_over_limit)
+
+    def deactivated(self, slot: ActorSlot) -> None:
+        self.active.pop(slot, None)
+
+    def touch(self, slot: ActorSlot) -> None:
+        if slot in self.active:
+            self.active.move_to_end(slot)
+
+    def counts(self) -> tuple[int, int]:
+        """(active, hibernated) instances right now."""
+        hibernated = sum(1 for s in self.slots.values() if s.state is ActorState.HIBERNATED)
+        return len(self.active), hibernated
+
+    async def run_evictions(self, *, task_status: trio.TaskStatus[None]) -> None:
+        """Host the background evictions that ``max_active_actors`` asks for."""
+        async with trio.open_nursery() as nursery:
+            self._evictor = nursery
+            task_status.started()
+            await trio.sleep_forever()
+
+    async def _evict_over_limit(self) -> None:
+        """Evict least recently used idle actors until the node is within its limit."""
+        for slot in list(self.active):
+            if len(self.active) <= self.max_active_actors:
+                return
+            if slot.waiting or slot.lock.locked():
                 continue
-            await self._stop_slot(ident, slot)
+            await self._evict(slot)
+
+    async def evict_idle(self, now: float, idle_timeout: float) -> None:
+        """Evict actors with no turn for ``idle_timeout`` seconds; drop empty slots."""
+        for slot in list(self.active):
+            if now - slot.last_active < idle_timeout:
+                break  # the rest were active more recently
+            if not slot.waiting:
+                await self._evict(slot)
+        for ident, slot in list(self.slots.items()):
+            if slot.state is ActorState.HIBERNATED and not slot.sessions and not slot.waiting:
+                slot._set_state(ActorState.STOPPED)
+            if slot.state is ActorState.STOPPED and not slot.sessions and not slot.waiting:
+                del self.slots[ident]
 
     async def stop_all(self) -> None:
-        """Stop every actor (graceful shutdown): on_stop runs, storage closes."""
-        for ident, slot in list(self.slots.items()):
-            await self._stop_slot(ident, slot)
+        """Evict every actor (graceful shutdown): on_stop runs, storage closes."""
+        for slot in list(self.slots.values()):
+            await self._evict(slot)
 
-    async def _stop_slot(self, ident: tuple[str, str], slot: ActorSlot) -> None:
-        async with slot.lock:
-            await slot.stop()
-            if not slot.sessions and not slot.waiting and self.slots.get(ident) is slot:
-                del self.slots[ident]
+    async def _evict(self, slot: ActorSlot) -> None:
+        slot.waiting += 1
+        try:
+            async with slot.lock:
+                await slot.evict()
+        finally:
+            slot.waiting -= 1
+        ident = (slot.actor_type, slot.key)
+        if (
+            slot.state is ActorState.STOPPED
+            and not slot.sessions
+            and not slot.waiting
+            and self.slots.get(ident) is slot
+        ):
+            del self.slots[ident]

@@ -24,9 +24,11 @@ _ALLOWED: dict[ActorState, frozenset[ActorState]] = {
     # on_start failed -> STOPPED; the next event tries again.
     ActorState.ACTIVATING: frozenset({ActorState.ACTIVE, ActorState.STOPPED}),
     # -> STOPPED directly is a restart after a failed commit: no on_stop for a broken turn.
-    ActorState.ACTIVE: frozenset({ActorState.STOPPING, ActorState.HIBERNATED, ActorState.STOPPED}),
-    ActorState.HIBERNATED: frozenset({ActorState.ACTIVATING, ActorState.STOPPING}),
-    ActorState.STOPPING: frozenset({ActorState.STOPPED}),
+    ActorState.ACTIVE: frozenset({ActorState.STOPPING, ActorState.STOPPED}),
+    # Hibernated until the next event, or stopped once its last connection is gone.
+    ActorState.HIBERNATED: frozenset({ActorState.ACTIVATING, ActorState.STOPPED}),
+    # After on_stop: hibernated if connections remain open, otherwise stopped.
+    ActorState.STOPPING: frozenset({ActorState.STOPPED, ActorState.HIBERNATED}),
 }
 
 

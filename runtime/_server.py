@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import attrs
@@ -29,11 +30,14 @@ from roost.protocol import (
     rejection_headers,
 )
 
+from ._alarms import AlarmScheduler
 from ._app import App
 from ._config import ServerConfig
 from ._host import ActorRegistry
 from ._http import error_response, new_connection, read_request, to_request, write_response
+from ._metrics import Gauges, MetricsExporter
 from ._routing import RUNTIME_PREFIX, parse_target, route_actor
+from ._stats import NodeStats
 from ._transport import Flusher, Peer
 from ._websocket import WebSocketSession
 
@@ -61,11 +65,15 @@ class Server:
     def __init__(self, app: App, config: ServerConfig | None = None) -> None:
         self.app = app
         self.config = config or ServerConfig()
+        self.stats = NodeStats()
         self.registry = ActorRegistry(
             data_dir=self.config.data_dir,
             max_open_databases=self.config.max_open_databases,
             synchronous=self.config.synchronous,
+            max_active_actors=self.config.max_active_actors,
+            stats=self.stats,
         )
+        self.metrics = MetricsExporter(self.stats, self._gauges)
         self.port: int | None = None
         self.sessions: set[WebSocketSession] = set()
         self._flusher = Flusher()
@@ -76,13 +84,25 @@ class Server:
         self._drained = trio.Event()
         self._stopped = trio.Event()
 
+    def _gauges(self) -> Gauges:
+        active, hibernated = self.registry.counts()
+        scheduler = self.registry.scheduler
+        return Gauges(
+            connections=len(self.sessions),
+            actors_active=active,
+            actors_hibernated=hibernated,
+            alarms_pending=scheduler.pending if scheduler else 0,
+            alarms_quarantined=self.stats.alarms_quarantined_total,
+            open_databases=self.registry.pool.statistics().open,
+        )
+
     def statistics(self) -> ServerStatistics:
         """Counts for health checks and tests."""
         return ServerStatistics(
             connections=len(self._peers),
             websockets=len(self.sessions),
             actors=len(self.registry.slots),
-            activations_total=self.registry.activations,
+            activations_total=self.stats.activations_total,
             open_databases=self.registry.pool.statistics().open,
         )
 
@@ -94,20 +114,29 @@ class Server:
         listener = socket.create_server((config.host, config.port), backlog=1024, reuse_port=False)
         listener.setblocking(False)
         self.port = listener.getsockname()[1]
+        scheduler = AlarmScheduler(
+            config.data_dir / "node.sqlite", self.registry.clock, self._fire_alarm
+        )
+        self.registry.scheduler = scheduler
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._flusher.run, nursery)
                 nursery.start_soon(self._maintain)
+                await nursery.start(self.registry.run_evictions)
+                alarm_scope = trio.CancelScope()
+                nursery.start_soon(_run_in, alarm_scope, scheduler.run)
                 accept_scope = trio.CancelScope()
                 nursery.start_soon(self._accept, listener, nursery, accept_scope)
                 task_status.started(self)
                 await self._stop_requested.wait()
                 accept_scope.cancel()
+                alarm_scope.cancel()
                 await self._drain_connections()
                 await self.registry.stop_all()
                 nursery.cancel_scope.cancel()
         finally:
             listener.close()
+            scheduler.close()
             self._stopped.set()
 
     async def shutdown(self) -> None:
@@ -144,7 +173,24 @@ class Server:
             for session in list(self.sessions):
                 session.keepalive(now, config.ping_interval, config.ping_timeout)
             if not self._stopping:
-                await self.registry.stop_idle(now, config.idle_timeout)
+                await self.registry.evict_idle(now, config.idle_timeout)
+
+    async def _fire_alarm(self, actor_type_name: str, key: str, name: str) -> None:
+        """Wake (activating if needed) the actor whose alarm ``name`` is due."""
+        registry = self.registry
+        scheduler = registry.scheduler
+        assert scheduler is not None
+        actor_type = self.app.get(actor_type_name)
+        if actor_type is None:
+            log.warning("dropping alarm %r of unknown actor type %r", name, actor_type_name)
+            scheduler.forget([(actor_type_name, key, name)])
+            return
+        if (actor_type_name, key) not in registry.slots and not registry.db_path(
+            actor_type_name, key
+        ).exists():
+            scheduler.forget([(actor_type_name, key, name)])  # the actor's file is gone
+            return
+        await registry.slot(actor_type, key).fire_alarm(name)
 
     async def _drain_connections(self) -> None:
         """Graceful shutdown: close WebSockets with 1001 and idle HTTP peers, then wait."""
@@ -275,9 +321,15 @@ class Server:
         return response
 
     def _runtime_endpoint(self, request: h11.Request, path: str) -> Response:
-        if path == RUNTIME_PREFIX + "health" and request.method in (b"GET", b"HEAD"):
+        if request.method not in (b"GET", b"HEAD"):
+            return error_response(405, "method not allowed")
+        if path == RUNTIME_PREFIX + "health":
             status = "stopping" if self._stopping else "ok"
             return Response.json({"status": status}, status=503 if self._stopping else 200)
+        if path == RUNTIME_PREFIX + "metrics":
+            accept = next((v.decode("latin-1") for k, v in request.headers if k == b"accept"), None)
+            body, content_type = self.metrics.render(accept)
+            return Response(body=body, content_type=content_type)
         return error_response(404, "not found")
 
     # -- WebSocket ---------------------------------------------------------------------------
@@ -350,3 +402,9 @@ class Server:
             await session.run(trailing)
         finally:
             self.sessions.discard(session)
+
+
+async def _run_in(scope: trio.CancelScope, fn: Callable[[], Awaitable[None]]) -> None:
+    """Run ``fn`` inside ``scope``, so it can be stopped apart from its nursery."""
+    with scope:
+        await fn()

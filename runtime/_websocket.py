@@ -25,6 +25,7 @@ from roost.protocol import (
     encode_close,
     encode_ping,
     encode_pong,
+    encode_text,
 )
 
 from ._transport import Peer
@@ -116,6 +117,7 @@ class WebSocketSession:
         """
         if self.state is SessionState.CLOSED:
             return
+        self.slot.registry.stats.slow_consumer_disconnects_total += 1
         self.state = SessionState.CLOSING
         self.can_send = False
         self.close_code, self.close_reason = 1008, "slow consumer"
@@ -143,6 +145,10 @@ class WebSocketSession:
         """
         peer = self.peer
         decoder = FrameDecoder(max_message_size=self.max_message_size)
+        stats = self.slot.registry.stats
+        # Answered by the runtime itself, without a turn: keep-alives never wake an actor.
+        auto = self.slot.cls.auto_response
+        auto_request, auto_reply = (auto[0], encode_text(auto[1])) if auto else (None, b"")
         closing_handshake_done = False
         try:
             while not closing_handshake_done:
@@ -156,7 +162,13 @@ class WebSocketSession:
                         kind = event.__class__
                         if kind is TextMessage or kind is BinaryMessage:
                             if self.state is SessionState.OPEN:
-                                await self._deliver(event.data)  # type: ignore[union-attr]
+                                stats.messages_received_total += 1
+                                message = event.data  # type: ignore[union-attr]
+                                if message == auto_request:
+                                    peer.write(auto_reply)
+                                    stats.messages_sent_total += 1
+                                else:
+                                    await self._deliver(message)
                         elif kind is Ping:
                             if self.can_send:
                                 peer.write(encode_pong(event.payload))  # type: ignore[union-attr]

@@ -42,6 +42,8 @@ EXPECTED = {
         "MAX_TAG_LENGTH",
         "Actor",
         "ActorHost",
+        "Alarm",
+        "Alarms",
         "CommitFailed",
         "Connection",
         "ConnectionClosed",
