@@ -311,8 +311,11 @@ class ActorSlot:
                 self._set_state(ActorState.STOPPED)
             self.registry.deactivated(self)
 
-    async def fire_alarm(self, name: str) -> None:
-        """Run the due alarm ``name`` as a turn; on failure schedule a retry or quarantine it."""
+    async def fire_alarm(self, name: str, *, force: bool = False) -> None:
+        """Run the due alarm ``name`` as a turn; on failure schedule a retry or quarantine it.
+
+        ``force`` fires it even before its due time (the test kit's ``fire_alarm``).
+        """
         stats = self.registry.stats
         fired: list[Alarm] = []
 
@@ -322,12 +325,12 @@ class ActorSlot:
                 self._alarm_changes.changed[name] = None  # nothing to fire: off the schedule
                 return
             now = self.now()
-            if alarm.due_at > now:  # the index was behind the actor's table: never early
+            if alarm.due_at > now and not force:  # the index was behind: never early
                 self._alarm_changes.changed[name] = alarm.due_at
                 return
             fired.append(alarm)
             stats.alarms_fired_total += 1
-            stats.alarm_lateness_seconds.observe(now - alarm.due_at)
+            stats.alarm_lateness_seconds.observe(max(0.0, now - alarm.due_at))
             await actor.on_alarm(attrs.evolve(alarm, attempt=alarm.attempt + 1))
             self.alarms._complete(alarm)
 
@@ -463,7 +466,7 @@ class ActorRegistry:
                 return
             if slot.waiting or slot.lock.locked():
                 continue
-            await self._evict(slot)
+            await self.evict(slot)
 
     async def evict_idle(self, now: float, idle_timeout: float) -> None:
         """Evict actors with no turn for ``idle_timeout`` seconds; drop empty slots."""
@@ -471,7 +474,7 @@ class ActorRegistry:
             if now - slot.last_active < idle_timeout:
                 break  # the rest were active more recently
             if not slot.waiting:
-                await self._evict(slot)
+                await self.evict(slot)
         for ident, slot in list(self.slots.items()):
             if slot.state is ActorState.HIBERNATED and not slot.sessions and not slot.waiting:
                 slot._set_state(ActorState.STOPPED)
@@ -481,9 +484,10 @@ class ActorRegistry:
     async def stop_all(self) -> None:
         """Evict every actor (graceful shutdown): on_stop runs, storage closes."""
         for slot in list(self.slots.values()):
-            await self._evict(slot)
+            await self.evict(slot)
 
-    async def _evict(self, slot: ActorSlot) -> None:
+    async def evict(self, slot: ActorSlot) -> None:
+        """Evict one actor (waiting for its current turn); drop its slot if nothing is left."""
         slot.waiting += 1
         try:
             async with slot.lock:

@@ -83,6 +83,7 @@ class Server:
         self._stop_requested = trio.Event()
         self._drained = trio.Event()
         self._stopped = trio.Event()
+        self._nursery: trio.Nursery | None = None
 
     def _gauges(self) -> Gauges:
         active, hibernated = self.registry.counts()
@@ -120,6 +121,7 @@ class Server:
         self.registry.scheduler = scheduler
         try:
             async with trio.open_nursery() as nursery:
+                self._nursery = nursery
                 nursery.start_soon(self._flusher.run, nursery)
                 nursery.start_soon(self._maintain)
                 await nursery.start(self.registry.run_evictions)
@@ -138,6 +140,30 @@ class Server:
             listener.close()
             scheduler.close()
             self._stopped.set()
+
+    def serve_socket(self, sock: socket.socket) -> None:
+        """Serve an already connected socket as if it had been accepted.
+
+        The test kit hands it one end of a ``socket.socketpair()``, so tests talk to the
+        real server code without a listening port. Call only while :meth:`serve` runs.
+        """
+        if self._nursery is None or self._stopping:
+            raise RuntimeError("the server is not serving")
+        sock.setblocking(False)
+        self._nursery.start_soon(self._handle, sock)
+
+    async def fire_alarm(self, actor_type: str, key: str, name: str) -> None:
+        """Fire the alarm ``name`` of an actor now, whatever its due time (for tests)."""
+        app_type = self.app.get(actor_type)
+        if app_type is None:
+            raise KeyError(f"unknown actor type {actor_type!r}")
+        await self.registry.slot(app_type, key).fire_alarm(name, force=True)
+
+    async def evict(self, actor_type: str, key: str) -> None:
+        """Evict an actor now: on_stop runs; it hibernates if it has connections (for tests)."""
+        slot = self.registry.slots.get((actor_type, key))
+        if slot is not None:
+            await self.registry.evict(slot)
 
     async def shutdown(self) -> None:
         """Stop gracefully and wait until the server has stopped."""
