@@ -6,6 +6,8 @@ from ._actor import Actor, ActorHost
 from ._alarms import Alarm, Alarms
 from ._connection import MAX_STATE_BYTES, MAX_TAG_LENGTH, MAX_TAGS, Connection
 from ._http import Request, Response
+from ._presence import PresenceDiff, PresenceLimitError, PresenceTracker
+from ._presence_channel import Presence
 
 __all__ = [
     "MAX_STATE_BYTES",
@@ -19,6 +21,10 @@ __all__ = [
     "Connection",
     "ConnectionClosed",
     "ConnectionRefused",
+    "Presence",
+    "PresenceDiff",
+    "PresenceLimitError",
+    "PresenceTracker",
     "Request",
     "Response",
     "RoostError",

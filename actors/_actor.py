@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from roost.storage import ActorStorage
 
     from ._alarms import Alarm, Alarms
+    from ._presence_channel import Presence
 
 
 class ActorHost(Protocol):
@@ -30,6 +31,9 @@ class ActorHost(Protocol):
 
     @property
     def alarms(self) -> Alarms: ...
+
+    @property
+    def presence(self) -> Presence: ...
 
     def now(self) -> float: ...
 
@@ -57,6 +61,9 @@ class Actor:
     #: A text message the runtime answers with the second string without waking the actor
     #: (for example ``("ping", "pong")``), so idle clients' keep-alives cost no activation.
     auto_response: tuple[str, str] | None = None
+    #: Seconds without ``presence.heartbeat(conn)`` after which a connection's presences
+    #: leave; None keeps them until the connection closes.
+    presence_ttl: float | None = None
 
     def __init__(self, host: ActorHost) -> None:
         self._host = host
@@ -72,6 +79,11 @@ class Actor:
     def alarms(self) -> Alarms:
         """Named alarms: ``set(name, at=|after=, payload=)``, ``get``, ``delete``, ``list``."""
         return self._host.alarms
+
+    @property
+    def presence(self) -> Presence:
+        """Who is here: ``track(conn, key, meta)``, ``update``, ``untrack``, ``heartbeat``."""
+        return self._host.presence
 
     def now(self) -> float:
         """Unix time on the node's clock (the one alarms use; tests can move it)."""

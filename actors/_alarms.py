@@ -25,6 +25,8 @@ DEFAULT_RETRY_DELAY = 2.0
 #: An alarm's payload must serialise to at most this many bytes of JSON.
 MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_NAME_LENGTH = 256
+#: Alarm names starting with this belong to the runtime (presence expiry, for example).
+RESERVED_PREFIX = "roost."
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS _roost_alarms (
@@ -117,6 +119,28 @@ class Alarms:
         """
         if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME_LENGTH:
             raise ValueError(f"alarm names are strings of 1 to {MAX_NAME_LENGTH} characters")
+        if name.startswith(RESERVED_PREFIX):
+            raise ValueError(f"alarm names starting with {RESERVED_PREFIX!r} are roost's own")
+        return self._set_internal(
+            name,
+            at=at,
+            after=after,
+            payload=payload,
+            max_retries=max_retries,
+            retry_delay=retry_delay,
+        )
+
+    def _set_internal(
+        self,
+        name: str,
+        *,
+        at: float | None = None,
+        after: float | None = None,
+        payload: Any = None,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        retry_delay: float = DEFAULT_RETRY_DELAY,
+    ) -> Alarm:
+        """``set`` without the reserved-name check (the runtime's own alarms)."""
         if (at is None) == (after is None):
             raise ValueError("give exactly one of at= (unix seconds) or after= (seconds)")
         when = self._now() + after if after is not None else at
@@ -160,6 +184,11 @@ class Alarms:
 
     def delete(self, name: str) -> bool:
         """Delete the alarm ``name``; True if there was one."""
+        if name.startswith(RESERVED_PREFIX):
+            raise ValueError(f"alarm names starting with {RESERVED_PREFIX!r} are roost's own")
+        return self._delete_internal(name)
+
+    def _delete_internal(self, name: str) -> bool:
         if not self._has_table():
             return False
         cursor = self._conn().execute("DELETE FROM _roost_alarms WHERE name = ?", [name])
@@ -209,11 +238,15 @@ class Alarms:
         self._changes.changed[alarm.name] = due
         return attrs.evolve(current, attempt=failures, due_at=due)
 
+    def _complete_internal(self, name: str) -> None:
+        """A runtime alarm fired: remove it (its handler re-arms it when still needed)."""
+        self._delete_internal(name)
+
     def _complete(self, alarm: Alarm) -> None:
         """After a successful attempt: the alarm is done unless the handler set it anew."""
         current = self.get(alarm.name)
         if current is not None and current.generation == alarm.generation:
-            self.delete(alarm.name)
+            self._delete_internal(alarm.name)
 
 
 def _alarm(row: tuple[Any, ...]) -> Alarm:

@@ -12,7 +12,11 @@ The protocol is fixed because outside clients are written against it:
   ``{"type": "message", "id": <int>, "user": "...", "text": "...", "ts": <unix ms>}``, where
   ids strictly increase within a room;
 - malformed JSON, an unknown type or an oversized text get
-  ``{"type": "error", "error": "<reason>"}`` and the connection stays open.
+  ``{"type": "error", "error": "<reason>"}`` and the connection stays open;
+- who is online comes from roost's built-in presence: right after the history a member gets
+  ``{"type": "presence_state", "presences": {"<name>": {"metas": [...]}}}``, and then
+  ``{"type": "presence_diff", "joins": {...}, "leaves": {...}}`` as members come and go
+  (clients that do not show presence ignore these types).
 
 Messages live in the room actor's SQLite, so they survive restarts.
 """
@@ -47,6 +51,8 @@ class ChatRoom(Actor):
             raise ConnectionRefused(f"?user=<name> of 1 to {MAX_USER} characters", status=400)
         conn.state = {"user": user}
         conn.send(_dumps({"type": "history", "messages": self.history(HISTORY_LIMIT)}))
+        self.presence.track(conn, user, {"name": user})
+        self.presence.send_state(conn)
 
     async def on_message(self, conn: Connection, message: str | bytes) -> None:
         if isinstance(message, bytes):

@@ -28,6 +28,7 @@ import trio
 from roost._errors import CommitFailed
 from roost.actors import Actor, Connection
 from roost.actors._alarms import Alarm, AlarmChanges, Alarms
+from roost.actors._presence_channel import EXPIRY_ALARM, Presence, PresenceStore
 from roost.protocol import encode_binary, encode_text
 from roost.storage import ActorStorage, HandlePool, actor_db_path
 
@@ -66,6 +67,8 @@ class ActorSlot:
         self._storage: ActorStorage | None = None
         self._alarms: Alarms | None = None
         self._alarm_changes = AlarmChanges()
+        # Presence belongs to the connections, so it lives here and survives hibernation.
+        self._presence: Presence | None = None
         self._outbox: list[_Outgoing] = []
         self._in_turn = False
         self.waiting = 0  # events holding or waiting for the lock
@@ -80,6 +83,12 @@ class ActorSlot:
             if self._in_turn:
                 self._storage.begin_turn()
         return self._storage
+
+    @property
+    def presence(self) -> Presence:
+        if self._presence is None:
+            self._presence = Presence(self, PresenceStore(), self.cls.presence_ttl)
+        return self._presence
 
     @property
     def alarms(self) -> Alarms:
@@ -320,6 +329,10 @@ class ActorSlot:
         fired: list[Alarm] = []
 
         async def fire(actor: Actor) -> None:
+            if name == EXPIRY_ALARM:
+                self.alarms._complete_internal(name)
+                self.presence.expire()
+                return
             alarm = self.alarms.get(name)
             if alarm is None or alarm.quarantined:
                 self._alarm_changes.changed[name] = None  # nothing to fire: off the schedule

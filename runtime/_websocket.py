@@ -237,6 +237,8 @@ class WebSocketSession:
 
         async def on_close(actor: Actor) -> None:
             await actor.on_close(conn, code, reason)
+            if slot._presence is not None:
+                slot._presence.connection_closed(conn)
 
         try:
             await slot.turn(on_close)

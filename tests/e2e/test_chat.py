@@ -22,13 +22,27 @@ async def receive(ws: trio_websocket.WebSocketConnection) -> dict[str, Any]:
     return data
 
 
+async def joined(ws: trio_websocket.WebSocketConnection) -> tuple[dict[str, Any], set[str]]:
+    """The history frame and who is online, as a member receives them on joining."""
+    history = await receive(ws)
+    assert history["type"] == "history"
+    presence = await receive(ws)
+    assert presence["type"] == "presence_state"
+    return history, set(presence["presences"])
+
+
 async def test_history_then_messages_to_everyone(tmp_path: Path, chat_app_module: App) -> None:
     with trio.fail_after(10):
         async with running(chat_app_module, tmp_path) as server:
             async with connect(server, "/chat/lobby?user=ann") as ann:
-                assert await receive(ann) == {"type": "history", "messages": []}
+                assert await joined(ann) == ({"type": "history", "messages": []}, {"ann"})
                 async with connect(server, "/chat/lobby?user=bob") as bob:
-                    assert await receive(bob) == {"type": "history", "messages": []}
+                    assert await joined(bob) == (
+                        {"type": "history", "messages": []},
+                        {"ann", "bob"},
+                    )
+                    diff = await receive(ann)
+                    assert diff["type"] == "presence_diff" and set(diff["joins"]) == {"bob"}
                     await ann.send_message(json.dumps({"type": "say", "text": "hi bob ☃"}))
                     for ws in (ann, bob):  # the sender included
                         message = await receive(ws)
@@ -38,8 +52,11 @@ async def test_history_then_messages_to_everyone(tmp_path: Path, chat_app_module
                     await bob.send_message(json.dumps({"type": "say", "text": "hello"}))
                     second = await receive(ann)
                     assert second["id"] > message["id"]
+                    await bob.aclose()
+                    diff = await receive(ann)
+                    assert diff["type"] == "presence_diff" and set(diff["leaves"]) == {"bob"}
             async with connect(server, "/chat/other-room?user=cy") as cy:
-                assert await receive(cy) == {"type": "history", "messages": []}
+                assert await joined(cy) == ({"type": "history", "messages": []}, {"cy"})
 
 
 async def test_history_keeps_the_last_50_oldest_first_across_restarts(
@@ -48,14 +65,14 @@ async def test_history_keeps_the_last_50_oldest_first_across_restarts(
     with trio.fail_after(30):
         async with running(chat_app_module, tmp_path) as server:
             async with connect(server, "/chat/r?user=ann") as ann:
-                await receive(ann)
+                await joined(ann)
                 for i in range(60):
                     await ann.send_message(json.dumps({"type": "say", "text": f"m{i}"}))
                 ids = [(await receive(ann))["id"] for _ in range(60)]
                 assert ids == sorted(ids) and len(set(ids)) == 60
         async with running(chat_app_module, tmp_path) as server:
             async with connect(server, "/chat/r?user=bob") as bob:
-                history = await receive(bob)
+                history, _ = await joined(bob)
                 texts = [m["text"] for m in history["messages"]]
                 assert texts == [f"m{i}" for i in range(10, 60)]
                 assert [m["id"] for m in history["messages"]] == ids[10:]
@@ -81,7 +98,7 @@ async def test_bad_input_gets_an_error_and_the_connection_stays(
     with trio.fail_after(10):
         async with running(chat_app_module, tmp_path) as server:
             async with connect(server, "/chat/r?user=ann") as ann:
-                await receive(ann)
+                await joined(ann)
                 await ann.send_message(frame)
                 assert await receive(ann) == {"type": "error", "error": reason}
                 await ann.send_message(json.dumps({"type": "say", "text": "x" * 4000}))

@@ -45,6 +45,7 @@ async def test_serve_then_sigterm_closes_with_1001_and_exits_0(tmp_path: Path) -
         )
         async with open_client(f"ws://127.0.0.1:{port}/chat/lobby?user=ann") as ws:
             assert json.loads(await ws.get_message())["type"] == "history"
+            assert json.loads(await ws.get_message())["type"] == "presence_state"
             await ws.send_message(json.dumps({"type": "say", "text": "persist me"}))
             assert json.loads(await ws.get_message())["text"] == "persist me"
             process.send_signal(signal.SIGTERM)

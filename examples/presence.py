@@ -1,0 +1,67 @@
+"""Who is looking at a document: presence channels in raw mode, JSON text frames.
+
+    roost serve examples/presence.py
+    ws://127.0.0.1:8787/presence/<doc>?user=<id>
+
+The protocol, fixed because editor clients are written against it:
+
+- the first frame is ``{"type": "presence_state", "presences": {"<user>": {"metas": [...]}}}``;
+- a client sends ``{"type": "track", "meta": {...}}`` (cursor, name, colour, ...) to appear or
+  to change its meta, and ``{"type": "heartbeat"}`` to stay;
+- everyone else receives ``{"type": "presence_diff", "joins": {...}, "leaves": {...}}``;
+- closing, or sending no heartbeat for ``ttl`` seconds (``ROOST_PRESENCE_TTL``, default 30),
+  produces a leave;
+- bad input gets ``{"type": "error", "error": "<reason>"}`` and the connection stays open.
+
+Several connections of one user (two tabs) give that user several metas.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from roost import Actor, App, Connection, ConnectionRefused, Request
+from roost.actors import PresenceLimitError
+
+MAX_USER = 64
+
+
+class PresenceDoc(Actor):
+    """One document's presence channel."""
+
+    presence_ttl = float(os.environ.get("ROOST_PRESENCE_TTL", "30"))
+
+    async def on_connect(self, conn: Connection, request: Request) -> None:
+        user = request.query.get("user", "")
+        if not 0 < len(user) <= MAX_USER:
+            raise ConnectionRefused(f"?user=<id> of 1 to {MAX_USER} characters", status=400)
+        conn.state = {"user": user}
+        self.presence.send_state(conn)
+
+    async def on_message(self, conn: Connection, message: str | bytes) -> None:
+        try:
+            data = json.loads(message)
+        except ValueError:
+            return conn.send(_error("malformed JSON"))
+        kind = data.get("type") if isinstance(data, dict) else None
+        if kind == "heartbeat":
+            self.presence.heartbeat(conn)
+        elif kind == "track":
+            meta = data.get("meta", {})
+            if not isinstance(meta, dict):
+                return conn.send(_error("meta must be an object"))
+            try:
+                self.presence.track(conn, conn.state["user"], meta)
+            except (PresenceLimitError, TypeError, ValueError) as exc:
+                conn.send(_error(str(exc)))
+        else:
+            conn.send(_error("unknown message type"))
+
+
+def _error(reason: str) -> str:
+    return json.dumps({"type": "error", "error": reason})
+
+
+app = App()
+app.actor("presence", PresenceDoc)

@@ -1,0 +1,143 @@
+"""examples/presence.py speaks its documented protocol; presence expires without heartbeats,
+also while the actor hibernates."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+import trio_websocket
+
+from roost import App
+from roost.cli import load_app
+from roost.runtime import ActorState
+from tests.support import EXAMPLES, connect, refused_upgrade, running
+
+
+@pytest.fixture(scope="module")
+def app() -> App:
+    return load_app(str(EXAMPLES / "presence.py"))
+
+
+async def receive(ws: trio_websocket.WebSocketConnection) -> dict[str, Any]:
+    data = json.loads(await ws.get_message())
+    assert isinstance(data, dict)
+    return data
+
+
+async def send(ws: trio_websocket.WebSocketConnection, **message: Any) -> None:
+    await ws.send_message(json.dumps(message))
+
+
+def metas(presences: dict[str, Any], user: str) -> list[dict[str, Any]]:
+    return [
+        {k: v for k, v in m.items() if k not in ("ref", "ref_prev")}
+        for m in presences[user]["metas"]
+    ]
+
+
+async def test_state_joins_updates_and_leaves(tmp_path: Path, app: App) -> None:
+    with trio.fail_after(10):
+        async with running(app, tmp_path) as server:
+            async with connect(server, "/presence/doc?user=ann") as ann:
+                assert await receive(ann) == {"type": "presence_state", "presences": {}}
+                await send(ann, type="track", meta={"name": "Ann", "cursor": 3})
+                async with connect(server, "/presence/doc?user=bob") as bob:
+                    state = await receive(bob)
+                    assert state["type"] == "presence_state"
+                    assert metas(state["presences"], "ann") == [{"name": "Ann", "cursor": 3}]
+                    await send(bob, type="track", meta={"name": "Bob"})
+                    diff = await receive(ann)
+                    assert diff["type"] == "presence_diff" and diff["leaves"] == {}
+                    assert metas(diff["joins"], "bob") == [{"name": "Bob"}]
+                    # A second tab of ann: two metas under one user.
+                    async with connect(server, "/presence/doc?user=ann") as tab:
+                        await receive(tab)
+                        await send(tab, type="track", meta={"name": "Ann", "cursor": 9})
+                        assert metas((await receive(bob))["joins"], "ann") == [
+                            {"name": "Ann", "cursor": 9}
+                        ]
+                        await receive(ann)
+                    left = await receive(bob)
+                    assert metas(left["leaves"], "ann") == [{"name": "Ann", "cursor": 9}]
+                    await receive(ann)
+                    # Tracking again updates: a leave of the old meta and a join of the new.
+                    await send(ann, type="track", meta={"name": "Ann", "cursor": 4})
+                    update = await receive(bob)
+                    assert metas(update["leaves"], "ann") == [{"name": "Ann", "cursor": 3}]
+                    joined = update["joins"]["ann"]["metas"][0]
+                    assert joined["cursor"] == 4 and "ref_prev" in joined
+                bye = await receive(ann)
+                assert set(bye["leaves"]) == {"bob"} and bye["joins"] == {}
+
+
+async def test_no_heartbeat_for_ttl_is_a_leave_even_while_hibernated(
+    tmp_path: Path, app: App, autojump_clock: trio.abc.Clock
+) -> None:
+    with trio.fail_after(3600):
+        async with running(app, tmp_path, idle_timeout=5) as server:
+            async with (
+                connect(server, "/presence/d?user=ann") as ann,
+                connect(server, "/presence/d?user=bob") as bob,
+            ):
+                await receive(ann)
+                await receive(bob)
+                await send(ann, type="track", meta={})
+                await send(bob, type="track", meta={})
+                await receive(bob)  # ann joined
+                await receive(ann)  # bob joined
+                start = trio.current_time()
+                for _ in range(5):  # bob keeps beating, ann goes quiet
+                    await trio.sleep(10)
+                    await send(bob, type="heartbeat")
+                    if server.registry.slots[("presence", "d")].state is ActorState.HIBERNATED:
+                        break
+                with trio.fail_after(60):
+                    diff = await receive(bob)
+                assert set(diff["leaves"]) == {"ann"} and diff["joins"] == {}
+                assert 30 <= trio.current_time() - start <= 45
+                # bob, who kept beating, is still there for a newcomer.
+                async with connect(server, "/presence/d?user=cy") as cy:
+                    assert set((await receive(cy))["presences"]) == {"bob"}
+
+
+async def test_hibernation_keeps_presence(
+    tmp_path: Path, app: App, autojump_clock: trio.abc.Clock
+) -> None:
+    with trio.fail_after(3600):
+        async with running(app, tmp_path, idle_timeout=5) as server:
+            async with connect(server, "/presence/d?user=ann") as ann:
+                await receive(ann)
+                await send(ann, type="track", meta={"c": 1})
+                await trio.sleep(7)
+                assert server.registry.slots[("presence", "d")].state is ActorState.HIBERNATED
+                async with connect(server, "/presence/d?user=bob") as bob:
+                    assert metas((await receive(bob))["presences"], "ann") == [{"c": 1}]
+
+
+@pytest.mark.parametrize(
+    ("frame", "reason"),
+    [
+        ("nope", "malformed JSON"),
+        ('{"type": "dance"}', "unknown message type"),
+        ('{"type": "track", "meta": [1]}', "meta must be an object"),
+        ('{"type": "track", "meta": {"ref": 1}}', None),  # a reserved key: refused with a reason
+    ],
+)
+async def test_bad_input_gets_an_error(
+    tmp_path: Path, app: App, frame: str, reason: str | None
+) -> None:
+    with trio.fail_after(10):
+        async with running(app, tmp_path) as server:
+            async with connect(server, "/presence/d?user=ann") as ann:
+                await receive(ann)
+                await ann.send_message(frame)
+                error = await receive(ann)
+                assert error["type"] == "error"
+                if reason is not None:
+                    assert error["error"] == reason
+                await send(ann, type="track", meta={"ok": True})
+            assert (await refused_upgrade(server, "/presence/d"))[0] == 400
