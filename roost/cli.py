@@ -9,6 +9,7 @@ import argparse
 import importlib
 import importlib.util
 import logging
+import resource
 import signal
 import sys
 from collections.abc import Sequence
@@ -52,6 +53,21 @@ def load_app(spec: str) -> App:
     return app
 
 
+def raise_file_limit(wanted: int = 65536) -> None:
+    """Lift the soft limit on open files towards the hard one.
+
+    Every connection is a descriptor and every open actor database up to three (file, WAL,
+    shared memory); the usual soft limit of 1024 would cap a node long before memory does.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError) as exc:
+            log.warning("could not raise the open-file limit from %d: %s", soft, exc)
+
+
 async def serve(app: App, config: ServerConfig) -> None:
     """Run a server until SIGINT or SIGTERM, then shut it down gracefully."""
     server = Server(app, config)
@@ -80,7 +96,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--data-dir", help="where actor files live (default ./roost-data)")
     run.add_argument("--max-message-size", type=int, help="bytes per inbound message")
     run.add_argument("--max-outbound-bytes", type=int, help="queued bytes per connection")
-    run.add_argument("--idle-timeout", type=float, help="seconds before an idle actor stops")
+    run.add_argument(
+        "--idle-timeout", type=float, help="seconds without a turn before an actor leaves memory"
+    )
+    run.add_argument("--max-active-actors", type=int, help="actor instances kept in memory")
     run.add_argument("--ping-interval", type=float, help="seconds of silence before a ping")
     run.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
     return parser
@@ -102,8 +121,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_message_size=args.max_message_size,
             max_outbound_bytes=args.max_outbound_bytes,
             idle_timeout=args.idle_timeout,
+            max_active_actors=args.max_active_actors,
             ping_interval=args.ping_interval,
         )
+        raise_file_limit()
         app = load_app(args.app)
         trio.run(serve, app, config)
     except RoostError as exc:
