@@ -8,7 +8,7 @@ rolled back if it raises (G3); what it sends leaves only after that commit (G4).
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ._connection import Connection
 from ._http import Request, Response
@@ -37,6 +37,8 @@ class ActorHost(Protocol):
 
     def now(self) -> float: ...
 
+    def mark_dirty(self) -> None: ...
+
     def connections(self, tag: str | None = None) -> Sequence[Connection]: ...
 
     def broadcast(
@@ -64,6 +66,9 @@ class Actor:
     #: Seconds without ``presence.heartbeat(conn)`` after which a connection's presences
     #: leave; None keeps them until the connection closes.
     presence_ttl: float | None = None
+    #: Mark the actor dirty after every turn that wrote to its storage, so its snapshot is
+    #: synced without calling :meth:`mark_dirty`.
+    sync_on_write: bool = False
 
     def __init__(self, host: ActorHost) -> None:
         self._host = host
@@ -88,6 +93,24 @@ class Actor:
     def now(self) -> float:
         """Unix time on the node's clock (the one alarms use; tests can move it)."""
         return self._host.now()
+
+    def mark_dirty(self) -> None:
+        """Sync :meth:`snapshot` to the shared store soon (within ``sync_interval``).
+
+        Inside a turn the mark takes effect when the turn commits.
+        """
+        self._host.mark_dirty()
+
+    def snapshot(self) -> Any:
+        """This actor's authoritative state, JSON-able, for the shared store (None: none).
+
+        Called between turns, never in the middle of one.
+        """
+        return None
+
+    async def restore(self, snapshot: Any) -> None:
+        """Start from the shared store: called before ``on_start`` when the actor activates
+        with no local SQLite file but with a synced state."""
 
     def connections(self, tag: str | None = None) -> Sequence[Connection]:
         """The open connections, in the order they connected; only those tagged ``tag``."""

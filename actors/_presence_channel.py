@@ -124,6 +124,7 @@ class Presence:
 
     def _announce(self, diff: PresenceDiff, exclude: Connection | None) -> None:
         if not diff.is_empty:
+            self._host.mark_dirty()  # who is here is part of what a snapshot may report
             self._host.broadcast(
                 _dumps(diff.as_message()), exclude=(exclude,) if exclude is not None else ()
             )

@@ -64,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     for scenario_name in chosen_scenarios:
         scenario = scenarios[scenario_name]
         for server in servers:
-            rows.extend(_run_one(scenario, server, settings, started))
+            if scenario.only is None or server.name in scenario.only:
+                rows.extend(_run_one(scenario, server, settings, started))
     elapsed = time.monotonic() - started
 
     names = [server.name for server in servers]
@@ -144,7 +145,8 @@ def _print_registry(scenarios: dict[str, Scenario]) -> None:
         print(f"  {server.name:16} {server.describe()}{status}")
     print("scenarios:")
     for scenario in scenarios.values():
-        print(f"  {scenario.name:16} {scenario.summary}")
+        only = f"  [{', '.join(sorted(scenario.only))} only]" if scenario.only else ""
+        print(f"  {scenario.name:16} {scenario.summary}{only}")
 
 
 def _say(message: str) -> None:

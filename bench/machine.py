@@ -46,3 +46,30 @@ def _output(argv: list[str]) -> str:
         ).stdout.strip()
     except OSError:
         return "?"
+
+
+def filesystem(path: Path) -> str:
+    """The file system type holding ``path`` (ext4, tmpfs, ...), from /proc/mounts."""
+    best, kind = "", "?"
+    target = str(path.resolve())
+    try:
+        mounts = Path("/proc/mounts").read_text().splitlines()
+    except OSError:
+        return kind
+    for line in mounts:
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = fields[1]
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        if inside and len(point) > len(best):
+            best, kind = point, fields[2]
+    return kind
+
+
+def tmpfs_root() -> Path | None:
+    """/dev/shm when it is a writable tmpfs (for data directories in memory), else None."""
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK) and filesystem(shm) == "tmpfs":
+        return shm
+    return None

@@ -27,15 +27,22 @@ def process_tree(pid: int) -> list[int]:
 
 def cpu_seconds(pids: list[int]) -> float:
     """Sum user and system CPU seconds of ``pids`` (all their threads); gone pids count 0."""
-    ticks = 0
+    user, system = cpu_split(pids)
+    return user + system
+
+
+def cpu_split(pids: list[int]) -> tuple[float, float]:
+    """User and system (kernel) CPU seconds of ``pids``, summed apart."""
+    user = system = 0
     for pid in pids:
         try:
             stat = Path(f"/proc/{pid}/stat").read_text()
         except OSError:
             continue
         fields = stat[stat.rindex(")") + 2 :].split()
-        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
-    return ticks / CLOCK_TICKS
+        user += int(fields[11])  # utime (field 14)
+        system += int(fields[12])  # stime (field 15)
+    return user / CLOCK_TICKS, system / CLOCK_TICKS
 
 
 def machine_busy_seconds() -> float:

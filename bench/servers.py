@@ -74,24 +74,26 @@ def register(server: Server) -> Server:
 
 @attrs.frozen
 class Running:
-    """A started server: its process id, port and log file."""
+    """A started server: its process id, port, log file and data directory."""
 
     server: Server
     pid: int
     port: int
     log: Path
+    data_dir: Path
 
 
 @contextmanager
-def running(server: Server, workdir: Path) -> Iterator[Running]:
+def running(server: Server, workdir: Path, data_root: Path | None = None) -> Iterator[Running]:
     """Start ``server`` on a free port, wait until it listens, stop it on exit.
 
     The server runs in its own session so the whole process group it starts can be
     stopped by its id. Its stdout and stderr go to a log file, never to a pipe that could
-    fill up and stall it.
+    fill up and stall it. Its data directory is a fresh directory under ``data_root``
+    (default: ``workdir``); one outside ``workdir`` is removed on exit.
     """
     port = free_port()
-    data_dir = Path(tempfile.mkdtemp(prefix=f"{server.name}-data-", dir=workdir))
+    data_dir = Path(tempfile.mkdtemp(prefix=f"{server.name}-data-", dir=data_root or workdir))
     log = workdir / f"{server.name}-{port}.log"
     argv = server.command(Launch(HOST, port, data_dir))
     with log.open("wb") as out:
@@ -105,9 +107,11 @@ def running(server: Server, workdir: Path) -> Iterator[Running]:
         )
     try:
         _wait_ready(proc, log, port, server.name)
-        yield Running(server, proc.pid, port, log)
+        yield Running(server, proc.pid, port, log, data_dir)
     finally:
         _stop(proc)
+        if data_root is not None and data_root != workdir:
+            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def free_port() -> int:
@@ -223,6 +227,33 @@ def python_version(dist: str) -> str:
         return version(dist)
     except PackageNotFoundError:
         return "?"
+
+
+def roost_app(app: str, *flags: str) -> Server:
+    """roost serving a bench app (``bench/apps/<app>.py``) with extra ``roost serve`` flags.
+
+    For the roost-only scenarios (activations, hibernation, alarms), which need actors
+    beyond the relay; the server keeps the name "roost" in tables.
+    """
+    path = f"bench/apps/{app}.py"
+    return Server(
+        name="roost",
+        protocol="ws",
+        command=lambda launch: [
+            str(ROOST),
+            "serve",
+            path,
+            "--host",
+            launch.host,
+            "--port",
+            str(launch.port),
+            "--data-dir",
+            str(launch.data_dir),
+            *flags,
+        ],
+        missing=_roost_missing,
+        describe=lambda: f"roost {python_version('roost')} {path} {' '.join(flags)}".strip(),
+    )
 
 
 register(

@@ -18,7 +18,10 @@ The protocol is fixed because outside clients are written against it:
   ``{"type": "presence_diff", "joins": {...}, "leaves": {...}}`` as members come and go
   (clients that do not show presence ignore these types).
 
-Messages live in the room actor's SQLite, so they survive restarts.
+Messages live in the room actor's SQLite, so they survive restarts. Each room's summary is
+synced to the shared store (``roost_actor_state``), so other services can ask, for example::
+
+    select actor_key, state->>'message_count' from roost_actor_state where actor_type = 'chat'
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ MAX_USER = 64
 
 class ChatRoom(Actor):
     """One room: its members' connections and its messages."""
+
+    sync_on_write = True  # every stored message makes the room's summary due for a sync
 
     async def on_start(self) -> None:
         # AUTOINCREMENT: ids never go back, even if old messages are deleted one day.
@@ -79,6 +84,17 @@ class ChatRoom(Actor):
         message = {"type": "message", "id": cursor.lastrowid, "user": user, "text": text, "ts": ts}
         self.broadcast(_dumps(message))
         return message
+
+    def snapshot(self) -> dict[str, Any]:
+        """The room's summary in the shared store."""
+        count = self.storage.db.execute("SELECT count(*) FROM messages").fetchone()[0]
+        last = self.history(1)
+        return {
+            "room": self.key,
+            "message_count": count,
+            "last_message": last[0] if last else None,
+            "online": sorted(self.presence.state()),
+        }
 
     def history(self, limit: int) -> list[dict[str, Any]]:
         """The last ``limit`` messages, oldest first."""

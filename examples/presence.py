@@ -13,7 +13,8 @@ The protocol, fixed because editor clients are written against it:
   produces a leave;
 - bad input gets ``{"type": "error", "error": "<reason>"}`` and the connection stays open.
 
-Several connections of one user (two tabs) give that user several metas.
+Several connections of one user (two tabs) give that user several metas. Who is present is
+synced to the shared store as ``{"doc": ..., "users": [...]}``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ class PresenceDoc(Actor):
     """One document's presence channel."""
 
     presence_ttl = float(os.environ.get("ROOST_PRESENCE_TTL", "30"))
+
+    def snapshot(self) -> dict[str, object]:
+        return {"doc": self.key, "users": sorted(self.presence.state())}
 
     async def on_connect(self, conn: Connection, request: Request) -> None:
         user = request.query.get("user", "")

@@ -17,6 +17,7 @@ from roost._errors import (
     ProtocolError,
     RoostError,
     StorageError,
+    StoreUnavailable,
 )
 from roost.actors import Actor, Connection, Request, Response
 from roost.runtime import App, Server, ServerConfig
@@ -43,5 +44,6 @@ __all__ = [
     "Server",
     "ServerConfig",
     "StorageError",
+    "StoreUnavailable",
     "__version__",
 ]

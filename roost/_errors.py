@@ -16,8 +16,9 @@ and internal details never reach a peer.
     │   └── NotFound             unknown actor type or path                 -> HTTP 404
     ├── ConnectionRefused        raised by Actor.on_connect to refuse       -> HTTP status (403)
     ├── ConnectionClosed         the connection is closed; carries code and reason
-    ├── StorageError             per-actor storage could not do what was asked
-    ├── CommitFailed             a turn's writes could not be committed (G4: outputs dropped)
+    ├── StorageError             per-actor or shared storage could not do what was asked
+    │   ├── CommitFailed         a turn's writes could not be committed (G4: outputs dropped)
+    │   └── StoreUnavailable     the shared store cannot be reached; retried with backoff
     └── ConfigError              an App or server setting is invalid
 """
 
@@ -97,11 +98,19 @@ class ConnectionClosed(RoostError):
 
 
 class StorageError(RoostError):
-    """Per-actor storage could not do what was asked."""
+    """Per-actor or shared storage could not do what was asked."""
 
 
 class CommitFailed(StorageError):
     """A turn's writes could not be committed; what the turn sent is dropped (G4)."""
+
+
+class StoreUnavailable(StorageError):
+    """The shared store cannot be reached, or the connection broke during the call.
+
+    The call may or may not have taken effect (a commit can succeed just before the connection
+    breaks); every store operation is safe to retry, so the caller retries with backoff.
+    """
 
 
 class ConfigError(RoostError):
@@ -121,4 +130,5 @@ __all__ = [
     "ProtocolError",
     "RoostError",
     "StorageError",
+    "StoreUnavailable",
 ]

@@ -1,7 +1,7 @@
 """The node's alarm schedule: which actor to wake when, across evictions and restarts (G5).
 
 Each actor keeps its alarms in its own SQLite. The node keeps an *index* of them (type, key,
-name, due time) in ``<data-dir>/node.sqlite`` and a heap in memory, so it can wake actors
+name, due time) in its :class:`NodeStore` and a heap in memory, so it can wake actors
 that are not in memory and, after a restart, without opening every actor file.
 
 Ordering makes the index safe without a distributed transaction: a turn's new or moved alarms
@@ -16,12 +16,12 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from pathlib import Path
 
 import trio
+
+from ._node_store import NodeStore
 
 log = logging.getLogger("roost.alarms")
 
@@ -53,7 +53,7 @@ class AlarmScheduler:
     """Heap + durable index of every pending alarm of this node; wakes actors when due.
 
     Args:
-        path: the node's SQLite file holding the index.
+        store: the node's own SQLite, which holds the index.
         fire: ``await fire(actor_type, key, name)`` runs the alarm's turn; it must not raise.
         max_concurrent: alarms firing at once (a bound, so 100,000 alarms due together do not
             become 100,000 tasks).
@@ -61,21 +61,13 @@ class AlarmScheduler:
 
     def __init__(
         self,
-        path: Path,
+        store: NodeStore,
         clock: NodeClock,
         fire: Callable[[str, str, str], Awaitable[None]],
         *,
         max_concurrent: int = 64,
     ) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS alarm_index (actor_type TEXT NOT NULL,"
-            " actor_key TEXT NOT NULL, name TEXT NOT NULL, due_at REAL NOT NULL,"
-            " PRIMARY KEY (actor_type, actor_key, name)) WITHOUT ROWID"
-        )
+        self._store = store
         self._clock = clock
         self._fire = fire
         self._limiter = trio.CapacityLimiter(max_concurrent)
@@ -84,7 +76,7 @@ class AlarmScheduler:
         self._seq = itertools.count()
         self._changed = trio.Event()
         self._firing: set[AlarmKey] = set()
-        for actor_type, key, name, due in self._db.execute("SELECT * FROM alarm_index"):
+        for actor_type, key, name, due in store.alarms():
             self._push((actor_type, key, name), due)
 
     @property
@@ -103,8 +95,7 @@ class AlarmScheduler:
         """Record new or moved alarms durably, before the actor's own commit."""
         rows = [(actor_type, key, name, due) for name, due in changes]
         if rows:
-            with self._db:
-                self._db.executemany("INSERT OR REPLACE INTO alarm_index VALUES (?, ?, ?, ?)", rows)
+            self._store.put_alarms(rows)
 
     def after_commit(
         self, actor_type: str, key: str, changes: Iterable[tuple[str, float | None]]
@@ -126,11 +117,7 @@ class AlarmScheduler:
         alarms = list(alarms)
         for alarm in alarms:
             self._due.pop(alarm, None)
-        with self._db:
-            self._db.executemany(
-                "DELETE FROM alarm_index WHERE actor_type = ? AND actor_key = ? AND name = ?",
-                alarms,
-            )
+        self._store.delete_alarms(alarms)
 
     def _push(self, alarm: AlarmKey, due: float) -> None:
         self._due[alarm] = due
@@ -183,6 +170,3 @@ class AlarmScheduler:
             if due is not None:  # still pending (retry, or set anew): back on the heap
                 heapq.heappush(self._heap, (due, next(self._seq), alarm))
                 self._changed.set()
-
-    def close(self) -> None:
-        self._db.close()

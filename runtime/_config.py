@@ -28,6 +28,11 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8787
     data_dir: Path = attrs.field(default=Path("roost-data"), converter=Path)
+    # The shared store: None for SQLite at <data-dir>/shared.sqlite, or a postgresql:// URL.
+    store: str | None = None
+    # Every dirty actor's snapshot reaches the shared store within this many seconds (plus
+    # the store's latency) while the store is reachable.
+    sync_interval: float = attrs.field(default=1.0, validator=_positive)
 
     # One inbound WebSocket message or HTTP body, after reassembly: bounds the receive buffer
     # of each connection (a frame declaring more is refused before its payload is read: 1009).

@@ -30,23 +30,34 @@ from roost.actors import Actor, Connection
 from roost.actors._alarms import Alarm, AlarmChanges, Alarms
 from roost.actors._presence_channel import EXPIRY_ALARM, Presence, PresenceStore
 from roost.protocol import encode_binary, encode_text
-from roost.storage import ActorStorage, HandlePool, actor_db_path
+from roost.storage import ActorStorage, HandlePool, StoredState, actor_db_path
 
 from ._alarms import AlarmScheduler, NodeClock
 from ._lifecycle import ActorState, check_transition
 from ._stats import NodeStats
-from ._websocket import SessionState
+from ._websocket import SessionState, check_close_code
 
 if TYPE_CHECKING:
     from ._app import ActorType
+    from ._sync import SyncWorker
     from ._websocket import WebSocketSession
 
 log = logging.getLogger("roost.actor")
 _LISTED = (SessionState.CONNECTING, SessionState.OPEN)
 T = TypeVar("T")
 
-# One outbox entry: (frame, session or None for a broadcast, excluded connections, tag).
-_Outgoing = tuple[bytes, "WebSocketSession | None", Collection[Connection], str | None]
+
+@attrs.frozen
+class _Close:
+    """An outbox entry's frame slot holding a close: output like any frame, so it leaves after
+    the turn's commit and behind the frames the turn sent before it (G4)."""
+
+    code: int
+    reason: str
+
+
+# One outbox entry: (frame or close, session or None for a broadcast, excluded, tag).
+_Outgoing = tuple["bytes | _Close", "WebSocketSession | None", Collection[Connection], str | None]
 
 
 class ActorSlot:
@@ -71,6 +82,7 @@ class ActorSlot:
         self._presence: Presence | None = None
         self._outbox: list[_Outgoing] = []
         self._in_turn = False
+        self._dirty_in_turn = False  # mark_dirty() was called in the current turn
         self.waiting = 0  # events holding or waiting for the lock
         self.last_active = trio.current_time()
 
@@ -98,6 +110,14 @@ class ActorSlot:
 
     def now(self) -> float:
         return self.registry.clock.now()
+
+    def mark_dirty(self) -> None:
+        if self._in_turn:
+            self._dirty_in_turn = True
+        elif self.registry.sync is not None:
+            ident = (self.actor_type, self.key)
+            self.registry.sync.before_commit(ident)
+            self.registry.sync.after_commit(ident)
 
     def connections(self, tag: str | None = None) -> Sequence[Connection]:
         # Connecting ones count (on_connect sees itself), closing ones no longer do.
@@ -129,7 +149,12 @@ class ActorSlot:
 
     def close(self, conn: Connection, code: int, reason: str) -> None:
         session = self.sessions.get(conn)
-        if session is not None:
+        if session is None:
+            return
+        check_close_code(code)  # a bad code fails the turn now, not at release
+        if self._in_turn:
+            self._outbox.append((_Close(code, reason), session, (), None))
+        else:
             session.close(code, reason)
 
     def is_closed(self, conn: Connection) -> bool:
@@ -184,8 +209,10 @@ class ActorSlot:
         started = trio.current_time()
         storage = self._storage
         self._in_turn = True
+        changes_before = 0
         if storage is not None:
             storage.begin_turn()
+            changes_before = storage.total_changes
         try:
             result = await handler(actor)
         except BaseException:
@@ -197,6 +224,15 @@ class ActorSlot:
         changes = self._alarm_changes.changed
         if changes:
             self._before_commit(changes)
+        dirty = self._dirty_in_turn or (
+            self.cls.sync_on_write
+            and self._storage is not None
+            and self._storage.total_changes != changes_before
+        )
+        sync = self.registry.sync
+        if dirty and sync is not None:
+            self._dirty_in_turn = False
+            sync.before_commit((self.actor_type, self.key))
         if self._storage is not None:
             try:
                 self._storage.commit_turn()
@@ -207,6 +243,8 @@ class ActorSlot:
                 raise
         if changes:
             self._after_commit(changes)
+        if dirty and sync is not None:
+            sync.after_commit((self.actor_type, self.key))
         if before_release is not None:
             before_release()
         self._release()
@@ -216,6 +254,7 @@ class ActorSlot:
     def _end_turn(self) -> None:
         """Forget what an unsuccessful turn produced."""
         self._in_turn = False
+        self._dirty_in_turn = False
         self._outbox.clear()
         self._alarm_changes.changed.clear()
 
@@ -239,9 +278,11 @@ class ActorSlot:
         sent = 0
         for frame, session, exclude, tag in outbox:
             if session is None:
-                sent += self._fan_out(frame, exclude, tag)
+                sent += self._fan_out(frame, exclude, tag)  # type: ignore[arg-type]
+            elif frame.__class__ is _Close:
+                session.close(frame.code, frame.reason)  # type: ignore[union-attr]
             elif session.can_send:
-                session.peer.write(frame)
+                session.peer.write(frame)  # type: ignore[arg-type]
                 sent += 1
         outbox.clear()
         self.registry.stats.messages_sent_total += sent
@@ -277,7 +318,16 @@ class ActorSlot:
         self._set_state(ActorState.ACTIVATING)
         try:
             actor = self.cls(self)
-            await self._run(_on_start, actor, None)
+            restored = await self._stored_state()
+            if restored is None:
+                await self._run(_on_start, actor, None)
+            else:
+
+                async def restore_then_start(actor: Actor) -> None:
+                    await actor.restore(restored.state)
+                    await actor.on_start()
+
+                await self._run(restore_then_start, actor, None)
         except BaseException:
             self.actor = None
             self._close_storage()
@@ -287,6 +337,15 @@ class ActorSlot:
         self.registry.activated(self)
         self._set_state(ActorState.ACTIVE)
         return actor
+
+    async def _stored_state(self) -> StoredState | None:
+        """The last synced state, for an actor that restores and has no local file yet."""
+        sync = self.registry.sync
+        if sync is None or self.cls.restore is Actor.restore:
+            return None
+        if self._storage is not None or self.registry.db_path(self.actor_type, self.key).exists():
+            return None
+        return await (await sync.store()).read_state(self.actor_type, self.key)
 
     def _restart(self) -> None:
         """Drop the instance after a failed commit; the next event activates a fresh one."""
@@ -309,6 +368,11 @@ class ActorSlot:
         except Exception:
             log.exception("on_stop failed for %s/%s", self.actor_type, self.key)
         finally:
+            if self.registry.sync is not None:
+                try:  # eviction flushes first: the last snapshot waits for the worker
+                    self.registry.sync.capture(self, actor)
+                except Exception:
+                    log.exception("snapshot failed for %s/%s", self.actor_type, self.key)
             self.actor = None
             self._close_storage()
             stats = self.registry.stats
@@ -414,11 +478,14 @@ class ActorRegistry:
         self.pool = HandlePool(max_open=max_open_databases)
         self.clock = NodeClock()
         self.scheduler: AlarmScheduler | None = None
+        self.sync: SyncWorker | None = None
         self.slots: dict[tuple[str, str], ActorSlot] = {}
         self.active: OrderedDict[ActorSlot, None] = OrderedDict()  # least recently used first
         self._evictor: trio.Nursery | None = None
         self._connection_ids = itertools.count(1)
         self._id_prefix = os.urandom(4).hex()
+        #: This node process's identity in the shared store.
+        self.node_id = f"node-{os.urandom(8).hex()}"
 
     def slot(self, actor_type: ActorType, key: str) -> ActorSlot:
         """The slot of (type, key), created on first use; never awaits (G1)."""
@@ -493,6 +560,15 @@ class ActorRegistry:
                 slot._set_state(ActorState.STOPPED)
             if slot.state is ActorState.STOPPED and not slot.sessions and not slot.waiting:
                 del self.slots[ident]
+
+    async def fence_lost(self, actor_type: str, key: str) -> None:
+        """Another node owns this actor now: close its connections and stop it here."""
+        slot = self.slots.get((actor_type, key))
+        if slot is None:
+            return
+        for session in list(slot.sessions.values()):
+            session.close(1012, "actor moved to another node")
+        await self.evict(slot)
 
     async def stop_all(self) -> None:
         """Evict every actor (graceful shutdown): on_stop runs, storage closes."""

@@ -63,7 +63,11 @@ _GAUGES = (
         "Alarms set aside after failing too often, no longer retried.",
     ),
     ("roost_open_databases", "open_databases", "Actor SQLite databases currently open."),
-    ("roost_sync_pending", "sync_pending", "Changes waiting to be synced."),
+    (
+        "roost_sync_pending",
+        "sync_pending",
+        "Dirty actors whose state is not in the shared store yet.",
+    ),
     (
         "roost_sync_lag_seconds",
         "sync_lag_seconds",
@@ -99,6 +103,16 @@ _COUNTERS = (
         "roost_alarm_quarantines_total",
         "alarms_quarantined_total",
         "Alarms quarantined after repeated failures.",
+    ),
+    (
+        "roost_sync_batches_total",
+        "sync_batches_total",
+        "Shared-store transactions that wrote actor snapshots.",
+    ),
+    (
+        "roost_sync_failures_total",
+        "sync_failures_total",
+        "Sync rounds that failed because the shared store was unreachable.",
     ),
 )
 _HISTOGRAMS = (

@@ -29,15 +29,18 @@ from roost.protocol import (
     is_websocket_upgrade,
     rejection_headers,
 )
+from roost.storage import open_shared_store
 
 from ._alarms import AlarmScheduler
 from ._app import App
 from ._config import ServerConfig
-from ._host import ActorRegistry
+from ._host import ActorRegistry, ActorSlot
 from ._http import error_response, new_connection, read_request, to_request, write_response
 from ._metrics import Gauges, MetricsExporter
+from ._node_store import NodeStore
 from ._routing import RUNTIME_PREFIX, parse_target, route_actor
 from ._stats import NodeStats
+from ._sync import SyncWorker
 from ._transport import Flusher, Peer
 from ._websocket import WebSocketSession
 
@@ -74,6 +77,7 @@ class Server:
             stats=self.stats,
         )
         self.metrics = MetricsExporter(self.stats, self._gauges)
+        self.sync: SyncWorker | None = None
         self.port: int | None = None
         self.sessions: set[WebSocketSession] = set()
         self._flusher = Flusher()
@@ -95,6 +99,8 @@ class Server:
             alarms_pending=scheduler.pending if scheduler else 0,
             alarms_quarantined=self.stats.alarms_quarantined_total,
             open_databases=self.registry.pool.statistics().open,
+            sync_pending=self.sync.pending if self.sync else 0,
+            sync_lag_seconds=self.sync.lag() if self.sync else 0.0,
         )
 
     def statistics(self) -> ServerStatistics:
@@ -115,10 +121,22 @@ class Server:
         listener = socket.create_server((config.host, config.port), backlog=1024, reuse_port=False)
         listener.setblocking(False)
         self.port = listener.getsockname()[1]
-        scheduler = AlarmScheduler(
-            config.data_dir / "node.sqlite", self.registry.clock, self._fire_alarm
-        )
+        node_store = NodeStore(config.data_dir / "node.sqlite")
+        scheduler = AlarmScheduler(node_store, self.registry.clock, self._fire_alarm)
         self.registry.scheduler = scheduler
+        # The shared store opens on first use (a dirty actor, a restore): a node that never
+        # syncs never waits on it.
+        shared = open_shared_store(config.store, data_dir=config.data_dir)
+        sync = SyncWorker(
+            self.registry,
+            node_store,
+            shared,
+            self._resolve,
+            stats=self.stats,
+            interval=config.sync_interval,
+        )
+        self.registry.sync = sync
+        self.sync = sync
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
@@ -127,6 +145,8 @@ class Server:
                 await nursery.start(self.registry.run_evictions)
                 alarm_scope = trio.CancelScope()
                 nursery.start_soon(_run_in, alarm_scope, scheduler.run)
+                sync_scope = trio.CancelScope()
+                nursery.start_soon(_run_in, sync_scope, sync.run)
                 accept_scope = trio.CancelScope()
                 nursery.start_soon(self._accept, listener, nursery, accept_scope)
                 task_status.started(self)
@@ -135,10 +155,14 @@ class Server:
                 alarm_scope.cancel()
                 await self._drain_connections()
                 await self.registry.stop_all()
+                sync_scope.cancel()
+                await self._final_sync(sync)
                 nursery.cancel_scope.cancel()
         finally:
             listener.close()
-            scheduler.close()
+            node_store.close()
+            with trio.CancelScope(shield=True):
+                await sync.aclose()
             self._stopped.set()
 
     def serve_socket(self, sock: socket.socket) -> None:
@@ -200,6 +224,18 @@ class Server:
                 session.keepalive(now, config.ping_interval, config.ping_timeout)
             if not self._stopping:
                 await self.registry.evict_idle(now, config.idle_timeout)
+
+    async def _final_sync(self, sync: SyncWorker) -> None:
+        """Graceful shutdown flushes: what cannot be written in time stays marked dirty."""
+        with trio.move_on_after(self.config.shutdown_timeout):
+            try:
+                await sync.flush()
+            except Exception as exc:
+                log.warning("final sync incomplete (%s); it resumes at the next start", exc)
+
+    def _resolve(self, actor_type: str, key: str) -> ActorSlot | None:
+        registered = self.app.get(actor_type)
+        return None if registered is None else self.registry.slot(registered, key)
 
     async def _fire_alarm(self, actor_type_name: str, key: str, name: str) -> None:
         """Wake (activating if needed) the actor whose alarm ``name`` is due."""

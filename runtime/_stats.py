@@ -56,6 +56,8 @@ class NodeStats:
         "messages_received_total",
         "messages_sent_total",
         "slow_consumer_disconnects_total",
+        "sync_batches_total",
+        "sync_failures_total",
         "turn_seconds",
     )
 
@@ -66,6 +68,8 @@ class NodeStats:
         self.messages_received_total = 0  # WebSocket data messages from clients
         self.messages_sent_total = 0  # WebSocket data messages to clients (per recipient)
         self.slow_consumer_disconnects_total = 0
+        self.sync_batches_total = 0  # shared-store transactions that wrote snapshots
+        self.sync_failures_total = 0  # sync rounds that failed (store unreachable)
         self.alarms_fired_total = 0
         self.alarm_failures_total = 0
         self.alarms_quarantined_total = 0

@@ -39,6 +39,12 @@ log = logging.getLogger("roost.websocket")
 _SENDABLE = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
 
 
+def check_close_code(code: int) -> None:
+    """Raise ValueError unless an endpoint may send ``code`` in a close frame."""
+    if code not in _SENDABLE and not 3000 <= code <= 4999:
+        raise ValueError(f"close code {code} cannot be sent")
+
+
 class SessionState(enum.Enum):
     """The connection lifecycle."""
 
@@ -99,8 +105,7 @@ class WebSocketSession:
         Raises:
             ValueError: ``code`` may not be sent by an endpoint.
         """
-        if code not in _SENDABLE and not 3000 <= code <= 4999:
-            raise ValueError(f"close code {code} cannot be sent")
+        check_close_code(code)
         if self.state is not SessionState.OPEN:
             return
         self.state = SessionState.CLOSING

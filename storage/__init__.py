@@ -1,4 +1,5 @@
-"""Per-actor storage: one SQLite file per actor, atomic turns, a KV, a bounded handle pool.
+"""Storage: one SQLite file per actor (atomic turns, a KV, a bounded handle pool), and the
+shared transactional store every actor's snapshot is synced to (SQLite or PostgreSQL).
 
 Public names are re-exported here; the modules behind them are private.
 """
@@ -11,14 +12,38 @@ from ._connection import SYNCHRONOUS_MODES
 from ._kv import KV
 from ._paths import actor_db_path, validate_actor_type
 from ._pool import HandlePool, PoolStatistics
+from ._shared import (
+    EncodedState,
+    Lease,
+    NodeInfo,
+    PostgresSharedStore,
+    SharedStore,
+    SQLiteSharedStore,
+    StateWrite,
+    StoredState,
+    WriteOutcome,
+    WriteStatus,
+    open_shared_store,
+)
 
 __all__ = [
     "KV",
     "MAX_VALUE_DEPTH",
     "SYNCHRONOUS_MODES",
     "ActorStorage",
+    "EncodedState",
     "HandlePool",
+    "Lease",
+    "NodeInfo",
     "PoolStatistics",
+    "PostgresSharedStore",
+    "SQLiteSharedStore",
+    "SharedStore",
+    "StateWrite",
+    "StoredState",
+    "WriteOutcome",
+    "WriteStatus",
     "actor_db_path",
+    "open_shared_store",
     "validate_actor_type",
 ]

@@ -132,6 +132,12 @@ class ActorStorage:
         return self._conn is not None
 
     @property
+    def total_changes(self) -> int:
+        """Rows changed through the open handle so far (0 when closed): compare the value at
+        the start and the end of a turn to learn whether the turn wrote anything."""
+        return self._conn.total_changes if self._conn is not None else 0
+
+    @property
     def in_turn(self) -> bool:
         """Whether a turn is in progress (between ``begin_turn`` and its end)."""
         return self._in_turn

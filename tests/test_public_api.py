@@ -34,6 +34,7 @@ EXPECTED = {
         "Server",
         "ServerConfig",
         "StorageError",
+        "StoreUnavailable",
         "__version__",
     },
     "roost.actors": {

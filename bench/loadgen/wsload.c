@@ -20,6 +20,11 @@
  *           latency).  Phases: connect, warmup, measure, drain.
  *   idle  - --idle-steps N1,N2,... opens connections up to each step, reports the
  *           handshake rate, then waits for a line on stdin before the next step.
+ *   http  - --http C keeps C HTTP/1.1 keep-alive connections, each with one request in
+ *           flight: GET <prefix><room-name><i>, where i counts up (every request a new key:
+ *           cold activations) or, with --key-space K, cycles over K keys.  The response must
+ *           be 200 with the key itself as its body.  Timed phases like load mode, or with
+ *           --count N exactly N requests and no warm-up.
  *
  * Output: one JSON object per line on stdout ({"event": ...}); diagnostics on stderr.
  * Usage: run it without arguments.
@@ -67,6 +72,8 @@ typedef struct conn {
     uint32_t out_len, out_off, out_cap;
     char *out;
     uint32_t *last_from; /* per sender: last message id + 1 (0 = none yet) */
+    uint64_t http_key;   /* http mode: key index of the request in flight */
+    uint64_t http_sent;  /* http mode: when it was sent (0 = none in flight) */
     char pend[PEND_MAX];
 } conn;
 
@@ -92,6 +99,8 @@ static uint32_t o_idle_steps[16];
 static int o_idle_nsteps;
 static uint32_t o_room_size = 100;
 static long o_batch_us; /* closed loop: pause between passes so each read carries more frames */
+static uint32_t o_http;  /* http mode: keep-alive connections */
+static uint64_t o_key_space, o_count;
 
 /* ---- state ---- */
 static conn *conns;
@@ -113,15 +122,16 @@ static uint64_t errors;
 static uint64_t err_kind[16];
 static const char *err_names[16] = {"handshake", "closed", "protocol", "cross_room", "echo",
                                     "bad_sender", "order", "unexpected", "lost", "connect",
-                                    "payload", "overflow"};
+                                    "payload", "overflow", "http_status", "http_body"};
 enum { E_HANDSHAKE, E_CLOSED, E_PROTOCOL, E_CROSS, E_ECHO, E_SENDER, E_ORDER, E_UNEXPECTED,
-       E_LOST, E_CONNECT, E_PAYLOAD, E_OVERFLOW };
+       E_LOST, E_CONNECT, E_PAYLOAD, E_OVERFLOW, E_STATUS, E_BODY, E_KINDS };
 static uint32_t xs = 2463534242u;
 static double rate_msgs; /* messages/s in open loop */
 static uint64_t rate_sent, t_rate_start;
 static uint32_t rate_room, inflight_cap;
 static int stdin_open = 1, stdin_lines;
 static int idle_step;
+static uint64_t http_next_key, http_issued, http_answered, http_inflight;
 
 /* latency histogram: log-linear buckets over nanoseconds, ~1.5% precision */
 #define HBUCKETS 4096
@@ -474,6 +484,72 @@ static uint32_t parse_frames(uint32_t ci, const uint8_t *buf, uint32_t len, uint
     return off;
 }
 
+/* ---- http mode ---- */
+
+static void http_send(uint32_t ci, uint64_t now) {
+    if (o_count && http_issued >= o_count) return;
+    conn *c = &conns[ci];
+    uint64_t key = o_key_space ? http_next_key % o_key_space : http_next_key;
+    http_next_key++;
+    http_issued++;
+    http_inflight++;
+    c->http_key = key;
+    c->http_sent = now;
+    char req[512];
+    int n = snprintf(req, sizeof req, "GET %s%s%" PRIu64 " HTTP/1.1\r\nHost: %s:%d\r\n\r\n",
+                     o_prefix, o_room_name, key, o_host, o_port);
+    memcpy(out_reserve(c, (uint32_t)n), req, (size_t)n);
+    mark_dirty(ci);
+}
+
+/* Parse complete responses in buf (one request in flight, so at most one); return bytes used. */
+static uint32_t parse_http(uint32_t ci, const char *buf, uint32_t len, uint64_t now) {
+    conn *c = &conns[ci];
+    const char *end = memmem(buf, len, "\r\n\r\n", 4);
+    if (!end) return 0;
+    uint32_t hlen = (uint32_t)(end - buf) + 4;
+    uint64_t body_len = 0;
+    const char *p = buf;
+    while (p < end) { /* find content-length among the header lines */
+        const char *eol = memmem(p, (size_t)(end + 2 - p), "\r\n", 2);
+        if (!eol) break;
+        if (eol - p > 15 && strncasecmp(p, "content-length:", 15) == 0)
+            body_len = strtoull(p + 15, NULL, 10);
+        p = eol + 2;
+    }
+    if (hlen + body_len > PEND_MAX) {
+        error_at(E_PROTOCOL, ci, "response of %" PRIu64 " bytes", hlen + body_len);
+        kill_conn(ci);
+        return len;
+    }
+    if (len < hlen + body_len) return 0;
+    if (!c->http_sent) {
+        error_at(E_UNEXPECTED, ci, "response without a request");
+        return hlen + (uint32_t)body_len;
+    }
+    if (len < 12 || memcmp(buf, "HTTP/1.1 200", 12) != 0) {
+        error_at(E_STATUS, ci, "key %" PRIu64 ": %.*s", c->http_key, (int)(hlen > 60 ? 60 : hlen),
+                 buf);
+    } else {
+        char want[128];
+        int wn = snprintf(want, sizeof want, "%s%" PRIu64, o_room_name, c->http_key);
+        if ((uint64_t)wn != body_len || memcmp(buf + hlen, want, (size_t)wn) != 0)
+            error_at(E_BODY, ci, "key %" PRIu64 ": body %.*s", c->http_key,
+                     (int)(body_len > 60 ? 60 : body_len), buf + hlen);
+    }
+    http_answered++;
+    http_inflight--;
+    deliveries_total++;
+    last_progress = now;
+    if (phase == PH_MEASURE) {
+        deliveries_measure++;
+        hrecord(now - c->http_sent);
+    }
+    c->http_sent = 0;
+    if (phase == PH_WARMUP || phase == PH_MEASURE) http_send(ci, now);
+    return hlen + (uint32_t)body_len;
+}
+
 static void on_handshake(uint32_t ci, char *buf, uint32_t len, uint32_t *consumed) {
     conn *c = &conns[ci];
     *consumed = 0;
@@ -521,11 +597,17 @@ static void on_readable(uint32_t ci, uint64_t now) {
             return;
         }
         uint32_t len = have + (uint32_t)n, off = 0;
-        if (c->state == ST_HANDSHAKE) {
+        if (o_http) {
+            uint32_t used;
+            while (off < len && c->state != ST_DEAD &&
+                   (used = parse_http(ci, rbuf + off, len - off, now)) > 0)
+                off += used;
+        } else if (c->state == ST_HANDSHAKE) {
             on_handshake(ci, rbuf, len, &off);
             if (c->state == ST_DEAD) return;
         }
-        if (c->state != ST_HANDSHAKE) off += parse_frames(ci, (uint8_t *)rbuf + off, len - off, now);
+        if (!o_http && c->state != ST_HANDSHAKE)
+            off += parse_frames(ci, (uint8_t *)rbuf + off, len - off, now);
         if (c->state == ST_DEAD) return;
         uint32_t rest = len - off;
         if (rest > PEND_MAX) {
@@ -571,6 +653,14 @@ static void on_connected(uint32_t ci) {
         kill_conn(ci);
         return;
     }
+    if (o_http) { /* no upgrade: the connection is ready for requests */
+        c->state = ST_OPEN;
+        pending_connects--;
+        open_conns++;
+        t_connect_progress = now_ns();
+        update_events(ci, 0);
+        return;
+    }
     char req[512];
     int n;
     if (o_sio)
@@ -612,7 +702,7 @@ static void connect_more(void) {
 static void print_errors(void) {
     printf("\"errors\":%" PRIu64 ",\"error_kinds\":{", errors);
     int first = 1;
-    for (int k = 0; k < 12; k++) {
+    for (int k = 0; k < E_KINDS; k++) {
         if (!err_kind[k]) continue;
         printf("%s\"%s\":%" PRIu64, first ? "" : ",", err_names[k], err_kind[k]);
         first = 0;
@@ -731,6 +821,64 @@ static void advance_load(uint64_t now) {
     }
 }
 
+static void advance_http(uint64_t now) {
+    double el = (double)(now - t_phase) / 1e9;
+    switch (phase) {
+    case PH_CONNECT:
+        check_connect_stall(now);
+        if (open_conns + errors >= nconns || (pending_connects == 0 && next_to_connect >= nconns)) {
+            report_connected(now);
+            if (errors || open_conns < nconns) {
+                set_phase(PH_DONE, now);
+                return;
+            }
+            set_phase(PH_WARMUP, now);
+            if (o_count) { /* counted run: no warm-up, measure everything */
+                set_phase(PH_MEASURE, now);
+                t_measure_start = now;
+            }
+            for (uint32_t ci = 0; ci < nconns; ci++) http_send(ci, now);
+        }
+        break;
+    case PH_WARMUP:
+        if (el >= o_warmup) {
+            set_phase(PH_MEASURE, now);
+            t_measure_start = now;
+        }
+        break;
+    case PH_MEASURE:
+        if (o_count ? http_answered >= o_count : el >= o_duration) {
+            t_measure_end = now;
+            set_phase(PH_DRAIN, now);
+            last_progress = now;
+        }
+        break;
+    case PH_DRAIN:
+        drain_stalled = http_inflight && (double)(now - last_progress) / 1e9 > 5.0;
+        if (!http_inflight || drain_stalled) set_phase(PH_DONE, now);
+        break;
+    default:
+        break;
+    }
+}
+
+static void report_http(void) {
+    double secs = (double)(t_measure_end - t_measure_start) / 1e9;
+    if (http_inflight) {
+        errors++;
+        err_kind[E_LOST] += http_inflight;
+        fprintf(stderr, "wsload: %" PRIu64 " requests never answered\n", http_inflight);
+    }
+    printf("{\"event\":\"result\",\"measure_s\":%.6f,\"responses\":%" PRIu64
+           ",\"responses_total\":%" PRIu64 ",\"requests_total\":%" PRIu64 ",\"open\":%u"
+           ",\"lat_us\":{\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f},",
+           secs, deliveries_measure, http_answered, http_issued, open_conns, hpct(50), hpct(90),
+           hpct(99), hpct(99.9), (double)hist_max / 1000.0);
+    print_errors();
+    printf("}\n");
+    fflush(stdout);
+}
+
 static void advance_idle(uint64_t now) {
     static int reported_step = -1;
     if (phase != PH_CONNECT) return;
@@ -760,7 +908,8 @@ static void usage(void) {
             "usage: wsload --port P [--host H] [--sio] [--prefix /relay/] [--room-name r]\n"
             "  load: [--rooms R] [--members M] [--window W | --rate DELIVERIES_PER_S]\n"
             "        [--warmup S] [--duration S] [--drain S] [--concurrency C]\n"
-            "  idle: --idle-steps N1,N2,... [--room-size K]\n");
+            "  idle: --idle-steps N1,N2,... [--room-size K]\n"
+            "  http: --http CONNECTIONS [--key-space K] [--count N] [--warmup S] [--duration S]\n");
     exit(2);
 }
 
@@ -784,6 +933,9 @@ static void parse_args(int argc, char **argv) {
         else if (OPT("--concurrency")) o_concurrency = (uint32_t)atoi(v);
         else if (OPT("--room-size")) o_room_size = (uint32_t)atoi(v);
         else if (OPT("--batch-us")) o_batch_us = atol(v);
+        else if (OPT("--http")) o_http = (uint32_t)atoi(v);
+        else if (OPT("--key-space")) o_key_space = strtoull(v, NULL, 10);
+        else if (OPT("--count")) o_count = strtoull(v, NULL, 10);
         else if (OPT("--idle-steps")) {
             char *s = strdup(v), *tok, *save = NULL;
             for (tok = strtok_r(s, ",", &save); tok && o_idle_nsteps < 16;
@@ -799,7 +951,10 @@ int main(int argc, char **argv) {
     parse_args(argc, argv);
     signal(SIGPIPE, SIG_IGN);
     int idle = o_idle_nsteps > 0;
-    if (idle) {
+    if (o_http) {
+        nconns = o_http;
+        o_rooms = 1;
+    } else if (idle) {
         nconns = o_idle_steps[o_idle_nsteps - 1];
         o_rooms = (nconns + o_room_size - 1) / o_room_size;
         o_members = o_room_size;
@@ -816,7 +971,7 @@ int main(int argc, char **argv) {
 
     /* in-flight cap per room: the window (closed loop) or ~0.25 s of offered load (open) */
     uint32_t fanout = o_members - 1;
-    if (!idle && o_rate > 0) {
+    if (!idle && !o_http && o_rate > 0) {
         rate_msgs = o_rate / fanout;
         double per_room = rate_msgs / o_rooms * 0.25;
         inflight_cap = per_room < 16 ? 16 : (uint32_t)per_room;
@@ -837,7 +992,7 @@ int main(int argc, char **argv) {
         r->first = ri * o_members;
         r->members = o_members;
         if (r->first + r->members > nconns) r->members = nconns - r->first;
-        if (!idle) {
+        if (!idle && !o_http) {
             r->slot_id = calloc(slots, sizeof *r->slot_id);
             r->remaining = calloc(slots, sizeof *r->remaining);
             if (!r->slot_id || !r->remaining) die("malloc");
@@ -848,7 +1003,7 @@ int main(int argc, char **argv) {
         c->fd = -1;
         c->room = ci / o_members;
         c->member = ci % o_members;
-        if (!idle) {
+        if (!idle && !o_http) {
             c->last_from = calloc(o_members, sizeof *c->last_from);
             if (!c->last_from) die("malloc");
         }
@@ -916,6 +1071,7 @@ int main(int argc, char **argv) {
         if (!idle && o_rate > 0 && (phase == PH_WARMUP || phase == PH_MEASURE))
             open_loop_sends(now);
         if (idle) advance_idle(now);
+        else if (o_http) advance_http(now);
         else advance_load(now);
         if (o_batch_us && o_rate == 0 && n > 0 && phase != PH_CONNECT) {
             flush_all();
@@ -928,6 +1084,9 @@ int main(int argc, char **argv) {
         printf("{\"event\":\"result\",\"open\":%u,", open_conns);
         print_errors();
         printf("}\n");
+    } else if (o_http) {
+        if (!t_measure_end) t_measure_end = t_measure_start = now;
+        report_http();
     } else {
         if (!t_measure_end) t_measure_end = t_measure_start = now;
         report_result();

@@ -26,17 +26,23 @@ class Family:
 
 @attrs.frozen
 class Scenario:
-    """One named workload; ``run`` drives one server through it and returns its rows."""
+    """One named workload; ``run`` drives one server through it and returns its rows.
+
+    ``only`` names the servers the scenario applies to (None: all). The lifecycle scenarios
+    (activations, hibernation, alarms) measure roost features no peer has, so they run on
+    roost alone and the CLI skips the other servers for them.
+    """
 
     name: str
     family: Family
     summary: str
     run: Callable[[Server, Settings], list[Row]]
+    only: frozenset[str] | None = None
 
 
 def all_scenarios() -> dict[str, Scenario]:
     """Every registered scenario by name, in table order."""
-    from bench.scenarios import fanout, idle, latency
+    from bench.scenarios import alarms, cold, fanout, hibernate, idle, latency
 
-    family_modules = (fanout, latency, idle)
+    family_modules = (fanout, latency, idle, cold, hibernate, alarms)
     return {s.name: s for module in family_modules for s in module.SCENARIOS}

@@ -24,14 +24,18 @@ class Sample:
     server_cpu: float
     generator_cpu: float
     machine_busy: float
+    server_sys: float = 0.0  # the kernel's part of server_cpu
 
     @classmethod
-    def take(cls, server_pid: int, generator_pid: int) -> "Sample":
+    def take(cls, server_pid: int, generator_pid: int | None) -> "Sample":
+        """Sample now; ``generator_pid`` None when no generator runs (counts 0)."""
+        user, system = proc.cpu_split(proc.process_tree(server_pid))
         return cls(
             time.monotonic(),
-            proc.cpu_seconds(proc.process_tree(server_pid)),
-            proc.cpu_seconds([generator_pid]),
+            user + system,
+            proc.cpu_seconds([generator_pid]) if generator_pid is not None else 0.0,
             proc.machine_busy_seconds(),
+            system,
         )
 
 
@@ -47,13 +51,20 @@ class Window:
     server_cpu: float
     generator_cpu: float
     other_cpu: float
+    server_sys: float = 0.0  # the kernel's part of server_cpu (system calls: files, sockets)
 
     @classmethod
     def between(cls, start: Sample, end: Sample) -> "Window":
         server = end.server_cpu - start.server_cpu
         generator = end.generator_cpu - start.generator_cpu
         busy = end.machine_busy - start.machine_busy
-        return cls(end.wall - start.wall, server, generator, max(0.0, busy - server - generator))
+        return cls(
+            end.wall - start.wall,
+            server,
+            generator,
+            max(0.0, busy - server - generator),
+            end.server_sys - start.server_sys,
+        )
 
     def _pct(self, seconds: float) -> float:
         return 100 * seconds / self.wall if self.wall > 0 else 0.0
@@ -95,10 +106,19 @@ def run_load(server: Server, settings: Settings, args: list[str]) -> LoadRun:
             handshakes, closed connections) or exited abnormally.
     """
     args = [*args, "--warmup", str(settings.warmup), "--duration", str(settings.duration)]
-    with (
-        running(server, settings.workdir) as srv,
-        Generator(settings.generator, srv, args, settings.workdir) as gen,
-    ):
+    with running(server, settings.workdir) as srv:
+        return run_generator(srv, settings, args)
+
+
+def run_generator(srv: Running, settings: Settings, args: list[str]) -> LoadRun:
+    """Run the generator with ``args`` against the running ``srv``; check it, measure it.
+
+    CPU is sampled at the generator's "measure" and "drain" phase marks.
+
+    Raises:
+        BenchError: as :func:`run_load`.
+    """
+    with Generator(settings.generator, srv, args, settings.workdir) as gen:
         marks: dict[str, Sample] = {}
         result: dict[str, Any] | None = None
         for event in gen.events():

@@ -75,7 +75,7 @@ async def test_state_joins_updates_and_leaves(tmp_path: Path, app: App) -> None:
 
 
 async def test_no_heartbeat_for_ttl_is_a_leave_even_while_hibernated(
-    tmp_path: Path, app: App, autojump_clock: trio.abc.Clock
+    tmp_path: Path, app: App, threaded_autojump_clock: trio.abc.Clock
 ) -> None:
     with trio.fail_after(3600):
         async with running(app, tmp_path, idle_timeout=5) as server:
@@ -105,7 +105,7 @@ async def test_no_heartbeat_for_ttl_is_a_leave_even_while_hibernated(
 
 
 async def test_hibernation_keeps_presence(
-    tmp_path: Path, app: App, autojump_clock: trio.abc.Clock
+    tmp_path: Path, app: App, threaded_autojump_clock: trio.abc.Clock
 ) -> None:
     with trio.fail_after(3600):
         async with running(app, tmp_path, idle_timeout=5) as server:

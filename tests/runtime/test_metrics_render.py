@@ -34,6 +34,8 @@ COUNTERS = {
     "roost_alarms_fired_total": ("alarms_fired_total", 17),
     "roost_alarm_failures_total": ("alarm_failures_total", 5),
     "roost_alarm_quarantines_total": ("alarms_quarantined_total", 2),
+    "roost_sync_batches_total": ("sync_batches_total", 10),
+    "roost_sync_failures_total": ("sync_failures_total", 11),
 }
 # One value per region of the turn buckets, including exactly on a bound and past the last one.
 TURNS = [0.00005, 0.0001, 0.0003, 0.003, 0.003, 0.2, 0.9, 4.0]
@@ -100,7 +102,7 @@ def test_every_metric_with_its_type_value_and_help() -> None:
 def test_help_is_one_nonempty_line() -> None:
     body, _ = MetricsExporter(busy_stats(), lambda: GAUGES).render()
     helps = [line for line in body.decode().splitlines() if line.startswith("# HELP ")]
-    assert len(helps) == 8 + 9 + 2
+    assert len(helps) == 8 + len(COUNTERS) + 2
     for line in helps:
         assert len(line.split(" ", 3)[3]) > 10, line
 
@@ -178,7 +180,7 @@ def test_openmetrics_when_asked_for(accept: str) -> None:
     assert families["roost_messages_sent"].type == "counter"
     assert value(families["roost_messages_sent"], "roost_messages_sent_total") == 120
     check_histogram(families["roost_turn_seconds"], TURNS, stats.turn_seconds.buckets)
-    assert len(families) == 8 + 9 + 2
+    assert len(families) == 8 + len(COUNTERS) + 2
 
 
 @pytest.mark.parametrize("accept", [None, "", "text/html", "*/*", "text/plain; version=0.0.4"])

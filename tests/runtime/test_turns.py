@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 from typing import ClassVar
 
+import pytest
 import trio
+import trio_websocket
 
 from roost import Actor, App, Connection, Request
 from tests.support import connect, refused_upgrade, running
@@ -182,3 +184,25 @@ async def test_refused_by_on_connect_gets_the_actors_status(tmp_path: Path) -> N
             )
             async with connect(server, "/door/1?password=open") as ws:
                 assert await ws.get_message() == "welcome"
+
+
+class Farewell(Actor):
+    async def on_message(self, conn: Connection, message: str | bytes) -> None:
+        conn.send("last words")
+        conn.close(4000, "bye")
+        if message == "fail":
+            raise RuntimeError("the turn fails after closing")
+
+
+async def test_a_close_leaves_after_the_commit_and_after_the_turns_frames(tmp_path: Path) -> None:
+    app = App()
+    app.actor("farewell", Farewell)
+    with trio.fail_after(10):
+        async with running(app, tmp_path) as server:
+            async with connect(server, "/farewell/k") as ws:
+                await ws.send_message("fail")  # rolled back: neither the frame nor the close
+                await ws.send_message("bye")
+                assert await ws.get_message() == "last words"
+                with pytest.raises(trio_websocket.ConnectionClosed) as info:
+                    await ws.get_message()
+                assert (info.value.reason.code, info.value.reason.reason) == (4000, "bye")

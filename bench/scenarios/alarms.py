@@ -1,0 +1,174 @@
+"""Alarm lateness and the scheduler's cost with 100,000 alarms pending over 10,000 actors.
+
+One server run (``roost serve bench/apps/alarms.py --idle-timeout 5``):
+
+1. plan: the firing window starts LEAD seconds from now and lasts SPAN seconds;
+2. set: the generator asks each of the 10,000 actors once (``GET /alarm/k<i>``, 64 keep-alive
+   connections); each sets 10 alarms due at times drawn uniformly over the window, so
+   100,000 are pending (checked: ``roost_alarms_pending``);
+3. idle: once every actor has left memory (idle timeout), the server's CPU is measured
+   until shortly before the window: the cost of keeping 100,000 alarms pending;
+4. fire: until every alarm has fired, the server's CPU is measured again (per alarm
+   fired: waking the actor, activating it when evicted, the alarm's turn). Each actor
+   records ``self.now() - alarm.scheduled_at`` when ``on_alarm`` runs; the harness reads
+   the percentiles from the app at the end and fails unless every alarm fired exactly once.
+"""
+
+import time
+from typing import Any
+
+from bench import machine, probe
+from bench.results import Metric, Row
+from bench.scenarios import Family, Scenario
+from bench.scenarios.drive import Sample, Window, run_generator
+from bench.servers import BenchError, Running, Server, roost_app, running
+from bench.settings import Settings
+
+ACTORS = 10_000
+PER_ACTOR = 10
+# Seconds from the plan to the first due alarm: setting (about 20 s on tmpfs here: 10,000
+# new SQLite files), the idle timeout, then at least a few seconds of idle measurement.
+LEAD = 40.0
+SPAN = 40.0  # seconds over which the alarms are due
+IDLE_TIMEOUT = "5"
+CONNECTIONS = 64
+IDLE_MARGIN = 1.0  # stop measuring the idle cost this long before the window opens
+FIRE_GRACE = 60.0  # seconds after the window for the last alarms before failing
+
+FAMILY = Family(
+    name="alarms",
+    title=(
+        f"Alarms: {ACTORS * PER_ACTOR:,} pending over {ACTORS:,} actors, due uniformly over "
+        f"{SPAN:g} s"
+    ),
+    legend=(
+        "roost only (no peer has alarms). Server: `roost serve bench/apps/alarms.py "
+        f"--idle-timeout {IDLE_TIMEOUT}`, so actors have left memory before their alarms are "
+        "due and an alarm usually activates its actor. lateness: `self.now() - "
+        "alarm.scheduled_at` when on_alarm runs, over every alarm (ms); idle CPU %: server "
+        "CPU while all alarms are pending and none is due (no actor in memory); server "
+        "µs/alarm: server CPU from the window's start until the last alarm fired, per alarm "
+        "(activation included); fire CPU %: server CPU over that time (share of one core); "
+        "set µs/alarm: server CPU while the actors set their alarms, per alarm. Other CPU %: "
+        "everything else the machine ran while the alarms fired (a high figure means a "
+        "noisy run)."
+    ),
+    metrics=(
+        Metric("fired", "alarms fired"),
+        Metric("p50_ms", "p50 ms", 1),
+        Metric("p99_ms", "p99 ms", 1),
+        Metric("p999_ms", "p99.9 ms", 1),
+        Metric("max_ms", "max ms", 1),
+        Metric("idle_cpu_pct", "idle CPU %", 1),
+        Metric("us_per_alarm", "server µs/alarm", 1),
+        Metric("fire_cpu_pct", "fire CPU %"),
+        Metric("other_cpu_pct", "other CPU %"),
+        Metric("set_us_per_alarm", "set µs/alarm", 1),
+    ),
+)
+
+
+def alarm_lateness(server: Server, settings: Settings) -> list[Row]:
+    """Set 100,000 alarms, measure the idle cost, let them fire, report their lateness."""
+    data_root = machine.tmpfs_root()  # 10,000 files to create before the window opens
+    total = ACTORS * PER_ACTOR
+    app = roost_app("alarms", "--idle-timeout", IDLE_TIMEOUT)
+    with running(app, settings.workdir, data_root) as srv:
+        fs = machine.filesystem(srv.data_dir)
+        start = time.time() + LEAD
+        probe.get(srv, f"/ctl/main/plan?start={start!r}&span={SPAN!r}&per_actor={PER_ACTOR}")
+
+        args = ["--http", str(CONNECTIONS), "--prefix", "/alarm/", "--room-name", "k"]
+        setting = run_generator(srv, settings, [*args, "--count", str(ACTORS)])
+        if setting.result["responses_total"] != ACTORS:
+            raise BenchError(f"set {setting.result['responses_total']} actors, not {ACTORS}")
+        idle_end = start - IDLE_MARGIN
+        budget = idle_end - time.time() - 1.0
+        if budget <= 0:
+            raise BenchError(
+                f"setting {total:,} alarms took {setting.window.wall:.1f} s, too long for "
+                f"the {LEAD:g} s lead"
+            )
+        pending = probe.metrics(srv)["roost_alarms_pending"]
+        if pending != total:
+            raise BenchError(f"roost_alarms_pending is {pending:.0f} after setting {total:,}")
+        probe.wait_for(srv, "no actor in memory", lambda m: m["roost_actors_active"] == 0, budget)
+        idle = _measure_until(srv, idle_end)
+        if idle.wall < 2.0:
+            raise BenchError(f"only {idle.wall:.1f} s left to measure the idle cost")
+        before = probe.metrics(srv)
+
+        time.sleep(max(0.0, start - time.time()))
+        firing = _fire(srv, total, deadline=start + SPAN + FIRE_GRACE)
+        after = probe.metrics(srv)
+        report = probe.get_json(srv, "/ctl/main/report")
+    _check(report, after, total)
+    activations = after["roost_activations_total"] - before["roost_activations_total"]
+    return [
+        Row(
+            "alarms",
+            "roost",
+            case=f"alarms-{total // 1000}k",
+            values={
+                "fired": float(report["fired"]),
+                "p50_ms": 1000 * report["p50"],
+                "p99_ms": 1000 * report["p99"],
+                "p999_ms": 1000 * report["p999"],
+                "max_ms": 1000 * report["max"],
+                "idle_cpu_pct": idle.server_pct,
+                "us_per_alarm": 1e6 * firing.server_cpu / total,
+                "fire_cpu_pct": firing.server_pct,
+                "other_cpu_pct": firing.other_pct,
+                "set_us_per_alarm": 1e6 * setting.window.server_cpu / total,
+            },
+            note=(
+                f"{activations:,.0f} activations while firing; idle measured "
+                f"{idle.wall:.1f} s; all fired {firing.wall:.1f} s after the window "
+                f"opened; setting {ACTORS / setting.window.wall:,.0f} actors/s; "
+                f"data dir on {fs}"
+            ),
+        )
+    ]
+
+
+def _measure_until(srv: Running, until: float) -> Window:
+    """Server CPU from now until unix time ``until`` (nothing else is asked of it)."""
+    first = Sample.take(srv.pid, None)
+    time.sleep(max(0.0, until - time.time()))
+    return Window.between(first, Sample.take(srv.pid, None))
+
+
+def _fire(srv: Running, total: int, *, deadline: float) -> Window:
+    """Server CPU from now until ``total`` alarms have fired (polled once a second)."""
+    first = Sample.take(srv.pid, None)
+    while True:
+        fired = probe.get_json(srv, "/ctl/main/count")["fired"]
+        if fired >= total:
+            return Window.between(first, Sample.take(srv.pid, None))
+        if time.time() > deadline:
+            raise BenchError(f"only {fired:,} of {total:,} alarms fired by the deadline")
+        time.sleep(1.0)
+
+
+def _check(report: dict[str, Any], after: dict[str, float], total: int) -> None:
+    """Every alarm fired exactly once, none failed, none is left pending."""
+    problems = []
+    if report["fired"] != total or report["distinct"] != total:
+        problems.append(f"{report['fired']:,} firings of {report['distinct']:,} distinct alarms")
+    if after["roost_alarms_pending"]:
+        problems.append(f"{after['roost_alarms_pending']:.0f} still pending")
+    if after["roost_alarm_failures_total"]:
+        problems.append(f"{after['roost_alarm_failures_total']:.0f} failures")
+    if problems:
+        raise BenchError(f"expected {total:,} alarms fired once each: " + ", ".join(problems))
+
+
+SCENARIOS = (
+    Scenario(
+        "alarms",
+        FAMILY,
+        f"{ACTORS * PER_ACTOR:,} alarms over {ACTORS:,} actors: lateness, idle and firing cost",
+        alarm_lateness,
+        only=frozenset({"roost"}),
+    ),
+)

@@ -1,0 +1,256 @@
+"""The sync worker: every dirty actor's snapshot reaches the shared store (G7).
+
+An actor is *dirty* once a committed turn called ``mark_dirty()`` (or wrote anything, for an
+actor class with ``sync_on_write``). The mark is durable: it reaches the node's own SQLite
+before the actor's commit, so a node that crashes before syncing finds it after restarting and
+syncs that actor without anyone visiting it.
+
+Every ``sync_interval`` the worker takes a snapshot of each dirty actor — under the actor's
+lock, so never in the middle of a turn, activating an evicted actor if it must — and writes the
+snapshots in batches, each batch one transaction of the shared store, fenced by this node's
+epoch. At most one snapshot per actor waits in memory: a newer one replaces it. While the store
+is unreachable the snapshots stay and the worker retries with exponential backoff; the lag
+(age of the oldest unsynced change) is a metric. A write refused for a stale fence means
+another node owns the actor now: the actor is stopped here and its connections closed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import trio
+
+from roost._errors import StoreUnavailable
+from roost.actors import Actor
+from roost.storage import EncodedState, SharedStore, StateWrite
+
+from ._host import ActorRegistry, ActorSlot
+from ._node_store import NodeStore
+from ._stats import NodeStats
+
+log = logging.getLogger("roost.sync")
+
+ActorId = tuple[str, str]
+#: Longest wait between retries while the store is unreachable.
+MAX_BACKOFF = 30.0
+#: The store row whose lease fence numbers node epochs.
+EPOCH_TYPE, EPOCH_KEY = "roost-node", "epoch"
+
+
+@attrs.define
+class _Dirty:
+    since: float  # trio time of the oldest change not yet in the store
+    generation: int  # bumped by every committed change
+
+
+@attrs.frozen
+class _Snapshot:
+    state: Any
+    generation: int
+
+
+class SyncWorker:
+    """Persists dirty actors' snapshots to the shared store, in batches, fenced, with retries.
+
+    Args:
+        resolve: returns the slot of an actor id, creating it if needed (None when its type
+            is no longer registered).
+        interval: seconds between sync rounds (``sync_interval``).
+        batch_size: snapshots per store transaction.
+    """
+
+    def __init__(
+        self,
+        registry: ActorRegistry,
+        node_store: NodeStore,
+        store: SharedStore,
+        resolve: Callable[[str, str], ActorSlot | None],
+        *,
+        stats: NodeStats,
+        interval: float,
+        batch_size: int = 500,
+    ) -> None:
+        self._registry = registry
+        self._node = node_store
+        self._store = store
+        self._resolve = resolve
+        self._stats = stats
+        self._interval = interval
+        self._batch_size = batch_size
+        self._opened = False
+        self._open_lock = trio.Lock()
+        self._dirty: dict[ActorId, _Dirty] = {}
+        self._pending: dict[ActorId, _Snapshot] = {}
+        self._durable: set[ActorId] = set()  # dirty marks already in node.sqlite
+        self.fence = 0
+        self.written_total = 0
+        for actor_type, key, _since in node_store.dirty():
+            self._dirty[(actor_type, key)] = _Dirty(since=trio.current_time(), generation=1)
+            self._durable.add((actor_type, key))
+
+    # -- the store, opened on first use ---------------------------------------------------------
+
+    async def store(self) -> SharedStore:
+        """The shared store, opened (and this node's epoch taken) on first use.
+
+        Raises:
+            StoreUnavailable: it cannot be reached now.
+        """
+        if not self._opened:
+            async with self._open_lock:
+                if not self._opened:
+                    await self._store.open()
+                    self.fence = await node_epoch(self._store, self._registry.node_id)
+                    self._opened = True
+        return self._store
+
+    async def aclose(self) -> None:
+        if self._opened:
+            self._opened = False
+            await self._store.aclose()
+
+    # -- figures ------------------------------------------------------------------------------
+
+    @property
+    def pending(self) -> int:
+        """Actors whose latest change is not in the store yet."""
+        return len(self._dirty)
+
+    def lag(self) -> float:
+        """Seconds since the oldest change that has not reached the store (0 when in sync)."""
+        if not self._dirty:
+            return 0.0
+        return trio.current_time() - min(d.since for d in self._dirty.values())
+
+    # -- marking, around a turn's commit ------------------------------------------------------
+
+    def before_commit(self, actor: ActorId) -> None:
+        """Make the dirty mark durable before the actor's commit (once per unsynced streak)."""
+        if actor not in self._durable:
+            self._node.mark_dirty(*actor, since=self._registry.clock.now())
+            self._durable.add(actor)
+
+    def after_commit(self, actor: ActorId) -> None:
+        """A committed turn changed the actor's state."""
+        dirty = self._dirty.get(actor)
+        if dirty is None:
+            self._dirty[actor] = _Dirty(since=trio.current_time(), generation=1)
+        else:
+            dirty.generation += 1
+
+    def capture(self, slot: ActorSlot, actor: Actor) -> None:
+        """Take the snapshot of a dirty actor now (the caller holds its lock: eviction)."""
+        ident = (slot.actor_type, slot.key)
+        dirty = self._dirty.get(ident)
+        if dirty is not None:
+            self._take(ident, actor, dirty.generation)
+
+    # -- running ------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Sync forever: a round every interval, backing off while the store is down."""
+        delay = self._interval
+        while True:
+            await trio.sleep(delay)
+            try:
+                await self.flush()
+            except StoreUnavailable as exc:
+                self._stats.sync_failures_total += 1
+                delay = min(max(delay, self._interval) * 2, MAX_BACKOFF)
+                log.warning("shared store unavailable (%s); retrying in %.1f s", exc, delay)
+            else:
+                delay = self._interval
+
+    async def flush(self) -> None:
+        """Snapshot every dirty actor and write everything pending.
+
+        Raises:
+            StoreUnavailable: the store could not be reached; nothing is lost.
+        """
+        if not self._dirty and not self._pending:
+            return
+        await self.store()
+        for ident, dirty in list(self._dirty.items()):
+            snapshot = self._pending.get(ident)
+            if snapshot is None or snapshot.generation != dirty.generation:
+                await self._snapshot(ident, dirty.generation)
+        while self._pending:
+            batch = list(self._pending.items())[: self._batch_size]
+            await self._write(batch)
+
+    async def _snapshot(self, ident: ActorId, generation: int) -> None:
+        slot = self._resolve(*ident)
+        if slot is None:
+            log.warning("dropping dirty mark of %s/%s: its type is not registered", *ident)
+            self._synced(ident, generation)
+            return
+
+        async def take(actor: Actor) -> None:
+            dirty = self._dirty.get(ident)
+            self._take(ident, actor, dirty.generation if dirty else generation)
+
+        try:
+            await slot.turn(take)  # waits for a running turn; activates an evicted actor
+        except Exception:
+            log.exception("could not take the snapshot of %s/%s", *ident)
+
+    def _take(self, ident: ActorId, actor: Actor, generation: int) -> None:
+        state = actor.snapshot()
+        if state is None:  # nothing to sync for this actor
+            self._pending.pop(ident, None)
+            self._synced(ident, generation)
+            return
+        try:  # encoded now, so later changes to live objects cannot leak into it
+            encoded = EncodedState.encode(state)
+        except (TypeError, ValueError) as exc:
+            log.error("snapshot of %s/%s is not JSON-able, not synced: %s", *ident, exc)
+            self._pending.pop(ident, None)
+            self._synced(ident, None)
+            return
+        self._pending[ident] = _Snapshot(encoded, generation)
+
+    async def _write(self, batch: list[tuple[ActorId, _Snapshot]]) -> None:
+        writes = [StateWrite(t, k, self.fence, snap.state) for (t, k), snap in batch]
+        outcomes = await (await self.store()).write_states(writes)
+        self._stats.sync_batches_total += 1
+        for (ident, snapshot), outcome in zip(batch, outcomes, strict=True):
+            if self._pending.get(ident) is snapshot:
+                del self._pending[ident]
+            if outcome.written:
+                self.written_total += 1
+                self._synced(ident, snapshot.generation)
+            else:
+                log.error(
+                    "shared store refused %s/%s: fence %d is stale (now %d); stopping it here",
+                    *ident,
+                    self.fence,
+                    outcome.fence,
+                )
+                self._synced(ident, None)
+                await self._registry.fence_lost(*ident)
+
+    def _synced(self, ident: ActorId, generation: int | None) -> None:
+        """The store has the actor's state up to ``generation`` (None: forget it anyway)."""
+        dirty = self._dirty.get(ident)
+        if dirty is None or generation is None or dirty.generation <= generation:
+            self._dirty.pop(ident, None)
+            if ident in self._durable:
+                self._durable.discard(ident)
+                self._node.clear_dirty([ident])
+
+
+async def node_epoch(store: SharedStore, node_id: str) -> int:
+    """A fence for this node's writes, higher than any node took before (G7).
+
+    Taken from the store's lease counter of one well-known row: every new taker gets the
+    previous fence plus one, so a node that starts later out-fences the earlier ones.
+    """
+    while True:
+        lease = await store.acquire_lease(EPOCH_TYPE, EPOCH_KEY, node_id, 5.0)
+        if lease is not None:
+            await store.release_lease(lease)
+            return lease.fence
+        await trio.sleep(0.05)  # another node is taking its epoch right now

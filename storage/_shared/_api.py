@@ -1,0 +1,335 @@
+"""The shared store interface: async methods for trio over blocking backends.
+
+Both backends are written as plain blocking code (sqlite3, psycopg), which keeps them easy to
+read and test; :class:`SharedStore` runs every call in a worker thread through
+``trio.to_thread.run_sync`` with a per-store :class:`trio.CapacityLimiter`, so the event loop
+never waits on the database and a store never runs more threads than it has connections.
+
+A call that has started in a thread always runs to its end: cancelling the calling task takes
+effect when the database call returns (bounded by the backend's timeouts). That is on purpose:
+abandoning a thread in the middle of a transaction would leave a connection in use behind the
+store's back.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Any, Self, TypeVar, TypeVarTuple
+
+import attrs
+import trio
+
+from roost._errors import StorageError
+
+from ._records import (
+    Lease,
+    NodeInfo,
+    StateWrite,
+    StoredState,
+    WriteOutcome,
+    check_name,
+    check_ttl,
+    encode_state,
+)
+
+__all__ = ["MAX_LIST_LIMIT", "EncodedState", "SharedStore"]
+
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
+
+#: The most rows :meth:`SharedStore.list_states` returns at once (bounds its memory).
+MAX_LIST_LIMIT = 10_000
+
+
+@attrs.frozen
+class EncodedState:
+    """A snapshot already encoded as JSON text, for :attr:`StateWrite.state`.
+
+    States are otherwise encoded in the worker thread, after the call began; a caller whose
+    snapshot objects share structure with live actor state encodes them first with
+    :meth:`encode`, at the moment the snapshot is taken, so the stored state is the one of that
+    moment and the thread never reads objects an actor may be changing.
+    """
+
+    text: str
+
+    @classmethod
+    def encode(cls, state: Any) -> EncodedState:
+        """Encode ``state`` now (see :func:`encode_state` for what is refused)."""
+        return cls(encode_state(state))
+
+
+class _Phase(enum.Enum):
+    NEW = "new"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class SharedStore(abc.ABC):
+    """Actor state, ownership leases and node membership in one transactional database.
+
+    Open it with ``async with store:`` or :meth:`open` / :meth:`aclose`; opening creates or
+    migrates the schema. Every method may raise
+    :class:`~roost.storage.StoreUnavailable` when the database cannot be reached or the
+    connection breaks; each one is safe to retry.
+
+    Subclasses implement the ``_*_sync`` methods as blocking code; this class validates the
+    arguments on the trio thread and runs those methods in worker threads.
+
+    Args:
+        max_threads: How many calls may run in worker threads at once.
+    """
+
+    def __init__(self, *, max_threads: int) -> None:
+        self._limiter = trio.CapacityLimiter(max_threads)
+        self._phase = _Phase.NEW
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Connect and create or migrate the schema.
+
+        Raises:
+            StoreUnavailable: if the database cannot be reached (the store stays unopened and
+                ``open`` may be called again).
+            StorageError: if the store was opened before, or its schema is newer than this
+                version of roost understands.
+        """
+        if self._phase is not _Phase.NEW:
+            raise StorageError(f"shared store is already {self._phase.value}")
+        await trio.to_thread.run_sync(self._open_sync, limiter=self._limiter)
+        self._phase = _Phase.OPEN
+
+    async def aclose(self) -> None:
+        """Close the connections. Idempotent; shielded from cancellation so nothing leaks."""
+        if self._phase is _Phase.CLOSED:
+            return
+        was_open = self._phase is _Phase.OPEN
+        self._phase = _Phase.CLOSED
+        if was_open:
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(self._close_sync, limiter=self._limiter)
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # -- leases ------------------------------------------------------------------------------
+
+    async def acquire_lease(
+        self, actor_type: str, key: str, node_id: str, ttl: float
+    ) -> Lease | None:
+        """Take ownership of an actor for ``ttl`` seconds of the database clock.
+
+        Succeeds when no lease exists, the lease was released or has expired, or ``node_id``
+        holds it already. A new owner gets a fence one higher than any fence this actor had
+        before (in its lease or its stored state), so fences are never reused; the same owner
+        keeps its fence and its lease is extended.
+
+        Returns:
+            The lease, or None while another node holds an unexpired lease.
+        """
+        check_name(actor_type, "actor_type")
+        check_name(key, "key")
+        check_name(node_id, "node_id")
+        seconds = check_ttl(ttl)
+        return await self._run(self._acquire_lease_sync, actor_type, key, node_id, seconds)
+
+    async def renew_lease(self, lease: Lease, ttl: float) -> Lease | None:
+        """Extend ``lease`` to ``ttl`` seconds from now (database clock).
+
+        Succeeds as long as nobody else took the lease in between, even if it expired a moment
+        ago: an unchanged fence proves no other owner existed.
+
+        Returns:
+            The renewed lease (same fence), or None if the lease was lost.
+        """
+        seconds = check_ttl(ttl)
+        return await self._run(self._renew_lease_sync, lease, seconds)
+
+    async def release_lease(self, lease: Lease) -> bool:
+        """Give the lease up so another node can take the actor at once.
+
+        The fence stays stored, so the next owner's fence is still higher.
+
+        Returns:
+            True if the lease was still held by ``lease`` and is now released.
+        """
+        return await self._run(self._release_lease_sync, lease)
+
+    # -- actor state -------------------------------------------------------------------------
+
+    async def write_states(self, writes: Sequence[StateWrite]) -> list[WriteOutcome]:
+        """Store a batch of actor states in one transaction, each checked against its fence.
+
+        A write is refused (:attr:`WriteStatus.STALE_FENCE`) and changes nothing if its fence
+        is lower than the stored state's fence or than the fence of the actor's lease: a newer
+        owner exists, and its writes must not be overwritten (nor, once it holds the lease,
+        preceded) by the old owner's. Every other write replaces the state, takes the write's
+        fence and the database's time, and increments the version (1 for a new actor). A key
+        may appear several times; its writes apply in order. Retrying a batch is harmless: the
+        versions grow again.
+
+        States are JSON-encoded in the worker thread unless they are :class:`EncodedState`;
+        do not change them until the call returns.
+
+        Returns:
+            One outcome per write, in the order of ``writes``.
+
+        Raises:
+            TypeError, ValueError: if a write is malformed or a state is not JSON-able
+                (checked before anything is stored; see :func:`encode_state`).
+        """
+        batch = list(writes)
+        for write in batch:
+            if not isinstance(write, StateWrite):
+                raise TypeError(f"expected StateWrite, not {type(write).__name__}")
+            check_name(write.actor_type, "actor_type")
+            check_name(write.key, "key")
+            if not isinstance(write.fence, int) or isinstance(write.fence, bool):
+                raise TypeError("fence must be an integer")
+            if not 0 <= write.fence < 2**63:
+                raise ValueError("fence must be between 0 and 2**63 - 1")
+        if not batch:
+            return []
+        return await self._run(self._write_batch_sync, batch)
+
+    async def read_state(self, actor_type: str, key: str) -> StoredState | None:
+        """Return the actor's last stored state, or None if it was never synced."""
+        check_name(actor_type, "actor_type")
+        check_name(key, "key")
+        return await self._run(self._read_state_sync, actor_type, key)
+
+    async def list_states(
+        self,
+        actor_type: str | None = None,
+        *,
+        limit: int = 100,
+        after: tuple[str, str] | None = None,
+    ) -> list[StoredState]:
+        """Page through stored states in (actor_type, key) order, for tooling.
+
+        Args:
+            actor_type: Only this type, or every type.
+            limit: At most this many rows (1 to :data:`MAX_LIST_LIMIT`).
+            after: The ``(actor_type, key)`` of the last row of the previous page.
+
+        Keys are ordered by their UTF-8 bytes in both backends.
+        """
+        if actor_type is not None:
+            check_name(actor_type, "actor_type")
+        if not isinstance(limit, int) or isinstance(limit, bool):
+            raise TypeError("limit must be an integer")
+        if not 1 <= limit <= MAX_LIST_LIMIT:
+            raise ValueError(f"limit must be between 1 and {MAX_LIST_LIMIT}")
+        if after is not None:
+            after_type, after_key = after
+            after = (check_name(after_type, "after[0]"), check_name(after_key, "after[1]"))
+        return await self._run(self._list_states_sync, actor_type, limit, after)
+
+    # -- nodes -------------------------------------------------------------------------------
+
+    async def register_node(self, node_id: str, address: str) -> NodeInfo:
+        """Add ``node_id`` to the membership table (or restart it), with a fresh heartbeat."""
+        check_name(node_id, "node_id")
+        check_name(address, "address")
+        return await self._run(self._register_node_sync, node_id, address)
+
+    async def heartbeat_node(self, node_id: str) -> bool:
+        """Record that ``node_id`` is alive. False if it is not registered (re-register it)."""
+        check_name(node_id, "node_id")
+        return await self._run(self._heartbeat_node_sync, node_id)
+
+    async def unregister_node(self, node_id: str) -> bool:
+        """Remove ``node_id`` from the membership table. False if it was not there."""
+        check_name(node_id, "node_id")
+        return await self._run(self._unregister_node_sync, node_id)
+
+    async def list_nodes(self) -> list[NodeInfo]:
+        """Every registered node in ``node_id`` order, with its heartbeat age."""
+        return await self._run(self._list_nodes_sync)
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    async def _run(self, fn: Callable[[*Ts], T], *args: *Ts) -> T:
+        if self._phase is not _Phase.OPEN:
+            raise StorageError(f"shared store is {self._phase.value}, not open")
+        return await trio.to_thread.run_sync(fn, *args, limiter=self._limiter)
+
+    @abc.abstractmethod
+    def _open_sync(self) -> None: ...
+
+    @abc.abstractmethod
+    def _close_sync(self) -> None: ...
+
+    @abc.abstractmethod
+    def _acquire_lease_sync(
+        self, actor_type: str, key: str, node_id: str, ttl: float
+    ) -> Lease | None: ...
+
+    @abc.abstractmethod
+    def _renew_lease_sync(self, lease: Lease, ttl: float) -> Lease | None: ...
+
+    @abc.abstractmethod
+    def _release_lease_sync(self, lease: Lease) -> bool: ...
+
+    @abc.abstractmethod
+    def _write_batch_sync(self, batch: list[StateWrite]) -> list[WriteOutcome]: ...
+
+    @abc.abstractmethod
+    def _read_state_sync(self, actor_type: str, key: str) -> StoredState | None: ...
+
+    @abc.abstractmethod
+    def _list_states_sync(
+        self, actor_type: str | None, limit: int, after: tuple[str, str] | None
+    ) -> list[StoredState]: ...
+
+    @abc.abstractmethod
+    def _register_node_sync(self, node_id: str, address: str) -> NodeInfo: ...
+
+    @abc.abstractmethod
+    def _heartbeat_node_sync(self, node_id: str) -> bool: ...
+
+    @abc.abstractmethod
+    def _unregister_node_sync(self, node_id: str) -> bool: ...
+
+    @abc.abstractmethod
+    def _list_nodes_sync(self) -> list[NodeInfo]: ...
+
+
+def state_text(write: StateWrite) -> str:
+    """The JSON text of a write's state, encoding it unless it came encoded."""
+    state = write.state
+    if isinstance(state, EncodedState):
+        return state.text
+    return encode_state(state)
+
+
+def dedupe_rounds(batch: Sequence[StateWrite]) -> list[list[int]]:
+    """Split a batch into rounds of indexes in which every (type, key) appears once.
+
+    A set-based upsert may touch each row only once per statement, so the n-th write of a key
+    goes into round n; rounds run in order, which applies a key's writes in order. Without
+    duplicates (the usual case) there is one round.
+    """
+    rounds: list[list[int]] = []
+    seen: dict[tuple[str, str], int] = {}
+    for index, write in enumerate(batch):
+        ident = (write.actor_type, write.key)
+        n = seen.get(ident, 0)
+        seen[ident] = n + 1
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append(index)
+    return rounds

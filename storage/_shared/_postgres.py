@@ -1,0 +1,392 @@
+"""The shared store in PostgreSQL, through psycopg 3 and a psycopg_pool connection pool.
+
+For production and for several nodes: leases and their expiry use the server's clock
+(``now()``), so nodes with skewed clocks agree. Each store method is one short transaction on a
+pooled connection; a batch of state writes is one ``INSERT ... SELECT FROM unnest(...) ON
+CONFLICT DO UPDATE ... WHERE fence <= EXCLUDED.fence`` statement, a single round trip for
+the whole batch.
+
+Failure handling: a connection is checked when taken from the pool (one empty query), so a
+connection that died while idle is replaced instead of failing a call; every
+``psycopg.OperationalError`` (connection refused or lost, pool timeout, server shutdown,
+statement timeout, serialisation failure) becomes :class:`StoreUnavailable`. Timeouts bound
+every wait: taking a connection (``acquire_timeout``), connecting (``connect_timeout``), a
+statement (``statement_timeout``) and unacknowledged network writes (``network_timeout``). The
+pool reconnects in its own threads; its retries give up after ``reconnect_timeout``, and the
+next call starts a fresh attempt, so recovery after an outage follows the caller's backoff
+rather than the pool's growing one.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg_pool import ConnectionPool
+
+from roost._errors import ConfigError, StorageError
+
+from ._api import SharedStore, dedupe_rounds, state_text
+from ._errors import StoreUnavailable
+from ._records import Lease, NodeInfo, StateWrite, StoredState, WriteOutcome, WriteStatus
+from ._schema import (
+    CLEAR_VERSION,
+    CREATE_VERSION_TABLE,
+    POSTGRES_MIGRATIONS,
+    READ_VERSION,
+    WRITE_VERSION_POSTGRES,
+    pending_migrations,
+)
+
+__all__ = ["PostgresSharedStore"]
+
+#: First key of the advisory lock that serialises schema migrations ("roos").
+MIGRATION_LOCK = 0x726F6F73
+
+_LEASE_RETURNING = (
+    "RETURNING node_id, fence, extract(epoch from expires_at)::float8,"
+    " extract(epoch from expires_at - now())::float8"
+)
+
+_ACQUIRE_LEASE = f"""
+INSERT INTO roost_actor_lease AS l (actor_type, actor_key, node_id, fence, expires_at)
+VALUES (
+    %(type)s, %(key)s, %(node)s,
+    coalesce((SELECT s.fence FROM roost_actor_state s
+              WHERE s.actor_type = %(type)s AND s.actor_key = %(key)s), 0) + 1,
+    now() + make_interval(secs => %(ttl)s)
+)
+ON CONFLICT (actor_type, actor_key) DO UPDATE SET
+    fence = CASE WHEN l.node_id = EXCLUDED.node_id THEN l.fence
+                 ELSE greatest(l.fence + 1, EXCLUDED.fence) END,
+    node_id = EXCLUDED.node_id,
+    expires_at = EXCLUDED.expires_at
+WHERE l.node_id = EXCLUDED.node_id OR l.node_id IS NULL OR l.expires_at <= now()
+{_LEASE_RETURNING}
+"""
+
+_RENEW_LEASE = f"""
+UPDATE roost_actor_lease SET expires_at = now() + make_interval(secs => %(ttl)s)
+WHERE actor_type = %(type)s AND actor_key = %(key)s AND node_id = %(node)s
+  AND fence = %(fence)s
+{_LEASE_RETURNING}
+"""
+
+_RELEASE_LEASE = """
+UPDATE roost_actor_lease SET node_id = NULL, expires_at = now()
+WHERE actor_type = %(type)s AND actor_key = %(key)s AND node_id = %(node)s
+  AND fence = %(fence)s
+"""
+
+# The whole batch in one statement: unnest turns four arrays into rows. A write is refused
+# (and so missing from RETURNING) if a newer owner holds the lease, or if the stored state
+# carries a higher fence (the ON CONFLICT ... WHERE).
+_WRITE_STATES = """
+INSERT INTO roost_actor_state AS s (actor_type, actor_key, version, fence, state, updated_at)
+SELECT w.actor_type, w.actor_key, 1, w.fence, w.state::jsonb, now()
+FROM unnest(%s::text[], %s::text[], %s::int8[], %s::text[])
+    AS w(actor_type, actor_key, fence, state)
+WHERE NOT EXISTS (
+    SELECT FROM roost_actor_lease l
+    WHERE l.actor_type = w.actor_type AND l.actor_key = w.actor_key AND l.fence > w.fence
+)
+ON CONFLICT (actor_type, actor_key) DO UPDATE SET
+    version = s.version + 1,
+    fence = EXCLUDED.fence,
+    state = EXCLUDED.state,
+    updated_at = EXCLUDED.updated_at
+WHERE s.fence <= EXCLUDED.fence
+RETURNING s.actor_type, s.actor_key, s.version, s.fence
+"""
+
+# Why refused writes were refused: the stored version and the highest fence on record.
+_READ_FENCES = """
+SELECT w.actor_type, w.actor_key, coalesce(s.version, 0),
+       greatest(coalesce(s.fence, 0), coalesce(l.fence, 0))
+FROM unnest(%s::text[], %s::text[]) AS w(actor_type, actor_key)
+LEFT JOIN roost_actor_state s ON s.actor_type = w.actor_type AND s.actor_key = w.actor_key
+LEFT JOIN roost_actor_lease l ON l.actor_type = w.actor_type AND l.actor_key = w.actor_key
+"""
+
+_STATE_COLUMNS = (
+    "actor_type, actor_key, version, fence, state, extract(epoch from updated_at)::float8"
+)
+_NODE_COLUMNS = (
+    "node_id, address, extract(epoch from started_at)::float8,"
+    " extract(epoch from heartbeat_at)::float8,"
+    " greatest(0, extract(epoch from now() - heartbeat_at))::float8"
+)
+
+
+class PostgresSharedStore(SharedStore):
+    """The shared store in PostgreSQL, pooled.
+
+    Args:
+        url: A libpq connection string or URL (``postgresql://user@host:5432/db``).
+        min_size: Connections the pool keeps open.
+        max_size: Most connections (and worker threads) the store uses at once.
+        schema: Put roost's tables in this schema (created if missing) instead of the
+            connection's default search path.
+        acquire_timeout: Seconds a call waits for a pooled connection before
+            :class:`StoreUnavailable`; this is how fast calls fail while the database is down.
+        connect_timeout: Seconds to establish one connection (libpq rounds up to 2).
+        statement_timeout: Seconds a statement may run (or wait for locks) on the server.
+        network_timeout: Seconds sent data may stay unacknowledged before the connection is
+            dropped (TCP_USER_TIMEOUT), so a silent network partition ends a call.
+        reconnect_timeout: Seconds the pool keeps retrying a failed connection on its own.
+
+    Raises:
+        ConfigError: for sizes or timeouts out of range.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 4,
+        schema: str | None = None,
+        acquire_timeout: float = 5.0,
+        connect_timeout: float = 5.0,
+        statement_timeout: float = 30.0,
+        network_timeout: float = 10.0,
+        reconnect_timeout: float = 10.0,
+    ) -> None:
+        if not (isinstance(min_size, int) and isinstance(max_size, int)):
+            raise ConfigError("min_size and max_size must be integers")
+        if not 0 <= min_size <= max_size or max_size < 1:
+            raise ConfigError("pool sizes must satisfy 0 <= min_size <= max_size, max_size >= 1")
+        timeouts = (acquire_timeout, connect_timeout, statement_timeout, network_timeout)
+        if not all(t > 0 for t in (*timeouts, reconnect_timeout)):
+            raise ConfigError("timeouts must be positive numbers of seconds")
+        super().__init__(max_threads=max_size)
+        self._url = url
+        self._min_size = min_size
+        self._max_size = max_size
+        self._schema = schema
+        self._acquire_timeout = float(acquire_timeout)
+        self._connect_timeout = float(connect_timeout)
+        self._statement_timeout_ms = max(1, round(statement_timeout * 1000))
+        self._network_timeout_ms = max(1, round(network_timeout * 1000))
+        self._reconnect_timeout = float(reconnect_timeout)
+        self._pool = self._make_pool()
+
+    def __repr__(self) -> str:
+        schema = f" schema={self._schema!r}" if self._schema else ""
+        return f"<PostgresSharedStore{schema}>"  # never the URL: it may hold a password
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def _make_pool(self) -> ConnectionPool[psycopg.Connection[Any]]:
+        return ConnectionPool(
+            self._url,
+            min_size=self._min_size,
+            max_size=self._max_size,
+            open=False,
+            kwargs={
+                "autocommit": True,  # single statements need no BEGIN/COMMIT round trips
+                "connect_timeout": max(2, round(self._connect_timeout)),
+                "tcp_user_timeout": self._network_timeout_ms,
+            },
+            configure=self._configure,
+            check=ConnectionPool.check_connection,
+            timeout=self._acquire_timeout,
+            reconnect_timeout=self._reconnect_timeout,
+            name="roost-shared-store",
+        )
+
+    def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        """Settings of every new pooled connection (run by the pool before first use)."""
+        conn.execute(
+            "SELECT set_config('statement_timeout', %s, false)", (str(self._statement_timeout_ms),)
+        )
+        if self._schema is not None:
+            path = sql.Identifier(self._schema).as_string(conn)
+            conn.execute("SELECT set_config('search_path', %s, false)", (path,))
+
+    def _open_sync(self) -> None:
+        with _mapped_errors():
+            try:
+                self._pool.open(wait=True, timeout=self._acquire_timeout)
+                self._migrate()
+            except BaseException:
+                self._pool.close()
+                self._pool = self._make_pool()  # a closed pool cannot open again; the store can
+                raise
+
+    def _migrate(self) -> None:
+        with self._pool.connection() as conn, conn.transaction():
+            lock_key = zlib.crc32((self._schema or "").encode()) - 2**31  # a signed int4
+            conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (MIGRATION_LOCK, lock_key))
+            if self._schema is not None:
+                conn.execute(
+                    sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self._schema))
+                )
+            conn.execute(CREATE_VERSION_TABLE)
+            row = conn.execute(READ_VERSION).fetchone()
+            steps = pending_migrations(row[0] if row else None, POSTGRES_MIGRATIONS)
+            for _, statements in steps:
+                for statement in statements:
+                    conn.execute(statement)
+            if steps:
+                conn.execute(CLEAR_VERSION)
+                conn.execute(WRITE_VERSION_POSTGRES, (steps[-1][0],))
+
+    def _close_sync(self) -> None:
+        self._pool.close()
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """A checked, pooled connection, with PostgreSQL's failures mapped."""
+        with _mapped_errors(), self._pool.connection() as conn:
+            yield conn
+
+    # -- leases ------------------------------------------------------------------------------
+
+    def _acquire_lease_sync(
+        self, actor_type: str, key: str, node_id: str, ttl: float
+    ) -> Lease | None:
+        params = {"type": actor_type, "key": key, "node": node_id, "ttl": ttl}
+        with self._connection() as conn:
+            row = conn.execute(_ACQUIRE_LEASE, params).fetchone()
+        return None if row is None else Lease(actor_type, key, *row)
+
+    def _renew_lease_sync(self, lease: Lease, ttl: float) -> Lease | None:
+        params = {**_lease_params(lease), "ttl": ttl}
+        with self._connection() as conn:
+            row = conn.execute(_RENEW_LEASE, params).fetchone()
+        return None if row is None else Lease(lease.actor_type, lease.key, *row)
+
+    def _release_lease_sync(self, lease: Lease) -> bool:
+        with self._connection() as conn:
+            return conn.execute(_RELEASE_LEASE, _lease_params(lease)).rowcount == 1
+
+    # -- actor state -------------------------------------------------------------------------
+
+    def _write_batch_sync(self, batch: list[StateWrite]) -> list[WriteOutcome]:
+        texts = [state_text(write) for write in batch]  # refuse bad states before writing
+        rounds = dedupe_rounds(batch)
+        outcomes: list[WriteOutcome | None] = [None] * len(batch)
+        with self._connection() as conn, conn.transaction():
+            for indexes in rounds:
+                params = (
+                    _text_array([batch[i].actor_type for i in indexes]),
+                    _text_array([batch[i].key for i in indexes]),
+                    "{" + ",".join([str(batch[i].fence) for i in indexes]) + "}",
+                    _text_array([texts[i] for i in indexes]),
+                )
+                rows = conn.execute(_WRITE_STATES, params).fetchall()
+                written = {(t, k): (v, f) for t, k, v, f in rows}
+                stored: dict[tuple[str, str], tuple[int, int]] = {}
+                if len(written) < len(indexes):  # some were refused: report who holds the row
+                    stale = [
+                        i for i in indexes if (batch[i].actor_type, batch[i].key) not in written
+                    ]
+                    pairs = (
+                        _text_array([batch[i].actor_type for i in stale]),
+                        _text_array([batch[i].key for i in stale]),
+                    )
+                    stored = {(t, k): (v, f) for t, k, v, f in conn.execute(_READ_FENCES, pairs)}
+                for i in indexes:
+                    ident = (batch[i].actor_type, batch[i].key)
+                    if ident in written:
+                        outcomes[i] = WriteOutcome(*ident, WriteStatus.WRITTEN, *written[ident])
+                    else:
+                        held = stored[ident]
+                        outcomes[i] = WriteOutcome(*ident, WriteStatus.STALE_FENCE, *held)
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    def _read_state_sync(self, actor_type: str, key: str) -> StoredState | None:
+        with self._connection() as conn:
+            row = conn.execute(
+                f"SELECT {_STATE_COLUMNS} FROM roost_actor_state"
+                " WHERE actor_type = %s AND actor_key = %s",
+                (actor_type, key),
+            ).fetchone()
+        return None if row is None else StoredState(*row)
+
+    def _list_states_sync(
+        self, actor_type: str | None, limit: int, after: tuple[str, str] | None
+    ) -> list[StoredState]:
+        where: list[sql.Composable] = []
+        params: list[object] = []
+        if actor_type is not None:
+            where.append(sql.SQL("actor_type = %s"))
+            params.append(actor_type)
+        if after is not None:
+            where.append(sql.SQL("(actor_type, actor_key) > (%s, %s)"))
+            params.extend(after)
+        clause = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(where) if where else sql.SQL("")
+        query = sql.SQL(
+            f"SELECT {_STATE_COLUMNS} FROM roost_actor_state{{}}"
+            " ORDER BY actor_type, actor_key LIMIT %s"
+        ).format(clause)
+        with self._connection() as conn:
+            rows = conn.execute(query, (*params, limit)).fetchall()
+        return [StoredState(*row) for row in rows]
+
+    # -- nodes -------------------------------------------------------------------------------
+
+    def _register_node_sync(self, node_id: str, address: str) -> NodeInfo:
+        with self._connection() as conn:
+            row = conn.execute(
+                "INSERT INTO roost_node (node_id, address, started_at, heartbeat_at)"
+                " VALUES (%s, %s, now(), now())"
+                " ON CONFLICT (node_id) DO UPDATE SET address = EXCLUDED.address,"
+                " started_at = EXCLUDED.started_at, heartbeat_at = EXCLUDED.heartbeat_at"
+                f" RETURNING {_NODE_COLUMNS}",
+                (node_id, address),
+            ).fetchone()
+        if row is None:  # pragma: no cover - an upsert always returns its row
+            raise StorageError("register_node returned no row")
+        return NodeInfo(*row)
+
+    def _heartbeat_node_sync(self, node_id: str) -> bool:
+        with self._connection() as conn:
+            cursor = conn.execute(
+                "UPDATE roost_node SET heartbeat_at = now() WHERE node_id = %s", (node_id,)
+            )
+            return cursor.rowcount == 1
+
+    def _unregister_node_sync(self, node_id: str) -> bool:
+        with self._connection() as conn:
+            return (
+                conn.execute("DELETE FROM roost_node WHERE node_id = %s", (node_id,)).rowcount == 1
+            )
+
+    def _list_nodes_sync(self) -> list[NodeInfo]:
+        with self._connection() as conn:
+            rows = conn.execute(
+                f"SELECT {_NODE_COLUMNS} FROM roost_node ORDER BY node_id"
+            ).fetchall()
+        return [NodeInfo(*row) for row in rows]
+
+
+def _text_array(values: list[str]) -> str:
+    """A PostgreSQL text[] literal, sent as one bound parameter.
+
+    psycopg adapts a Python list element by element, which costs about 4 microseconds each
+    (18 ms for a batch of 1,000 writes, more than the server needs to store them); building
+    the literal with str methods costs a tenth of that. Inside double quotes only backslash and
+    double quote need escaping, and the literal stays a parameter, never SQL text (G9).
+    """
+    if not values:
+        return "{}"
+    return '{"' + '","'.join([v.replace("\\", "\\\\").replace('"', '\\"') for v in values]) + '"}'
+
+
+def _lease_params(lease: Lease) -> dict[str, object]:
+    return {"type": lease.actor_type, "key": lease.key, "node": lease.node_id, "fence": lease.fence}
+
+
+@contextmanager
+def _mapped_errors() -> Iterator[None]:
+    """Turn "the database cannot be reached now" into :class:`StoreUnavailable`."""
+    try:
+        yield
+    except psycopg.OperationalError as exc:
+        raise StoreUnavailable(f"PostgreSQL shared store unavailable: {exc}") from exc

@@ -1,0 +1,213 @@
+"""The records the shared store takes and returns, and the checks every backend shares.
+
+They are frozen attrs classes so a lease or an outcome can be handed between tasks without
+anyone changing it underneath. Times are seconds of the *database* clock (unix epoch): leases
+are decided by the database so that nodes with skewed clocks agree, and a record says which
+clock it was measured on by carrying the database's own numbers.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+import re
+from typing import Any
+
+import attrs
+
+__all__ = [
+    "Lease",
+    "NodeInfo",
+    "StateWrite",
+    "StoredState",
+    "WriteOutcome",
+    "WriteStatus",
+    "check_name",
+    "check_ttl",
+    "decode_state",
+    "encode_state",
+]
+
+# A JSON "\u0000" escape that is not itself an escaped backslash followed by "u0000".
+_NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+
+@attrs.frozen
+class Lease:
+    """Ownership of one actor by one node until ``expires_at``, proven by ``fence``.
+
+    Attributes:
+        actor_type: The actor's type.
+        key: The actor's key.
+        node_id: The node that holds the lease.
+        fence: The fencing token: grows by one for every new owner of this actor and is never
+            reused. Every state write carries it; the store refuses a write whose fence is
+            lower than the one it has stored.
+        expires_at: When the lease ends, in seconds (unix epoch) of the database clock.
+        valid_for: How long the lease still ran, in seconds measured by the database, when the
+            call that returned it was answered. A holder anchors it at a local time taken
+            *before* the call (``trio.current_time()``), which errs on the safe side, and
+            stops the actor before that local deadline unless a renewal succeeds.
+    """
+
+    actor_type: str
+    key: str
+    node_id: str
+    fence: int
+    expires_at: float
+    valid_for: float
+
+
+@attrs.frozen
+class StateWrite:
+    """One actor state to persist, fenced by the writer's lease.
+
+    Attributes:
+        actor_type: The actor's type.
+        key: The actor's key.
+        fence: The fence of the writer's lease (:attr:`Lease.fence`).
+        state: A JSON-able snapshot (dicts, lists, str, int, float, bool, None).
+    """
+
+    actor_type: str
+    key: str
+    fence: int
+    state: Any
+
+
+class WriteStatus(enum.Enum):
+    """What happened to one :class:`StateWrite`."""
+
+    #: Stored: the row now has the write's fence and a version one higher than before.
+    WRITTEN = "written"
+    #: Refused: the stored state or the actor's lease has a higher fence, so a newer owner
+    #: exists; nothing changed.
+    STALE_FENCE = "stale_fence"
+
+
+@attrs.frozen
+class WriteOutcome:
+    """The result of one :class:`StateWrite`, in the order the writes were given.
+
+    Attributes:
+        actor_type: The actor's type.
+        key: The actor's key.
+        status: Written or refused for a stale fence.
+        version: The row's version after the write; for a refused write the stored version
+            (0 if the actor has no stored state yet).
+        fence: The row's fence after the write; for a refused write the highest fence on
+            record (state or lease), which tells the stale writer who won.
+    """
+
+    actor_type: str
+    key: str
+    status: WriteStatus
+    version: int
+    fence: int
+
+    @property
+    def written(self) -> bool:
+        """Whether the write was stored."""
+        return self.status is WriteStatus.WRITTEN
+
+
+@attrs.frozen
+class StoredState:
+    """An actor's last synced state as the store holds it.
+
+    Attributes:
+        actor_type: The actor's type.
+        key: The actor's key.
+        version: Grows by one per accepted write, starting at 1.
+        fence: The fence of the last accepted write.
+        state: The snapshot, decoded from JSON.
+        updated_at: When the last write was accepted, in seconds (unix epoch) of the database
+            clock.
+    """
+
+    actor_type: str
+    key: str
+    version: int
+    fence: int
+    state: Any
+    updated_at: float
+
+
+@attrs.frozen
+class NodeInfo:
+    """One node of the cluster as the membership table shows it.
+
+    Attributes:
+        node_id: The node's id (unique per process lifetime).
+        address: Where other nodes reach it (for example ``"10.0.0.5:8080"``).
+        started_at: When it registered, in seconds of the database clock.
+        heartbeat_at: Its last heartbeat, in seconds of the database clock.
+        heartbeat_age: Seconds since its last heartbeat, measured by the database at the call.
+    """
+
+    node_id: str
+    address: str
+    started_at: float
+    heartbeat_at: float
+    heartbeat_age: float
+
+
+def check_name(value: object, what: str) -> str:
+    """Return ``value`` if it can be stored as an identifier in every backend.
+
+    Keys are arbitrary UTF-8 strings (G9), but PostgreSQL text cannot hold NUL characters, and
+    a value one backend stores and the other refuses would make the choice of store change
+    behaviour; so both refuse them.
+
+    Raises:
+        TypeError: if ``value`` is not a string.
+        ValueError: if it contains NUL or cannot be encoded as UTF-8.
+    """
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a string, not {type(value).__name__}")
+    if "\0" in value:
+        raise ValueError(f"{what} must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{what} is not valid UTF-8 (lone surrogates)") from None
+    return value
+
+
+def check_ttl(ttl: float) -> float:
+    """Return ``ttl`` as a float if it is a positive, finite number of seconds.
+
+    Raises:
+        ValueError: otherwise.
+    """
+    seconds = float(ttl)
+    if not (seconds > 0 and math.isfinite(seconds)):
+        raise ValueError("ttl must be a positive, finite number of seconds")
+    return seconds
+
+
+def encode_state(state: Any) -> str:
+    """Encode a snapshot as compact JSON text that both backends store alike.
+
+    NaN and infinities are refused (they are not JSON), and so are strings holding NUL or lone
+    surrogates, which PostgreSQL's jsonb cannot store: checking here keeps the backends equal
+    and lets the caller see the bad actor before a batch is sent.
+
+    Raises:
+        TypeError: if ``state`` holds something that is not JSON-able.
+        ValueError: for NaN, infinities, NUL characters or lone surrogates.
+    """
+    text = json.dumps(state, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    if "\\u0000" in text and _NUL_ESCAPE.search(text):
+        raise ValueError("state must not contain NUL characters (jsonb cannot store them)")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("state contains a string that is not valid UTF-8") from None
+    return text
+
+
+def decode_state(text: str) -> Any:
+    """Decode a snapshot stored as JSON text."""
+    return json.loads(text)

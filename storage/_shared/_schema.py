@@ -1,0 +1,122 @@
+"""The shared store's schema as ordered migrations, one list per SQL dialect.
+
+The stored version lives in ``roost_schema (version int)``, one row. Opening a store applies
+the migrations after the stored version in one transaction, under a lock that serialises
+concurrent openers (``BEGIN IMMEDIATE`` in SQLite, an advisory lock in PostgreSQL), so two
+processes starting together migrate once. Each statement is also idempotent on its own
+(``IF NOT EXISTS``), so a schema created by hand, or a version row lost, is repaired rather
+than broken.
+
+Migration *n* (1-based) is ``MIGRATIONS[n - 1]``; published migrations are never edited, only
+appended, because other services read these tables.
+
+Types differ by dialect only where SQLite has no equivalent: ``jsonb`` is JSON text, and
+``timestamptz`` is REAL seconds since the unix epoch (comparable and cheap to compute with;
+``datetime(updated_at, 'unixepoch')`` shows it). Key columns use the "C" collation in
+PostgreSQL, so keys sort by their UTF-8 bytes as they do in SQLite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from roost._errors import StorageError
+
+__all__ = ["POSTGRES_MIGRATIONS", "SQLITE_MIGRATIONS", "pending_migrations"]
+
+Migration = tuple[str, ...]
+
+CREATE_VERSION_TABLE = "CREATE TABLE IF NOT EXISTS roost_schema (version integer NOT NULL)"
+READ_VERSION = "SELECT max(version) FROM roost_schema"
+CLEAR_VERSION = "DELETE FROM roost_schema"
+# The placeholder differs by driver: sqlite3 takes "?", psycopg "%s".
+WRITE_VERSION_SQLITE = "INSERT INTO roost_schema (version) VALUES (?)"
+WRITE_VERSION_POSTGRES = "INSERT INTO roost_schema (version) VALUES (%s)"
+
+SQLITE_MIGRATIONS: tuple[Migration, ...] = (
+    (
+        """
+        CREATE TABLE IF NOT EXISTS roost_actor_state (
+            actor_type TEXT NOT NULL,
+            actor_key TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            fence INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (actor_type, actor_key)
+        )
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS roost_actor_lease (
+            actor_type TEXT NOT NULL,
+            actor_key TEXT NOT NULL,
+            node_id TEXT,
+            fence INTEGER NOT NULL,
+            expires_at REAL NOT NULL,
+            PRIMARY KEY (actor_type, actor_key)
+        )
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS roost_node (
+            node_id TEXT PRIMARY KEY NOT NULL,
+            address TEXT NOT NULL,
+            started_at REAL NOT NULL,
+            heartbeat_at REAL NOT NULL
+        )
+        """,
+    ),
+)
+
+POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
+    (
+        # fillfactor leaves room on each page so that updates of a row (the common case: one
+        # per sync) can stay on its page as HOT updates without touching the index.
+        """
+        CREATE TABLE IF NOT EXISTS roost_actor_state (
+            actor_type text COLLATE "C" NOT NULL,
+            actor_key text COLLATE "C" NOT NULL,
+            version bigint NOT NULL,
+            fence bigint NOT NULL,
+            state jsonb NOT NULL,
+            updated_at timestamptz NOT NULL,
+            PRIMARY KEY (actor_type, actor_key)
+        ) WITH (fillfactor = 80)
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS roost_actor_lease (
+            actor_type text COLLATE "C" NOT NULL,
+            actor_key text COLLATE "C" NOT NULL,
+            node_id text,
+            fence bigint NOT NULL,
+            expires_at timestamptz NOT NULL,
+            PRIMARY KEY (actor_type, actor_key)
+        ) WITH (fillfactor = 80)
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS roost_node (
+            node_id text PRIMARY KEY,
+            address text NOT NULL,
+            started_at timestamptz NOT NULL,
+            heartbeat_at timestamptz NOT NULL
+        )
+        """,
+    ),
+)
+
+
+def pending_migrations(
+    stored: int | None, migrations: Sequence[Migration]
+) -> list[tuple[int, Migration]]:
+    """The ``(version, statements)`` pairs to apply after the ``stored`` version.
+
+    Raises:
+        StorageError: if the stored version is newer than the migrations this roost knows
+            (a newer roost migrated the store; running an older one against it is unsafe).
+    """
+    current = stored or 0
+    if current > len(migrations):
+        raise StorageError(
+            f"shared store schema version {current} is newer than this roost supports "
+            f"({len(migrations)}); upgrade roost"
+        )
+    return [(n, migrations[n - 1]) for n in range(current + 1, len(migrations) + 1)]

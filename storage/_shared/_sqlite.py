@@ -1,0 +1,332 @@
+"""The embedded shared store: one SQLite file, ``<data-dir>/shared.sqlite`` by default.
+
+It needs no set-up and serves every process of one machine (``roost serve --workers N``):
+the file is in WAL mode, so readers never block the writer, and every write runs in a
+``BEGIN IMMEDIATE`` transaction, which takes SQLite's single write lock up front and so makes
+read-decide-write sequences (leases, fenced upserts) atomic across processes. A writer that
+cannot get the lock within ``busy_timeout`` gets :class:`StoreUnavailable`.
+
+The "database clock" is this machine's clock (``time.time()``) read inside the transaction;
+all processes sharing the file share that clock. Timestamps are stored as REAL unix seconds.
+
+One connection per store, used by one worker thread at a time (the store's limiter is 1):
+SQLite serialises writers anyway, and a single handle keeps the file descriptors bounded.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from roost._errors import ConfigError, StorageError
+
+from ._api import SharedStore, state_text
+from ._errors import StoreUnavailable
+from ._records import (
+    Lease,
+    NodeInfo,
+    StateWrite,
+    StoredState,
+    WriteOutcome,
+    WriteStatus,
+    decode_state,
+)
+from ._schema import (
+    CLEAR_VERSION,
+    CREATE_VERSION_TABLE,
+    READ_VERSION,
+    SQLITE_MIGRATIONS,
+    WRITE_VERSION_SQLITE,
+    pending_migrations,
+)
+
+__all__ = ["SQLiteSharedStore"]
+
+# Result codes (primary, the low byte of sqlite_errorcode) that mean "try again later".
+_UNAVAILABLE_CODES = frozenset(
+    {
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_PROTOCOL,
+    }
+)
+
+_STATE_COLUMNS = "actor_type, actor_key, version, fence, state, updated_at"
+_NODE_COLUMNS = "node_id, address, started_at, heartbeat_at"
+
+
+class SQLiteSharedStore(SharedStore):
+    """The shared store in one SQLite file.
+
+    Args:
+        path: The database file; its directory is created if missing.
+        busy_timeout: Seconds a call waits for another process's write lock before raising
+            :class:`StoreUnavailable`.
+        synchronous: ``PRAGMA synchronous``: ``"NORMAL"`` (the default) survives process
+            crashes, ``"FULL"`` also power loss, at an fsync per transaction.
+
+    Raises:
+        ConfigError: for a bad ``busy_timeout`` or ``synchronous``.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        busy_timeout: float = 5.0,
+        synchronous: str = "NORMAL",
+    ) -> None:
+        super().__init__(max_threads=1)
+        if not busy_timeout >= 0:
+            raise ConfigError("busy_timeout must be >= 0 seconds")
+        if synchronous not in ("NORMAL", "FULL", "EXTRA"):
+            raise ConfigError("synchronous must be NORMAL, FULL or EXTRA")
+        self.path = Path(path)
+        self._busy_timeout = float(busy_timeout)
+        self._synchronous = synchronous
+        self._conn: sqlite3.Connection | None = None
+
+    def __repr__(self) -> str:
+        return f"<SQLiteSharedStore {str(self.path)!r}>"
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def _open_sync(self) -> None:
+        with _mapped_errors():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(
+                self.path,
+                timeout=self._busy_timeout,
+                isolation_level=None,  # transactions are explicit below
+                check_same_thread=False,  # one thread at a time, but not always the same one
+            )
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute(f"PRAGMA synchronous={self._synchronous}")  # validated above
+                with _immediate(conn):
+                    conn.execute(CREATE_VERSION_TABLE)
+                    (stored,) = conn.execute(READ_VERSION).fetchone()
+                    steps = pending_migrations(stored, SQLITE_MIGRATIONS)
+                    for _, statements in steps:
+                        for statement in statements:
+                            conn.execute(statement)
+                    if steps:
+                        conn.execute(CLEAR_VERSION)
+                        conn.execute(WRITE_VERSION_SQLITE, (steps[-1][0],))
+            except BaseException:
+                conn.close()
+                raise
+        self._conn = conn
+
+    def _close_sync(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:  # pragma: no cover - the base class checks the phase first
+            raise StorageError("shared store is not open")
+        return self._conn
+
+    # -- leases ------------------------------------------------------------------------------
+
+    def _acquire_lease_sync(
+        self, actor_type: str, key: str, node_id: str, ttl: float
+    ) -> Lease | None:
+        conn = self._db
+        with _mapped_errors(), _immediate(conn):
+            now = time.time()
+            row = conn.execute(
+                "SELECT node_id, fence, expires_at FROM roost_actor_lease"
+                " WHERE actor_type = ? AND actor_key = ?",
+                (actor_type, key),
+            ).fetchone()
+            if row is not None and row[0] == node_id:
+                fence = row[1]  # ours already: renew, same fence
+            elif row is None or row[0] is None or row[2] <= now:
+                state_fence = conn.execute(
+                    "SELECT fence FROM roost_actor_state WHERE actor_type = ? AND actor_key = ?",
+                    (actor_type, key),
+                ).fetchone()
+                fence = max(row[1] if row else 0, state_fence[0] if state_fence else 0) + 1
+            else:
+                return None
+            expires_at = now + ttl
+            conn.execute(
+                "INSERT INTO roost_actor_lease (actor_type, actor_key, node_id, fence, expires_at)"
+                " VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (actor_type, actor_key) DO UPDATE SET node_id = excluded.node_id,"
+                " fence = excluded.fence, expires_at = excluded.expires_at",
+                (actor_type, key, node_id, fence, expires_at),
+            )
+        return Lease(actor_type, key, node_id, fence, expires_at, ttl)
+
+    def _renew_lease_sync(self, lease: Lease, ttl: float) -> Lease | None:
+        conn = self._db
+        with _mapped_errors(), _immediate(conn):
+            now = time.time()
+            cursor = conn.execute(
+                "UPDATE roost_actor_lease SET expires_at = ?"
+                " WHERE actor_type = ? AND actor_key = ? AND node_id = ? AND fence = ?",
+                (now + ttl, lease.actor_type, lease.key, lease.node_id, lease.fence),
+            )
+            if cursor.rowcount != 1:
+                return None
+        return Lease(lease.actor_type, lease.key, lease.node_id, lease.fence, now + ttl, ttl)
+
+    def _release_lease_sync(self, lease: Lease) -> bool:
+        conn = self._db
+        with _mapped_errors(), _immediate(conn):
+            cursor = conn.execute(
+                "UPDATE roost_actor_lease SET node_id = NULL, expires_at = ?"
+                " WHERE actor_type = ? AND actor_key = ? AND node_id = ? AND fence = ?",
+                (time.time(), lease.actor_type, lease.key, lease.node_id, lease.fence),
+            )
+            return cursor.rowcount == 1
+
+    # -- actor state -------------------------------------------------------------------------
+
+    def _write_batch_sync(self, batch: list[StateWrite]) -> list[WriteOutcome]:
+        texts = [state_text(write) for write in batch]  # refuse bad states before writing
+        conn = self._db
+        outcomes: list[WriteOutcome] = []
+        with _mapped_errors(), _immediate(conn):
+            now = time.time()
+            for write, text in zip(batch, texts, strict=True):
+                ident = (write.actor_type, write.key)
+                row = conn.execute(
+                    "SELECT version, fence FROM roost_actor_state"
+                    " WHERE actor_type = ? AND actor_key = ?",
+                    ident,
+                ).fetchone()
+                lease = conn.execute(
+                    "SELECT fence FROM roost_actor_lease WHERE actor_type = ? AND actor_key = ?",
+                    ident,
+                ).fetchone()
+                held = max(row[1] if row else 0, lease[0] if lease else 0)
+                if held > write.fence:  # a newer owner exists: refuse, change nothing
+                    version = row[0] if row else 0
+                    outcomes.append(WriteOutcome(*ident, WriteStatus.STALE_FENCE, version, held))
+                    continue
+                if row is None:
+                    conn.execute(
+                        f"INSERT INTO roost_actor_state ({_STATE_COLUMNS})"
+                        " VALUES (?, ?, 1, ?, ?, ?)",
+                        (*ident, write.fence, text, now),
+                    )
+                    version = 1
+                else:
+                    version = row[0] + 1
+                    conn.execute(
+                        "UPDATE roost_actor_state SET version = ?, fence = ?, state = ?,"
+                        " updated_at = ? WHERE actor_type = ? AND actor_key = ?",
+                        (version, write.fence, text, now, *ident),
+                    )
+                outcomes.append(
+                    WriteOutcome(
+                        write.actor_type, write.key, WriteStatus.WRITTEN, version, write.fence
+                    )
+                )
+        return outcomes
+
+    def _read_state_sync(self, actor_type: str, key: str) -> StoredState | None:
+        with _mapped_errors():
+            row = self._db.execute(
+                f"SELECT {_STATE_COLUMNS} FROM roost_actor_state"
+                " WHERE actor_type = ? AND actor_key = ?",
+                (actor_type, key),
+            ).fetchone()
+        return None if row is None else _stored_state(row)
+
+    def _list_states_sync(
+        self, actor_type: str | None, limit: int, after: tuple[str, str] | None
+    ) -> list[StoredState]:
+        where: list[str] = []
+        params: list[object] = []
+        if actor_type is not None:
+            where.append("actor_type = ?")
+            params.append(actor_type)
+        if after is not None:
+            where.append("(actor_type, actor_key) > (?, ?)")
+            params.extend(after)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        with _mapped_errors():
+            rows = self._db.execute(
+                f"SELECT {_STATE_COLUMNS} FROM roost_actor_state{clause}"
+                " ORDER BY actor_type, actor_key LIMIT ?",
+                (*params, limit),
+            ).fetchall()
+        return [_stored_state(row) for row in rows]
+
+    # -- nodes -------------------------------------------------------------------------------
+
+    def _register_node_sync(self, node_id: str, address: str) -> NodeInfo:
+        conn = self._db
+        with _mapped_errors(), _immediate(conn):
+            now = time.time()
+            conn.execute(
+                f"INSERT INTO roost_node ({_NODE_COLUMNS}) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (node_id) DO UPDATE SET address = excluded.address,"
+                " started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at",
+                (node_id, address, now, now),
+            )
+        return NodeInfo(node_id, address, now, now, 0.0)
+
+    def _heartbeat_node_sync(self, node_id: str) -> bool:
+        conn = self._db
+        with _mapped_errors(), _immediate(conn):
+            cursor = conn.execute(
+                "UPDATE roost_node SET heartbeat_at = ? WHERE node_id = ?", (time.time(), node_id)
+            )
+            return cursor.rowcount == 1
+
+    def _unregister_node_sync(self, node_id: str) -> bool:
+        conn = self._db
+        with _mapped_errors(), _immediate(conn):
+            cursor = conn.execute("DELETE FROM roost_node WHERE node_id = ?", (node_id,))
+            return cursor.rowcount == 1
+
+    def _list_nodes_sync(self) -> list[NodeInfo]:
+        with _mapped_errors():
+            rows = self._db.execute(
+                f"SELECT {_NODE_COLUMNS} FROM roost_node ORDER BY node_id"
+            ).fetchall()
+        now = time.time()
+        return [NodeInfo(n, a, s, h, max(0.0, now - h)) for n, a, s, h in rows]
+
+
+def _stored_state(row: tuple[str, str, int, int, str, float]) -> StoredState:
+    actor_type, key, version, fence, text, updated_at = row
+    return StoredState(actor_type, key, version, fence, decode_state(text), updated_at)
+
+
+@contextmanager
+def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction that holds SQLite's write lock from its first statement."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+@contextmanager
+def _mapped_errors() -> Iterator[None]:
+    """Turn SQLite's "try again later" failures into :class:`StoreUnavailable`."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if (exc.sqlite_errorcode & 0xFF) in _UNAVAILABLE_CODES:
+            raise StoreUnavailable(f"shared SQLite store unavailable: {exc}") from exc
+        raise

@@ -1,0 +1,199 @@
+"""G7: dirty actors reach the shared store, fenced and versioned; nothing is lost when the store
+is down, on eviction, on shutdown; an actor without a local file restores from the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import trio
+
+from roost import Actor, App, Connection
+from roost.storage import StoredState, open_shared_store
+from tests.shared_store.proxy import CuttableProxy
+from tests.support import connect, http, running
+
+
+class Counter(Actor):
+    """Counts messages in its KV; its snapshot is the count."""
+
+    sync_on_write = True
+    restored: ClassVar[list[Any]] = []
+    starts: ClassVar[list[int]] = []
+
+    async def on_start(self) -> None:
+        Counter.starts.append(self.storage.kv.get("n", 0))
+
+    async def on_message(self, conn: Connection, message: str | bytes) -> None:
+        n = self.storage.kv.get("n", 0) + 1
+        self.storage.kv.put("n", n)
+        conn.send(str(n))
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"key": self.key, "n": self.storage.kv.get("n", 0)}
+
+    async def restore(self, snapshot: Any) -> None:
+        Counter.restored.append(snapshot)
+        self.storage.kv.put("n", snapshot["n"])
+
+
+def make_app() -> App:
+    Counter.restored, Counter.starts = [], []
+    app = App()
+    app.actor("counter", Counter)
+    return app
+
+
+async def stored(data_dir: Path, key: str, store: str | None = None) -> StoredState | None:
+    async with open_shared_store(store, data_dir=data_dir) as shared:
+        return await shared.read_state("counter", key)
+
+
+async def bump(ws: Any, times: int) -> int:
+    n = 0
+    for _ in range(times):
+        await ws.send_message("+")
+        n = int(await ws.get_message())
+    return n
+
+
+async def metric(server: Any, name: str) -> float:
+    _, _, body = await http(server, "GET", "/_roost/metrics")
+    for line in body.decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not exposed")
+
+
+async def test_dirty_actors_reach_the_store_with_growing_versions(
+    tmp_path: Path, threaded_autojump_clock: trio.abc.Clock
+) -> None:
+    with trio.fail_after(600):
+        async with running(make_app(), tmp_path, sync_interval=1) as server:
+            async with connect(server, "/counter/a") as a, connect(server, "/counter/b") as b:
+                await bump(a, 3)
+                await bump(b, 1)
+                await trio.sleep(2)
+                first = await stored(tmp_path, "a")
+                assert first is not None and first.state == {"key": "a", "n": 3}
+                assert (await stored(tmp_path, "b")).state["n"] == 1  # type: ignore[union-attr]
+                await bump(a, 2)
+                await trio.sleep(2)
+                second = await stored(tmp_path, "a")
+                assert second is not None and second.state["n"] == 5
+                assert second.version == first.version + 1
+                assert second.fence == first.fence
+                await trio.sleep(5)  # nothing changed: no new version
+                assert (await stored(tmp_path, "a")).version == second.version  # type: ignore[union-attr]
+                assert await metric(server, "roost_sync_pending") == 0
+                assert await metric(server, "roost_sync_lag_seconds") == 0
+                assert await metric(server, "roost_sync_batches_total") >= 2
+
+
+async def test_eviction_and_graceful_shutdown_flush_first(
+    tmp_path: Path, threaded_autojump_clock: trio.abc.Clock
+) -> None:
+    with trio.fail_after(600):
+        async with running(make_app(), tmp_path, sync_interval=3600, idle_timeout=5) as server:
+            async with connect(server, "/counter/evicted") as ws:
+                await bump(ws, 4)
+            await trio.sleep(10)  # evicted: its snapshot was taken on the way out
+            assert server.statistics().actors == 0
+            async with connect(server, "/counter/open") as ws:
+                await bump(ws, 2)
+            assert await stored(tmp_path, "evicted") is None  # the interval has not come
+        # Graceful shutdown wrote both, without waiting for the interval.
+        assert (await stored(tmp_path, "evicted")).state["n"] == 4  # type: ignore[union-attr]
+        assert (await stored(tmp_path, "open")).state["n"] == 2  # type: ignore[union-attr]
+    assert Counter.starts == [0, 0]  # nobody was activated again just to be synced
+
+
+async def test_an_actor_without_its_file_restores_from_the_store(
+    tmp_path: Path, threaded_autojump_clock: trio.abc.Clock
+) -> None:
+    app = make_app()
+    with trio.fail_after(600):
+        async with running(app, tmp_path) as server:
+            async with connect(server, "/counter/r") as ws:
+                assert await bump(ws, 7) == 7
+        for file in (tmp_path / "actors").rglob("*.sqlite*"):
+            file.unlink()  # the node lost its disk, the store did not
+        async with running(app, tmp_path) as server:
+            async with connect(server, "/counter/r") as ws:
+                assert await bump(ws, 1) == 8
+            async with connect(server, "/counter/new") as ws:
+                assert await bump(ws, 1) == 1
+    assert Counter.restored == [{"key": "r", "n": 7}]  # not for "new": nothing stored
+    assert Counter.starts == [0, 7, 0]  # restore ran before on_start
+
+
+async def test_two_owners_with_different_fences_exactly_one_write_wins(
+    tmp_path: Path, threaded_autojump_clock: trio.abc.Clock
+) -> None:
+    shared = str(tmp_path / "shared.sqlite")
+    with trio.fail_after(600):
+        async with running(make_app(), tmp_path / "a", store=shared, sync_interval=1) as node_a:
+            async with connect(node_a, "/counter/x") as on_a:
+                await bump(on_a, 1)
+                await trio.sleep(2)  # node A syncs first: it takes the lower epoch
+                async with (
+                    running(make_app(), tmp_path / "b", store=shared, sync_interval=1) as node_b,
+                    connect(node_b, "/counter/x") as on_b,
+                ):
+                    # B has no local file: it restores A's synced count (1), then adds 5.
+                    assert await bump(on_b, 5) == 6
+                    await trio.sleep(2)  # node B's write, with the higher fence, wins
+                    state = await stored(tmp_path, "x", shared)
+                    assert state is not None and state.state["n"] == 6
+                    assert node_b.sync is not None and state.fence == node_b.sync.fence
+                    await on_a.send_message("+")  # A's next write is refused: A stops x
+                    assert await on_a.get_message() == "2"
+                    closed = await _closed_code(on_a)
+                    assert closed == 1012
+                    await trio.sleep(3)
+                    state = await stored(tmp_path, "x", shared)
+                    assert state is not None and state.state["n"] == 6  # A never overwrote it
+                    assert state.fence == node_b.sync.fence
+
+
+async def _closed_code(ws: Any) -> int:
+    import trio_websocket
+
+    try:
+        while True:
+            await ws.get_message()
+    except trio_websocket.ConnectionClosed as exc:
+        return int(exc.reason.code)
+
+
+async def test_store_down_keeps_everything_and_catches_up(
+    tmp_path: Path, pg_store_url: str, threaded_autojump_clock: trio.abc.Clock
+) -> None:
+    proxy = CuttableProxy("127.0.0.1", 5432)
+    with trio.fail_after(900):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(proxy.serve)
+            url = pg_store_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
+            async with running(make_app(), tmp_path, store=url, sync_interval=1) as server:
+                async with connect(server, "/counter/p") as ws:
+                    await bump(ws, 2)
+                    await trio.sleep(3)
+                    assert (await stored(tmp_path, "p", pg_store_url)).state["n"] == 2  # type: ignore[union-attr]
+                    proxy.cut()
+                    assert await bump(ws, 5) == 7  # turns go on while the store is away
+                    # The store's calls time out in real seconds; virtual ones pass meanwhile.
+                    while await metric(server, "roost_sync_failures_total") < 1:  # noqa: ASYNC110 - a real outage, polled on the mock clock
+                        await trio.sleep(1)
+                    assert await metric(server, "roost_sync_lag_seconds") >= 5
+                    assert await metric(server, "roost_sync_pending") == 1
+                    assert (await stored(tmp_path, "p", pg_store_url)).state["n"] == 2  # type: ignore[union-attr]
+                    proxy.restore()
+                    for _ in range(120):
+                        await trio.sleep(1)
+                        if await metric(server, "roost_sync_pending") == 0:
+                            break
+                    assert await metric(server, "roost_sync_lag_seconds") == 0
+                    assert await metric(server, "roost_sync_failures_total") >= 1
+                    state = await stored(tmp_path, "p", pg_store_url)
+                    assert state is not None and state.state == {"key": "p", "n": 7}
+            nursery.cancel_scope.cancel()

@@ -1,0 +1,55 @@
+"""A TCP proxy in trio that a test can cut and restore, to take a database away for a while."""
+
+from __future__ import annotations
+
+import trio
+
+
+class CuttableProxy:
+    """Forwards 127.0.0.1:<port> to ``target``; :meth:`cut` drops every connection and
+    refuses new ones (they are closed on arrival) until :meth:`restore`."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self._target = (target_host, target_port)
+        self._cut = False
+        self._links: set[trio.CancelScope] = set()
+        self.port = 0
+        self.accepted = 0
+
+    async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+        self.port = listeners[0].socket.getsockname()[1]
+        task_status.started()
+        await trio.serve_listeners(self._handle, listeners)
+
+    def cut(self) -> None:
+        self._cut = True
+        for link in self._links:
+            link.cancel()
+
+    def restore(self) -> None:
+        self._cut = False
+
+    async def _handle(self, client: trio.SocketStream) -> None:
+        async with client:
+            self.accepted += 1
+            if self._cut:
+                return
+            with trio.CancelScope() as link:
+                self._links.add(link)
+                try:
+                    upstream = await trio.open_tcp_stream(*self._target)
+                    async with upstream, trio.open_nursery() as nursery:
+                        nursery.start_soon(_pump, client, upstream, nursery.cancel_scope)
+                        nursery.start_soon(_pump, upstream, client, nursery.cancel_scope)
+                finally:
+                    self._links.discard(link)
+
+
+async def _pump(source: trio.SocketStream, sink: trio.SocketStream, done: trio.CancelScope) -> None:
+    try:
+        async for data in source:
+            await sink.send_all(data)
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        pass
+    done.cancel()  # either side ending ends the link

@@ -1,0 +1,84 @@
+"""examples/chat.py tested the way a user would test their own app: with roost.testing.
+
+Nothing here depends on time, so these tests keep trio's real clock: chat rooms sync to the
+shared store, whose calls run in worker threads, and the autojump clock jumps ahead while a
+thread works (trio cannot see threads), which would run the test's deadline out.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from roost import App
+from roost.cli import load_app
+from roost.testing import TestClient, TestClientRefused, TestServer
+from tests.support import EXAMPLES
+
+
+@pytest.fixture
+def chat() -> App:
+    return load_app(str(EXAMPLES / "chat.py"))
+
+
+async def receive(client: TestClient) -> dict[str, Any]:
+    """The next chat message, skipping who-is-online updates (the chat protocol allows it)."""
+    while True:
+        message = await client.receive_json()
+        assert isinstance(message, dict)
+        if not message["type"].startswith("presence_"):
+            return message
+
+
+async def test_history_then_broadcast_to_everyone(chat: App) -> None:
+    with trio.fail_after(60):
+        async with TestServer(chat) as t:
+            async with t.connect("/chat/lobby?user=ann") as ann:
+                assert await receive(ann) == {"type": "history", "messages": []}
+                async with t.connect("/chat/lobby?user=bob") as bob:
+                    assert await receive(bob) == {"type": "history", "messages": []}
+                    await ann.send_json({"type": "say", "text": "hi bob ☃"})
+                    for client in (ann, bob):  # the sender included
+                        message = await receive(client)
+                        assert message["type"] == "message"
+                        assert (message["user"], message["text"]) == ("ann", "hi bob ☃")
+                    await bob.send_json({"type": "say", "text": "hello"})
+                    for client in (ann, bob):
+                        assert (await receive(client))["id"] > message["id"]
+                    await bob.send(b"binary")
+                    assert await receive(bob) == {
+                        "type": "error",
+                        "error": "expected a JSON text frame",
+                    }
+            async with t.connect("/chat/lobby?user=cy") as cy:
+                history = await receive(cy)
+                assert [m["text"] for m in history["messages"]] == ["hi bob ☃", "hello"]
+            rows = t.storage("chat", "lobby").db["messages"].rows
+            assert [(r["user"], r["text"]) for r in rows] == [("ann", "hi bob ☃"), ("bob", "hello")]
+
+
+async def test_a_user_is_required(chat: App) -> None:
+    with trio.fail_after(10):
+        async with TestServer(chat) as t:
+            for path in ("/chat/lobby", "/chat/lobby?user=" + "x" * 65):
+                with pytest.raises(TestClientRefused) as refused:
+                    await t.connect(path)
+                assert refused.value.status == 400
+                assert refused.value.body == b"?user=<name> of 1 to 64 characters\n"
+            assert t.statistics().websockets == 0
+
+
+async def test_history_survives_a_restart_on_the_same_data_dir(chat: App, tmp_path: Path) -> None:
+    with trio.fail_after(60):
+        async with TestServer(chat, data_dir=tmp_path) as t, t.connect("/chat/r?user=ann") as ann:
+            await receive(ann)
+            for i in range(60):
+                await ann.send_json({"type": "say", "text": f"m{i}"})
+            ids = [(await receive(ann))["id"] for _ in range(60)]
+            assert ids == sorted(ids)
+        async with TestServer(chat, data_dir=tmp_path) as t, t.connect("/chat/r?user=bob") as bob:
+            history = await receive(bob)
+            assert [m["text"] for m in history["messages"]] == [f"m{i}" for i in range(10, 60)]
