@@ -280,7 +280,7 @@ class ActorSlot:
             if session is None:
                 sent += self._fan_out(frame, exclude, tag)  # type: ignore[arg-type]
             elif frame.__class__ is _Close:
-                session.close(frame.code, frame.reason)  # type: ignore[union-attr]
+                session.close(frame.code, frame.reason)
             elif session.can_send:
                 session.peer.write(frame)  # type: ignore[arg-type]
                 sent += 1
