@@ -158,7 +158,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m bench",
         description="Benchmark roost against its peers on the room-relay workload.",
     )
-    parser.add_argument("--quick", action="store_true", help="short phases (< 3 minutes)")
+    parser.add_argument("--quick", action="store_true", help="short phases")
     parser.add_argument("--servers", help="comma-separated servers (default: all)")
     parser.add_argument("--scenarios", help="comma-separated scenarios (default: all)")
     parser.add_argument("--baseline", default="roost", help="server the ratios divide by")

@@ -10,7 +10,7 @@ class Settings:
     """How long and how hard to run, and where to put logs.
 
     Attributes:
-        quick: shorter phases, so the whole suite fits in under three minutes.
+        quick: shorter phases (the relay scenarios fit in three minutes).
         warmup: seconds of load before measuring (connections, JITs and caches settle).
         duration: seconds of measurement per scenario and server.
         window: messages in flight per room for saturation runs, or None for each

@@ -131,7 +131,7 @@ static uint64_t rate_sent, t_rate_start;
 static uint32_t rate_room, inflight_cap;
 static int stdin_open = 1, stdin_lines;
 static int idle_step;
-static uint64_t http_next_key, http_issued, http_answered, http_inflight;
+static uint64_t http_next_key, http_issued, http_answered, http_inflight, http_lost;
 
 /* latency histogram: log-linear buckets over nanoseconds, ~1.5% precision */
 #define HBUCKETS 4096
@@ -261,6 +261,11 @@ static void kill_conn(uint32_t ci) {
     int was_open = c->state == ST_OPEN;
     int was_pending = c->state != ST_OPEN && c->state != ST_IDLE;
     c->state = ST_DEAD;
+    if (c->http_sent) { /* http mode: its request will never be answered */
+        c->http_sent = 0;
+        http_inflight--;
+        http_lost++;
+    }
     epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     c->fd = -1;
@@ -833,6 +838,7 @@ static void advance_http(uint64_t now) {
                 return;
             }
             set_phase(PH_WARMUP, now);
+            last_progress = now;
             if (o_count) { /* counted run: no warm-up, measure everything */
                 set_phase(PH_MEASURE, now);
                 t_measure_start = now;
@@ -847,7 +853,10 @@ static void advance_http(uint64_t now) {
         }
         break;
     case PH_MEASURE:
-        if (o_count ? http_answered >= o_count : el >= o_duration) {
+        /* a counted run also ends when no connection is left or nothing arrived for 10 s */
+        if (o_count ? http_answered + http_lost >= o_count || !open_conns ||
+                          (double)(now - last_progress) / 1e9 > 10.0
+                    : el >= o_duration) {
             t_measure_end = now;
             set_phase(PH_DRAIN, now);
             last_progress = now;
@@ -864,10 +873,11 @@ static void advance_http(uint64_t now) {
 
 static void report_http(void) {
     double secs = (double)(t_measure_end - t_measure_start) / 1e9;
-    if (http_inflight) {
+    uint64_t lost = http_inflight + http_lost + (o_count > http_issued ? o_count - http_issued : 0);
+    if (lost) {
         errors++;
-        err_kind[E_LOST] += http_inflight;
-        fprintf(stderr, "wsload: %" PRIu64 " requests never answered\n", http_inflight);
+        err_kind[E_LOST] += lost;
+        fprintf(stderr, "wsload: %" PRIu64 " requests never answered or never sent\n", lost);
     }
     printf("{\"event\":\"result\",\"measure_s\":%.6f,\"responses\":%" PRIu64
            ",\"responses_total\":%" PRIu64 ",\"requests_total\":%" PRIu64 ",\"open\":%u"

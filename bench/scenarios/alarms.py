@@ -43,8 +43,9 @@ FAMILY = Family(
     ),
     legend=(
         "roost only (no peer has alarms). Server: `roost serve bench/apps/alarms.py "
-        f"--idle-timeout {IDLE_TIMEOUT}`, so actors have left memory before their alarms are "
-        "due and an alarm usually activates its actor. lateness: `self.now() - "
+        f"--idle-timeout {IDLE_TIMEOUT}`, so every actor has left memory before its alarms "
+        "are due and its first alarm activates it (the note counts activations while "
+        "firing). lateness: `self.now() - "
         "alarm.scheduled_at` when on_alarm runs, over every alarm (ms); idle CPU %: server "
         "CPU while all alarms are pending and none is due (no actor in memory); server "
         "µs/alarm: server CPU from the window's start until the last alarm fired, per alarm "
