@@ -1,6 +1,12 @@
 """The user-facing actor API: subclass :class:`Actor`, talk to :class:`Connection` objects."""
 
-from roost._errors import CommitFailed, ConnectionClosed, ConnectionRefused, RoostError
+from roost._errors import (
+    CommitFailed,
+    ConnectionClosed,
+    ConnectionRefused,
+    RoostError,
+    RpcError,
+)
 
 from ._actor import Actor, ActorHost
 from ._alarms import Alarm, Alarms
@@ -8,6 +14,7 @@ from ._connection import MAX_STATE_BYTES, MAX_TAG_LENGTH, MAX_TAGS, Connection
 from ._http import Request, Response
 from ._presence import PresenceDiff, PresenceLimitError, PresenceTracker
 from ._presence_channel import Presence
+from ._rpc import ActorRef, rpc
 
 __all__ = [
     "MAX_STATE_BYTES",
@@ -15,6 +22,7 @@ __all__ = [
     "MAX_TAG_LENGTH",
     "Actor",
     "ActorHost",
+    "ActorRef",
     "Alarm",
     "Alarms",
     "CommitFailed",
@@ -28,4 +36,6 @@ __all__ = [
     "Request",
     "Response",
     "RoostError",
+    "RpcError",
+    "rpc",
 ]

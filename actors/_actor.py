@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ._connection import Connection
 from ._http import Request, Response
+from ._rpc import ActorRef
 
 if TYPE_CHECKING:
     from roost.storage import ActorStorage
@@ -38,6 +39,18 @@ class ActorHost(Protocol):
     def now(self) -> float: ...
 
     def mark_dirty(self) -> None: ...
+
+    def emit(
+        self,
+        name: str,
+        data: Any = None,
+        *,
+        to: Connection | Collection[Connection] | None = None,
+        exclude: Collection[Connection] = (),
+        tag: str | None = None,
+    ) -> None: ...
+
+    def call(self, actor_type: str, key: str) -> ActorRef: ...
 
     def connections(self, tag: str | None = None) -> Sequence[Connection]: ...
 
@@ -94,6 +107,33 @@ class Actor:
         """Unix time on the node's clock (the one alarms use; tests can move it)."""
         return self._host.now()
 
+    def emit(
+        self,
+        name: str,
+        data: Any = None,
+        *,
+        to: Connection | Collection[Connection] | None = None,
+        exclude: Collection[Connection] = (),
+        tag: str | None = None,
+    ) -> None:
+        """Send ``{"type": "event", "name": name, "data": data}`` to envelope clients.
+
+        To every envelope connection (``to=None``), or to ``to``; ``exclude`` and ``tag``
+        filter as for :meth:`broadcast`. Encoded once per subprotocol; leaves after the commit.
+        Raw-mode connections never receive events, and :meth:`broadcast` skips envelope
+        connections, so one actor can serve both kinds of clients.
+        """
+        self._host.emit(name, data, to=to, exclude=exclude, tag=tag)
+
+    def call(self, actor_type: str, key: str) -> ActorRef:
+        """Another actor's rpc methods: ``await self.call("chat", "lobby").say(text="hi")``.
+
+        Each call is a turn of the other actor. Raises :class:`roost.RpcError` (``not_found``,
+        ``bad_request``, ``internal``, ``unavailable``); a call back into an actor already
+        waiting in the chain raises at once instead of deadlocking.
+        """
+        return self._host.call(actor_type, key)
+
     def mark_dirty(self) -> None:
         """Sync :meth:`snapshot` to the shared store soon (within ``sync_interval``).
 
@@ -119,9 +159,10 @@ class Actor:
     def broadcast(
         self, message: str | bytes, exclude: Collection[Connection] = (), tag: str | None = None
     ) -> None:
-        """Send ``message`` to every open connection (tagged ``tag``) except ``exclude``.
+        """Send ``message`` to every raw-mode connection (tagged ``tag``) except ``exclude``.
 
-        The frame is encoded once and the same bytes go to each recipient; like
+        Envelope-mode connections (``roost.v1.*`` subprotocols) get :meth:`emit` events
+        instead. The frame is encoded once and the same bytes go to each recipient; like
         :meth:`Connection.send` it never blocks and leaves after the turn commits.
         """
         self._host.broadcast(message, exclude, tag)

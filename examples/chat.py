@@ -18,6 +18,11 @@ The protocol is fixed because outside clients are written against it:
   ``{"type": "presence_diff", "joins": {...}, "leaves": {...}}`` as members come and go
   (clients that do not show presence ignore these types).
 
+Clients of roost's envelope protocol (``roost.v1.json`` / ``roost.v1.cbor``, for example
+roost's Python and JavaScript clients) call ``say(text)`` (returns the message id),
+``history(limit)`` and ``who()``, and receive each new message as an event ``message``;
+the same calls work over HTTP: ``POST /chat/<room>/rpc/say`` with ``{"text": "..."}``.
+
 Messages live in the room actor's SQLite, so they survive restarts. Each room's summary is
 synced to the shared store (``roost_actor_state``), so other services can ask, for example::
 
@@ -30,7 +35,7 @@ import json
 import time
 from typing import Any
 
-from roost import Actor, App, Connection, ConnectionRefused, Request
+from roost import Actor, App, Connection, ConnectionRefused, Request, RpcError, rpc
 
 HISTORY_LIMIT = 50
 MAX_TEXT = 4000
@@ -55,9 +60,10 @@ class ChatRoom(Actor):
         if not 0 < len(user) <= MAX_USER:
             raise ConnectionRefused(f"?user=<name> of 1 to {MAX_USER} characters", status=400)
         conn.state = {"user": user}
-        conn.send(_dumps({"type": "history", "messages": self.history(HISTORY_LIMIT)}))
         self.presence.track(conn, user, {"name": user})
-        self.presence.send_state(conn)
+        if conn.subprotocol is None:  # raw clients get the protocol's opening frames
+            conn.send(_dumps({"type": "history", "messages": self.recent(HISTORY_LIMIT)}))
+            self.presence.send_state(conn)
 
     async def on_message(self, conn: Connection, message: str | bytes) -> None:
         if isinstance(message, bytes):
@@ -68,12 +74,36 @@ class ChatRoom(Actor):
             return conn.send(_error("malformed JSON"))
         if not isinstance(data, dict) or data.get("type") != "say":
             return conn.send(_error("unknown message type"))
-        text = data.get("text")
-        if not isinstance(text, str) or not text:
-            return conn.send(_error("text must be a non-empty string"))
-        if len(text) > MAX_TEXT:
-            return conn.send(_error(f"text longer than {MAX_TEXT} characters"))
-        self.post(conn.state["user"], text)
+        problem = _check_text(data.get("text"))
+        if problem:
+            return conn.send(_error(problem))
+        self.post(conn.state["user"], data["text"])
+
+    @rpc
+    async def say(self, conn: Connection | None, text: str, user: str | None = None) -> int:
+        """Post ``text``; returns the message id. Over HTTP or from an actor, give ``user``."""
+        problem = _check_text(text)
+        if problem:
+            raise RpcError("bad_request", problem)
+        name = conn.state["user"] if conn is not None else user
+        if not isinstance(name, str) or not 0 < len(name) <= MAX_USER:
+            raise RpcError("bad_request", f"user must be 1 to {MAX_USER} characters")
+        message_id: int = self.post(name, text)["id"]
+        return message_id
+
+    @rpc
+    async def history(
+        self, conn: Connection | None, limit: int = HISTORY_LIMIT
+    ) -> list[dict[str, Any]]:
+        """The last ``limit`` messages (at most 50), oldest first."""
+        if not isinstance(limit, int) or not 0 <= limit <= HISTORY_LIMIT:
+            raise RpcError("bad_request", f"limit must be an integer from 0 to {HISTORY_LIMIT}")
+        return self.recent(limit)
+
+    @rpc
+    async def who(self, conn: Connection | None) -> list[str]:
+        """Who is online, sorted."""
+        return sorted(self.presence.state())
 
     def post(self, user: str, text: str) -> dict[str, Any]:
         """Store a message and send it to every member; returns it."""
@@ -82,13 +112,14 @@ class ChatRoom(Actor):
             "INSERT INTO messages (user, text, ts) VALUES (?, ?, ?)", [user, text, ts]
         )
         message = {"type": "message", "id": cursor.lastrowid, "user": user, "text": text, "ts": ts}
-        self.broadcast(_dumps(message))
+        self.broadcast(_dumps(message))  # raw clients
+        self.emit("message", message)  # envelope clients
         return message
 
     def snapshot(self) -> dict[str, Any]:
         """The room's summary in the shared store."""
         count = self.storage.db.execute("SELECT count(*) FROM messages").fetchone()[0]
-        last = self.history(1)
+        last = self.recent(1)
         return {
             "room": self.key,
             "message_count": count,
@@ -96,7 +127,7 @@ class ChatRoom(Actor):
             "online": sorted(self.presence.state()),
         }
 
-    def history(self, limit: int) -> list[dict[str, Any]]:
+    def recent(self, limit: int) -> list[dict[str, Any]]:
         """The last ``limit`` messages, oldest first."""
         rows = self.storage.db.execute(
             "SELECT id, user, text, ts FROM messages ORDER BY id DESC LIMIT ?", [limit]
@@ -109,6 +140,15 @@ class ChatRoom(Actor):
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _check_text(text: object) -> str | None:
+    """Why ``text`` cannot be posted, or None."""
+    if not isinstance(text, str) or not text:
+        return "text must be a non-empty string"
+    if len(text) > MAX_TEXT:
+        return f"text longer than {MAX_TEXT} characters"
+    return None
 
 
 def _error(reason: str) -> str:

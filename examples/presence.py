@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import os
 
-from roost import Actor, App, Connection, ConnectionRefused, Request
+from roost import Actor, App, Connection, ConnectionRefused, Request, rpc
 from roost.actors import PresenceLimitError
 
 MAX_USER = 64
@@ -32,6 +32,11 @@ class PresenceDoc(Actor):
     """One document's presence channel."""
 
     presence_ttl = float(os.environ.get("ROOST_PRESENCE_TTL", "30"))
+
+    @rpc
+    async def who(self, conn: Connection | None) -> list[str]:
+        """Who is present, sorted (over the envelope protocol or HTTP)."""
+        return sorted(self.presence.state())
 
     def snapshot(self) -> dict[str, object]:
         return {"doc": self.key, "users": sorted(self.presence.state())}

@@ -5,6 +5,27 @@ reads to a :class:`FrameDecoder` and writes what the ``encode_*`` functions retu
 become close codes in :func:`close_for_error` only.
 """
 
+from ._envelope import (
+    SUBPROTOCOLS,
+    Call,
+    Envelope,
+    EnvelopeCodec,
+    ErrorCode,
+    ErrorReply,
+    Result,
+    ServerEvent,
+    codec_for_subprotocol,
+    envelope_error_for,
+)
+from ._envelope_errors import (
+    BadEnvelope,
+    EnvelopeError,
+    EnvelopeTooBig,
+    InvalidEnvelopeData,
+    UnencodableValue,
+    UnsupportedFrame,
+    ValueTooLarge,
+)
 from ._events import (
     BinaryMessage,
     CloseCode,
@@ -37,28 +58,45 @@ from ._handshake import (
 )
 
 __all__ = [
+    "SUBPROTOCOLS",
+    "BadEnvelope",
     "BinaryMessage",
+    "Call",
     "CloseCode",
     "CloseReceived",
+    "Envelope",
+    "EnvelopeCodec",
+    "EnvelopeError",
+    "EnvelopeTooBig",
+    "ErrorCode",
+    "ErrorReply",
     "Event",
     "FrameDecoder",
+    "InvalidEnvelopeData",
     "Opcode",
     "Ping",
     "Pong",
+    "Result",
+    "ServerEvent",
     "TextMessage",
+    "UnencodableValue",
+    "UnsupportedFrame",
     "UpgradeRequest",
+    "ValueTooLarge",
     "accept_headers",
     "accept_key",
     "check_accept",
     "check_upgrade",
     "client_request_headers",
     "close_for_error",
+    "codec_for_subprotocol",
     "encode_binary",
     "encode_close",
     "encode_frame",
     "encode_ping",
     "encode_pong",
     "encode_text",
+    "envelope_error_for",
     "is_websocket_upgrade",
     "rejection_headers",
 ]

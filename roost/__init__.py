@@ -16,10 +16,11 @@ from roost._errors import (
     NotFound,
     ProtocolError,
     RoostError,
+    RpcError,
     StorageError,
     StoreUnavailable,
 )
-from roost.actors import Actor, Connection, Request, Response
+from roost.actors import Actor, Connection, Request, Response, rpc
 from roost.runtime import App, Server, ServerConfig
 
 __version__ = "0.1.0"
@@ -41,9 +42,11 @@ __all__ = [
     "Request",
     "Response",
     "RoostError",
+    "RpcError",
     "Server",
     "ServerConfig",
     "StorageError",
     "StoreUnavailable",
     "__version__",
+    "rpc",
 ]

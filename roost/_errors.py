@@ -15,7 +15,15 @@ and internal details never reach a peer.
     │   ├── BadRequest           malformed request or key                   -> HTTP 400
     │   └── NotFound             unknown actor type or path                 -> HTTP 404
     ├── ConnectionRefused        raised by Actor.on_connect to refuse       -> HTTP status (403)
+    ├── EnvelopeError            an envelope (roost.v1.json/cbor) cannot be decoded or encoded
+    │   ├── InvalidEnvelopeData  not JSON/CBOR, bad UTF-8, a CBOR tag, off the data model -> 1007
+    │   ├── UnsupportedFrame     binary frame in roost.v1.json, text frame in .cbor      -> 1003
+    │   ├── EnvelopeTooBig       over max_size, max_depth or an item limit              -> 1009
+    │   ├── BadEnvelope          well-formed but not a valid envelope -> reply bad_request
+    │   └── UnencodableValue     (also ValueError) a value that cannot be sent -> reply internal
+    │       └── ValueTooLarge    over a limit when encoding              -> reply too_large
     ├── ConnectionClosed         the connection is closed; carries code and reason
+    ├── RpcError                 an rpc call failed: code not_found, bad_request, internal, ...
     ├── StorageError             per-actor or shared storage could not do what was asked
     │   ├── CommitFailed         a turn's writes could not be committed (G4: outputs dropped)
     │   └── StoreUnavailable     the shared store cannot be reached; retried with backoff
@@ -97,6 +105,76 @@ class ConnectionClosed(RoostError):
         self.reason = reason
 
 
+class RpcError(RoostError):
+    """An rpc call failed. ``code`` is what the envelope protocol puts on the wire:
+    ``not_found``, ``bad_request``, ``internal``, ``unavailable`` or ``too_large``."""
+
+    def __init__(self, code: str, message: str = "") -> None:
+        super().__init__(f"{code}: {message}" if message else code)
+        self.code = code
+        self.message = message
+
+
+class EnvelopeError(RoostError):
+    """An envelope that cannot be decoded or encoded.
+
+    Exactly one of :attr:`close_code` (close the connection with it) and :attr:`code` (send
+    an error reply with it, to :attr:`call_id`) is set. :attr:`reason` is short, ASCII and
+    safe to send to the peer, as a close reason or as the error reply's message.
+    """
+
+    close_code: int | None = None
+    code: str | None = None
+
+    def __init__(self, reason: str, *, call_id: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.call_id = call_id
+
+
+class InvalidEnvelopeData(EnvelopeError):
+    """Bytes that are not one JSON or CBOR value of the data model (close 1007).
+
+    Invalid JSON or CBOR, invalid UTF-8, a CBOR tag, an integer out of range, a non-finite
+    float, a duplicate map key, a map key that is not text, trailing bytes.
+    """
+
+    close_code = 1007
+
+
+class UnsupportedFrame(EnvelopeError):
+    """A frame of the wrong kind: binary in ``roost.v1.json``, text in ``roost.v1.cbor`` (1003)."""
+
+    close_code = 1003
+
+
+class EnvelopeTooBig(EnvelopeError):
+    """A received envelope over ``max_size``, ``max_depth`` or an item limit (close 1009)."""
+
+    close_code = 1009
+
+
+class BadEnvelope(EnvelopeError):
+    """A well-formed value that is not a valid envelope: error reply ``bad_request``.
+
+    :attr:`call_id` is the call's id when it could be read, else None (sent as ``null``).
+    """
+
+    code = "bad_request"
+
+
+class UnencodableValue(EnvelopeError, ValueError):
+    """An envelope that cannot be sent: a value outside the data model (``internal``)."""
+
+    code = "internal"
+
+
+class ValueTooLarge(UnencodableValue):
+    """An envelope to send is over ``max_size``, ``max_depth`` or an item limit (``too_large``)."""
+
+    code = "too_large"
+
+
 class StorageError(RoostError):
     """Per-actor or shared storage could not do what was asked."""
 
@@ -118,17 +196,25 @@ class ConfigError(RoostError):
 
 
 __all__ = [
+    "BadEnvelope",
     "BadRequest",
     "CommitFailed",
     "ConfigError",
     "ConnectionClosed",
     "ConnectionRefused",
+    "EnvelopeError",
+    "EnvelopeTooBig",
     "HandshakeError",
+    "InvalidEnvelopeData",
     "InvalidFrameData",
     "MessageTooBig",
     "NotFound",
     "ProtocolError",
     "RoostError",
+    "RpcError",
     "StorageError",
     "StoreUnavailable",
+    "UnencodableValue",
+    "UnsupportedFrame",
+    "ValueTooLarge",
 ]

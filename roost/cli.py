@@ -1,22 +1,32 @@
-"""The ``roost`` command: ``roost serve APP`` and friends.
+"""The ``roost`` command: ``roost serve APP``, ``roost sql`` and ``roost actors``.
 
-Every flag of ``serve`` also reads from a ``ROOST_<NAME>`` environment variable (flags win).
+Every flag of ``serve`` also reads from a ``ROOST_<NAME>`` environment variable (flags win);
+the tools find the data directory and the shared store the same way. The tools' work is in
+:mod:`roost._tools`; this module parses arguments and prints.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import datetime
+import decimal
 import importlib
 import importlib.util
+import json
 import logging
+import math
+import os
 import resource
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import IO, Any
 
 import trio
 
+from roost import _tools
 from roost._errors import ConfigError, RoostError
 from roost.runtime import App, Server, ServerConfig
 
@@ -86,14 +96,217 @@ async def serve(app: App, config: ServerConfig) -> None:
     print("roost stopped", flush=True)
 
 
+# -- roost sql / roost actors -------------------------------------------------------------------
+
+
+def _sql(args: argparse.Namespace) -> int:
+    data_dir, store = _tools.resolve_locations(args.data_dir, args.store)
+    if args.actor is not None:
+        query = _tools.query_actor(data_dir, args.actor, args.statement, write=args.write)
+    else:
+        location = _tools.store_location(data_dir, store)
+        query = _tools.query_store(location, args.statement, write=args.write)
+    with query as result:
+        if not result.columns:
+            print(result.status, file=sys.stderr)
+            return 0
+        _write(args, result.columns, result.rows)
+    return 0
+
+
+def _actors_list(args: argparse.Namespace) -> int:
+    data_dir, _ = _tools.resolve_locations(args.data_dir, None)
+    found = _tools.list_actors(data_dir, args.type)
+    for actor in found:
+        if actor.error is not None:
+            print(f"roost: cannot read {actor.path}: {actor.error}", file=sys.stderr)
+    rows: list[tuple[Any, ...]]
+    if args.json or args.csv:
+        columns = ("type", "key", "size_bytes", "last_active", "pending_alarms", "path")
+        rows = [
+            (a.actor_type, a.key, a.size, _iso(a.last_active), a.pending_alarms, str(a.path))
+            for a in found
+        ]
+    else:
+        columns = ("type", "key", "size", "last active", "alarms", "file")
+        rows = [
+            (
+                a.actor_type,
+                a.key,
+                _human_size(a.size),
+                _iso(a.last_active),
+                a.pending_alarms,
+                str(a.path.relative_to(data_dir)),
+            )
+            for a in found
+        ]
+    _write(args, columns, iter(rows))
+    return 0
+
+
+def _actors_export(args: argparse.Namespace) -> int:
+    data_dir, _ = _tools.resolve_locations(args.data_dir, None)
+    if args.output is not None:
+        _tools.export_actor(data_dir, args.actor, Path(args.output))
+        return 0
+    if sys.stdout.isatty():
+        raise ConfigError("refusing to write a database to a terminal: redirect it or use -o FILE")
+    _tools.export_actor(data_dir, args.actor, sys.stdout.buffer)
+    return 0
+
+
+def _actors_import(args: argparse.Namespace) -> int:
+    data_dir, _ = _tools.resolve_locations(args.data_dir, None)
+    if args.input is not None:
+        source: IO[bytes] | Path = Path(args.input)
+    elif sys.stdin.isatty():
+        raise ConfigError("give the database on stdin (< FILE) or with -i FILE")
+    else:
+        source = sys.stdin.buffer
+    report = _tools.import_actor(data_dir, args.actor, source, force=args.force)
+    verb = "replaced" if report.replaced else "created"
+    print(
+        f"imported {args.actor}: {verb} {report.path} "
+        f"({report.pending_alarms} pending alarm(s) indexed)",
+        file=sys.stderr,
+    )
+    if report.server_running:
+        print(
+            f"note: {data_dir / 'node.sqlite'} is in use, so a server seems to run on this data "
+            "directory: it fires the imported alarms and syncs the actor to the shared store "
+            "after its next start",
+            file=sys.stderr,
+        )
+    return 0
+
+
+# -- output -------------------------------------------------------------------------------------
+
+_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(32), 127)} | {10: "\\n", 13: "\\r", 9: "\\t"}
+
+
+def _write(args: argparse.Namespace, columns: Sequence[str], rows: Iterator[Sequence[Any]]) -> None:
+    """Rows as an aligned table (buffered), CSV or JSON lines (both streamed) on stdout."""
+    out = sys.stdout
+    if args.json:
+        names = _unique(columns)
+        for row in rows:
+            record = {name: _json_value(value) for name, value in zip(names, row, strict=True)}
+            out.write(json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n")
+    elif args.csv:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow(["" if v is None else _text(v) for v in row])
+    else:
+        _write_table(out, columns, list(rows))
+    out.flush()
+
+
+def _write_table(out: IO[str], columns: Sequence[str], rows: list[Sequence[Any]]) -> None:
+    header = [_text(c).translate(_ESCAPES) for c in columns]
+    cells = [["" if v is None else _text(v).translate(_ESCAPES) for v in row] for row in rows]
+    numeric = [all(r[i] is None or _is_number(r[i]) for r in rows) for i in range(len(header))]
+    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(header)]
+    out.write(" " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + "\n")
+    out.write("-" + "-+-".join("-" * w for w in widths) + "-\n")
+    for row in cells:
+        aligned = (
+            c.rjust(w) if n else c.ljust(w) for c, w, n in zip(row, widths, numeric, strict=True)
+        )
+        out.write(" " + " | ".join(aligned).rstrip() + "\n")
+    out.write(f"({len(rows)} row{'' if len(rows) == 1 else 's'})\n")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float | decimal.Decimal) and not isinstance(value, bool)
+
+
+def _text(value: Any) -> str:
+    """One value as text: JSON for structures, ISO-8601 for times, \\x-hex for bytes."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "\\x" + bytes(value).hex()
+    if isinstance(value, dict | list):
+        return json.dumps(_json_value(value), ensure_ascii=False, separators=(",", ":"))
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
+    return str(value)
+
+
+def _json_value(value: Any) -> Any:
+    """A value as JSON can carry it (PostgreSQL types included)."""
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, decimal.Decimal):
+        if not value.is_finite():
+            return str(value)
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {str(k): _json_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_value(v) for v in value]
+    return _text(value)
+
+
+def _unique(columns: Sequence[str]) -> list[str]:
+    """Column names as JSON keys: a repeated name gets _2, _3, ..."""
+    seen: dict[str, int] = {}
+    names = []
+    for column in columns:
+        seen[column] = seen.get(column, 0) + 1
+        names.append(column if seen[column] == 1 else f"{column}_{seen[column]}")
+    return names
+
+
+def _iso(unix: float) -> str:
+    return datetime.datetime.fromtimestamp(unix, datetime.UTC).isoformat(timespec="seconds")
+
+
+def _human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+# -- command line -------------------------------------------------------------------------------
+
+_DATA_DIR_HELP = "the data directory (default ./roost-data; ROOST_DATA_DIR)"
+_STORE_HELP = (
+    "the shared store: a postgresql:// URL or an SQLite file "
+    "(default <data-dir>/shared.sqlite; ROOST_STORE)"
+)
+
+
+def _output_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--json", action="store_true", help="one JSON object per row")
+    group.add_argument("--csv", action="store_true", help="CSV with a header row")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="roost", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    run = commands.add_parser("serve", help="serve an app")
+
+    run = commands.add_parser("serve", help="serve an app", description="Serve an app.")
     run.add_argument("app", help="a file such as examples/chat.py, or module[:attribute]")
     run.add_argument("--host", help="address to listen on (default 127.0.0.1; ROOST_HOST)")
     run.add_argument("--port", type=int, help="port (default 8787; 0 picks one; ROOST_PORT)")
-    run.add_argument("--data-dir", help="where actor files live (default ./roost-data)")
+    run.add_argument("--data-dir", help=_DATA_DIR_HELP)
+    run.add_argument("--store", help=_STORE_HELP)
+    run.add_argument(
+        "--sync-interval",
+        type=float,
+        help="seconds between syncs of dirty actors to the shared store (default 1)",
+    )
     run.add_argument("--max-message-size", type=int, help="bytes per inbound message")
     run.add_argument("--max-outbound-bytes", type=int, help="queued bytes per connection")
     run.add_argument(
@@ -102,12 +315,101 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--max-active-actors", type=int, help="actor instances kept in memory")
     run.add_argument("--ping-interval", type=float, help="seconds of silence before a ping")
     run.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
+
+    sql = commands.add_parser(
+        "sql",
+        help="run SQL against the shared store or one actor's SQLite",
+        description=(
+            "Run one SQL statement against the shared store (SQLite or PostgreSQL) or, with "
+            "--actor, against one actor's SQLite file, and print the rows. Read-only unless "
+            "--write is given."
+        ),
+    )
+    sql.add_argument("statement", help='one SQL statement, for example "select * from t"')
+    target = sql.add_mutually_exclusive_group()
+    target.add_argument("--store", help=_STORE_HELP)
+    target.add_argument(
+        "--actor", metavar="TYPE/KEY", help="query this actor's SQLite (chat/lobby)"
+    )
+    sql.add_argument("--data-dir", help=_DATA_DIR_HELP)
+    sql.add_argument("--write", action="store_true", help="allow the statement to change data")
+    _output_flags(sql)
+    sql.set_defaults(run=_sql)
+
+    actors = commands.add_parser(
+        "actors",
+        help="list, export and import actor files",
+        description="List, export and import the SQLite files of actors.",
+    )
+    actor_commands = actors.add_subparsers(dest="actors_command", required=True)
+    listing = actor_commands.add_parser(
+        "list",
+        help="every actor file with its size, last activity and pending alarms",
+        description=(
+            "List every actor file: type, key, size on disk (file and WAL), last write "
+            "(UTC) and pending alarms. Read-only; safe while a server runs."
+        ),
+    )
+    listing.add_argument("--type", help="only actors of this type")
+    listing.add_argument("--data-dir", help=_DATA_DIR_HELP)
+    _output_flags(listing)
+    listing.set_defaults(run=_actors_list)
+
+    export = actor_commands.add_parser(
+        "export",
+        help="write a consistent copy of an actor's SQLite",
+        description=(
+            "Write a consistent copy of one actor's database to stdout or -o FILE, also while "
+            "a server runs."
+        ),
+    )
+    export.add_argument("actor", metavar="TYPE/KEY", help="the actor, for example chat/lobby")
+    export.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    export.add_argument("--data-dir", help=_DATA_DIR_HELP)
+    export.set_defaults(run=_actors_export)
+
+    imp = actor_commands.add_parser(
+        "import",
+        help="replace an actor's SQLite with a database",
+        description=(
+            "Replace one actor's database with the one on stdin or in -i FILE. Refused while "
+            "the actor's file is open in another process (stop the server first)."
+        ),
+    )
+    imp.add_argument("actor", metavar="TYPE/KEY", help="the actor, for example chat/lobby")
+    imp.add_argument("-i", "--input", metavar="FILE", help="read here instead of stdin")
+    imp.add_argument(
+        "--force", action="store_true", help="import a database recorded as another actor's"
+    )
+    imp.add_argument("--data-dir", help=_DATA_DIR_HELP)
+    imp.set_defaults(run=_actors_import)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``roost`` console script; returns the exit status."""
     args = _parser().parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    try:
+        status: int = args.run(args)
+    except RoostError as exc:
+        print(f"roost: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader went away (| head): silence the final flush of stdout too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except OSError as exc:
+        detail = f"{exc.strerror}: {exc.filename}" if exc.filename else str(exc)
+        print(f"roost: {detail}", file=sys.stderr)
+        return 1
+    return status
+
+
+def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(),
         format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s",
@@ -118,6 +420,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             host=args.host,
             port=args.port,
             data_dir=args.data_dir,
+            store=args.store,
+            sync_interval=args.sync_interval,
             max_message_size=args.max_message_size,
             max_outbound_bytes=args.max_outbound_bytes,
             idle_timeout=args.idle_timeout,

@@ -14,22 +14,24 @@ the next event activates a fresh instance with the same identity.
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import logging
 import os
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 import trio
 
-from roost._errors import CommitFailed
+from roost._errors import CommitFailed, RpcError
 from roost.actors import Actor, Connection
 from roost.actors._alarms import Alarm, AlarmChanges, Alarms
 from roost.actors._presence_channel import EXPIRY_ALARM, Presence, PresenceStore
-from roost.protocol import encode_binary, encode_text
+from roost.actors._rpc import ActorRef, bind_call
+from roost.protocol import ServerEvent, encode_binary, encode_text
 from roost.storage import ActorStorage, HandlePool, StoredState, actor_db_path
 
 from ._alarms import AlarmScheduler, NodeClock
@@ -43,6 +45,10 @@ if TYPE_CHECKING:
     from ._websocket import WebSocketSession
 
 log = logging.getLogger("roost.actor")
+#: The actors waiting on each other's rpc calls in the current task, to refuse cycles.
+_call_chain: contextvars.ContextVar[tuple[ActorSlot, ...]] = contextvars.ContextVar(
+    "roost_call_chain", default=()
+)
 _LISTED = (SessionState.CONNECTING, SessionState.OPEN)
 T = TypeVar("T")
 
@@ -146,6 +152,59 @@ class ActorSlot:
         elif session.can_send:
             session.peer.write(frame)
             self.registry.stats.messages_sent_total += 1
+
+    def queue_frame(self, session: WebSocketSession, frame: bytes) -> None:
+        """Send a ready frame to one session: after the commit inside a turn, else now."""
+        if self._in_turn:
+            self._outbox.append((frame, session, (), None))
+        elif session.can_send:
+            session.peer.write(frame)
+            self.registry.stats.messages_sent_total += 1
+
+    def emit(
+        self,
+        name: str,
+        data: Any = None,
+        *,
+        to: Connection | Collection[Connection] | None = None,
+        exclude: Collection[Connection] = (),
+        tag: str | None = None,
+    ) -> None:
+        if to is None:
+            targets = [
+                s
+                for c, s in self.sessions.items()
+                if s.codec is not None and c not in exclude and (tag is None or tag in c.tags)
+            ]
+        else:
+            conns = [to] if isinstance(to, Connection) else list(to)
+            targets = [
+                s
+                for c in conns
+                if (s := self.sessions.get(c)) is not None
+                and s.codec is not None
+                and c not in exclude
+                and (tag is None or tag in c.tags)
+            ]
+        frames: dict[str, bytes] = {}  # encoded once per subprotocol
+        event = ServerEvent(name=name, data=data)
+        for session in targets:
+            codec = session.codec
+            assert codec is not None
+            frame = frames.get(codec.kind)
+            if frame is None:
+                frame = frames[codec.kind] = session.encode(event)  # ValueError fails the turn
+            if self._in_turn:
+                self._outbox.append((frame, session, (), None))
+            elif session.can_send:
+                session.peer.write(frame)
+                self.registry.stats.messages_sent_total += 1
+
+    def call(self, actor_type: str, key: str) -> ActorRef:
+        async def invoke(method: str, args: dict[str, Any]) -> Any:
+            return await self.registry.call_actor(self, actor_type, key, method, args)
+
+        return ActorRef(f"{actor_type}/{key}", invoke)
 
     def close(self, conn: Connection, code: int, reason: str) -> None:
         session = self.sessions.get(conn)
@@ -289,21 +348,22 @@ class ActorSlot:
 
     def _fan_out(self, frame: bytes, exclude: Collection[Connection], tag: str | None) -> int:
         """Write ``frame`` to every eligible session; returns how many got it."""
+        # can_raw: open, and in raw mode (envelope clients get emit() events instead).
         sent = 0
         if tag is None:
             if exclude:
                 for conn, session in self.sessions.items():
-                    if session.can_send and conn not in exclude:
+                    if session.can_raw and conn not in exclude:
                         session.peer.write(frame)
                         sent += 1
             else:
                 for session in self.sessions.values():
-                    if session.can_send:
+                    if session.can_raw:
                         session.peer.write(frame)
                         sent += 1
         else:
             for conn, session in self.sessions.items():
-                if session.can_send and tag in conn.tags and conn not in exclude:
+                if session.can_raw and tag in conn.tags and conn not in exclude:
                     session.peer.write(frame)
                     sent += 1
         return sent
@@ -479,6 +539,10 @@ class ActorRegistry:
         self.clock = NodeClock()
         self.scheduler: AlarmScheduler | None = None
         self.sync: SyncWorker | None = None
+        #: Finds (or creates) the slot of an actor id; set by the server (None: unknown type).
+        self.resolve: Callable[[str, str], ActorSlot | None] | None = None
+        #: Seconds an actor-to-actor call may wait for its answer.
+        self.call_timeout = 30.0
         self.slots: dict[tuple[str, str], ActorSlot] = {}
         self.active: OrderedDict[ActorSlot, None] = OrderedDict()  # least recently used first
         self._evictor: trio.Nursery | None = None
@@ -560,6 +624,41 @@ class ActorRegistry:
                 slot._set_state(ActorState.STOPPED)
             if slot.state is ActorState.STOPPED and not slot.sessions and not slot.waiting:
                 del self.slots[ident]
+
+    async def call_actor(
+        self, caller: ActorSlot | None, actor_type: str, key: str, method: str, args: dict[str, Any]
+    ) -> Any:
+        """One rpc turn on another actor, for ``self.call(...)`` (and HTTP rpc, caller None).
+
+        Raises:
+            RpcError: not_found (type or method), bad_request, internal (the method raised),
+                unavailable (a call back into the chain, or no answer in time).
+        """
+        if self.resolve is None:
+            raise RpcError("unavailable", "the server is not running")
+        target = self.resolve(actor_type, key)
+        if target is None:
+            raise RpcError("not_found", f"no actor type {actor_type!r}")
+        invoke = bind_call(target.cls, method, args)
+        chain = _call_chain.get()
+        if caller is not None:
+            chain = (*chain, caller)
+        if target in chain:
+            raise RpcError(
+                "unavailable", f"reentrant call to {actor_type}/{key}: it is waiting in the chain"
+            )
+        token = _call_chain.set(chain)
+        try:
+            with trio.fail_after(self.call_timeout):
+                return await target.turn(lambda actor: invoke(actor, None))
+        except trio.TooSlowError:
+            raise RpcError("unavailable", f"{actor_type}/{key} did not answer in time") from None
+        except RpcError:
+            raise
+        except Exception as exc:
+            raise RpcError("internal", f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            _call_chain.reset(token)
 
     async def fence_lost(self, actor_type: str, key: str) -> None:
         """Another node owns this actor now: close its connections and stop it here."""

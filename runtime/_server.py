@@ -7,6 +7,7 @@ answered by the runtime (``/_roost/...``) or by the actor's ``on_request``.
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 from collections.abc import Awaitable, Callable
@@ -21,11 +22,14 @@ from roost._errors import (
     ConnectionRefused,
     HandshakeError,
     NotFound,
+    RpcError,
 )
 from roost.actors import Actor, Connection, Response
 from roost.protocol import (
+    SUBPROTOCOLS,
     accept_headers,
     check_upgrade,
+    codec_for_subprotocol,
     is_websocket_upgrade,
     rejection_headers,
 )
@@ -136,6 +140,7 @@ class Server:
             interval=config.sync_interval,
         )
         self.registry.sync = sync
+        self.registry.resolve = self._resolve
         self.sync = sync
         try:
             async with trio.open_nursery() as nursery:
@@ -366,6 +371,8 @@ class Server:
                 raise NotFound("no actor type serves this path")
         except HandshakeError as exc:
             return error_response(exc.status, exc.reason)
+        if route.rest.startswith("/rpc/"):
+            return await self._rpc_over_http(request, route.actor_type, route.key, route.rest, body)
         slot = self.registry.slot(actor_type, route.key)
         actor_request = to_request(request, target, body, route.rest)
 
@@ -381,6 +388,30 @@ class Server:
             log.error("on_request of %s returned %r, not a Response", slot.actor_type, response)
             return error_response(500, "internal error")
         return response
+
+    async def _rpc_over_http(
+        self, request: h11.Request, actor_type: str, key: str, rest: str, body: bytes
+    ) -> Response:
+        """``POST /<type>/<key>/rpc/<method>`` with a JSON object of arguments."""
+        if request.method != b"POST":
+            return _rpc_error(405, "bad_request", "rpc calls are POST requests")
+        method = rest[len("/rpc/") :]
+        try:
+            args = json.loads(body) if body else {}
+        except ValueError:
+            return _rpc_error(400, "bad_request", "the body must be a JSON object")
+        if not isinstance(args, dict):
+            return _rpc_error(400, "bad_request", "the body must be a JSON object")
+        try:
+            value = await self.registry.call_actor(None, actor_type, key, method, args)
+            return Response.json({"value": value})
+        except RpcError as exc:
+            if exc.code == "internal":
+                log.error("rpc %s of %s/%s failed: %s", method, actor_type, key, exc.message)
+                return _rpc_error(500, "internal", "the method failed")
+            return _rpc_error(_RPC_STATUS.get(exc.code, 500), exc.code, exc.message)
+        except (TypeError, ValueError):
+            return _rpc_error(500, "internal", "the result is not JSON")
 
     def _runtime_endpoint(self, request: h11.Request, path: str) -> Response:
         if request.method not in (b"GET", b"HEAD"):
@@ -414,14 +445,18 @@ class Server:
             await self._refuse(peer, conn, exc.status, exc.reason, headers=rejection_headers(exc))
             return None
 
+        # The client lists subprotocols by preference: the first we speak is the one.
+        subprotocol = next((p for p in upgrade.subprotocols if p in SUBPROTOCOLS), None)
+        codec = codec_for_subprotocol(subprotocol) if subprotocol else None
         slot = self.registry.slot(actor_type, route.key)
-        connection = Connection(slot, self.registry.new_connection_id(), None)
+        connection = Connection(slot, self.registry.new_connection_id(), subprotocol)
         session = WebSocketSession(
             slot,
             connection,
             peer,
             max_message_size=config.max_message_size,
             close_timeout=config.close_timeout,
+            codec=codec,
         )
         peer.on_overflow = session.slow_consumer
         actor_request = to_request(request, target, b"", route.rest)
@@ -436,7 +471,9 @@ class Server:
 
         def accept() -> None:
             # After the commit, before the turn's frames: the 101 must lead the stream.
-            response = h11.InformationalResponse(status_code=101, headers=accept_headers(upgrade))
+            response = h11.InformationalResponse(
+                status_code=101, headers=accept_headers(upgrade, subprotocol)
+            )
             peer.write(conn.send(response))
             session.opened()
 
@@ -470,3 +507,10 @@ async def _run_in(scope: trio.CancelScope, fn: Callable[[], Awaitable[None]]) ->
     """Run ``fn`` inside ``scope``, so it can be stopped apart from its nursery."""
     with scope:
         await fn()
+
+
+_RPC_STATUS = {"bad_request": 400, "not_found": 404, "unavailable": 503, "too_large": 413}
+
+
+def _rpc_error(status: int, code: str, message: str) -> Response:
+    return Response.json({"error": {"code": code, "message": message}}, status=status)

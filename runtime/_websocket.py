@@ -13,19 +13,27 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from roost._errors import ProtocolError
+from roost._errors import EnvelopeError, ProtocolError, RpcError
 from roost.actors import Actor, Connection
+from roost.actors._rpc import bind_call
 from roost.protocol import (
     BinaryMessage,
+    Call,
     CloseReceived,
+    Envelope,
+    EnvelopeCodec,
+    ErrorReply,
     FrameDecoder,
     Ping,
     Pong,
+    Result,
     TextMessage,
+    encode_binary,
     encode_close,
     encode_ping,
     encode_pong,
     encode_text,
+    envelope_error_for,
 )
 
 from ._transport import Peer
@@ -58,11 +66,13 @@ class WebSocketSession:
     """The runtime's side of one connection; the actor only sees its :class:`Connection`."""
 
     __slots__ = (
+        "can_raw",
         "can_send",
         "close_code",
         "close_deadline",
         "close_reason",
         "close_timeout",
+        "codec",
         "conn",
         "last_seen",
         "max_message_size",
@@ -80,6 +90,7 @@ class WebSocketSession:
         *,
         max_message_size: int,
         close_timeout: float,
+        codec: EnvelopeCodec | None = None,
     ) -> None:
         self.slot = slot
         self.conn = conn
@@ -87,7 +98,9 @@ class WebSocketSession:
         self.max_message_size = max_message_size
         self.close_timeout = close_timeout
         self.state = SessionState.CONNECTING
+        self.codec = codec  # None: raw mode; else the envelope codec of the subprotocol
         self.can_send = False  # data frames may be written (OPEN, no close frame sent yet)
+        self.can_raw = False  # can_send, and in raw mode: what broadcast() checks
         self.close_code = 1006
         self.close_reason = ""
         self.close_deadline = float("inf")
@@ -98,6 +111,7 @@ class WebSocketSession:
         """The handshake response was written: frames may flow."""
         self.state = SessionState.OPEN
         self.can_send = True
+        self.can_raw = self.codec is None
 
     def close(self, code: int, reason: str = "") -> None:
         """Start the close handshake (no-op when already closing).
@@ -109,7 +123,7 @@ class WebSocketSession:
         if self.state is not SessionState.OPEN:
             return
         self.state = SessionState.CLOSING
-        self.can_send = False
+        self.can_send = self.can_raw = False
         self.close_code, self.close_reason = code, reason
         self.close_deadline = trio.current_time() + self.close_timeout
         self.peer.write(encode_close(code, reason))
@@ -124,7 +138,7 @@ class WebSocketSession:
             return
         self.slot.registry.stats.slow_consumer_disconnects_total += 1
         self.state = SessionState.CLOSING
-        self.can_send = False
+        self.can_send = self.can_raw = False
         self.close_code, self.close_reason = 1008, "slow consumer"
         self.close_deadline = trio.current_time() + self.close_timeout
         self.peer.write(encode_close(1008, "slow consumer"), force=True)
@@ -169,7 +183,9 @@ class WebSocketSession:
                             if self.state is SessionState.OPEN:
                                 stats.messages_received_total += 1
                                 message = event.data  # type: ignore[union-attr]
-                                if message == auto_request:
+                                if self.codec is not None:
+                                    await self._call(message)
+                                elif message == auto_request:
                                     peer.write(auto_reply)
                                     stats.messages_sent_total += 1
                                 else:
@@ -196,7 +212,7 @@ class WebSocketSession:
             pass  # cut locally: keep-alive, slow consumer or shutdown set the code
         finally:
             self.state = SessionState.CLOSED
-            self.can_send = False
+            self.can_send = self.can_raw = False
             peer.abort()
         await self._closed()
 
@@ -215,6 +231,59 @@ class WebSocketSession:
                 self.slot.key,
             )
 
+    def encode(self, envelope: Envelope) -> bytes:
+        """An envelope as a ready WebSocket frame (text for JSON, binary for CBOR).
+
+        Raises:
+            EnvelopeError: the value cannot be encoded or is over the limits.
+        """
+        assert self.codec is not None
+        data = self.codec.encode(envelope)
+        return encode_text(data) if isinstance(data, str) else encode_binary(data)
+
+    async def _call(self, message: str | bytes) -> None:
+        """An envelope from the client: run a call as a turn and reply after its commit."""
+        assert self.codec is not None
+        envelope: Envelope | None = None
+        try:
+            envelope = self.codec.decode(message)
+            if not isinstance(envelope, Call):
+                raise RpcError("bad_request", "clients send calls only")
+            invoke = bind_call(self.slot.cls, envelope.method, envelope.args)
+        except (EnvelopeError, RpcError) as exc:
+            call_id = envelope.id if isinstance(envelope, Call) else None
+            decision = envelope_error_for(exc, call_id=call_id)
+            if isinstance(decision, ErrorReply):
+                self._reply(decision)
+            else:
+                self.close(*decision)
+            return
+        conn, slot, call_id = self.conn, self.slot, envelope.id
+
+        async def call(actor: Actor) -> None:
+            value = await invoke(actor, conn)
+            try:
+                frame = self.encode(Result(id=call_id, value=value))
+            except EnvelopeError as exc:  # unencodable or too large: the turn still commits
+                decision = envelope_error_for(exc, call_id=call_id)
+                assert isinstance(decision, ErrorReply)
+                self._reply(decision)
+                return
+            slot.queue_frame(self, frame)  # leaves after the commit (G4)
+
+        try:
+            await slot.turn(call)
+        except RpcError as exc:
+            self._reply(ErrorReply(id=call_id, code=exc.code, message=exc.message))
+        except Exception:
+            log.exception("rpc %s of %s/%s failed", envelope.method, slot.actor_type, slot.key)
+            self._reply(ErrorReply(id=call_id, code="internal", message="the method failed"))
+
+    def _reply(self, reply: ErrorReply) -> None:
+        """An error reply: never gated, it reveals nothing a turn wrote."""
+        if self.can_send:
+            self.peer.write(self.encode(reply))
+
     async def _fail(self, exc: ProtocolError) -> None:
         """The peer broke the protocol: send the matching close code, then hang up."""
         self.close(exc.close_code, exc.reason)
@@ -226,7 +295,7 @@ class WebSocketSession:
         if self.state is SessionState.OPEN:
             # The peer started the handshake: echo its code, then we close the TCP side.
             self.close_code, self.close_reason = event.code, event.reason
-            self.can_send = False
+            self.can_send = self.can_raw = False
             self.state = SessionState.CLOSING
             self.peer.write(encode_close(event.code))
         self.state = SessionState.CLOSED

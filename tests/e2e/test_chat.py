@@ -11,7 +11,7 @@ import trio
 import trio_websocket
 
 from roost import App
-from tests.support import connect, refused_upgrade, running
+from tests.support import connect, http, refused_upgrade, running
 
 
 async def receive(ws: trio_websocket.WebSocketConnection) -> dict[str, Any]:
@@ -112,3 +112,39 @@ async def test_a_user_is_required(tmp_path: Path, chat_app_module: App) -> None:
             assert status == 400 and b"?user=<name>" in body
             status, _ = await refused_upgrade(server, "/chat/r?user=" + "u" * 65)
             assert status == 400
+
+
+async def test_rpc_say_history_who_beside_the_raw_protocol(
+    tmp_path: Path, chat_app_module: App
+) -> None:
+    with trio.fail_after(10):
+        async with running(chat_app_module, tmp_path) as server:
+            async with (
+                connect(server, "/chat/rpc?user=raw") as raw,
+                connect(server, "/chat/rpc?user=env", subprotocols=["roost.v1.json"]) as env,
+            ):
+                await joined(raw)
+                await receive(raw)  # env joined (presence_diff)
+                call = {"type": "call", "id": 1, "method": "say", "args": {"text": "via rpc"}}
+                await env.send_message(json.dumps(call))
+                event = json.loads(await env.get_message())
+                assert event["type"] == "event" and event["name"] == "message"
+                result = json.loads(await env.get_message())
+                assert result == {"type": "result", "id": 1, "value": event["data"]["id"]}
+                seen = await receive(raw)  # raw clients see it in their own protocol
+                assert (seen["type"], seen["user"], seen["text"]) == ("message", "env", "via rpc")
+                await env.send_message(json.dumps({"type": "call", "id": 2, "method": "who"}))
+                assert json.loads(await env.get_message())["value"] == ["env", "raw"]
+                history = {"type": "call", "id": 3, "method": "history", "args": {"limit": 1}}
+                await env.send_message(json.dumps(history))
+                [last] = json.loads(await env.get_message())["value"]
+                assert last["text"] == "via rpc"
+                bad = {"type": "call", "id": 4, "method": "say", "args": {"text": ""}}
+                await env.send_message(json.dumps(bad))
+                assert json.loads(await env.get_message())["code"] == "bad_request"
+            status, _, body = await http(
+                server, "POST", "/chat/rpc/rpc/say", body=b'{"text": "by http", "user": "cli"}'
+            )
+            assert status == 200 and isinstance(json.loads(body)["value"], int)
+            status, _, body = await http(server, "POST", "/chat/rpc/rpc/say", body=b'{"text": "x"}')
+            assert status == 400  # over HTTP there is no connection: a user is needed

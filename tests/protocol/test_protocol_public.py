@@ -33,6 +33,23 @@ PUBLIC = {
     "encode_text",
     "is_websocket_upgrade",
     "rejection_headers",
+    "BadEnvelope",
+    "Call",
+    "Envelope",
+    "EnvelopeCodec",
+    "EnvelopeError",
+    "EnvelopeTooBig",
+    "ErrorCode",
+    "ErrorReply",
+    "InvalidEnvelopeData",
+    "Result",
+    "SUBPROTOCOLS",
+    "ServerEvent",
+    "UnencodableValue",
+    "UnsupportedFrame",
+    "ValueTooLarge",
+    "codec_for_subprotocol",
+    "envelope_error_for",
 }
 
 

@@ -1,0 +1,100 @@
+"""``@rpc``: actor methods callable by envelope clients, over HTTP and by other actors.
+
+An rpc method is ``async def name(self, conn, **arguments)``; ``conn`` is the calling
+:class:`Connection` for WebSocket clients and None over HTTP or from another actor. Each call
+is one turn (G2-G4): its reply leaves only after the turn's writes commit.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+
+from roost._errors import RpcError
+
+F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
+
+_MARK = "_roost_rpc"
+
+
+def rpc(method: F) -> F:
+    """Mark an ``async def`` actor method as callable remotely.
+
+    Raises:
+        TypeError: ``method`` is not a coroutine function or takes no ``conn`` parameter.
+    """
+    function: Any = method  # iscoroutinefunction would narrow F away
+    if not inspect.iscoroutinefunction(function):
+        raise TypeError(f"@rpc needs an async def method, got {method!r}")
+    if len(inspect.signature(method).parameters) < 2:
+        raise TypeError(f"@rpc method {method.__name__} must take (self, conn, ...)")
+    setattr(method, _MARK, True)
+    return method
+
+
+def rpc_methods(cls: type) -> Mapping[str, Callable[..., Awaitable[Any]]]:
+    """The rpc methods of an actor class by name (computed once per class)."""
+    cached = cls.__dict__.get("__roost_rpc_methods__")
+    if cached is None:
+        cached = {}
+        for name in dir(cls):
+            if name.startswith("_"):
+                continue
+            member = getattr(cls, name, None)
+            if callable(member) and getattr(member, _MARK, False):
+                cached[name] = member
+        setattr(cls, "__roost_rpc_methods__", cached)  # noqa: B010 - per class, not inherited
+    return cached
+
+
+def bind_call(
+    cls: type, method: str, args: Mapping[str, Any]
+) -> Callable[[Any, Any], Awaitable[Any]]:
+    """Check a call against the method's signature; return ``invoke(actor, conn)``.
+
+    Raises:
+        RpcError: ``not_found`` for an unknown method, ``bad_request`` for arguments that do
+            not fit its signature (names only: values are the method's to check).
+    """
+    function = rpc_methods(cls).get(method)
+    if function is None:
+        raise RpcError("not_found", f"no rpc method {method!r}")
+    if not isinstance(args, Mapping) or not all(isinstance(k, str) for k in args):
+        raise RpcError("bad_request", "args must be an object of named arguments")
+    try:
+        inspect.signature(function).bind(None, None, **args)
+    except TypeError as exc:
+        raise RpcError("bad_request", f"{method}: {exc}") from None
+
+    def invoke(actor: Any, conn: Any) -> Awaitable[Any]:
+        return function(actor, conn, **args)
+
+    return invoke
+
+
+class ActorRef:
+    """``self.call(type, key)``: call another actor's rpc methods as ``await ref.name(**args)``.
+
+    Args:
+        call: ``await call(method, args)`` runs one rpc turn on the target actor.
+    """
+
+    __slots__ = ("_call", "_name")
+
+    def __init__(self, name: str, call: Callable[[str, dict[str, Any]], Awaitable[Any]]) -> None:
+        self._name = name
+        self._call = call
+
+    def __getattr__(self, method: str) -> Callable[..., Awaitable[Any]]:
+        if method.startswith("_"):
+            raise AttributeError(method)
+
+        async def call(**args: Any) -> Any:
+            return await self._call(method, args)
+
+        call.__name__ = method
+        return call
+
+    def __repr__(self) -> str:
+        return f"<ActorRef {self._name}>"

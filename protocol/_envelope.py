@@ -1,0 +1,337 @@
+"""The envelope protocol: rpc calls, replies and events over ``roost.v1.json`` / ``roost.v1.cbor``.
+
+Sans-I/O: :class:`EnvelopeCodec` turns one WebSocket message into one envelope record and
+back. Untrusted input is checked against the limits before a recursive decoder sees it (CBOR)
+or right after the stdlib's recursion-bounded parser built it (JSON); every way it can be
+refused becomes a close code or an error reply in :func:`envelope_error_for`. The spec, with
+examples that the tests check byte for byte, is docs/protocol.md.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, Literal, TypeAlias, TypeGuard
+
+import attrs
+
+from roost._errors import ProtocolError, RpcError
+
+from ._envelope_errors import (
+    BadEnvelope,
+    EnvelopeError,
+    EnvelopeTooBig,
+    InvalidEnvelopeData,
+    UnencodableValue,
+    UnsupportedFrame,
+    ValueTooLarge,
+)
+from ._envelope_values import (
+    Limits,
+    OffModel,
+    OverLimit,
+    decode_cbor,
+    decode_json,
+    encode_cbor,
+    encode_json,
+)
+from ._frames import close_for_error
+
+__all__ = [
+    "SUBPROTOCOLS",
+    "Call",
+    "Envelope",
+    "EnvelopeCodec",
+    "ErrorCode",
+    "ErrorReply",
+    "Result",
+    "ServerEvent",
+    "codec_for_subprotocol",
+    "envelope_error_for",
+]
+
+#: The envelope subprotocols, as offered in ``Sec-WebSocket-Protocol``.
+SUBPROTOCOLS = ("roost.v1.cbor", "roost.v1.json")
+
+#: The deepest ``max_depth`` allowed: far from where cbor2's encoder crashes (~5,000 levels)
+#: and Python's recursion limit stops the json module (~1,000).
+MAX_DEPTH_CAP = 256
+
+#: Call ids are integers 0 <= id < 2**53, so that JavaScript numbers hold them exactly.
+MAX_CALL_ID = (1 << 53) - 1
+
+
+class ErrorCode(enum.StrEnum):
+    """The ``code`` of an error reply; peers must accept codes they do not know."""
+
+    BAD_REQUEST = "bad_request"  # malformed envelope or wrong arguments
+    NOT_FOUND = "not_found"  # no such method
+    INTERNAL = "internal"  # the method raised (never a traceback), or its result is unencodable
+    UNAVAILABLE = "unavailable"  # retryable: the actor could not be reached or is stopping
+    TOO_LARGE = "too_large"  # the reply is over a limit
+
+    @property
+    def http_status(self) -> int:
+        """The status of the HTTP form of rpc for this code."""
+        return _HTTP_STATUS[self]
+
+
+_HTTP_STATUS = {
+    ErrorCode.BAD_REQUEST: 400,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.INTERNAL: 500,
+    ErrorCode.UNAVAILABLE: 503,
+    ErrorCode.TOO_LARGE: 413,
+}
+
+
+@attrs.frozen
+class Call:
+    """Client to server: call ``method`` with keyword ``args``; answered under ``id``."""
+
+    id: int
+    method: str
+    args: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class Result:
+    """Server to client: the value the call ``id`` returned."""
+
+    id: int
+    value: Any
+
+
+@attrs.frozen
+class ErrorReply:
+    """Server to client: the call ``id`` failed (``id`` None: the call's id was unreadable)."""
+
+    id: int | None
+    code: str
+    message: str
+
+
+@attrs.frozen
+class ServerEvent:
+    """Server to client: an event the actor emitted."""
+
+    name: str
+    data: Any
+
+
+Envelope: TypeAlias = Call | Result | ErrorReply | ServerEvent
+
+_NEEDS_ID = "a call needs an integer id, 0 <= id < 2**53"
+_FROM_SERVER = frozenset({"result", "error", "event"})
+
+
+def _is_id(value: object) -> TypeGuard[int]:
+    return type(value) is int and 0 <= value <= MAX_CALL_ID
+
+
+@attrs.frozen
+class EnvelopeCodec:
+    """Decode and encode envelopes of one subprotocol; immutable, so shareable.
+
+    Args:
+        kind: ``"json"`` (text frames) or ``"cbor"`` (binary frames).
+        client: the side using the codec. A server (the default) accepts only ``call``
+            envelopes from its peer; a client accepts only ``result``, ``error`` and
+            ``event``. Either side may encode any envelope.
+        max_size: bytes in one envelope; the WebSocket layer's message limit applies too.
+        max_depth: nesting of maps and arrays, the envelope map itself counting as level 1
+            (so the arguments of a call nest ``max_depth - 2`` levels inside ``args``).
+            Bounds recursion in the decoders and the encoders (cbor2 crashes the process on
+            values nested a few thousand levels deep), hence at most 256.
+        max_items: items in one array or entries in one map.
+        max_total_items: items and entries in all the containers of one envelope. With
+            ``max_items``, this bounds the Python objects one envelope decodes into (about
+            100 bytes each: ~10 MB at the defaults, strings aside, which ``max_size``
+            bounds). A CBOR envelope is checked before cbor2 builds anything; a JSON one
+            is counted (brackets and commas) before the parser runs, which then builds at
+            most about twice that many objects before the exact check refuses them.
+    """
+
+    kind: Literal["json", "cbor"] = attrs.field(validator=attrs.validators.in_(("json", "cbor")))
+    client: bool = attrs.field(default=False, kw_only=True)
+    max_size: int = attrs.field(default=1 << 20, kw_only=True)
+    max_depth: int = attrs.field(default=32, kw_only=True)
+    max_items: int = attrs.field(default=10_000, kw_only=True)
+    max_total_items: int = attrs.field(default=100_000, kw_only=True)
+    _limits: Limits = attrs.field(init=False, repr=False, eq=False)
+
+    @max_size.validator
+    @max_items.validator
+    @max_total_items.validator
+    def _at_least_two(self, attribute: attrs.Attribute[int], value: int) -> None:
+        if type(value) is not int or value < 2:
+            raise ValueError(f"{attribute.name} must be an integer >= 2, not {value!r}")
+
+    @max_depth.validator
+    def _sane_depth(self, attribute: attrs.Attribute[int], value: int) -> None:
+        if type(value) is not int or not 2 <= value <= MAX_DEPTH_CAP:
+            raise ValueError(f"max_depth must be an integer in 2..{MAX_DEPTH_CAP}, not {value!r}")
+
+    @_limits.default
+    def _make_limits(self) -> Limits:
+        return Limits(self.max_size, self.max_depth, self.max_items, self.max_total_items)
+
+    @property
+    def subprotocol(self) -> str:
+        """The subprotocol name this codec speaks."""
+        return f"roost.v1.{self.kind}"
+
+    def decode(self, message: str | bytes) -> Envelope:
+        """Decode one WebSocket message (str: a text frame, bytes: a binary frame).
+
+        Raises:
+            UnsupportedFrame: a binary message in JSON mode, or text in CBOR mode (1003).
+            EnvelopeTooBig: over ``max_size``, ``max_depth`` or an item limit (1009).
+            InvalidEnvelopeData: not one valid JSON/CBOR value of the data model (1007).
+            BadEnvelope: no valid envelope for this side (error reply ``bad_request``).
+        """
+        try:
+            value = self._decode_value(message)
+        except OverLimit as exc:
+            raise EnvelopeTooBig(str(exc)) from None
+        except OffModel as exc:
+            raise InvalidEnvelopeData(str(exc)) from None
+        return self._client_envelope(value) if self.client else self._server_envelope(value)
+
+    def encode(self, envelope: Envelope) -> str | bytes:
+        """Encode ``envelope``: str for JSON (a text frame), bytes for CBOR (a binary frame).
+
+        Raises:
+            ValueTooLarge: over ``max_size``, ``max_depth`` or an item limit (``too_large``).
+            UnencodableValue: a value outside the data model, or invalid envelope fields
+                (``internal``); both are ValueErrors and carry the envelope's id, if any.
+        """
+        call_id = getattr(envelope, "id", None)
+        if not _is_id(call_id):
+            call_id = None
+        try:
+            obj = _as_map(envelope)
+            if self.kind == "json":
+                return encode_json(obj, self._limits)
+            return encode_cbor(obj, self._limits)
+        except OverLimit as exc:
+            raise ValueTooLarge(str(exc), call_id=call_id) from None
+        except OffModel as exc:
+            raise UnencodableValue(str(exc), call_id=call_id) from None
+
+    def _decode_value(self, message: str | bytes) -> Any:
+        if self.kind == "json":
+            if not isinstance(message, str):
+                raise UnsupportedFrame("roost.v1.json takes text frames")
+            return decode_json(message, self._limits)
+        if isinstance(message, str):
+            raise UnsupportedFrame("roost.v1.cbor takes binary frames")
+        return decode_cbor(bytes(message), self._limits)
+
+    def _server_envelope(self, obj: Any) -> Call:
+        if type(obj) is not dict:
+            raise BadEnvelope("an envelope must be a map")
+        kind = obj.get("type")
+        raw_id = obj.get("id")
+        call_id = raw_id if _is_id(raw_id) else None
+        if kind != "call":
+            if type(kind) is str and kind in _FROM_SERVER:
+                raise BadEnvelope(f"a client cannot send {kind} envelopes", call_id=call_id)
+            raise BadEnvelope("unknown or missing envelope type", call_id=call_id)
+        if call_id is None:
+            raise BadEnvelope(_NEEDS_ID)
+        method = obj.get("method")
+        if type(method) is not str:
+            raise BadEnvelope("a call needs a string method", call_id=call_id)
+        args = obj["args"] if "args" in obj else {}
+        if type(args) is not dict:
+            raise BadEnvelope("args must be a map", call_id=call_id)
+        return Call(call_id, method, args)
+
+    def _client_envelope(self, obj: Any) -> Result | ErrorReply | ServerEvent:
+        if type(obj) is not dict:
+            raise BadEnvelope("an envelope must be a map")
+        kind = obj.get("type")
+        raw_id = obj.get("id")
+        if kind == "result":
+            if not _is_id(raw_id):
+                raise BadEnvelope("a result needs an integer id, 0 <= id < 2**53")
+            if "value" not in obj:
+                raise BadEnvelope("a result needs a value", call_id=raw_id)
+            return Result(raw_id, obj["value"])
+        if kind == "error":
+            if raw_id is not None and not _is_id(raw_id):
+                raise BadEnvelope("an error needs an integer or null id")
+            code, message = obj.get("code"), obj.get("message")
+            if type(code) is not str or type(message) is not str:
+                raise BadEnvelope("an error needs a string code and message", call_id=raw_id)
+            return ErrorReply(raw_id, code, message)
+        if kind == "event":
+            name = obj.get("name")
+            if type(name) is not str or "data" not in obj:
+                raise BadEnvelope("an event needs a string name and data")
+            return ServerEvent(name, obj["data"])
+        if kind == "call":
+            raise BadEnvelope("a server cannot send call envelopes")
+        raise BadEnvelope("unknown or missing envelope type")
+
+
+def _text(value: object, field: str) -> str:
+    if not isinstance(value, str):
+        raise OffModel(f"{field} must be a string")
+    return str.__str__(value)  # an exact str, also for a StrEnum member
+
+
+def _as_map(envelope: Envelope) -> dict[str, Any]:
+    """The map of ``envelope``, ``type`` first; raises OffModel on invalid fields."""
+    if isinstance(envelope, Result):
+        if not _is_id(envelope.id):
+            raise OffModel("a result needs an integer id, 0 <= id < 2**53")
+        return {"type": "result", "id": envelope.id, "value": envelope.value}
+    if isinstance(envelope, ErrorReply):
+        if envelope.id is not None and not _is_id(envelope.id):
+            raise OffModel("an error needs an integer or null id")
+        code, message = _text(envelope.code, "code"), _text(envelope.message, "message")
+        return {"type": "error", "id": envelope.id, "code": code, "message": message}
+    if isinstance(envelope, ServerEvent):
+        return {"type": "event", "name": _text(envelope.name, "name"), "data": envelope.data}
+    if isinstance(envelope, Call):
+        if not _is_id(envelope.id):
+            raise OffModel(_NEEDS_ID)
+        if type(envelope.args) is not dict:
+            raise OffModel("args must be a dict")
+        method = _text(envelope.method, "method")
+        return {"type": "call", "id": envelope.id, "method": method, "args": envelope.args}
+    raise OffModel(f"not an envelope: {type(envelope).__qualname__}")
+
+
+_CODECS = {
+    name: EnvelopeCodec("cbor" if name.endswith("cbor") else "json") for name in SUBPROTOCOLS
+}
+
+
+def codec_for_subprotocol(name: str) -> EnvelopeCodec | None:
+    """The server-side codec (default limits) of an envelope subprotocol; None: raw mode."""
+    return _CODECS.get(name)
+
+
+def envelope_error_for(
+    exc: BaseException, *, call_id: int | None = None
+) -> ErrorReply | tuple[int, str]:
+    """What an error becomes on an envelope connection; the one place this is decided.
+
+    Returns a ``(close code, reason)`` pair (close the connection) or the :class:`ErrorReply`
+    to send (the connection stays open), addressed to the error's own ``call_id`` if it
+    carries one, else to ``call_id``. Envelope errors carry their decision; an
+    :class:`~roost.RpcError` becomes a reply with its code; a WebSocket protocol error, its
+    close code; anything else the reply ``internal`` with no detail.
+    """
+    if isinstance(exc, EnvelopeError):
+        if exc.close_code is not None:
+            return exc.close_code, exc.reason
+        own_id = exc.call_id if exc.call_id is not None else call_id
+        return ErrorReply(own_id, exc.code or ErrorCode.INTERNAL.value, exc.reason)
+    if isinstance(exc, RpcError):
+        return ErrorReply(call_id, exc.code, exc.message or exc.code)
+    if isinstance(exc, ProtocolError):
+        return close_for_error(exc)
+    return ErrorReply(call_id, ErrorCode.INTERNAL.value, "internal error")
