@@ -104,6 +104,7 @@ class ActorStorage:
         self._kv: KV | None = None
         self._in_turn = False
         self._turn_txn = False  # this turn's transaction was begun (the file was open)
+        self._meta_unwritten = False  # a new file's owner record awaits a committed turn
 
     def __repr__(self) -> str:
         state = ("open" if self._conn is not None else "closed") + (
@@ -184,6 +185,8 @@ class ActorStorage:
                 self._end_transaction(commit=False)
                 raise StorageError("a transaction was left open outside a turn; rolled back")
             self._begin_transaction(conn)
+            if self._meta_unwritten:  # the turn that created the file was rolled back
+                self._write_meta(conn)
         self._in_turn = True
 
     def commit_turn(self) -> None:
@@ -214,6 +217,7 @@ class ActorStorage:
         except sqlite3.Error as exc:
             self._end_transaction(commit=False)
             raise CommitFailed(f"commit failed: {exc}") from exc
+        self._meta_unwritten = False
 
     def rollback_turn(self) -> None:
         """End the turn, discarding its writes; the storage stays usable.
@@ -263,8 +267,13 @@ class ActorStorage:
             )
         except (OSError, sqlite3.Error) as exc:
             raise StorageError(f"cannot open storage of {self._actor_type}: {exc}") from exc
+        # A file created inside a turn records its owner in that turn's transaction: one
+        # commit fewer per cold activation (a rollback leaves a file without meta rows, which
+        # the next open initialises).
+        meta_in_turn = fresh and self._in_turn
         try:
-            self._check_meta(conn, fresh=fresh)
+            if not meta_in_turn:
+                self._check_meta(conn, fresh=fresh)
             if fresh:
                 set_synchronous(conn, self._synchronous)
             db = Database(conn)
@@ -278,7 +287,10 @@ class ActorStorage:
         if self._in_turn:
             try:
                 self._begin_transaction(conn)
-            except StorageError:
+                if meta_in_turn:
+                    self._meta_unwritten = True
+                    self._write_meta(conn)
+            except (StorageError, sqlite3.Error):
                 # Never hand out a handle outside the turn's transaction: retry on next access.
                 self._pool._unregister(self)
                 self._drop_handle()
@@ -300,17 +312,21 @@ class ActorStorage:
         conn.roost_own = True
         try:
             conn.execute(BEGIN_TURN)
-            conn.execute(_META_CREATE)
-            conn.executemany(
-                _META_INSERT,
-                [("actor_type", self._actor_type), ("key", self._key), ("format", FORMAT_VERSION)],
-            )
+            self._write_meta(conn)
             conn.commit()
         except BaseException:
             conn.rollback()
             raise
         finally:
             conn.roost_own = False
+
+    def _write_meta(self, conn: GuardedConnection) -> None:
+        """Create and fill ``_roost_meta`` in the transaction that is open on ``conn``."""
+        conn.execute(_META_CREATE)
+        conn.executemany(
+            _META_INSERT,
+            [("actor_type", self._actor_type), ("key", self._key), ("format", FORMAT_VERSION)],
+        )
 
     def _begin_transaction(self, conn: GuardedConnection) -> None:
         conn.roost_own = True
