@@ -140,6 +140,24 @@ class Peer:
         self._scheduled = False
         if self.closed or self._writing or not self._out:
             return
+        try:
+            done = self._send_queued()
+        except OSError:
+            self.abort()
+            return
+        if done:
+            self._notify_flushed()
+        else:
+            self._writing = True
+            nursery.start_soon(self._drain)
+
+    def _send_queued(self) -> bool:
+        """One non-blocking ``send()`` of the whole queue, joined; keep what the kernel did
+        not take. Returns True when the queue is empty afterwards.
+
+        Raises:
+            OSError: the connection is broken.
+        """
         out = self._out
         data = out[0] if len(out) == 1 else b"".join(out)
         out.clear()
@@ -147,33 +165,17 @@ class Peer:
             sent = self.sock.send(data)
         except BlockingIOError:
             sent = 0
-        except OSError:
-            self.abort()
-            return
-        if sent == len(data):
-            self._out_bytes = 0
-            self._notify_flushed()
-            return
-        out.append(data[sent:])
+        if sent < len(data):
+            out.append(data[sent:])
         self._out_bytes = len(data) - sent
-        self._writing = True
-        nursery.start_soon(self._drain)
+        return not out
 
     async def _drain(self) -> None:
         """Wait for the kernel to take more, until the queue is empty (one task per full peer)."""
         try:
             while self._out and not self.closed:
                 await trio.lowlevel.wait_writable(self.sock)
-                out = self._out
-                data = out[0] if len(out) == 1 else b"".join(out)
-                out.clear()
-                try:
-                    sent = self.sock.send(data)
-                except BlockingIOError:
-                    sent = 0
-                if sent < len(data):
-                    out.append(data[sent:])
-                self._out_bytes = len(data) - sent
+                self._send_queued()
         except (trio.ClosedResourceError, OSError):
             self.abort()
         finally:
