@@ -1,0 +1,458 @@
+/**
+ * The JavaScript client of roost: one WebSocket to one actor (`ws://host/<type>/<key>`).
+ *
+ * In envelope mode (`encoding: "json"` or `"cbor"`, the subprotocols roost.v1.json and
+ * roost.v1.cbor of docs/protocol.md) it makes rpc calls and receives the actor's events; in raw
+ * mode (`encoding: "raw"`) it sends and receives frames unchanged. It reconnects with jittered
+ * exponential backoff, fails calls in flight during a disconnect with a retryable error, and
+ * queues a bounded number of calls and sends made while offline.
+ *
+ * Connection lifecycle (one state machine, `client.state`; failed attempts and backoff waits
+ * stay in the state they started from):
+ *
+ *     connecting ──open──▶ open ──lost──▶ reconnecting ──open──▶ open ...
+ *     any ──close(), or a close code that forbids retrying──▶ closed
+ */
+
+import { codecFor, resolveLimits } from "./codec.js";
+import { CLIENT_CODES, ProtocolError, RoostError, RpcError } from "./errors.js";
+import { eventIterator } from "./events.js";
+
+export { DEFAULT_LIMITS } from "./codec.js";
+export { ProtocolError, RoostError, RpcError } from "./errors.js";
+
+/** Close codes after which reconnecting would only be refused again (protocol.md). */
+export const FATAL_CLOSE_CODES = Object.freeze([1003, 1007, 1008, 1009]);
+
+const TRANSITIONS = Object.freeze({
+  connecting: ["open", "closed"], // the first connection, retried until it opens
+  open: ["reconnecting", "closed"],
+  reconnecting: ["open", "closed"], // waiting out the backoff, or opening a new connection
+  closed: [],
+});
+
+const DEFAULTS = Object.freeze({
+  encoding: "json",
+  reconnect: true,
+  backoff: Object.freeze({ initial: 250, max: 10_000 }),
+  callTimeout: 30_000,
+  maxBuffered: 100,
+  maxQueuedEvents: 1_000,
+});
+
+/** Reports an exception from a user's handler without breaking the client's own state. */
+function report(error) {
+  queueMicrotask(() => {
+    throw error;
+  });
+}
+
+function toWebSocketUrl(url) {
+  const parsed = new URL(url, globalThis.location?.href);
+  if (parsed.protocol === "http:") parsed.protocol = "ws:";
+  else if (parsed.protocol === "https:") parsed.protocol = "wss:";
+  if (parsed.protocol !== "ws:" && parsed.protocol !== "wss:") {
+    throw new TypeError(`a roost URL is ws:, wss:, http: or https:, not ${parsed.protocol}`);
+  }
+  return parsed.href;
+}
+
+function positive(name, value) {
+  if (typeof value !== "number" || !(value > 0)) {
+    throw new RangeError(`${name} must be a positive number, not ${value}`);
+  }
+  return value;
+}
+
+export class RoostClient {
+  /**
+   * @param {string} url `ws://host:port/<type>/<key>?query` (http: and https: are accepted too)
+   * @param {import("../index.d.ts").ConnectOptions} [options]
+   */
+  constructor(url, options = {}) {
+    const o = { ...DEFAULTS, ...options, backoff: { ...DEFAULTS.backoff, ...options.backoff } };
+    this.url = toWebSocketUrl(url);
+    this.encoding = o.encoding;
+    if (!["json", "cbor", "raw"].includes(o.encoding)) {
+      throw new TypeError(`encoding must be "json", "cbor" or "raw", not ${JSON.stringify(o.encoding)}`);
+    }
+    this._WebSocket = o.WebSocket ?? globalThis.WebSocket;
+    if (typeof this._WebSocket !== "function") {
+      throw new TypeError("no global WebSocket: pass one, e.g. connect(url, { WebSocket }) with the ws package");
+    }
+    this._reconnect = Boolean(o.reconnect);
+    this._backoff = { initial: positive("backoff.initial", o.backoff.initial), max: positive("backoff.max", o.backoff.max) };
+    this._callTimeout = o.callTimeout === null || o.callTimeout === Infinity ? null : positive("callTimeout", o.callTimeout);
+    if (!Number.isInteger(o.maxBuffered) || o.maxBuffered < 0) throw new RangeError("maxBuffered must be an integer >= 0");
+    this._maxBuffered = o.maxBuffered;
+    this._maxQueuedEvents = o.maxQueuedEvents;
+    this._limits = resolveLimits(o.limits);
+
+    this._state = "connecting";
+    this._ws = null;
+    this._codec = null;
+    this._attempt = 0; // failed attempts since the last open, for the backoff
+    this._timer = null;
+    this._nextId = 1;
+    this._inFlight = new Map(); // id -> pending call, sent on the current socket
+    this._offline = []; // {frame, call?} made while not open, at most maxBuffered
+    this._listeners = new Map(); // type -> Set of handlers
+    this._closing = null; // resolves when the last socket has closed
+    this._resolveClosing = null;
+    this._lastSocket = null; // the socket close() is closing
+
+    this.ready = new Promise((resolve, reject) => {
+      this._ready = { resolve, reject };
+    });
+    this.ready.catch(() => {}); // rejected only if closed before opening; no unhandled rejection
+
+    this._codecReady = codecFor(this.encoding, this._limits).then((codec) => {
+      this._codec = codec;
+    });
+    this._codecReady.then(
+      () => this._state !== "closed" && this._open(),
+      (error) => this._shutdown(new RpcError(CLIENT_CODES.CLOSED, `cannot load the codec: ${error.message}`)),
+    );
+  }
+
+  /** "connecting" (the first time), "open", "reconnecting" or "closed". */
+  get state() {
+    return this._state;
+  }
+
+  /** Calls and sends queued while offline. */
+  get buffered() {
+    return this._offline.length;
+  }
+
+  /**
+   * Calls an rpc method of the actor.
+   *
+   * @param {string} method
+   * @param {Record<string, unknown>} [args]
+   * @param {{timeout?: number | null}} [options] overrides callTimeout (null: none)
+   * @returns {Promise<unknown>} the method's return value
+   */
+  call(method, args = {}, { timeout = this._callTimeout } = {}) {
+    if (this.encoding === "raw") return Promise.reject(new TypeError("call() needs encoding json or cbor"));
+    if (typeof method !== "string") return Promise.reject(new TypeError("method must be a string"));
+    if (args === null || typeof args !== "object" || Array.isArray(args)) {
+      return Promise.reject(new TypeError("args must be an object of keyword arguments"));
+    }
+    if (timeout === Infinity) timeout = null;
+    if (timeout !== null && !(typeof timeout === "number" && timeout > 0)) {
+      return Promise.reject(new RangeError(`timeout must be a positive number or null, not ${timeout}`));
+    }
+    if (this._state === "closed") return Promise.reject(this._closedError());
+    const id = this._nextId++;
+    const call = { id, resolve: null, reject: null, timer: null, entry: null };
+    const promise = new Promise((resolve, reject) => {
+      call.resolve = resolve;
+      call.reject = reject;
+    });
+    if (this._codec === null) {
+      // Only before cbor-x has loaded: encode once it has, then go the usual way.
+      this._codecReady.then(() => this._dispatch(call, method, args, timeout)).catch(call.reject);
+    } else {
+      this._dispatch(call, method, args, timeout);
+    }
+    return promise;
+  }
+
+  _dispatch(call, method, args, timeout) {
+    if (this._state === "closed") return call.reject(this._closedError());
+    let frame;
+    try {
+      frame = this._codec.encode({ type: "call", id: call.id, method, args });
+    } catch (error) {
+      return call.reject(error);
+    }
+    if (this._state === "open") {
+      this._inFlight.set(call.id, call);
+      this._ws.send(frame);
+    } else {
+      if (this._offline.length >= this._maxBuffered) {
+        return call.reject(new RpcError(CLIENT_CODES.UNAVAILABLE, `offline, and ${this._maxBuffered} calls and sends are already buffered`));
+      }
+      call.entry = { frame, call };
+      this._offline.push(call.entry);
+    }
+    if (timeout !== null) call.timer = setTimeout(() => this._timeOut(call), timeout);
+  }
+
+  _timeOut(call) {
+    call.timer = null;
+    this._inFlight.delete(call.id);
+    const index = call.entry ? this._offline.indexOf(call.entry) : -1;
+    if (index >= 0) this._offline.splice(index, 1);
+    call.reject(new RpcError(CLIENT_CODES.TIMEOUT, `no reply to call ${call.id} within the timeout`));
+  }
+
+  _settle(call) {
+    if (call.timer !== null) clearTimeout(call.timer);
+    call.timer = null;
+  }
+
+  /**
+   * Raw mode: sends a text (string) or binary (ArrayBuffer, Uint8Array) frame, or queues it
+   * while offline.
+   *
+   * @throws {RoostError} closed, or offline with maxBuffered frames already queued (unavailable)
+   */
+  send(data) {
+    if (this.encoding !== "raw") throw new TypeError("send() is for raw mode; use call()");
+    if (typeof data !== "string" && !(data instanceof ArrayBuffer) && !ArrayBuffer.isView(data)) {
+      throw new TypeError("send() takes a string, an ArrayBuffer or a Uint8Array");
+    }
+    if (this._state === "closed") throw this._closedError();
+    if (this._state === "open") return this._ws.send(data);
+    if (this._offline.length >= this._maxBuffered) {
+      throw new RoostError(CLIENT_CODES.UNAVAILABLE, `offline, and ${this._maxBuffered} frames are already buffered`, { retryable: true });
+    }
+    // Copy binary data: the caller may reuse its buffer before we reconnect.
+    let frame = data;
+    if (data instanceof ArrayBuffer) frame = data.slice(0);
+    else if (ArrayBuffer.isView(data)) frame = new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
+    this._offline.push({ frame, call: null });
+  }
+
+  /**
+   * Adds a handler; returns a function that removes it. Types: "event" (name, data),
+   * "message" (data: string | Uint8Array, raw mode), "open" (), "close" ({code, reason,
+   * willReconnect}), "error" (error: connection failures and protocol errors).
+   */
+  on(type, handler) {
+    if (typeof handler !== "function") throw new TypeError("handler must be a function");
+    if (!this._listeners.has(type)) this._listeners.set(type, new Set());
+    this._listeners.get(type).add(handler);
+    return () => this.off(type, handler);
+  }
+
+  off(type, handler) {
+    this._listeners.get(type)?.delete(handler);
+  }
+
+  _emit(type, ...args) {
+    for (const handler of [...(this._listeners.get(type) ?? [])]) {
+      try {
+        handler(...args);
+      } catch (error) {
+        report(error);
+      }
+    }
+  }
+
+  /**
+   * Events of the actor. With a handler: calls `handler(data, name)` for each event named
+   * `name` (any name if null) and returns an unsubscribe function. Without: an async iterator
+   * of `{name, data}` that holds at most `maxQueued` unread events (more is an error, not a
+   * silent drop) and ends when the client closes.
+   */
+  events(name = null, handlerOrOptions = {}) {
+    if (typeof handlerOrOptions === "function") {
+      const handler = handlerOrOptions;
+      return this.on("event", (eventName, data) => {
+        if (name === null || eventName === name) handler(data, eventName);
+      });
+    }
+    return eventIterator(this, name, handlerOrOptions.maxQueued ?? this._maxQueuedEvents);
+  }
+
+  /**
+   * Closes the client for good: no more reconnecting; calls in flight and everything buffered
+   * fail with code "closed". Resolves once the socket has closed.
+   */
+  close(code = 1000, reason = "") {
+    if (this._state !== "closed") {
+      this._shutdown(new RpcError(CLIENT_CODES.CLOSED, "the client was closed"), code, reason);
+    }
+    return this._closing ?? Promise.resolve();
+  }
+
+  // -- the connection ------------------------------------------------------------------------
+
+  _transition(to) {
+    if (!TRANSITIONS[this._state].includes(to)) {
+      throw new Error(`roost client bug: illegal transition ${this._state} -> ${to}`);
+    }
+    this._state = to;
+  }
+
+  _closedError(closeCode) {
+    return new RpcError(CLIENT_CODES.CLOSED, "the client is closed", { closeCode });
+  }
+
+  _open() {
+    let ws;
+    try {
+      ws = this._codec ? new this._WebSocket(this.url, this._codec.subprotocol) : new this._WebSocket(this.url);
+    } catch (error) {
+      this._emit("error", error);
+      this._lost(1006, String(error?.message ?? error));
+      return;
+    }
+    this._ws = ws;
+    ws.binaryType = "arraybuffer";
+    ws.onopen = () => ws === this._ws && this._opened();
+    ws.onmessage = (event) => ws === this._ws && this._received(event.data);
+    ws.onerror = (event) => ws === this._ws && this._emit("error", event?.error ?? new RoostError("connection", event?.message ?? "WebSocket error"));
+    ws.onclose = (event) => {
+      if (ws === this._ws) this._lost(event.code, event.reason);
+      else if (this._state === "closed" && ws === this._lastSocket) this._resolveClosing?.();
+    };
+  }
+
+  _opened() {
+    if (this._codec && this._ws.protocol !== this._codec.subprotocol) {
+      // The server speaks no envelopes here: it answered in raw mode. Retrying will not help.
+      const error = new ProtocolError(1002, `the server did not accept ${this._codec.subprotocol}`);
+      this._emit("error", error);
+      this._shutdown(new RpcError(CLIENT_CODES.CLOSED, error.message, { closeCode: 1002 }), 1000, "no envelope subprotocol");
+      return;
+    }
+    this._transition("open");
+    this._attempt = 0;
+    const queued = this._offline;
+    this._offline = [];
+    for (const { frame, call } of queued) {
+      if (call) {
+        call.entry = null;
+        this._inFlight.set(call.id, call);
+      }
+      this._ws.send(frame);
+    }
+    this._ready.resolve();
+    this._emit("open");
+  }
+
+  _received(data) {
+    if (this._codec === null) {
+      this._emit("message", typeof data === "string" ? data : new Uint8Array(data));
+      return;
+    }
+    let envelope;
+    try {
+      envelope = this._codec.decode(data);
+    } catch (error) {
+      if (!(error instanceof ProtocolError)) throw error;
+      this._emit("error", error);
+      this._dropSocket(error.closeCode, error.message);
+      return;
+    }
+    if (envelope === null || typeof envelope !== "object" || Array.isArray(envelope)) {
+      this._emit("error", new ProtocolError(1007, "an envelope that is not a map"));
+      return;
+    }
+    switch (envelope.type) {
+      case "result":
+      case "error": {
+        const call = this._inFlight.get(envelope.id);
+        if (envelope.type === "error" && (envelope.id === null || envelope.id === undefined)) {
+          this._emit("error", new RpcError(String(envelope.code), String(envelope.message)));
+          return;
+        }
+        if (!call) return; // timed out already
+        this._inFlight.delete(envelope.id);
+        this._settle(call);
+        if (envelope.type === "result") call.resolve(envelope.value ?? null);
+        else call.reject(new RpcError(String(envelope.code), String(envelope.message)));
+        return;
+      }
+      case "event":
+        this._emit("event", String(envelope.name), envelope.data ?? null);
+        return;
+      default:
+        return; // unknown types are ignored, for forward compatibility
+    }
+  }
+
+  /** Closes the current socket from our side (a protocol violation); the close event follows. */
+  _dropSocket(code, reason) {
+    const ws = this._ws;
+    try {
+      ws.close(code, reason);
+    } catch {
+      ws.close(); // browsers allow only 1000 and 3000-4999 in close()
+    }
+  }
+
+  /** The socket is gone (or never opened): fail what was in flight, then retry or stop. */
+  _lost(code, reason) {
+    this._ws = null;
+    const fatal = FATAL_CLOSE_CODES.includes(code);
+    const willReconnect = this._reconnect && !fatal;
+    const why = `connection lost (close code ${code}${reason ? `: ${reason}` : ""})`;
+    if (!willReconnect) {
+      this._lastSocket = null;
+      this._shutdown(new RpcError(CLIENT_CODES.CLOSED, why, { closeCode: code }), null, null, { code, reason });
+      return;
+    }
+    this._failInFlight(new RpcError(CLIENT_CODES.UNAVAILABLE, why, { closeCode: code }));
+    // A failed attempt was reported as an "error"; "close" is for connections that opened.
+    if (this._state === "open") {
+      this._transition("reconnecting");
+      this._emit("close", { code, reason, willReconnect: true });
+    }
+    const ceiling = Math.min(this._backoff.max, this._backoff.initial * 2 ** this._attempt);
+    this._attempt = Math.min(this._attempt + 1, 30);
+    const delay = ceiling / 2 + (Math.random() * ceiling) / 2; // "equal jitter"
+    this._timer = setTimeout(() => {
+      this._timer = null;
+      this._open();
+    }, delay);
+  }
+
+  _failInFlight(error) {
+    const calls = [...this._inFlight.values()];
+    this._inFlight.clear();
+    for (const call of calls) {
+      this._settle(call);
+      call.reject(error);
+    }
+  }
+
+  /**
+   * Stops for good: cancels the timer, fails everything with `error`, closes the socket with
+   * `code` if one is open (null: it is closed already, with `closed`).
+   */
+  _shutdown(error, code = 1000, reason = "", closed = null) {
+    if (this._state === "closed") return;
+    this._transition("closed");
+    if (this._timer !== null) clearTimeout(this._timer);
+    this._timer = null;
+    this._failInFlight(error);
+    const offline = this._offline;
+    this._offline = [];
+    for (const { call } of offline) {
+      if (call) {
+        this._settle(call);
+        call.reject(error);
+      }
+    }
+    this._ready.reject(error);
+    const ws = this._ws;
+    this._ws = null;
+    if (ws && code !== null) {
+      this._lastSocket = ws;
+      this._closing = new Promise((resolve) => {
+        this._resolveClosing = resolve;
+      });
+      try {
+        ws.close(code, reason);
+      } catch {
+        ws.close();
+      }
+    }
+    this._emit("close", { code: closed?.code ?? code ?? 1000, reason: closed?.reason ?? reason ?? "", willReconnect: false });
+  }
+}
+
+/**
+ * Connects to an actor; the client starts connecting at once (await `client.ready`).
+ *
+ * @param {string} url
+ * @param {import("../index.d.ts").ConnectOptions} [options]
+ */
+export function connect(url, options) {
+  return new RoostClient(url, options);
+}
