@@ -1,7 +1,7 @@
 """Build and drive the C load generator (loadgen/wsload.c).
 
-The generator is compiled on first use with ``cc -O2`` into bench/.build/, named after a
-hash of its source so an edited source is rebuilt. It reports progress as JSON lines; the
+The generator is compiled on first use with ``cc -O2`` (and libm) into bench/.build/, named
+after a hash of its source so an edited source is rebuilt. It reports progress as JSON lines; the
 harness samples CPU time of the server and of the generator at the phase marks, so both
 are measured over exactly the generator's measurement window.
 """
@@ -34,7 +34,7 @@ def build() -> Path:
         stale.unlink()
     tmp = binary.with_suffix(".tmp")
     result = subprocess.run(
-        [compiler, "-O2", "-Wall", "-o", str(tmp), str(SOURCE)],
+        [compiler, "-O2", "-Wall", "-o", str(tmp), str(SOURCE), "-lm"],
         capture_output=True,
         text=True,
         check=False,

@@ -24,7 +24,13 @@
  *           flight: GET <prefix><room-name><i>, where i counts up (every request a new key:
  *           cold activations) or, with --key-space K, cycles over K keys.  The response must
  *           be 200 with the key itself as its body.  Timed phases like load mode, or with
- *           --count N exactly N requests and no warm-up.
+ *           --count N exactly N requests and no warm-up.  With --transfer each request is
+ *           instead POST <prefix> with a JSON transfer body (see rpc) and must answer 200.
+ *   rpc   - --rpc C keeps C WebSocket clients on <prefix> with the roost.v1.cbor subprotocol,
+ *           each with one envelope call in flight: transfer(from_account, to_account, amount)
+ *           with accounts drawn from --accounts N by Zipf --alpha A (0 = uniform; from != to)
+ *           and amount 1..100.  A reply must be {"type": "result", "id": <the call's id>,
+ *           "value": <map of 2>}; an error reply is counted as an error.  Phases as http.
  *
  * Output: one JSON object per line on stdout ({"event": ...}); diagnostics on stderr.
  * Usage: run it without arguments.
@@ -36,6 +42,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -101,6 +108,12 @@ static uint32_t o_room_size = 100;
 static long o_batch_us; /* closed loop: pause between passes so each read carries more frames */
 static uint32_t o_http;  /* http mode: keep-alive connections */
 static uint64_t o_key_space, o_count;
+static uint32_t o_rpc;       /* rpc mode: WebSocket envelope clients */
+static int o_transfer;       /* http mode: POST transfer bodies */
+static uint32_t o_accounts = 100000;
+static double o_alpha;       /* Zipf exponent of the account draws; 0 = uniform */
+static uint64_t o_seed = 42;
+static int o_calls;          /* http or rpc: one request or call in flight per connection */
 
 /* ---- state ---- */
 static conn *conns;
@@ -122,9 +135,10 @@ static uint64_t errors;
 static uint64_t err_kind[16];
 static const char *err_names[16] = {"handshake", "closed", "protocol", "cross_room", "echo",
                                     "bad_sender", "order", "unexpected", "lost", "connect",
-                                    "payload", "overflow", "http_status", "http_body"};
+                                    "payload", "overflow", "http_status", "http_body",
+                                    "rpc_error", "rpc_reply"};
 enum { E_HANDSHAKE, E_CLOSED, E_PROTOCOL, E_CROSS, E_ECHO, E_SENDER, E_ORDER, E_UNEXPECTED,
-       E_LOST, E_CONNECT, E_PAYLOAD, E_OVERFLOW, E_STATUS, E_BODY, E_KINDS };
+       E_LOST, E_CONNECT, E_PAYLOAD, E_OVERFLOW, E_STATUS, E_BODY, E_RPC, E_REPLY, E_KINDS };
 static uint32_t xs = 2463534242u;
 static double rate_msgs; /* messages/s in open loop */
 static uint64_t rate_sent, t_rate_start;
@@ -415,6 +429,8 @@ static void on_sio_text(uint32_t ci, const char *p, uint32_t len, uint64_t now) 
     }
 }
 
+static void on_rpc_reply(uint32_t ci, const uint8_t *p, uint32_t n, uint64_t now);
+
 /* Parse every complete frame in buf; return the number of bytes consumed. */
 static uint32_t parse_frames(uint32_t ci, const uint8_t *buf, uint32_t len, uint64_t now) {
     uint32_t off = 0;
@@ -455,6 +471,10 @@ static uint32_t parse_frames(uint32_t ci, const uint8_t *buf, uint32_t len, uint
         }
         switch (op) {
         case 0x2:
+            if (o_rpc) {
+                on_rpc_reply(ci, (const uint8_t *)p, n, now);
+                break;
+            }
             if (o_sio || n != PAYLOAD || p[PAYLOAD - 1] != 'x') {
                 error_at(E_PAYLOAD, ci, "binary frame of %u bytes", n);
                 break;
@@ -489,6 +509,196 @@ static uint32_t parse_frames(uint32_t ci, const uint8_t *buf, uint32_t len, uint
     return off;
 }
 
+/* ---- transfers: account draws, the CBOR call, the reply ---- */
+
+static uint64_t draw_state;
+static double *zipf_cdf; /* alpha > 0: cumulative probability of ranks 0..N-1 */
+
+static inline uint64_t rnd64(void) { /* splitmix64: seeded, the same draws for every server */
+    uint64_t z = (draw_state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static void zipf_init(void) {
+    draw_state = o_seed;
+    if (o_alpha <= 0) return;
+    zipf_cdf = malloc(sizeof *zipf_cdf * o_accounts);
+    if (!zipf_cdf) die("malloc");
+    double sum = 0;
+    for (uint32_t k = 0; k < o_accounts; k++) zipf_cdf[k] = sum += pow((double)k + 1, -o_alpha);
+    for (uint32_t k = 0; k < o_accounts; k++) zipf_cdf[k] /= sum;
+}
+
+/* An account: rank k (account id k) with probability ~ 1/(k+1)^alpha. */
+static uint32_t draw_account(void) {
+    if (!zipf_cdf) return (uint32_t)(rnd64() % o_accounts);
+    double u = (double)(rnd64() >> 11) * 0x1.0p-53;
+    uint32_t lo = 0, hi = o_accounts - 1;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (zipf_cdf[mid] > u) hi = mid;
+        else lo = mid + 1;
+    }
+    return lo;
+}
+
+static void draw_transfer(uint32_t *from, uint32_t *to, uint32_t *amount) {
+    *from = draw_account();
+    do *to = draw_account();
+    while (*to == *from);
+    *amount = 1 + (uint32_t)(rnd64() % 100);
+}
+
+static uint8_t *cbor_uint(uint8_t *p, uint64_t v) { /* major type 0, shortest form */
+    if (v < 24) { *p++ = (uint8_t)v; return p; }
+    int n = v < 0x100 ? 1 : v < 0x10000 ? 2 : v <= 0xffffffffull ? 4 : 8;
+    *p++ = (uint8_t)(0x18 + (n == 1 ? 0 : n == 2 ? 1 : n == 4 ? 2 : 3));
+    for (int i = n - 1; i >= 0; i--) *p++ = (uint8_t)(v >> (8 * i));
+    return p;
+}
+
+#define LIT(s) memcpy(p, s, sizeof s - 1), p += sizeof s - 1
+
+/* {"type":"call","id":ID,"method":"transfer","args":{"from_account":F,"to_account":T,
+   "amount":A}} in CBOR, written from a template: at most 88 bytes. */
+static uint32_t cbor_transfer(uint8_t *buf, uint64_t id, uint32_t from, uint32_t to,
+                              uint32_t amount) {
+    uint8_t *p = buf;
+    LIT("\xa4" "\x64" "type" "\x64" "call" "\x62" "id");
+    p = cbor_uint(p, id);
+    LIT("\x66" "method" "\x68" "transfer" "\x64" "args" "\xa3" "\x6c" "from_account");
+    p = cbor_uint(p, from);
+    LIT("\x6a" "to_account");
+    p = cbor_uint(p, to);
+    LIT("\x66" "amount");
+    p = cbor_uint(p, amount);
+    return (uint32_t)(p - buf);
+}
+
+/* One CBOR head (definite lengths only); 0 when malformed or truncated. */
+static int cbor_head(const uint8_t **pp, const uint8_t *end, int *major, uint64_t *val) {
+    const uint8_t *p = *pp;
+    if (p >= end) return 0;
+    uint8_t ib = *p++, ai = ib & 31;
+    *major = ib >> 5;
+    if (ai < 24) {
+        *val = ai;
+    } else if (ai <= 27) {
+        int n = 1 << (ai - 24);
+        if (end - p < n) return 0;
+        uint64_t v = 0;
+        for (int i = 0; i < n; i++) v = v << 8 | p[i];
+        p += n;
+        *val = v;
+    } else {
+        return 0;
+    }
+    *pp = p;
+    return 1;
+}
+
+static int cbor_skip(const uint8_t **pp, const uint8_t *end, int depth) {
+    int major;
+    uint64_t v;
+    if (depth > 16 || !cbor_head(pp, end, &major, &v)) return 0;
+    switch (major) {
+    case 0: case 1: case 7: return 1;
+    case 2: case 3:
+        if ((uint64_t)(end - *pp) < v) return 0;
+        *pp += v;
+        return 1;
+    case 4: case 5:
+        for (uint64_t i = 0; i < (major == 5 ? 2 * v : v); i++)
+            if (!cbor_skip(pp, end, depth + 1)) return 0;
+        return 1;
+    default: return 0; /* tags: never sent by roost */
+    }
+}
+
+static int cbor_text_is(const uint8_t **pp, const uint8_t *end, const char *want,
+                        const uint8_t **text, uint64_t *len) {
+    int major;
+    if (!cbor_head(pp, end, &major, len) || major != 3 || (uint64_t)(end - *pp) < *len) return -1;
+    *text = *pp;
+    *pp += *len;
+    return want && *len == strlen(want) && memcmp(*text, want, *len) == 0;
+}
+
+static void call_send(uint32_t ci, uint64_t now);
+
+static void rpc_send(uint32_t ci, uint64_t now) {
+    if (o_count && http_issued >= o_count) return;
+    conn *c = &conns[ci];
+    uint32_t from, to, amount;
+    draw_transfer(&from, &to, &amount);
+    uint8_t payload[96];
+    uint64_t id = ++http_next_key;
+    uint32_t n = cbor_transfer(payload, id, from, to, amount);
+    http_issued++;
+    http_inflight++;
+    c->http_key = id;
+    c->http_sent = now;
+    queue_frame(ci, 0x2, (const char *)payload, n);
+}
+
+/* A binary frame in rpc mode: the reply to the connection's call in flight. */
+static void on_rpc_reply(uint32_t ci, const uint8_t *p, uint32_t n, uint64_t now) {
+    conn *c = &conns[ci];
+    const uint8_t *end = p + n, *text;
+    uint64_t entries, len, id = 0;
+    int major, is_result = -1, has_id = 0, value_ok = 0;
+    const uint8_t *msg = NULL;
+    uint64_t msg_len = 0;
+    if (!cbor_head(&p, end, &major, &entries) || major != 5)
+        return error_at(E_REPLY, ci, "reply is not a map");
+    for (uint64_t i = 0; i < entries; i++) {
+        const uint8_t *key;
+        uint64_t key_len;
+        if (cbor_text_is(&p, end, NULL, &key, &key_len) < 0)
+            return error_at(E_REPLY, ci, "non-text key");
+        if (key_len == 4 && memcmp(key, "type", 4) == 0) {
+            int r = cbor_text_is(&p, end, "result", &text, &len);
+            if (r < 0) return error_at(E_REPLY, ci, "type is not text");
+            is_result = r;
+        } else if (key_len == 2 && memcmp(key, "id", 2) == 0) {
+            if (!cbor_head(&p, end, &major, &id) || major != 0)
+                return error_at(E_REPLY, ci, "id is not an unsigned integer");
+            has_id = 1;
+        } else if (key_len == 5 && memcmp(key, "value", 5) == 0) {
+            const uint8_t *q = p;
+            uint64_t size;
+            value_ok = cbor_head(&q, end, &major, &size) && major == 5 && size == 2;
+            if (!cbor_skip(&p, end, 1)) return error_at(E_REPLY, ci, "malformed value");
+        } else if (key_len == 7 && memcmp(key, "message", 7) == 0) {
+            if (cbor_text_is(&p, end, NULL, &msg, &msg_len) < 0)
+                return error_at(E_REPLY, ci, "message is not text");
+        } else if (!cbor_skip(&p, end, 1)) {
+            return error_at(E_REPLY, ci, "malformed entry");
+        }
+    }
+    if (p != end || is_result < 0 || !has_id) return error_at(E_REPLY, ci, "not an envelope");
+    if (!c->http_sent || id != c->http_key)
+        return error_at(E_UNEXPECTED, ci, "reply to call %" PRIu64 ", expected %" PRIu64, id,
+                        c->http_key);
+    if (!is_result)
+        error_at(E_RPC, ci, "call %" PRIu64 ": %.*s", id, (int)(msg_len > 80 ? 80 : msg_len),
+                 msg ? (const char *)msg : "");
+    else if (!value_ok)
+        error_at(E_REPLY, ci, "call %" PRIu64 ": value is not a map of 2", id);
+    http_answered++;
+    http_inflight--;
+    deliveries_total++;
+    last_progress = now;
+    if (phase == PH_MEASURE) {
+        deliveries_measure++;
+        hrecord(now - c->http_sent);
+    }
+    c->http_sent = 0;
+    if (phase == PH_WARMUP || phase == PH_MEASURE) call_send(ci, now);
+}
+
 /* ---- http mode ---- */
 
 static void http_send(uint32_t ci, uint64_t now) {
@@ -501,8 +711,22 @@ static void http_send(uint32_t ci, uint64_t now) {
     c->http_key = key;
     c->http_sent = now;
     char req[512];
-    int n = snprintf(req, sizeof req, "GET %s%s%" PRIu64 " HTTP/1.1\r\nHost: %s:%d\r\n\r\n",
+    int n;
+    if (o_transfer) {
+        uint32_t from, to, amount;
+        draw_transfer(&from, &to, &amount);
+        char body[128];
+        int bn = snprintf(body, sizeof body,
+                          "{\"from_account\":%u,\"to_account\":%u,\"amount\":%u}", from, to,
+                          amount);
+        n = snprintf(req, sizeof req,
+                     "POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %d\r\n\r\n%s",
+                     o_prefix, o_host, o_port, bn, body);
+    } else {
+        n = snprintf(req, sizeof req, "GET %s%s%" PRIu64 " HTTP/1.1\r\nHost: %s:%d\r\n\r\n",
                      o_prefix, o_room_name, key, o_host, o_port);
+    }
     memcpy(out_reserve(c, (uint32_t)n), req, (size_t)n);
     mark_dirty(ci);
 }
@@ -535,7 +759,7 @@ static uint32_t parse_http(uint32_t ci, const char *buf, uint32_t len, uint64_t 
     if (len < 12 || memcmp(buf, "HTTP/1.1 200", 12) != 0) {
         error_at(E_STATUS, ci, "key %" PRIu64 ": %.*s", c->http_key, (int)(hlen > 60 ? 60 : hlen),
                  buf);
-    } else {
+    } else if (!o_transfer) {
         char want[128];
         int wn = snprintf(want, sizeof want, "%s%" PRIu64, o_room_name, c->http_key);
         if ((uint64_t)wn != body_len || memcmp(buf + hlen, want, (size_t)wn) != 0)
@@ -551,8 +775,13 @@ static uint32_t parse_http(uint32_t ci, const char *buf, uint32_t len, uint64_t 
         hrecord(now - c->http_sent);
     }
     c->http_sent = 0;
-    if (phase == PH_WARMUP || phase == PH_MEASURE) http_send(ci, now);
+    if (phase == PH_WARMUP || phase == PH_MEASURE) call_send(ci, now);
     return hlen + (uint32_t)body_len;
+}
+
+static void call_send(uint32_t ci, uint64_t now) {
+    if (o_rpc) rpc_send(ci, now);
+    else http_send(ci, now);
 }
 
 static void on_handshake(uint32_t ci, char *buf, uint32_t len, uint32_t *consumed) {
@@ -567,7 +796,8 @@ static void on_handshake(uint32_t ci, char *buf, uint32_t len, uint32_t *consume
         return;
     }
     uint32_t hlen = (uint32_t)(end - buf) + 4;
-    if (len < 12 || memcmp(buf, "HTTP/1.1 101", 12) != 0 || !memmem(buf, hlen, ACCEPT_KEY, 28)) {
+    if (len < 12 || memcmp(buf, "HTTP/1.1 101", 12) != 0 || !memmem(buf, hlen, ACCEPT_KEY, 28) ||
+        (o_rpc && !memmem(buf, hlen, "roost.v1.cbor", 13))) {
         error_at(E_HANDSHAKE, ci, "%.*s", (int)(hlen > 60 ? 60 : hlen), buf);
         kill_conn(ci);
         return;
@@ -672,6 +902,9 @@ static void on_connected(uint32_t ci) {
         n = snprintf(req, sizeof req,
                      "GET /socket.io/?EIO=4&transport=websocket&room=%s%u HTTP/1.1\r\n", o_room_name,
                      c->room);
+    else if (o_rpc)
+        n = snprintf(req, sizeof req,
+                     "GET %s HTTP/1.1\r\nSec-WebSocket-Protocol: roost.v1.cbor\r\n", o_prefix);
     else
         n = snprintf(req, sizeof req, "GET %s%s%u HTTP/1.1\r\n", o_prefix, o_room_name, c->room);
     n += snprintf(req + n, sizeof req - (size_t)n,
@@ -843,7 +1076,7 @@ static void advance_http(uint64_t now) {
                 set_phase(PH_MEASURE, now);
                 t_measure_start = now;
             }
-            for (uint32_t ci = 0; ci < nconns; ci++) http_send(ci, now);
+            for (uint32_t ci = 0; ci < nconns; ci++) call_send(ci, now);
         }
         break;
     case PH_WARMUP:
@@ -919,7 +1152,10 @@ static void usage(void) {
             "  load: [--rooms R] [--members M] [--window W | --rate DELIVERIES_PER_S]\n"
             "        [--warmup S] [--duration S] [--drain S] [--concurrency C]\n"
             "  idle: --idle-steps N1,N2,... [--room-size K]\n"
-            "  http: --http CONNECTIONS [--key-space K] [--count N] [--warmup S] [--duration S]\n");
+            "  http: --http CONNECTIONS [--key-space K] [--count N] [--warmup S] [--duration S]\n"
+            "        [--transfer --accounts N --alpha A --seed S]  (POST <prefix>, JSON body)\n"
+            "  rpc:  --rpc CLIENTS --prefix /ledger/<key> [--accounts N] [--alpha A] [--seed S]\n"
+            "        [--count N] [--warmup S] [--duration S]\n");
     exit(2);
 }
 
@@ -946,6 +1182,11 @@ static void parse_args(int argc, char **argv) {
         else if (OPT("--http")) o_http = (uint32_t)atoi(v);
         else if (OPT("--key-space")) o_key_space = strtoull(v, NULL, 10);
         else if (OPT("--count")) o_count = strtoull(v, NULL, 10);
+        else if (OPT("--rpc")) o_rpc = (uint32_t)atoi(v);
+        else if (strcmp(a, "--transfer") == 0) o_transfer = 1;
+        else if (OPT("--accounts")) o_accounts = (uint32_t)atoi(v);
+        else if (OPT("--alpha")) o_alpha = atof(v);
+        else if (OPT("--seed")) o_seed = strtoull(v, NULL, 10);
         else if (OPT("--idle-steps")) {
             char *s = strdup(v), *tok, *save = NULL;
             for (tok = strtok_r(s, ",", &save); tok && o_idle_nsteps < 16;
@@ -954,16 +1195,19 @@ static void parse_args(int argc, char **argv) {
         } else usage();
 #undef OPT
     }
-    if (!o_port || o_members < 1 || o_rooms < 1 || o_room_size < 1) usage();
+    if (!o_port || o_members < 1 || o_rooms < 1 || o_room_size < 1 || o_accounts < 2) usage();
+    if ((o_rpc && (o_http || o_sio)) || (o_transfer && !o_http)) usage();
+    o_calls = o_http || o_rpc;
 }
 
 int main(int argc, char **argv) {
     parse_args(argc, argv);
     signal(SIGPIPE, SIG_IGN);
     int idle = o_idle_nsteps > 0;
-    if (o_http) {
-        nconns = o_http;
+    if (o_calls) {
+        nconns = o_http ? o_http : o_rpc;
         o_rooms = 1;
+        zipf_init();
     } else if (idle) {
         nconns = o_idle_steps[o_idle_nsteps - 1];
         o_rooms = (nconns + o_room_size - 1) / o_room_size;
@@ -981,7 +1225,7 @@ int main(int argc, char **argv) {
 
     /* in-flight cap per room: the window (closed loop) or ~0.25 s of offered load (open) */
     uint32_t fanout = o_members - 1;
-    if (!idle && !o_http && o_rate > 0) {
+    if (!idle && !o_calls && o_rate > 0) {
         rate_msgs = o_rate / fanout;
         double per_room = rate_msgs / o_rooms * 0.25;
         inflight_cap = per_room < 16 ? 16 : (uint32_t)per_room;
@@ -1002,7 +1246,7 @@ int main(int argc, char **argv) {
         r->first = ri * o_members;
         r->members = o_members;
         if (r->first + r->members > nconns) r->members = nconns - r->first;
-        if (!idle && !o_http) {
+        if (!idle && !o_calls) {
             r->slot_id = calloc(slots, sizeof *r->slot_id);
             r->remaining = calloc(slots, sizeof *r->remaining);
             if (!r->slot_id || !r->remaining) die("malloc");
@@ -1013,7 +1257,7 @@ int main(int argc, char **argv) {
         c->fd = -1;
         c->room = ci / o_members;
         c->member = ci % o_members;
-        if (!idle && !o_http) {
+        if (!idle && !o_calls) {
             c->last_from = calloc(o_members, sizeof *c->last_from);
             if (!c->last_from) die("malloc");
         }
@@ -1081,7 +1325,7 @@ int main(int argc, char **argv) {
         if (!idle && o_rate > 0 && (phase == PH_WARMUP || phase == PH_MEASURE))
             open_loop_sends(now);
         if (idle) advance_idle(now);
-        else if (o_http) advance_http(now);
+        else if (o_calls) advance_http(now);
         else advance_load(now);
         if (o_batch_us && o_rate == 0 && n > 0 && phase != PH_CONNECT) {
             flush_all();
@@ -1094,7 +1338,7 @@ int main(int argc, char **argv) {
         printf("{\"event\":\"result\",\"open\":%u,", open_conns);
         print_errors();
         printf("}\n");
-    } else if (o_http) {
+    } else if (o_calls) {
         if (!t_measure_end) t_measure_end = t_measure_start = now;
         report_http();
     } else {
