@@ -16,6 +16,8 @@ from roost._errors import RpcError
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
 _MARK = "_roost_rpc"
+_SPEC = "_roost_rpc_spec"
+_NAMED = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
 
 
 def rpc(method: F) -> F:
@@ -27,8 +29,11 @@ def rpc(method: F) -> F:
     function: Any = method  # iscoroutinefunction would narrow F away
     if not inspect.iscoroutinefunction(function):
         raise TypeError(f"@rpc needs an async def method, got {method!r}")
-    if len(inspect.signature(method).parameters) < 2:
+    parameters = list(inspect.signature(function).parameters.values())
+    if len(parameters) < 2:
         raise TypeError(f"@rpc method {method.__name__} must take (self, conn, ...)")
+    if any(p.kind in (p.POSITIONAL_ONLY, p.VAR_POSITIONAL) for p in parameters[2:]):
+        raise TypeError(f"@rpc method {method.__name__}: arguments are passed by name only")
     setattr(method, _MARK, True)
     return method
 
@@ -60,17 +65,37 @@ def bind_call(
     function = rpc_methods(cls).get(method)
     if function is None:
         raise RpcError("not_found", f"no rpc method {method!r}")
-    if not isinstance(args, Mapping) or not all(isinstance(k, str) for k in args):
+    if not isinstance(args, Mapping):
         raise RpcError("bad_request", "args must be an object of named arguments")
-    try:
-        inspect.signature(function).bind(None, None, **args)
-    except TypeError as exc:
-        raise RpcError("bad_request", f"{method}: {exc}") from None
+    allowed, required, any_name = _spec(function)
+    names = args.keys()
+    if not any_name and not names <= allowed:
+        unknown = ", ".join(sorted(str(n) for n in names - allowed))
+        raise RpcError("bad_request", f"{method}: unexpected arguments: {unknown}")
+    if not required <= names:
+        missing = ", ".join(sorted(required - names))
+        raise RpcError("bad_request", f"{method}: missing arguments: {missing}")
 
     def invoke(actor: Any, conn: Any) -> Awaitable[Any]:
         return function(actor, conn, **args)
 
     return invoke
+
+
+def _spec(function: Callable[..., Any]) -> tuple[frozenset[str], frozenset[str], bool]:
+    """(names it takes, names it needs, whether it takes ``**kwargs``), computed once:
+    ``inspect.signature(...).bind`` on every call cost a fifth of a transfer's time."""
+    spec: tuple[frozenset[str], frozenset[str], bool] | None = getattr(function, _SPEC, None)
+    if spec is None:
+        parameters = list(inspect.signature(function).parameters.values())[2:]  # self, conn
+        named = [p for p in parameters if p.kind in _NAMED]
+        spec = (
+            frozenset(p.name for p in named),
+            frozenset(p.name for p in named if p.default is inspect.Parameter.empty),
+            any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters),
+        )
+        setattr(function, _SPEC, spec)
+    return spec
 
 
 class ActorRef:
