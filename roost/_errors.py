@@ -24,6 +24,9 @@ and internal details never reach a peer.
     │       └── ValueTooLarge    over a limit when encoding              -> reply too_large
     ├── ConnectionClosed         the connection is closed; carries code and reason
     ├── RpcError                 an rpc call failed: code not_found, bad_request, internal, ...
+    │   └── Unavailable          code "unavailable": retryable
+    │       ├── Disconnected     (client) the connection dropped with the call in flight
+    │       └── CallTimeout      (client) no reply within call_timeout
     ├── StorageError             per-actor or shared storage could not do what was asked
     │   ├── CommitFailed         a turn's writes could not be committed (G4: outputs dropped)
     │   └── StoreUnavailable     the shared store cannot be reached; retried with backoff
@@ -175,6 +178,24 @@ class ValueTooLarge(UnencodableValue):
     code = "too_large"
 
 
+class Unavailable(RpcError):
+    """Retryable: the call may succeed if made again (it may or may not have taken effect)."""
+
+    retryable = True
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__("unavailable", message)
+
+
+class Disconnected(Unavailable):
+    """No connection: it dropped with the call in flight, or was not there within the call's
+    ``call_timeout``, or the first connection could not be made."""
+
+
+class CallTimeout(Unavailable):
+    """The connection was open but no reply came within ``call_timeout``."""
+
+
 class StorageError(RoostError):
     """Per-actor or shared storage could not do what was asked."""
 
@@ -198,10 +219,12 @@ class ConfigError(RoostError):
 __all__ = [
     "BadEnvelope",
     "BadRequest",
+    "CallTimeout",
     "CommitFailed",
     "ConfigError",
     "ConnectionClosed",
     "ConnectionRefused",
+    "Disconnected",
     "EnvelopeError",
     "EnvelopeTooBig",
     "HandshakeError",
@@ -214,6 +237,7 @@ __all__ = [
     "RpcError",
     "StorageError",
     "StoreUnavailable",
+    "Unavailable",
     "UnencodableValue",
     "UnsupportedFrame",
     "ValueTooLarge",
