@@ -56,6 +56,10 @@ class ServerConfig:
     # At most this many actor instances stay in memory; past it the least recently used idle
     # ones are evicted (hibernated when they have connections).
     max_active_actors: int = attrs.field(default=10_000, validator=_positive)
+    # Group commit: when more events wait for an actor, up to this many consecutive turns
+    # share one COMMIT (each still rolls back alone; nothing leaves before the COMMIT).
+    # 0 commits every turn on its own.
+    max_group_turns: int = attrs.field(default=64, validator=attrs.validators.ge(0))
     # At most this many per-actor SQLite handles stay open (an LRU), so a node can host far
     # more actors than it has file descriptors.
     max_open_databases: int = attrs.field(default=256, validator=_positive)

@@ -62,8 +62,18 @@ class _Close:
     reason: str
 
 
-# One outbox entry: (frame or close, session or None for a broadcast, excluded, tag).
-_Outgoing = tuple["bytes | _Close", "WebSocketSession | None", Collection[Connection], str | None]
+@attrs.frozen
+class _Callback:
+    """An outbox entry that runs code at its place in the release order (the WebSocket
+    handshake response, which must precede the frames for the new peer)."""
+
+    run: Callable[[], None]
+
+
+# One outbox entry: (frame, close or callback; session or None for a broadcast; excluded; tag).
+_Outgoing = tuple[
+    "bytes | _Close | _Callback", "WebSocketSession | None", Collection[Connection], str | None
+]
 
 
 class ActorSlot:
@@ -88,7 +98,9 @@ class ActorSlot:
         self._presence: Presence | None = None
         self._outbox: list[_Outgoing] = []
         self._in_turn = False
-        self._dirty_in_turn = False  # mark_dirty() was called in the current turn
+        self._dirty_in_turn = False  # a committed-to-be turn changed the synced state
+        self._grouped = False  # turns wait in an open transaction for the group's COMMIT
+        self._group_turns = 0
         self.waiting = 0  # events holding or waiting for the lock
         self.last_active = trio.current_time()
 
@@ -227,11 +239,15 @@ class ActorSlot:
         handler: Callable[[Actor], Awaitable[T]],
         *,
         before_release: Callable[[], None] | None = None,
+        may_group: bool = False,
     ) -> T:
         """Run ``handler(actor)`` as one turn, activating the actor first if needed.
 
         ``before_release`` runs after the commit and before the turn's frames leave (the
         WebSocket handshake response goes out there, ahead of the frames for the new peer).
+        ``may_group`` allows group commit: only for turns whose every output goes through
+        the outbox. A turn whose caller uses its return value (an HTTP response, an
+        actor-to-actor result) must commit before returning, or the value would leave first.
 
         Raises:
             CommitFailed: the turn's writes could not be committed; its frames were dropped
@@ -252,21 +268,36 @@ class ActorSlot:
             actor = self.actor
             if actor is None:
                 actor = await self._activate()
-            return await self._run(handler, actor, before_release)
+            return await self._run(handler, actor, before_release, may_group=may_group)
         finally:
             self.waiting -= 1
             self.last_active = trio.current_time()
             self.registry.touch(self)
             lock.release()
+            if self._grouped and not lock.locked():
+                self.commit_group()  # the next turn was cancelled before it could start
 
     async def _run(
         self,
         handler: Callable[[Actor], Awaitable[T]],
         actor: Actor,
         before_release: Callable[[], None] | None,
+        *,
+        may_group: bool = False,
     ) -> T:
+        """One turn: storage transaction (or savepoint), handler, then commit and release.
+
+        Group commit: when other events already wait for this actor (and ``may_group``), a
+        successful turn does not COMMIT; its transaction stays open for the next turn, which
+        runs in a savepoint, and its frames stay in the outbox. The turn that finds nobody
+        waiting commits the whole group and releases every frame, in order (G3, G4: a turn
+        that raises rolls back only itself; nothing leaves before the group's COMMIT).
+        """
         started = trio.current_time()
         storage = self._storage
+        outbox_mark = len(self._outbox)
+        alarm_mark = dict(self._alarm_changes.changed) if self._grouped else None
+        dirty_mark = self._dirty_in_turn
         self._in_turn = True
         changes_before = 0
         if storage is not None:
@@ -275,47 +306,85 @@ class ActorSlot:
         try:
             result = await handler(actor)
         except BaseException:
-            self._end_turn()
+            self._in_turn = False
+            del self._outbox[outbox_mark:]
+            self._alarm_changes.changed.clear()
+            if alarm_mark:
+                self._alarm_changes.changed.update(alarm_mark)
+            self._dirty_in_turn = dirty_mark
             if self._storage is not None:
                 self._storage.rollback_turn()
             raise
         self._in_turn = False
-        changes = self._alarm_changes.changed
-        if changes:
-            self._before_commit(changes)
-        dirty = self._dirty_in_turn or (
+        if (
             self.cls.sync_on_write
             and self._storage is not None
             and self._storage.total_changes != changes_before
-        )
-        sync = self.registry.sync
-        if dirty and sync is not None:
-            self._dirty_in_turn = False
-            sync.before_commit((self.actor_type, self.key))
-        if self._storage is not None:
-            try:
-                self._storage.commit_turn()
-            except CommitFailed:
-                self._end_turn()
-                log.error("commit failed; restarting actor %s/%s", self.actor_type, self.key)
-                self._restart()
-                raise
-        if changes:
-            self._after_commit(changes)
-        if dirty and sync is not None:
-            sync.after_commit((self.actor_type, self.key))
-        if before_release is not None:
-            before_release()
-        self._release()
+        ):
+            self._dirty_in_turn = True
+        if before_release is not None:  # ahead of this turn's frames, behind earlier turns'
+            self._outbox.insert(outbox_mark, (_Callback(before_release), None, (), None))
+        if may_group and self.waiting > 1 and self._group_turns < self.registry.max_group_turns:
+            if self._storage is not None:
+                try:
+                    self._storage.commit_turn(keep_open=True)
+                except CommitFailed:
+                    self._fail_group()
+                    raise
+            self._grouped = True
+            self._group_turns += 1
+            self.registry.stats.turns_grouped_total += 1
+        else:
+            self._commit_and_release(in_turn=True)
         self.registry.stats.turn_seconds.observe(trio.current_time() - started)
         return result
 
-    def _end_turn(self) -> None:
-        """Forget what an unsuccessful turn produced."""
-        self._in_turn = False
+    def _commit_and_release(self, *, in_turn: bool) -> None:
+        """COMMIT the turn (and the group before it), then send everything it produced.
+
+        Raises:
+            CommitFailed: the writes were rolled back, nothing was sent, the actor restarts.
+        """
+        changes = self._alarm_changes.changed
+        if changes:
+            self._before_commit(changes)
+        ident = (self.actor_type, self.key)
+        sync = self.registry.sync if self._dirty_in_turn else None
+        if sync is not None:
+            sync.before_commit(ident)
+        if self._storage is not None:
+            try:
+                if in_turn:
+                    self._storage.commit_turn()
+                else:
+                    self._storage.commit_group()
+            except CommitFailed:
+                self._fail_group()
+                raise
+        if changes:
+            self._after_commit(changes)
+        if sync is not None:
+            sync.after_commit(ident)
         self._dirty_in_turn = False
+        self._grouped, self._group_turns = False, 0
+        self._release()
+
+    def commit_group(self) -> None:
+        """Commit a group whose closing turn never came (its waiter left); never awaits."""
+        if self._grouped:
+            try:
+                self._commit_and_release(in_turn=False)
+            except CommitFailed:
+                pass  # logged; the actor restarted
+
+    def _fail_group(self) -> None:
+        """A COMMIT failed: drop what the group produced and restart the actor (G4)."""
         self._outbox.clear()
         self._alarm_changes.changed.clear()
+        self._dirty_in_turn = False
+        self._grouped, self._group_turns = False, 0
+        log.error("commit failed; restarting actor %s/%s", self.actor_type, self.key)
+        self._restart()
 
     def _before_commit(self, changes: dict[str, float | None]) -> None:
         scheduler = self.registry.scheduler
@@ -336,13 +405,17 @@ class ActorSlot:
             return
         sent = 0
         for frame, session, exclude, tag in outbox:
-            if session is None:
-                sent += self._fan_out(frame, exclude, tag)  # type: ignore[arg-type]
-            elif frame.__class__ is _Close:
-                session.close(frame.code, frame.reason)
-            elif session.can_send:
-                session.peer.write(frame)  # type: ignore[arg-type]
-                sent += 1
+            kind = frame.__class__
+            if kind is bytes:
+                if session is None:
+                    sent += self._fan_out(frame, exclude, tag)  # type: ignore[arg-type]
+                elif session.can_send:
+                    session.peer.write(frame)  # type: ignore[arg-type]
+                    sent += 1
+            elif kind is _Close:
+                session.close(frame.code, frame.reason)  # type: ignore[union-attr]
+            else:
+                frame.run()  # type: ignore[union-attr]
         outbox.clear()
         self.registry.stats.messages_sent_total += sent
 
@@ -419,6 +492,7 @@ class ActorSlot:
 
         With connections still open the actor hibernates; otherwise it stops.
         """
+        self.commit_group()  # the lock may come straight from a deferring turn
         actor = self.actor
         if actor is None or self.state is not ActorState.ACTIVE:
             return
@@ -543,6 +617,9 @@ class ActorRegistry:
         self.resolve: Callable[[str, str], ActorSlot | None] | None = None
         #: Seconds an actor-to-actor call may wait for its answer.
         self.call_timeout = 30.0
+        #: Group commit: at most this many consecutive turns of one actor share a COMMIT
+        #: (0 turns it off). Bounds how long a reply may wait for the group's commit.
+        self.max_group_turns = 64
         self.slots: dict[tuple[str, str], ActorSlot] = {}
         self.active: OrderedDict[ActorSlot, None] = OrderedDict()  # least recently used first
         self._evictor: trio.Nursery | None = None

@@ -105,6 +105,11 @@ _COUNTERS = (
         "Alarms quarantined after repeated failures.",
     ),
     (
+        "roost_turns_grouped_total",
+        "turns_grouped_total",
+        "Turns that left their COMMIT to the next turn of the same actor (group commit).",
+    ),
+    (
         "roost_sync_batches_total",
         "sync_batches_total",
         "Shared-store transactions that wrote actor snapshots.",

@@ -80,6 +80,7 @@ class Server:
             max_active_actors=self.config.max_active_actors,
             stats=self.stats,
         )
+        self.registry.max_group_turns = self.config.max_group_turns
         self.metrics = MetricsExporter(self.stats, self._gauges)
         self.sync: SyncWorker | None = None
         self.port: int | None = None
@@ -478,7 +479,7 @@ class Server:
             session.opened()
 
         try:
-            await slot.turn(on_connect, before_release=accept)
+            await slot.turn(on_connect, before_release=accept, may_group=True)
         except ConnectionRefused as exc:
             slot.sessions.pop(connection, None)
             await self._refuse(peer, conn, exc.status, exc.reason)

@@ -59,6 +59,7 @@ class NodeStats:
         "sync_batches_total",
         "sync_failures_total",
         "turn_seconds",
+        "turns_grouped_total",
     )
 
     def __init__(self) -> None:
@@ -73,5 +74,6 @@ class NodeStats:
         self.alarms_fired_total = 0
         self.alarm_failures_total = 0
         self.alarms_quarantined_total = 0
+        self.turns_grouped_total = 0  # turns whose COMMIT was shared with the next turn's
         self.turn_seconds = Histogram(TURN_BUCKETS)
         self.alarm_lateness_seconds = Histogram(LATENESS_BUCKETS)

@@ -223,7 +223,7 @@ class WebSocketSession:
             await actor.on_message(conn, message)
 
         try:
-            await self.slot.turn(on_message)
+            await self.slot.turn(on_message, may_group=True)
         except Exception:
             log.exception(
                 "on_message failed for %s/%s; the turn was rolled back",
@@ -272,7 +272,7 @@ class WebSocketSession:
             slot.queue_frame(self, frame)  # leaves after the commit (G4)
 
         try:
-            await slot.turn(call)
+            await slot.turn(call, may_group=True)
         except RpcError as exc:
             self._reply(ErrorReply(id=call_id, code=exc.code, message=exc.message))
         except Exception:
@@ -315,6 +315,6 @@ class WebSocketSession:
                 slot._presence.connection_closed(conn)
 
         try:
-            await slot.turn(on_close)
+            await slot.turn(on_close, may_group=True)
         except Exception:
             log.exception("on_close failed for %s/%s", slot.actor_type, slot.key)

@@ -105,6 +105,8 @@ class ActorStorage:
         self._in_turn = False
         self._turn_txn = False  # this turn's transaction was begun (the file was open)
         self._meta_unwritten = False  # a new file's owner record awaits a committed turn
+        self._group = False  # a transaction spans several turns (group commit)
+        self._savepoint = False  # this turn runs in a savepoint of that transaction
 
     def __repr__(self) -> str:
         state = ("open" if self._conn is not None else "closed") + (
@@ -181,37 +183,54 @@ class ActorStorage:
         conn = self._conn
         if conn is not None:
             self._pool._touch(self)
-            if conn.in_transaction:
-                self._end_transaction(commit=False)
-                raise StorageError("a transaction was left open outside a turn; rolled back")
-            self._begin_transaction(conn)
-            if self._meta_unwritten:  # the turn that created the file was rolled back
-                self._write_meta(conn)
+            if self._group:
+                self._begin_savepoint(conn)
+            else:
+                if conn.in_transaction:
+                    self._end_transaction(commit=False)
+                    raise StorageError("a transaction was left open outside a turn; rolled back")
+                self._begin_transaction(conn)
+                if self._meta_unwritten:  # the turn that created the file was rolled back
+                    self._write_meta(conn)
         self._in_turn = True
 
-    def commit_turn(self) -> None:
+    def commit_turn(self, *, keep_open: bool = False) -> None:
         """End the turn, making its writes durable.
+
+        With ``keep_open`` (group commit) the transaction stays open for the next turn, which
+        runs in a savepoint of it; the writes become durable at the group's COMMIT, made by
+        the last turn without ``keep_open`` or by :meth:`commit_group`.
 
         Raises:
             StorageError: if no turn is in progress.
-            CommitFailed: if the writes could not be committed; they were rolled back and the
-                storage is usable again.
+            CommitFailed: if the writes could not be committed; they (and the rest of the
+                group) were rolled back and the storage is usable again.
         """
         if not self._in_turn:
             raise StorageError("no turn in progress")
         self._in_turn = False
         if not self._turn_txn:
+            if not keep_open and self._group:
+                self.commit_group()
             return
         self._turn_txn = False
         conn = self._conn
         assert conn is not None
         conn.roost_turn = False
         if not conn.in_transaction:
+            self._group = self._savepoint = False
             self._end_transaction(commit=False)
             raise CommitFailed(
                 "SQLite rolled back the turn's transaction during the turn "
                 "(an OR ROLLBACK conflict, a RAISE(ROLLBACK) trigger, a full disk, ...)"
             )
+        if self._savepoint:
+            self._savepoint = False
+            self._own(conn, "RELEASE roost_turn")
+        if keep_open:
+            self._group = True
+            return
+        self._group = False
         try:
             self._end_transaction(commit=True)
         except sqlite3.Error as exc:
@@ -229,7 +248,42 @@ class ActorStorage:
         self._in_turn = False
         if self._turn_txn:
             self._turn_txn = False
+            conn = self._conn
+            if self._savepoint and conn is not None and conn.in_transaction:
+                # Only this turn's writes go: the group's earlier turns stay.
+                self._savepoint = False
+                conn.roost_turn = False
+                self._own(conn, "ROLLBACK TO roost_turn")
+                self._own(conn, "RELEASE roost_turn")
+                return
+            self._group = self._savepoint = False
             self._end_transaction(commit=False)
+
+    @property
+    def group_open(self) -> bool:
+        """Whether committed turns wait in an open transaction for :meth:`commit_group`."""
+        return self._group
+
+    def commit_group(self) -> None:
+        """COMMIT the turns a group commit kept open (no turn may be in progress).
+
+        Raises:
+            CommitFailed: the group's writes could not be committed; they were rolled back.
+        """
+        if not self._group:
+            return
+        self._group = False
+        conn = self._conn
+        if conn is None or not conn.in_transaction:
+            if conn is not None:
+                self._end_transaction(commit=False)
+            raise CommitFailed("the group's transaction was lost before its commit")
+        try:
+            self._end_transaction(commit=True)
+        except sqlite3.Error as exc:
+            self._end_transaction(commit=False)
+            raise CommitFailed(f"commit failed: {exc}") from exc
+        self._meta_unwritten = False
 
     def close(self) -> None:
         """Close the handle, rolling back a turn in progress; the next access reopens.
@@ -238,6 +292,7 @@ class ActorStorage:
         """
         self._in_turn = False
         self._turn_txn = False
+        self._group = self._savepoint = False
         if self._conn is not None:
             self._pool._unregister(self)
             self._drop_handle()
@@ -342,6 +397,24 @@ class ActorStorage:
             conn.roost_own = False
         conn.roost_turn = True
         self._turn_txn = True
+
+    def _begin_savepoint(self, conn: GuardedConnection) -> None:
+        """Start a turn inside the group's open transaction."""
+        if not conn.in_transaction:  # SQLite ended it (e.g. a failed statement's rollback)
+            self._group = False
+            raise CommitFailed("the group's transaction was lost between turns")
+        self._own(conn, "SAVEPOINT roost_turn")
+        conn.roost_turn = True
+        self._turn_txn = self._savepoint = True
+
+    @staticmethod
+    def _own(conn: GuardedConnection, statement: str) -> None:
+        """Run a transaction-control statement as roost (the guard lets it through)."""
+        conn.roost_own = True
+        try:
+            conn.execute(statement)
+        finally:
+            conn.roost_own = False
 
     def _end_transaction(self, *, commit: bool) -> None:
         """COMMIT or ROLLBACK as roost; a failed ROLLBACK drops the handle (reopens later).

@@ -35,6 +35,7 @@ COUNTERS = {
     "roost_alarm_failures_total": ("alarm_failures_total", 5),
     "roost_alarm_quarantines_total": ("alarms_quarantined_total", 2),
     "roost_sync_batches_total": ("sync_batches_total", 10),
+    "roost_turns_grouped_total": ("turns_grouped_total", 13),
     "roost_sync_failures_total": ("sync_failures_total", 11),
 }
 # One value per region of the turn buckets, including exactly on a bound and past the last one.

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 import trio
+import trio.testing
 import trio_websocket
 
-from roost import Actor, App, Connection, Request
+from roost import Actor, App, Connection, Request, rpc
 from tests.support import connect, refused_upgrade, running
 
 
@@ -206,3 +208,130 @@ async def test_a_close_leaves_after_the_commit_and_after_the_turns_frames(tmp_pa
                 with pytest.raises(trio_websocket.ConnectionClosed) as info:
                     await ws.get_message()
                 assert (info.value.reason.code, info.value.reason.reason) == (4000, "bye")
+
+
+class Bank(Actor):
+    """Deposits through rpc; one call can hold the actor until others queue behind it."""
+
+    release: ClassVar[trio.Event]
+
+    async def on_start(self) -> None:
+        self.storage.db.execute("CREATE TABLE IF NOT EXISTS p (id INTEGER PRIMARY KEY)")
+        self.storage.db.execute(
+            "CREATE TABLE IF NOT EXISTS c (id INTEGER PRIMARY KEY,"
+            " p INTEGER REFERENCES p(id) DEFERRABLE INITIALLY DEFERRED)"
+        )
+
+    @rpc
+    async def hold(self, conn: Connection | None) -> str:
+        await Bank.release.wait()
+        return "released"
+
+    @rpc
+    async def deposit(self, conn: Connection | None, name: str, amount: int) -> int:
+        total = self.storage.kv.get(name, 0) + amount
+        self.storage.kv.put(name, total)
+        self.broadcast(f"{name}={total}")
+        if amount < 0:
+            raise ValueError("no negative deposits")
+        if amount == 0:
+            self.storage.db.execute("INSERT INTO c (p) VALUES (7)")  # fails at COMMIT
+        return int(total)
+
+    @rpc
+    async def read(self, conn: Connection | None, name: str) -> int:
+        return int(self.storage.kv.get(name, 0))
+
+
+async def _grouped(
+    tmp_path: Path, calls: list[tuple[str, dict[str, Any]]], **settings: Any
+) -> tuple[list[tuple[str, Any]], list[str], Any]:
+    """Queue ``calls`` (one envelope connection each) behind a held turn, so they run as one
+    group; return each reply as ("result", value) / ("error", code) / ("none", None), the
+    frames a raw member saw, and the server's stats."""
+    Bank.release = trio.Event()
+    app = App()
+    app.actor("bank", Bank)
+    replies: list[tuple[str, Any]] = []
+    async with running(app, tmp_path, **settings) as server, AsyncExitStack() as stack:
+        member = await stack.enter_async_context(connect(server, "/bank/b"))
+        clients = [
+            await stack.enter_async_context(
+                connect(server, "/bank/b", subprotocols=["roost.v1.json"])
+            )
+            for _ in range(len(calls) + 2)
+        ]
+        slot = server.registry.slots[("bank", "b")]
+        holder, reader, *callers = clients
+        await holder.send_message(json.dumps({"type": "call", "id": 0, "method": "hold"}))
+        await trio.testing.wait_all_tasks_blocked()
+        assert slot.lock.locked()
+        for i, (client, (method, args)) in enumerate(zip(callers, calls, strict=True)):
+            call = {"type": "call", "id": i + 1, "method": method, "args": args}
+            await client.send_message(json.dumps(call))
+            await trio.testing.wait_all_tasks_blocked()
+            assert slot.waiting == i + 2  # queued, in order, behind the held turn
+        Bank.release.set()
+        for client in [holder, *callers]:
+            with trio.move_on_after(0.5):
+                reply = json.loads(await client.get_message())
+                replies.append(
+                    ("result", reply["value"])
+                    if reply["type"] == "result"
+                    else ("error", reply["code"])
+                )
+                continue
+            replies.append(("none", None))
+        frames = []
+        with trio.move_on_after(0.2):
+            while True:
+                frames.append(await member.get_message())
+        call = {"type": "call", "id": 99, "method": "read", "args": {"name": "x"}}
+        await reader.send_message(json.dumps(call))
+        replies.append(("result", json.loads(await reader.get_message())["value"]))
+        stats = server.stats
+    return replies, frames, stats
+
+
+async def test_group_commit_shares_a_commit_and_a_failing_turn_rolls_back_alone(
+    tmp_path: Path,
+) -> None:
+    calls = [
+        ("deposit", {"name": "x", "amount": 1}),
+        ("deposit", {"name": "x", "amount": -5}),  # raises: only this turn is undone
+        ("deposit", {"name": "x", "amount": 10}),
+        ("read", {"name": "x"}),
+    ]
+    with trio.fail_after(20):
+        replies, frames, stats = await _grouped(tmp_path, calls)
+    assert replies == [
+        ("result", "released"),
+        ("result", 1),
+        ("error", "internal"),  # only this turn was undone
+        ("result", 11),
+        ("result", 11),
+        ("result", 11),  # read afterwards
+    ]
+    assert frames == ["x=1", "x=11"]  # the failed turn's frame never left
+    assert stats.turns_grouped_total >= 3
+
+
+async def test_a_failed_group_commit_drops_everything_and_restarts(tmp_path: Path) -> None:
+    calls = [
+        ("deposit", {"name": "x", "amount": 1}),
+        ("deposit", {"name": "x", "amount": 0}),  # violates a deferred key: COMMIT fails
+    ]
+    with trio.fail_after(20):
+        replies, frames, _ = await _grouped(tmp_path, calls)
+    # No result of the group was released: they waited for its COMMIT, which failed.
+    assert replies[:3] == [("none", None), ("none", None), ("error", "internal")]
+    assert frames == []
+    assert replies[-1] == ("result", 0)  # nothing of the group was committed
+
+
+async def test_group_commit_can_be_turned_off(tmp_path: Path) -> None:
+    calls = [("deposit", {"name": "x", "amount": 1}), ("deposit", {"name": "x", "amount": 2})]
+    with trio.fail_after(20):
+        replies, frames, stats = await _grouped(tmp_path, calls, max_group_turns=0)
+    assert replies == [("result", "released"), ("result", 1), ("result", 3), ("result", 3)]
+    assert frames == ["x=1", "x=3"] and stats.turns_grouped_total == 0

@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import cbor2
 import pytest
 
 from roost import CommitFailed, ConfigError, StorageError
@@ -442,3 +443,64 @@ def test_repr(make_storage: MakeStorage) -> None:
     storage.db  # noqa: B018
     assert repr(storage) == "<ActorStorage room/'k1' open, in turn>"
     storage.rollback_turn()
+
+
+def _committed(storage: ActorStorage, key: str) -> object:
+    """What another connection sees: only committed data."""
+    with sqlite3.connect(f"file:{storage.path}?mode=ro", uri=True) as other:
+        row = other.execute(
+            "SELECT value FROM _roost_kv WHERE key = ?", [key.encode()]
+        ).fetchone()
+    return None if row is None else cbor2.loads(row[0])
+
+
+def test_group_commit_keeps_turns_open_and_a_failed_turn_rolls_back_alone(
+    make_storage: MakeStorage,
+) -> None:
+    storage = make_storage()
+    storage.begin_turn()
+    storage.kv.put("a", 1)
+    storage.commit_turn()  # the table exists and is committed
+    storage.begin_turn()
+    storage.kv.put("a", 2)
+    storage.commit_turn(keep_open=True)
+    assert storage.group_open and _committed(storage, "a") == 1  # not durable yet
+    storage.begin_turn()
+    storage.kv.put("b", 3)
+    storage.kv.put("a", 99)
+    storage.rollback_turn()  # only this turn goes
+    assert storage.group_open
+    storage.begin_turn()
+    storage.kv.put("c", 4)
+    storage.commit_turn()  # the last turn commits the whole group
+    assert not storage.group_open
+    assert [_committed(storage, k) for k in "abc"] == [2, None, 4]
+
+
+def test_commit_group_after_the_last_turn_and_a_failing_group(make_storage: MakeStorage) -> None:
+    storage = make_storage()
+    storage.begin_turn()
+    storage.db.execute("CREATE TABLE p (id INTEGER PRIMARY KEY)")
+    storage.db.execute(
+        "CREATE TABLE c (id INTEGER PRIMARY KEY,"
+        " p INTEGER REFERENCES p(id) DEFERRABLE INITIALLY DEFERRED)"
+    )
+    storage.commit_turn()
+    storage.begin_turn()
+    storage.kv.put("x", 1)
+    storage.commit_turn(keep_open=True)
+    storage.commit_group()
+    assert _committed(storage, "x") == 1 and not storage.group_open
+    storage.begin_turn()
+    storage.kv.put("y", 1)
+    storage.commit_turn(keep_open=True)
+    storage.begin_turn()
+    storage.db.execute("INSERT INTO c (p) VALUES (42)")  # violates the deferred key at COMMIT
+    storage.commit_turn(keep_open=True)
+    with pytest.raises(CommitFailed):
+        storage.commit_group()
+    assert _committed(storage, "y") is None  # the whole group is gone
+    storage.begin_turn()
+    storage.kv.put("z", 1)
+    storage.commit_turn()
+    assert _committed(storage, "z") == 1  # and the storage is usable
