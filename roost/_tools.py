@@ -33,6 +33,7 @@ from roost._errors import ConfigError, StorageError
 from roost.runtime import ServerConfig
 from roost.runtime._node_store import NodeStore
 from roost.storage import SQLiteSharedStore, actor_db_path, open_shared_store, validate_actor_type
+from roost.storage._actor_storage import FORMAT_VERSION
 
 __all__ = [
     "ActorFile",
@@ -257,12 +258,19 @@ def _open_sqlite(path: Path, *, write: bool) -> Iterator[sqlite3.Connection]:
     had_wal = _sidecar(path, "-wal").exists()
     conn = sqlite3.connect(_uri(path, mode=mode), uri=True, timeout=BUSY_TIMEOUT)
     conn.isolation_level = None  # every statement commits on its own
+    # Hand control back to Python now and then, so Ctrl-C can stop a long query: the handler
+    # that raises KeyboardInterrupt runs here, and SQLite ends the statement ("interrupted").
+    conn.set_progress_handler(_keep_going, 10_000)
     try:
         yield conn
     finally:
         conn.close()
     if not write and not had_wal and _sidecar(path, "-wal").exists():
         _tidy(path)
+
+
+def _keep_going() -> int:
+    return 0
 
 
 def _tidy(path: Path) -> None:
@@ -398,11 +406,11 @@ def import_actor(
     """Make the database in ``source`` the actor's file, replacing any file it has.
 
     The input must be an SQLite database that passes ``PRAGMA quick_check``; if it records an
-    actor (``_roost_meta``) that must be this one unless ``force``, which re-labels it. The
-    target is replaced only while no other process has it open (see the module docstring).
-    Afterwards the node's index (``node.sqlite``) lists the imported alarms and marks the
-    actor dirty, so a server started on ``data_dir`` fires them and syncs the actor's new
-    state to the shared store.
+    actor (``_roost_meta``) that must be this one unless ``force``; the copy is labelled as
+    this actor either way. The target is replaced only while no other process has it open
+    (see the module docstring). Afterwards the node's index (``node.sqlite``) lists the
+    imported alarms and marks the actor dirty, so a server started on ``data_dir`` fires them
+    and syncs the actor's new state to the shared store.
 
     Raises:
         ConfigError: for a bad ``TYPE/KEY``.
@@ -415,6 +423,7 @@ def import_actor(
     fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.import-")
     staging = Path(name)
     try:
+        os.chmod(fd, _new_file_mode())  # mkstemp's 0600 would follow the file into place
         if isinstance(source, Path):
             os.close(fd)
             _copy_database(source, staging)
@@ -432,6 +441,13 @@ def import_actor(
     running = _sidecar(data_dir / "node.sqlite", "-wal").exists()
     _index(data_dir, actor_type, key, alarms)
     return ImportReport(target, replaced, len(alarms), running)
+
+
+def _new_file_mode() -> int:
+    """The permissions a new file gets here (0666 less the umask), as SQLite would create it."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def _copy_database(source: Path, staging: Path) -> None:
@@ -479,16 +495,21 @@ def _prepare(
             raise StorageError(f"{label} is damaged: {check}")
         meta = _meta(conn)
         wanted = {"actor_type": actor_type, "key": key}
-        if meta and meta != wanted:
-            if not force:
-                owner = f"{meta.get('actor_type')}/{meta.get('key')}"
-                raise StorageError(
-                    f"{label} holds actor {owner}, not {actor_type}/{key} "
-                    "(--force imports it anyway, as this actor)"
-                )
-            conn.executemany(
-                "INSERT OR REPLACE INTO _roost_meta (name, value) VALUES (?, ?)", wanted.items()
+        if meta and meta != wanted and not force:
+            owner = f"{meta.get('actor_type')}/{meta.get('key')}"
+            raise StorageError(
+                f"{label} holds actor {owner}, not {actor_type}/{key} "
+                "(--force imports it anyway, as this actor)"
             )
+        # Label it as roost labels a new file, so the key shows before the actor first runs.
+        conn.execute("CREATE TABLE IF NOT EXISTS _roost_meta (name TEXT PRIMARY KEY, value)")
+        conn.execute(
+            "INSERT OR IGNORE INTO _roost_meta (name, value) VALUES ('format', ?)",
+            (FORMAT_VERSION,),
+        )
+        conn.executemany(
+            "INSERT OR REPLACE INTO _roost_meta (name, value) VALUES (?, ?)", wanted.items()
+        )
         alarms = _pending_alarms(conn)
         conn.execute("PRAGMA journal_mode=WAL")  # what roost uses; no -wal is left on close
     finally:

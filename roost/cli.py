@@ -208,7 +208,8 @@ def _write_table(out: IO[str], columns: Sequence[str], rows: list[Sequence[Any]]
     cells = [["" if v is None else _text(v).translate(_ESCAPES) for v in row] for row in rows]
     numeric = [all(r[i] is None or _is_number(r[i]) for r in rows) for i in range(len(header))]
     widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(header)]
-    out.write(" " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + "\n")
+    names = " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))
+    out.write(" " + names.rstrip() + "\n")
     out.write("-" + "-+-".join("-" * w for w in widths) + "-\n")
     for row in cells:
         aligned = (
@@ -431,10 +432,23 @@ def _serve(args: argparse.Namespace) -> int:
         raise_file_limit()
         app = load_app(args.app)
         trio.run(serve, app, config)
-    except RoostError as exc:
-        print(f"roost: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"roost: {exc}", file=sys.stderr)
-        return 1
+    except (RoostError, OSError) as exc:
+        return _serve_failed(exc)
+    except BaseExceptionGroup as group:  # trio's nurseries wrap what failed inside them
+        leaf = _only_leaf(group)
+        if not isinstance(leaf, RoostError | OSError):
+            raise
+        return _serve_failed(leaf)
     return 0
+
+
+def _serve_failed(exc: RoostError | OSError) -> int:
+    """Print why ``serve`` could not run: 2 for a bad setting or app, 1 when the system refused."""
+    print(f"roost: {exc}", file=sys.stderr)
+    return 2 if isinstance(exc, RoostError) else 1
+
+
+def _only_leaf(exc: BaseException) -> BaseException:
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc

@@ -42,7 +42,7 @@ class Scenario:
 
 def all_scenarios() -> dict[str, Scenario]:
     """Every registered scenario by name, in table order."""
-    from bench.scenarios import alarms, cold, fanout, hibernate, idle, latency, transfer
+    from bench.scenarios import alarms, cold, fanout, hibernate, idle, latency, sync, transfer
 
-    family_modules = (fanout, latency, idle, cold, hibernate, alarms, transfer)
+    family_modules = (fanout, latency, idle, cold, hibernate, alarms, transfer, sync)
     return {s.name: s for module in family_modules for s in module.SCENARIOS}

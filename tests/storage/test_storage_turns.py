@@ -448,9 +448,7 @@ def test_repr(make_storage: MakeStorage) -> None:
 def _committed(storage: ActorStorage, key: str) -> object:
     """What another connection sees: only committed data."""
     with sqlite3.connect(f"file:{storage.path}?mode=ro", uri=True) as other:
-        row = other.execute(
-            "SELECT value FROM _roost_kv WHERE key = ?", [key.encode()]
-        ).fetchone()
+        row = other.execute("SELECT value FROM _roost_kv WHERE key = ?", [key.encode()]).fetchone()
     return None if row is None else cbor2.loads(row[0])
 
 
