@@ -314,6 +314,17 @@ def _parser() -> argparse.ArgumentParser:
         "--idle-timeout", type=float, help="seconds without a turn before an actor leaves memory"
     )
     run.add_argument("--max-active-actors", type=int, help="actor instances kept in memory")
+    run.add_argument(
+        "--max-open-databases", type=int, help="actor SQLite files open at once (default 256)"
+    )
+    run.add_argument(
+        "--sync-batch-size", type=int, help="snapshots per shared-store transaction (default 1000)"
+    )
+    run.add_argument(
+        "--max-group-turns",
+        type=int,
+        help="turns of one actor that may share a COMMIT (default 64; 0: commit each turn)",
+    )
     run.add_argument("--ping-interval", type=float, help="seconds of silence before a ping")
     run.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
 
@@ -427,6 +438,9 @@ def _serve(args: argparse.Namespace) -> int:
             max_outbound_bytes=args.max_outbound_bytes,
             idle_timeout=args.idle_timeout,
             max_active_actors=args.max_active_actors,
+            max_open_databases=args.max_open_databases,
+            sync_batch_size=args.sync_batch_size,
+            max_group_turns=args.max_group_turns,
             ping_interval=args.ping_interval,
         )
         raise_file_limit()

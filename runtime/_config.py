@@ -33,6 +33,8 @@ class ServerConfig:
     # Every dirty actor's snapshot reaches the shared store within this many seconds (plus
     # the store's latency) while the store is reachable.
     sync_interval: float = attrs.field(default=1.0, validator=_positive)
+    # Snapshots per shared-store transaction; one snapshot per dirty actor waits in memory.
+    sync_batch_size: int = attrs.field(default=1000, validator=_positive)
 
     # One inbound WebSocket message or HTTP body, after reassembly: bounds the receive buffer
     # of each connection (a frame declaring more is refused before its payload is read: 1009).

@@ -101,6 +101,9 @@ class ActorSlot:
         self._dirty_in_turn = False  # a committed-to-be turn changed the synced state
         self._grouped = False  # turns wait in an open transaction for the group's COMMIT
         self._group_turns = 0
+        # Envelope calls whose results wait in the outbox: answered with an error if the
+        # COMMIT they wait for fails, so no caller waits for a reply that will never come.
+        self.pending_calls: list[tuple[WebSocketSession, int]] = []
         self.waiting = 0  # events holding or waiting for the lock
         self.last_active = trio.current_time()
 
@@ -274,8 +277,6 @@ class ActorSlot:
             self.last_active = trio.current_time()
             self.registry.touch(self)
             lock.release()
-            if self._grouped and not lock.locked():
-                self.commit_group()  # the next turn was cancelled before it could start
 
     async def _run(
         self,
@@ -296,6 +297,7 @@ class ActorSlot:
         started = trio.current_time()
         storage = self._storage
         outbox_mark = len(self._outbox)
+        calls_mark = len(self.pending_calls)
         alarm_mark = dict(self._alarm_changes.changed) if self._grouped else None
         dirty_mark = self._dirty_in_turn
         self._in_turn = True
@@ -308,6 +310,7 @@ class ActorSlot:
         except BaseException:
             self._in_turn = False
             del self._outbox[outbox_mark:]
+            del self.pending_calls[calls_mark:]
             self._alarm_changes.changed.clear()
             if alarm_mark:
                 self._alarm_changes.changed.update(alarm_mark)
@@ -324,14 +327,22 @@ class ActorSlot:
             self._dirty_in_turn = True
         if before_release is not None:  # ahead of this turn's frames, behind earlier turns'
             self._outbox.insert(outbox_mark, (_Callback(before_release), None, (), None))
-        if may_group and self.waiting > 1 and self._group_turns < self.registry.max_group_turns:
-            if self._storage is not None:
-                try:
-                    self._storage.commit_turn(keep_open=True)
-                except CommitFailed:
-                    self._fail_group()
-                    raise
-            self._grouped = True
+        committer = self.registry.committer
+        if (
+            may_group
+            and committer is not None
+            and self._storage is not None
+            and self._storage.opened
+            and self._group_turns < self.registry.max_group_turns
+        ):
+            try:
+                self._storage.commit_turn(keep_open=True)
+            except CommitFailed:
+                self._fail_group()
+                raise
+            if not self._grouped:
+                self._grouped = True
+                committer.schedule(self)
             self._group_turns += 1
             self.registry.stats.turns_grouped_total += 1
         else:
@@ -367,18 +378,30 @@ class ActorSlot:
             sync.after_commit(ident)
         self._dirty_in_turn = False
         self._grouped, self._group_turns = False, 0
+        self.pending_calls.clear()
         self._release()
 
     def commit_group(self) -> None:
-        """Commit a group whose closing turn never came (its waiter left); never awaits."""
-        if self._grouped:
+        """Commit the turns that wait in an open transaction, then release their frames.
+
+        Called by the committer once per scheduler pass; never awaits. A turn holding the
+        lock right now commits or defers the group itself.
+        """
+        if self._grouped and not self.lock.locked():
             try:
                 self._commit_and_release(in_turn=False)
             except CommitFailed:
                 pass  # logged; the actor restarted
 
     def _fail_group(self) -> None:
-        """A COMMIT failed: drop what the group produced and restart the actor (G4)."""
+        """A COMMIT failed: drop what the group produced and restart the actor (G4).
+
+        Calls whose results were dropped get ``unavailable`` (retryable: nothing of theirs
+        was committed).
+        """
+        calls, self.pending_calls = self.pending_calls, []
+        for session, call_id in calls:
+            session.reply_error(call_id, "unavailable", "the actor could not commit; retry")
         self._outbox.clear()
         self._alarm_changes.changed.clear()
         self._dirty_in_turn = False
@@ -492,7 +515,11 @@ class ActorSlot:
 
         With connections still open the actor hibernates; otherwise it stops.
         """
-        self.commit_group()  # the lock may come straight from a deferring turn
+        if self._grouped:  # the caller holds the lock: commit what earlier turns left open
+            try:
+                self._commit_and_release(in_turn=False)
+            except CommitFailed:
+                pass  # logged; the actor restarted
         actor = self.actor
         if actor is None or self.state is not ActorState.ACTIVE:
             return
@@ -588,6 +615,39 @@ async def _on_stop(actor: Actor) -> None:
     await actor.on_stop()
 
 
+class Committer:
+    """Group commit across a scheduler pass: one node-wide task commits every actor whose
+    turns deferred their COMMIT, once per pass, then releases what those turns sent.
+
+    Turns that never await (most handlers) each take and release an actor's lock within
+    their own time slice, so they never see each other waiting; deferring the COMMIT to the
+    end of the pass lets all the turns an actor ran in that pass share one (one fsync with
+    ``synchronous=FULL``), at the price of one pass of latency for their replies.
+    """
+
+    __slots__ = ("_lot", "_ready")
+
+    def __init__(self) -> None:
+        self._ready: list[ActorSlot] = []
+        self._lot = trio.lowlevel.ParkingLot()
+
+    def schedule(self, slot: ActorSlot) -> None:
+        self._ready.append(slot)
+        if len(self._ready) == 1:
+            self._lot.unpark()
+
+    async def run(self) -> None:
+        while True:
+            if not self._ready:
+                await self._lot.park()
+            ready, self._ready = self._ready, []
+            for slot in ready:
+                slot.commit_group()
+                if slot._grouped:  # a turn holds the lock: look again next pass
+                    self.schedule(slot)
+            await trio.lowlevel.checkpoint()
+
+
 class ActorRegistry:
     """Every actor slot of this node, and what they share: storage pool, clock, alarms.
 
@@ -620,6 +680,8 @@ class ActorRegistry:
         #: Group commit: at most this many consecutive turns of one actor share a COMMIT
         #: (0 turns it off). Bounds how long a reply may wait for the group's commit.
         self.max_group_turns = 64
+        #: Commits deferred groups once per scheduler pass (set by the server).
+        self.committer: Committer | None = None
         self.slots: dict[tuple[str, str], ActorSlot] = {}
         self.active: OrderedDict[ActorSlot, None] = OrderedDict()  # least recently used first
         self._evictor: trio.Nursery | None = None

@@ -38,7 +38,7 @@ from roost.storage import open_shared_store
 from ._alarms import AlarmScheduler
 from ._app import App
 from ._config import ServerConfig
-from ._host import ActorRegistry, ActorSlot
+from ._host import ActorRegistry, ActorSlot, Committer
 from ._http import error_response, new_connection, read_request, to_request, write_response
 from ._metrics import Gauges, MetricsExporter
 from ._node_store import NodeStore
@@ -139,6 +139,7 @@ class Server:
             self._resolve,
             stats=self.stats,
             interval=config.sync_interval,
+            batch_size=config.sync_batch_size,
         )
         self.registry.sync = sync
         self.registry.resolve = self._resolve
@@ -147,6 +148,10 @@ class Server:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 nursery.start_soon(self._flusher.run, nursery)
+                if config.max_group_turns:
+                    committer = Committer()
+                    self.registry.committer = committer
+                    nursery.start_soon(committer.run)
                 nursery.start_soon(self._maintain)
                 await nursery.start(self.registry.run_evictions)
                 alarm_scope = trio.CancelScope()

@@ -178,8 +178,16 @@ class SyncWorker:
             if snapshot is None or snapshot.generation != dirty.generation:
                 await self._snapshot(ident, dirty.generation)
         while self._pending:
-            batch = list(self._pending.items())[: self._batch_size]
-            await self._write(batch)
+            # One list per pass, sliced into batches (not one copy of the dict per batch).
+            pending = list(self._pending.items())
+            for start in range(0, len(pending), self._batch_size):
+                batch = [
+                    (ident, snap)
+                    for ident, snap in pending[start : start + self._batch_size]
+                    if self._pending.get(ident) is snap  # not replaced meanwhile
+                ]
+                if batch:
+                    await self._write(batch)
 
     async def _snapshot(self, ident: ActorId, generation: int) -> None:
         slot = self._resolve(*ident)
@@ -216,12 +224,13 @@ class SyncWorker:
         writes = [StateWrite(t, k, self.fence, snap.state) for (t, k), snap in batch]
         outcomes = await (await self.store()).write_states(writes)
         self._stats.sync_batches_total += 1
+        cleared: list[ActorId] = []
         for (ident, snapshot), outcome in zip(batch, outcomes, strict=True):
             if self._pending.get(ident) is snapshot:
                 del self._pending[ident]
             if outcome.written:
                 self.written_total += 1
-                self._synced(ident, snapshot.generation)
+                self._synced(ident, snapshot.generation, cleared)
             else:
                 log.error(
                     "shared store refused %s/%s: fence %d is stale (now %d); stopping it here",
@@ -229,17 +238,27 @@ class SyncWorker:
                     self.fence,
                     outcome.fence,
                 )
-                self._synced(ident, None)
+                self._synced(ident, None, cleared)
                 await self._registry.fence_lost(*ident)
+        if cleared:
+            self._node.clear_dirty(cleared)  # one node.sqlite transaction per batch
 
-    def _synced(self, ident: ActorId, generation: int | None) -> None:
-        """The store has the actor's state up to ``generation`` (None: forget it anyway)."""
+    def _synced(
+        self, ident: ActorId, generation: int | None, cleared: list[ActorId] | None = None
+    ) -> None:
+        """The store has the actor's state up to ``generation`` (None: forget it anyway).
+
+        Its durable mark goes too: at once, or collected in ``cleared`` for one transaction.
+        """
         dirty = self._dirty.get(ident)
         if dirty is None or generation is None or dirty.generation <= generation:
             self._dirty.pop(ident, None)
             if ident in self._durable:
                 self._durable.discard(ident)
-                self._node.clear_dirty([ident])
+                if cleared is None:
+                    self._node.clear_dirty([ident])
+                else:
+                    cleared.append(ident)
 
 
 async def node_epoch(store: SharedStore, node_id: str) -> int:

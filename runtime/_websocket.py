@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from roost._errors import EnvelopeError, ProtocolError, RpcError
+from roost._errors import CommitFailed, EnvelopeError, ProtocolError, RpcError
 from roost.actors import Actor, Connection
 from roost.actors._rpc import bind_call
 from roost.protocol import (
@@ -270,14 +270,21 @@ class WebSocketSession:
                 self._reply(decision)
                 return
             slot.queue_frame(self, frame)  # leaves after the commit (G4)
+            slot.pending_calls.append((self, call_id))
 
         try:
             await slot.turn(call, may_group=True)
+        except CommitFailed:
+            pass  # every call of the failed commit was answered "unavailable"
         except RpcError as exc:
             self._reply(ErrorReply(id=call_id, code=exc.code, message=exc.message))
         except Exception:
             log.exception("rpc %s of %s/%s failed", envelope.method, slot.actor_type, slot.key)
             self._reply(ErrorReply(id=call_id, code="internal", message="the method failed"))
+
+    def reply_error(self, call_id: int | None, code: str, message: str) -> None:
+        """Answer a call with an error reply now (not gated: it reveals nothing written)."""
+        self._reply(ErrorReply(id=call_id, code=code, message=message))
 
     def _reply(self, reply: ErrorReply) -> None:
         """An error reply: never gated, it reveals nothing a turn wrote."""
