@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import sqlite3
 import tempfile
-import time
 import urllib.parse
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -594,6 +593,6 @@ def _index(data_dir: Path, actor_type: str, key: str, alarms: list[tuple[str, fl
         ours = [(t, k, n) for t, k, n, _ in node.alarms() if (t, k) == (actor_type, key)]
         node.delete_alarms(ours)
         node.put_alarms([(actor_type, key, name, due) for name, due in alarms])
-        node.mark_dirty(actor_type, key, since=time.time())
+        node.mark_dirty(actor_type, key, node.next_mark())
     finally:
         node.close()

@@ -13,6 +13,7 @@ so a crash can leave a hint too many, never one too few.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -20,19 +21,25 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS alarm_index (actor_type TEXT NOT NULL, actor_key TEXT NOT NULL,"
     " name TEXT NOT NULL, due_at REAL NOT NULL, PRIMARY KEY (actor_type, actor_key, name))"
     " WITHOUT ROWID",
+    # mark: a node-wide sequence number, so a clear never removes a newer mark of the actor.
     "CREATE TABLE IF NOT EXISTS dirty (actor_type TEXT NOT NULL, actor_key TEXT NOT NULL,"
-    " since REAL NOT NULL, PRIMARY KEY (actor_type, actor_key)) WITHOUT ROWID",
+    " mark INTEGER NOT NULL, PRIMARY KEY (actor_type, actor_key)) WITHOUT ROWID",
 )
 
 AlarmRow = tuple[str, str, str, float]
 
 
 class NodeStore:
-    """Synchronous access to node.sqlite (small writes on the trio thread, WAL, NORMAL sync)."""
+    """Synchronous access to node.sqlite (WAL, NORMAL sync).
+
+    Small writes run on the trio thread; bulk ones (clearing a batch of dirty marks) may run
+    in a worker thread, so every method takes the store's lock.
+    """
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, isolation_level=None)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         for statement in _SCHEMA:
@@ -41,16 +48,17 @@ class NodeStore:
     # -- alarms -------------------------------------------------------------------------------
 
     def alarms(self) -> list[AlarmRow]:
-        return self._db.execute(
-            "SELECT actor_type, actor_key, name, due_at FROM alarm_index"
-        ).fetchall()
+        with self._lock:
+            return self._db.execute(
+                "SELECT actor_type, actor_key, name, due_at FROM alarm_index"
+            ).fetchall()
 
     def put_alarms(self, rows: Iterable[AlarmRow]) -> None:
-        with self._db:
+        with self._lock, self._db:
             self._db.executemany("INSERT OR REPLACE INTO alarm_index VALUES (?, ?, ?, ?)", rows)
 
     def delete_alarms(self, alarms: Iterable[tuple[str, str, str]]) -> None:
-        with self._db:
+        with self._lock, self._db:
             self._db.executemany(
                 "DELETE FROM alarm_index WHERE actor_type = ? AND actor_key = ? AND name = ?",
                 alarms,
@@ -58,18 +66,32 @@ class NodeStore:
 
     # -- dirty marks --------------------------------------------------------------------------
 
-    def dirty(self) -> list[tuple[str, str, float]]:
-        return self._db.execute("SELECT actor_type, actor_key, since FROM dirty").fetchall()
+    def dirty(self) -> list[tuple[str, str, int]]:
+        """Every durable dirty mark: (type, key, mark)."""
+        with self._lock:
+            return self._db.execute("SELECT actor_type, actor_key, mark FROM dirty").fetchall()
 
-    def mark_dirty(self, actor_type: str, key: str, since: float) -> None:
-        with self._db:
-            self._db.execute(
-                "INSERT OR IGNORE INTO dirty VALUES (?, ?, ?)", (actor_type, key, since)
+    def next_mark(self) -> int:
+        """A mark above every recorded one (for a process other than the running node)."""
+        with self._lock:
+            return int(
+                self._db.execute("SELECT coalesce(max(mark), 0) + 1 FROM dirty").fetchone()[0]
             )
 
-    def clear_dirty(self, actors: Iterable[tuple[str, str]]) -> None:
-        with self._db:
-            self._db.executemany("DELETE FROM dirty WHERE actor_type = ? AND actor_key = ?", actors)
+    def mark_dirty(self, actor_type: str, key: str, mark: int) -> None:
+        """Record (or renew) the actor's dirty mark."""
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO dirty VALUES (?, ?, ?)", (actor_type, key, mark)
+            )
+
+    def clear_dirty(self, marks: Iterable[tuple[str, str, int]]) -> None:
+        """Remove synced marks: only those not renewed since (``mark`` at most the given)."""
+        with self._lock, self._db:
+            self._db.executemany(
+                "DELETE FROM dirty WHERE actor_type = ? AND actor_key = ? AND mark <= ?", marks
+            )
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            self._db.close()

@@ -16,6 +16,7 @@ another node owns the actor now: the actor is stopped here and its connections c
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -84,12 +85,15 @@ class SyncWorker:
         self._open_lock = trio.Lock()
         self._dirty: dict[ActorId, _Dirty] = {}
         self._pending: dict[ActorId, _Snapshot] = {}
-        self._durable: set[ActorId] = set()  # dirty marks already in node.sqlite
+        self._durable: dict[ActorId, int] = {}  # dirty marks in node.sqlite, by actor
         self.fence = 0
         self.written_total = 0
-        for actor_type, key, _since in node_store.dirty():
+        last = 0
+        for actor_type, key, mark in node_store.dirty():
             self._dirty[(actor_type, key)] = _Dirty(since=trio.current_time(), generation=1)
-            self._durable.add((actor_type, key))
+            self._durable[(actor_type, key)] = mark
+            last = max(last, mark)
+        self._marks = itertools.count(last + 1)  # node-wide: a renewed mark is always higher
 
     # -- the store, opened on first use ---------------------------------------------------------
 
@@ -130,8 +134,9 @@ class SyncWorker:
     def before_commit(self, actor: ActorId) -> None:
         """Make the dirty mark durable before the actor's commit (once per unsynced streak)."""
         if actor not in self._durable:
-            self._node.mark_dirty(*actor, since=self._registry.clock.now())
-            self._durable.add(actor)
+            mark = next(self._marks)
+            self._node.mark_dirty(*actor, mark)
+            self._durable[actor] = mark
 
     def after_commit(self, actor: ActorId) -> None:
         """A committed turn changed the actor's state."""
@@ -224,7 +229,7 @@ class SyncWorker:
         writes = [StateWrite(t, k, self.fence, snap.state) for (t, k), snap in batch]
         outcomes = await (await self.store()).write_states(writes)
         self._stats.sync_batches_total += 1
-        cleared: list[ActorId] = []
+        cleared: list[tuple[str, str, int]] = []
         for (ident, snapshot), outcome in zip(batch, outcomes, strict=True):
             if self._pending.get(ident) is snapshot:
                 del self._pending[ident]
@@ -240,11 +245,14 @@ class SyncWorker:
                 )
                 self._synced(ident, None, cleared)
                 await self._registry.fence_lost(*ident)
-        if cleared:
-            self._node.clear_dirty(cleared)  # one node.sqlite transaction per batch
+        if cleared:  # one node.sqlite transaction per batch, off the event loop
+            await trio.to_thread.run_sync(self._node.clear_dirty, cleared)
 
     def _synced(
-        self, ident: ActorId, generation: int | None, cleared: list[ActorId] | None = None
+        self,
+        ident: ActorId,
+        generation: int | None,
+        cleared: list[tuple[str, str, int]] | None = None,
     ) -> None:
         """The store has the actor's state up to ``generation`` (None: forget it anyway).
 
@@ -253,12 +261,12 @@ class SyncWorker:
         dirty = self._dirty.get(ident)
         if dirty is None or generation is None or dirty.generation <= generation:
             self._dirty.pop(ident, None)
-            if ident in self._durable:
-                self._durable.discard(ident)
+            mark = self._durable.pop(ident, None)
+            if mark is not None:
                 if cleared is None:
-                    self._node.clear_dirty([ident])
+                    self._node.clear_dirty([(*ident, mark)])
                 else:
-                    cleared.append(ident)
+                    cleared.append((*ident, mark))
 
 
 async def node_epoch(store: SharedStore, node_id: str) -> int:
