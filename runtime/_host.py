@@ -381,6 +381,11 @@ class ActorSlot:
         self.pending_calls.clear()
         self._release()
 
+    @property
+    def group_open(self) -> bool:
+        """Committed-to-be turns wait in an open transaction (their writes not durable yet)."""
+        return self._grouped
+
     def commit_group(self) -> None:
         """Commit the turns that wait in an open transaction, then release their frames.
 
@@ -524,26 +529,31 @@ class ActorSlot:
         if actor is None or self.state is not ActorState.ACTIVE:
             return
         self._set_state(ActorState.STOPPING)
+        stopped = False
         try:
             await self._run(_on_stop, actor, None)
+            stopped = True
+        except CommitFailed:
+            return  # the actor restarted: nothing committed to capture, nothing left to stop
         except Exception:
             log.exception("on_stop failed for %s/%s", self.actor_type, self.key)
         finally:
-            if self.registry.sync is not None:
-                try:  # eviction flushes first: the last snapshot waits for the worker
+            if stopped and self.registry.sync is not None:
+                try:  # eviction flushes first: the committed state waits for the worker
                     self.registry.sync.capture(self, actor)
                 except Exception:
                     log.exception("snapshot failed for %s/%s", self.actor_type, self.key)
-            self.actor = None
-            self._close_storage()
-            stats = self.registry.stats
-            stats.evictions_total += 1
-            if self.sessions:
-                stats.hibernations_total += 1
-                self._set_state(ActorState.HIBERNATED)
-            else:
-                self._set_state(ActorState.STOPPED)
-            self.registry.deactivated(self)
+            if self.state in (ActorState.STOPPING,):  # not restarted by a failed commit
+                self.actor = None
+                self._close_storage()
+                stats = self.registry.stats
+                stats.evictions_total += 1
+                if self.sessions:
+                    stats.hibernations_total += 1
+                    self._set_state(ActorState.HIBERNATED)
+                else:
+                    self._set_state(ActorState.STOPPED)
+                self.registry.deactivated(self)
 
     async def fire_alarm(self, name: str, *, force: bool = False) -> None:
         """Run the due alarm ``name`` as a turn; on failure schedule a retry or quarantine it.

@@ -37,6 +37,8 @@ log = logging.getLogger("roost.sync")
 ActorId = tuple[str, str]
 #: Longest wait between retries while the store is unreachable.
 MAX_BACKOFF = 30.0
+#: Batches written at once (each in a worker thread; PostgreSQL's pool holds 4 connections).
+WRITES_IN_FLIGHT = 3
 #: The store row whose lease fence numbers node epochs.
 EPOCH_TYPE, EPOCH_KEY = "roost-node", "epoch"
 
@@ -162,37 +164,65 @@ class SyncWorker:
             await trio.sleep(delay)
             try:
                 await self.flush()
-            except StoreUnavailable as exc:
+            except* StoreUnavailable as group:
                 self._stats.sync_failures_total += 1
                 delay = min(max(delay, self._interval) * 2, MAX_BACKOFF)
-                log.warning("shared store unavailable (%s); retrying in %.1f s", exc, delay)
+                log.warning(
+                    "shared store unavailable (%s); retrying in %.1f s", group.exceptions[0], delay
+                )
+            except* Exception:  # a bug must not stop syncing for good: log it, back off
+                self._stats.sync_failures_total += 1
+                delay = min(max(delay, self._interval) * 2, MAX_BACKOFF)
+                log.exception("sync round failed; retrying in %.1f s", delay)
             else:
                 delay = self._interval
 
     async def flush(self) -> None:
         """Snapshot every dirty actor and write everything pending.
 
+        Pipelined: a batch goes to a writer as soon as it is full, so the store writes while
+        the next snapshots are taken, with up to WRITES_IN_FLIGHT batches at once (each in
+        its own worker thread). An actor is in at most one batch of a pass, so concurrent
+        batches never race on one actor.
+
         Raises:
-            StoreUnavailable: the store could not be reached; nothing is lost.
+            StoreUnavailable: the store could not be reached (possibly inside an exception
+                group, when several writes failed); nothing is lost.
         """
         if not self._dirty and not self._pending:
             return
         await self.store()
-        for ident, dirty in list(self._dirty.items()):
-            snapshot = self._pending.get(ident)
-            if snapshot is None or snapshot.generation != dirty.generation:
-                await self._snapshot(ident, dirty.generation)
-        while self._pending:
-            # One list per pass, sliced into batches (not one copy of the dict per batch).
-            pending = list(self._pending.items())
-            for start in range(0, len(pending), self._batch_size):
+        async with trio.open_nursery() as nursery:
+            slots = trio.Semaphore(WRITES_IN_FLIGHT)
+            queued: list[ActorId] = list(self._pending)  # captured earlier (evictions, retries)
+
+            async def write(batch: list[tuple[ActorId, _Snapshot]]) -> None:
+                try:
+                    await self._write(batch)
+                finally:
+                    slots.release()
+
+            async def hand_off(count: int) -> None:
                 batch = [
                     (ident, snap)
-                    for ident, snap in pending[start : start + self._batch_size]
-                    if self._pending.get(ident) is snap  # not replaced meanwhile
+                    for ident in queued[:count]
+                    if (snap := self._pending.get(ident)) is not None
                 ]
+                del queued[:count]
                 if batch:
-                    await self._write(batch)
+                    await slots.acquire()
+                    nursery.start_soon(write, batch)
+
+            for ident, dirty in list(self._dirty.items()):
+                snapshot = self._pending.get(ident)
+                if snapshot is None or snapshot.generation != dirty.generation:
+                    await self._snapshot(ident, dirty.generation)
+                    if snapshot is None and ident in self._pending:
+                        queued.append(ident)
+                while len(queued) >= self._batch_size:
+                    await hand_off(self._batch_size)
+            while queued:
+                await hand_off(self._batch_size)
 
     async def _snapshot(self, ident: ActorId, generation: int) -> None:
         slot = self._resolve(*ident)
@@ -201,17 +231,30 @@ class SyncWorker:
             self._synced(ident, generation)
             return
 
+        actor = slot.actor
+        if actor is not None and not slot.lock.locked() and not slot.group_open:
+            # Between turns with everything committed: read it as it is, no turn needed.
+            self._take(ident, actor, generation)
+            return
+        taken: list[Any] = []
+
         async def take(actor: Actor) -> None:
-            dirty = self._dirty.get(ident)
-            self._take(ident, actor, dirty.generation if dirty else generation)
+            taken.append(actor.snapshot())
 
         try:
             await slot.turn(take)  # waits for a running turn; activates an evicted actor
         except Exception:
             log.exception("could not take the snapshot of %s/%s", *ident)
+            return
+        # Recorded only now: the turn, and any group it closed, committed.
+        dirty = self._dirty.get(ident)
+        self._record(ident, taken[0], dirty.generation if dirty else generation)
 
     def _take(self, ident: ActorId, actor: Actor, generation: int) -> None:
-        state = actor.snapshot()
+        self._record(ident, actor.snapshot(), generation)
+
+    def _record(self, ident: ActorId, state: Any, generation: int) -> None:
+        """Keep ``state`` as the actor's pending snapshot (None: it has nothing to sync)."""
         if state is None:  # nothing to sync for this actor
             self._pending.pop(ident, None)
             self._synced(ident, generation)
