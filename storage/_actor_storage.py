@@ -231,12 +231,7 @@ class ActorStorage:
             self._group = True
             return
         self._group = False
-        try:
-            self._end_transaction(commit=True)
-        except sqlite3.Error as exc:
-            self._end_transaction(commit=False)
-            raise CommitFailed(f"commit failed: {exc}") from exc
-        self._meta_unwritten = False
+        self._commit()
 
     def rollback_turn(self) -> None:
         """End the turn, discarding its writes; the storage stays usable.
@@ -278,6 +273,10 @@ class ActorStorage:
             if conn is not None:
                 self._end_transaction(commit=False)
             raise CommitFailed("the group's transaction was lost before its commit")
+        self._commit()
+
+    def _commit(self) -> None:
+        """COMMIT the open transaction; on failure roll it back and raise CommitFailed."""
         try:
             self._end_transaction(commit=True)
         except sqlite3.Error as exc:
