@@ -99,6 +99,21 @@ class SQLiteSharedStore(SharedStore):
     # -- lifecycle ---------------------------------------------------------------------------
 
     def _open_sync(self) -> None:
+        # Several processes opening a new file at once can get SQLITE_BUSY without SQLite
+        # consulting the busy handler (switching to WAL and the first BEGIN IMMEDIATE avoid
+        # a deadlock that way), so the whole open is retried within the busy timeout.
+        deadline = time.monotonic() + self._busy_timeout
+        delay = 0.01
+        while True:
+            try:
+                return self._open_once()
+            except StoreUnavailable:
+                if time.monotonic() + delay > deadline:
+                    raise
+                time.sleep(delay)  # a worker thread: blocking here is the point
+                delay = min(delay * 2, 0.2)
+
+    def _open_once(self) -> None:
         with _mapped_errors():
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(
