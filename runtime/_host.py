@@ -14,41 +14,30 @@ the next event activates a fresh instance with the same identity.
 
 from __future__ import annotations
 
-import contextvars
-import itertools
 import logging
-import os
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 import trio
 
-from roost._errors import CommitFailed, RpcError
+from roost._errors import CommitFailed
 from roost.actors import Actor, Connection
 from roost.actors._alarms import Alarm, AlarmChanges, Alarms
 from roost.actors._presence_channel import EXPIRY_ALARM, Presence, PresenceStore
-from roost.actors._rpc import ActorRef, bind_call
+from roost.actors._rpc import ActorRef
 from roost.protocol import ServerEvent, encode_binary, encode_text
-from roost.storage import ActorStorage, HandlePool, StoredState, actor_db_path
+from roost.storage import ActorStorage, StoredState
 
-from ._alarms import AlarmScheduler, NodeClock
 from ._lifecycle import ActorState, check_transition
-from ._stats import NodeStats
 from ._websocket import SessionState, check_close_code
 
 if TYPE_CHECKING:
     from ._app import ActorType
-    from ._sync import SyncWorker
+    from ._registry import ActorRegistry
     from ._websocket import WebSocketSession
 
 log = logging.getLogger("roost.actor")
-#: The actors waiting on each other's rpc calls in the current task, to refuse cycles.
-_call_chain: contextvars.ContextVar[tuple[ActorSlot, ...]] = contextvars.ContextVar(
-    "roost_call_chain", default=()
-)
 _LISTED = (SessionState.CONNECTING, SessionState.OPEN)
 T = TypeVar("T")
 
@@ -623,219 +612,3 @@ async def _on_start(actor: Actor) -> None:
 
 async def _on_stop(actor: Actor) -> None:
     await actor.on_stop()
-
-
-class Committer:
-    """Group commit across a scheduler pass: one node-wide task commits every actor whose
-    turns deferred their COMMIT, once per pass, then releases what those turns sent.
-
-    Turns that never await (most handlers) each take and release an actor's lock within
-    their own time slice, so they never see each other waiting; deferring the COMMIT to the
-    end of the pass lets all the turns an actor ran in that pass share one (one fsync with
-    ``synchronous=FULL``), at the price of one pass of latency for their replies.
-    """
-
-    __slots__ = ("_lot", "_ready")
-
-    def __init__(self) -> None:
-        self._ready: list[ActorSlot] = []
-        self._lot = trio.lowlevel.ParkingLot()
-
-    def schedule(self, slot: ActorSlot) -> None:
-        self._ready.append(slot)
-        if len(self._ready) == 1:
-            self._lot.unpark()
-
-    async def run(self) -> None:
-        while True:
-            if not self._ready:
-                await self._lot.park()
-            ready, self._ready = self._ready, []
-            for slot in ready:
-                slot.commit_group()
-                if slot._grouped:  # a turn holds the lock: look again next pass
-                    self.schedule(slot)
-            await trio.lowlevel.checkpoint()
-
-
-class ActorRegistry:
-    """Every actor slot of this node, and what they share: storage pool, clock, alarms.
-
-    Args:
-        max_active_actors: instances kept in memory at most; past it the least recently
-            used idle actors are evicted (hibernated, or stopped without connections).
-    """
-
-    def __init__(
-        self,
-        *,
-        data_dir: Path,
-        max_open_databases: int,
-        synchronous: str,
-        max_active_actors: int,
-        stats: NodeStats,
-    ) -> None:
-        self.data_dir = data_dir
-        self.synchronous = synchronous
-        self.max_active_actors = max_active_actors
-        self.stats = stats
-        self.pool = HandlePool(max_open=max_open_databases)
-        self.clock = NodeClock()
-        self.scheduler: AlarmScheduler | None = None
-        self.sync: SyncWorker | None = None
-        #: Finds (or creates) the slot of an actor id; set by the server (None: unknown type).
-        self.resolve: Callable[[str, str], ActorSlot | None] | None = None
-        #: Seconds an actor-to-actor call may wait for its answer.
-        self.call_timeout = 30.0
-        #: Group commit: at most this many consecutive turns of one actor share a COMMIT
-        #: (0 turns it off). Bounds how long a reply may wait for the group's commit.
-        self.max_group_turns = 64
-        #: Commits deferred groups once per scheduler pass (set by the server).
-        self.committer: Committer | None = None
-        self.slots: dict[tuple[str, str], ActorSlot] = {}
-        self.active: OrderedDict[ActorSlot, None] = OrderedDict()  # least recently used first
-        self._evictor: trio.Nursery | None = None
-        self._connection_ids = itertools.count(1)
-        self._id_prefix = os.urandom(4).hex()
-        #: This node process's identity in the shared store.
-        self.node_id = f"node-{os.urandom(8).hex()}"
-
-    def slot(self, actor_type: ActorType, key: str) -> ActorSlot:
-        """The slot of (type, key), created on first use; never awaits (G1)."""
-        ident = (actor_type.name, key)
-        slot = self.slots.get(ident)
-        if slot is None:
-            slot = self.slots[ident] = ActorSlot(self, actor_type, key)
-        return slot
-
-    def storage_for(self, actor_type: str, key: str) -> ActorStorage:
-        """Storage for one actor; its file is created only when first used."""
-        return ActorStorage(
-            self.db_path(actor_type, key),
-            actor_type=actor_type,
-            key=key,
-            pool=self.pool,
-            synchronous=self.synchronous,
-        )
-
-    def db_path(self, actor_type: str, key: str) -> Path:
-        return actor_db_path(self.data_dir, actor_type, key)
-
-    def new_connection_id(self) -> str:
-        """A connection id unique within this process."""
-        return f"{self._id_prefix}-{next(self._connection_ids):x}"
-
-    # -- the set of active instances ---------------------------------------------------------
-
-    def activated(self, slot: ActorSlot) -> None:
-        self.stats.activations_total += 1
-        self.active[slot] = None
-        if len(self.active) > self.max_active_actors and self._evictor is not None:
-            self._evictor.start_soon(self._evict_over_limit)
-
-    def deactivated(self, slot: ActorSlot) -> None:
-        self.active.pop(slot, None)
-
-    def touch(self, slot: ActorSlot) -> None:
-        if slot in self.active:
-            self.active.move_to_end(slot)
-
-    def counts(self) -> tuple[int, int]:
-        """(active, hibernated) instances right now."""
-        hibernated = sum(1 for s in self.slots.values() if s.state is ActorState.HIBERNATED)
-        return len(self.active), hibernated
-
-    async def run_evictions(self, *, task_status: trio.TaskStatus[None]) -> None:
-        """Host the background evictions that ``max_active_actors`` asks for."""
-        async with trio.open_nursery() as nursery:
-            self._evictor = nursery
-            task_status.started()
-            await trio.sleep_forever()
-
-    async def _evict_over_limit(self) -> None:
-        """Evict least recently used idle actors until the node is within its limit."""
-        for slot in list(self.active):
-            if len(self.active) <= self.max_active_actors:
-                return
-            if slot.waiting or slot.lock.locked():
-                continue
-            await self.evict(slot)
-
-    async def evict_idle(self, now: float, idle_timeout: float) -> None:
-        """Evict actors with no turn for ``idle_timeout`` seconds; drop empty slots."""
-        for slot in list(self.active):
-            if now - slot.last_active < idle_timeout:
-                break  # the rest were active more recently
-            if not slot.waiting:
-                await self.evict(slot)
-        for ident, slot in list(self.slots.items()):
-            if slot.state is ActorState.HIBERNATED and not slot.sessions and not slot.waiting:
-                slot._set_state(ActorState.STOPPED)
-            if slot.state is ActorState.STOPPED and not slot.sessions and not slot.waiting:
-                del self.slots[ident]
-
-    async def call_actor(
-        self, caller: ActorSlot | None, actor_type: str, key: str, method: str, args: dict[str, Any]
-    ) -> Any:
-        """One rpc turn on another actor, for ``self.call(...)`` (and HTTP rpc, caller None).
-
-        Raises:
-            RpcError: not_found (type or method), bad_request, internal (the method raised),
-                unavailable (a call back into the chain, or no answer in time).
-        """
-        if self.resolve is None:
-            raise RpcError("unavailable", "the server is not running")
-        target = self.resolve(actor_type, key)
-        if target is None:
-            raise RpcError("not_found", f"no actor type {actor_type!r}")
-        invoke = bind_call(target.cls, method, args)
-        chain = _call_chain.get()
-        if caller is not None:
-            chain = (*chain, caller)
-        if target in chain:
-            raise RpcError(
-                "unavailable", f"reentrant call to {actor_type}/{key}: it is waiting in the chain"
-            )
-        token = _call_chain.set(chain)
-        try:
-            with trio.fail_after(self.call_timeout):
-                return await target.turn(lambda actor: invoke(actor, None))
-        except trio.TooSlowError:
-            raise RpcError("unavailable", f"{actor_type}/{key} did not answer in time") from None
-        except RpcError:
-            raise
-        except Exception as exc:
-            raise RpcError("internal", f"{type(exc).__name__}: {exc}") from exc
-        finally:
-            _call_chain.reset(token)
-
-    async def fence_lost(self, actor_type: str, key: str) -> None:
-        """Another node owns this actor now: close its connections and stop it here."""
-        slot = self.slots.get((actor_type, key))
-        if slot is None:
-            return
-        for session in list(slot.sessions.values()):
-            session.close(1012, "actor moved to another node")
-        await self.evict(slot)
-
-    async def stop_all(self) -> None:
-        """Evict every actor (graceful shutdown): on_stop runs, storage closes."""
-        for slot in list(self.slots.values()):
-            await self.evict(slot)
-
-    async def evict(self, slot: ActorSlot) -> None:
-        """Evict one actor (waiting for its current turn); drop its slot if nothing is left."""
-        slot.waiting += 1
-        try:
-            async with slot.lock:
-                await slot.evict()
-        finally:
-            slot.waiting -= 1
-        ident = (slot.actor_type, slot.key)
-        if (
-            slot.state is ActorState.STOPPED
-            and not slot.sessions
-            and not slot.waiting
-            and self.slots.get(ident) is slot
-        ):
-            del self.slots[ident]

@@ -38,10 +38,11 @@ from roost.storage import open_shared_store
 from ._alarms import AlarmScheduler
 from ._app import App
 from ._config import ServerConfig
-from ._host import ActorRegistry, ActorSlot, Committer
+from ._host import ActorSlot
 from ._http import error_response, new_connection, read_request, to_request, write_response
 from ._metrics import Gauges, MetricsExporter
 from ._node_store import NodeStore
+from ._registry import ActorRegistry, Committer
 from ._routing import RUNTIME_PREFIX, parse_target, route_actor
 from ._stats import NodeStats
 from ._sync import SyncWorker

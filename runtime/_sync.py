@@ -28,8 +28,9 @@ from roost._errors import StoreUnavailable
 from roost.actors import Actor
 from roost.storage import EncodedState, SharedStore, StateWrite
 
-from ._host import ActorRegistry, ActorSlot
+from ._host import ActorSlot
 from ._node_store import NodeStore
+from ._registry import ActorRegistry
 from ._stats import NodeStats
 
 log = logging.getLogger("roost.sync")
