@@ -90,6 +90,7 @@ class ActorSlot:
         self._dirty_in_turn = False  # a committed-to-be turn changed the synced state
         self._grouped = False  # turns wait in an open transaction for the group's COMMIT
         self._group_turns = 0
+        self.commit_scheduled = False  # waiting in the committer's list
         # Envelope calls whose results wait in the outbox: answered with an error if the
         # COMMIT they wait for fails, so no caller waits for a reply that will never come.
         self.pending_calls: list[tuple[WebSocketSession, int]] = []
@@ -266,6 +267,13 @@ class ActorSlot:
             self.last_active = trio.current_time()
             self.registry.touch(self)
             lock.release()
+            if self._grouped and not self.commit_scheduled:
+                # Every way out of a turn (deferred, raised, cancelled) leaves an open group
+                # to the committer, which closes it at the end of this scheduler pass.
+                committer = self.registry.committer
+                if committer is not None:
+                    self.commit_scheduled = True
+                    committer.schedule(self)
 
     async def _run(
         self,
@@ -329,9 +337,7 @@ class ActorSlot:
             except CommitFailed:
                 self._fail_group()
                 raise
-            if not self._grouped:
-                self._grouped = True
-                committer.schedule(self)
+            self._grouped = True  # turn() hands the group to the committer on its way out
             self._group_turns += 1
             self.registry.stats.turns_grouped_total += 1
         else:

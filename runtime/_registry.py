@@ -66,9 +66,10 @@ class Committer:
                 await self._lot.park()
             ready, self._ready = self._ready, []
             for slot in ready:
+                slot.commit_scheduled = False
+                # A no-op while a turn holds the lock: that turn commits the group, or
+                # schedules it here again when it ends.
                 slot.commit_group()
-                if slot._grouped:  # a turn holds the lock: look again next pass
-                    self.schedule(slot)
             await trio.lowlevel.checkpoint()
 
 

@@ -112,20 +112,24 @@ async def refused_upgrade(server: Server, path: str) -> tuple[int, bytes]:
     return status, body
 
 
-def raw_upgrade_request(path: str, key: str = "dGhlIHNhbXBsZSBub25jZQ==") -> bytes:
+def raw_upgrade_request(
+    path: str, key: str = "dGhlIHNhbXBsZSBub25jZQ==", subprotocol: str | None = None
+) -> bytes:
+    extra = f"Sec-WebSocket-Protocol: {subprotocol}\r\n" if subprotocol else ""
     return (
         f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+        f"{extra}\r\n"
     ).encode()
 
 
-async def raw_websocket(server: Server, path: str) -> socket.socket:
+async def raw_websocket(server: Server, path: str, subprotocol: str | None = None) -> socket.socket:
     """A blocking-free raw socket that completed the handshake and reads nothing more.
 
     Used to play clients that never read, or that vanish without a close frame.
     """
     stream = await trio.open_tcp_stream("127.0.0.1", server.port)
-    await stream.send_all(raw_upgrade_request(path))
+    await stream.send_all(raw_upgrade_request(path, subprotocol=subprotocol))
     response = b""
     while b"\r\n\r\n" not in response:
         response += await stream.receive_some(1)  # byte by byte: leave frames unread

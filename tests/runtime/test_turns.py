@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any, ClassVar
@@ -13,8 +14,9 @@ import trio.testing
 import trio_websocket
 
 from roost import Actor, App, Connection, Request, rpc
+from roost.protocol import FrameDecoder, Opcode, encode_frame
 from roost.runtime import ActorState
-from tests.support import connect, refused_upgrade, running
+from tests.support import connect, raw_websocket, refused_upgrade, running
 
 
 class Counter(Actor):
@@ -343,3 +345,35 @@ async def test_group_commit_can_be_turned_off(tmp_path: Path) -> None:
         replies, frames, stats = await _grouped(tmp_path, calls, max_group_turns=0)
     assert replies == [("result", "released"), ("result", 1), ("result", 3), ("result", 3)]
     assert frames == ["x=1", "x=3"] and stats.turns_grouped_total == 0
+
+
+async def test_a_group_left_open_by_a_waiting_turn_still_commits(tmp_path: Path) -> None:
+    """A deferred call, then in the same scheduler pass a call that holds the actor across
+    passes: the committer must not spin meanwhile, and once the second call ends the group
+    (both) commits and both replies arrive."""
+    Bank.release = trio.Event()
+    app = App()
+    app.actor("bank", Bank)
+    calls = [
+        {"type": "call", "id": 1, "method": "deposit", "args": {"name": "x", "amount": 5}},
+        {"type": "call", "id": 2, "method": "hold"},
+    ]
+    # Both frames in one TCP write: the server reads them in one recv, in one pass.
+    frames = b"".join(
+        encode_frame(Opcode.TEXT, json.dumps(call).encode(), mask=os.urandom(4)) for call in calls
+    )
+    with trio.fail_after(10):
+        async with running(app, tmp_path) as server:
+            stream = await raw_websocket(server, "/bank/b", subprotocol="roost.v1.json")
+            async with stream:
+                await stream.send_all(frames)
+                # With the group open and the lock held, every task must come to rest: a
+                # committer that kept rescheduling itself would never let this return.
+                await trio.testing.wait_all_tasks_blocked()
+                assert server.registry.slots[("bank", "b")].group_open
+                Bank.release.set()
+                decoder, replies = FrameDecoder(client=True), []
+                while len(replies) < 2:
+                    for event in decoder.receive_data(await stream.receive_some(65536)):
+                        replies.append(json.loads(event.data))  # type: ignore[union-attr]
+                assert sorted((r["id"], r["value"]) for r in replies) == [(1, 5), (2, "released")]
