@@ -1,6 +1,6 @@
 """The embedded shared store: one SQLite file, ``<data-dir>/shared.sqlite`` by default.
 
-It needs no set-up and serves every process of one machine (``roost serve --workers N``):
+It needs no set-up and serves every process of one machine:
 the file is in WAL mode, so readers never block the writer, and every write runs in a
 ``BEGIN IMMEDIATE`` transaction, which takes SQLite's single write lock up front and so makes
 read-decide-write sequences (leases, fenced upserts) atomic across processes. A writer that
