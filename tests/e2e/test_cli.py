@@ -18,6 +18,10 @@ from roost import ConfigError, ServerConfig
 from roost.cli import load_app
 from tests.support import EXAMPLES, open_client
 
+#: Every server process a test started; tests/e2e/conftest.py kills any left running, so a
+#: failing assertion never leaves a server behind.
+STARTED: list[trio.Process] = []
+
 
 async def start(args: list[str], env: dict[str, str]) -> tuple[trio.Process, int]:
     process = await trio.lowlevel.open_process(
@@ -26,6 +30,7 @@ async def start(args: list[str], env: dict[str, str]) -> tuple[trio.Process, int
         stderr=subprocess.PIPE,
         env={**os.environ, **env},
     )
+    STARTED.append(process)
     assert process.stdout is not None
     line = b""
     while b"\n" not in line:
