@@ -117,30 +117,19 @@ class Alarms:
             ValueError: neither or both of ``at``/``after``, a bad name, time, limit or
                 payload (not JSON-able or over MAX_PAYLOAD_BYTES).
         """
-        if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME_LENGTH:
-            raise ValueError(f"alarm names are strings of 1 to {MAX_NAME_LENGTH} characters")
-        if name.startswith(RESERVED_PREFIX):
-            raise ValueError(f"alarm names starting with {RESERVED_PREFIX!r} are roost's own")
-        return self._set_internal(
-            name,
-            at=at,
-            after=after,
-            payload=payload,
-            max_retries=max_retries,
-            retry_delay=retry_delay,
-        )
+        _check_user_name(name)
+        return self._set_internal(name, at, after, payload, max_retries, retry_delay)
 
     def _set_internal(
         self,
         name: str,
-        *,
-        at: float | None = None,
+        at: float | None,
         after: float | None = None,
         payload: Any = None,
         max_retries: int = DEFAULT_MAX_RETRIES,
         retry_delay: float = DEFAULT_RETRY_DELAY,
     ) -> Alarm:
-        """``set`` without the reserved-name check (the runtime's own alarms)."""
+        """``set`` without the name check: the runtime's own alarms use reserved names."""
         if (at is None) == (after is None):
             raise ValueError("give exactly one of at= (unix seconds) or after= (seconds)")
         when = self._now() + after if after is not None else at
@@ -184,8 +173,7 @@ class Alarms:
 
     def delete(self, name: str) -> bool:
         """Delete the alarm ``name``; True if there was one."""
-        if name.startswith(RESERVED_PREFIX):
-            raise ValueError(f"alarm names starting with {RESERVED_PREFIX!r} are roost's own")
+        _refuse_reserved(name)
         return self._delete_internal(name)
 
     def _delete_internal(self, name: str) -> bool:
@@ -247,6 +235,18 @@ class Alarms:
         current = self.get(alarm.name)
         if current is not None and current.generation == alarm.generation:
             self._delete_internal(alarm.name)
+
+
+def _check_user_name(name: object) -> None:
+    """Raise ValueError for a name an actor may not set (bad, or reserved for the runtime)."""
+    if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME_LENGTH:
+        raise ValueError(f"alarm names are strings of 1 to {MAX_NAME_LENGTH} characters")
+    _refuse_reserved(name)
+
+
+def _refuse_reserved(name: str) -> None:
+    if name.startswith(RESERVED_PREFIX):
+        raise ValueError(f"alarm names starting with {RESERVED_PREFIX!r} are roost's own")
 
 
 def _alarm(row: tuple[Any, ...]) -> Alarm:

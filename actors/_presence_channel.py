@@ -120,7 +120,7 @@ class Presence:
         due = min(last_seen.values()) + self._ttl
         current = alarms.get(EXPIRY_ALARM)
         if current is None or current.due_at != due:
-            alarms._set_internal(EXPIRY_ALARM, at=due)
+            alarms._set_internal(EXPIRY_ALARM, due)
 
     def _announce(self, diff: PresenceDiff, exclude: Connection | None) -> None:
         if not diff.is_empty:
