@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
+import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import h11
+import pytest
 import trio
 import trio_websocket
 
@@ -135,3 +139,35 @@ async def raw_websocket(server: Server, path: str, subprotocol: str | None = Non
         response += await stream.receive_some(1)  # byte by byte: leave frames unread
     assert response.startswith(b"HTTP/1.1 101"), response
     return stream  # type: ignore[return-value]
+
+
+def missing_tool(tool: str, untested: str, require: str = "ROOST_REQUIRE_NODE") -> NoReturn:
+    """Skip loudly because ``tool`` is not installed, or fail when ``$require`` is ``1`` (CI)."""
+    reason = (
+        f"!!! {tool.upper()} IS NOT INSTALLED: {untested} WAS NOT TESTED !!! "
+        f"(install it; {require}=1 makes this a failure)"
+    )
+    if os.environ.get(require) == "1":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def node_project(folder: Path, untested: str) -> str:
+    """``node``'s path, once ``npm ci`` has installed ``folder``'s package-lock.json (if it had
+    not yet). Skips (or fails, in CI) without Node or npm."""
+    node = shutil.which("node")
+    if node is None:
+        missing_tool("node", untested)
+    if not (folder / "node_modules" / ".package-lock.json").is_file():
+        npm = shutil.which("npm")
+        if npm is None:
+            missing_tool("npm", untested)
+        done = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, f"npm ci in {folder} failed:\n{done.stdout}\n{done.stderr}"
+    return node
