@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 STAMP = VENV / ".roost-installed"
-DEMO = ["serve", "examples/chat.py"]
+DEMO = ["serve", "examples/demo.py"]
 
 
 def setup() -> None:

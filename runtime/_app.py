@@ -1,4 +1,4 @@
-"""The app registry: which actor class serves which type name.
+"""The app registry: which actor class serves which type name, and which files are served.
 
 An App is an ordinary object the user builds and passes to the server; there is no
 process-global registry.
@@ -6,13 +6,17 @@ process-global registry.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
+from urllib.parse import unquote
 
 import attrs
 
 from roost._errors import ConfigError
 from roost.actors import Actor
+
+from ._static import StaticFiles
 
 _TYPE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 
@@ -26,10 +30,15 @@ class ActorType:
 
 
 class App:
-    """Maps type names to actor classes: ``app.actor("chat", ChatRoom)`` serves ``/chat/<key>``."""
+    """Maps type names to actor classes: ``app.actor("chat", ChatRoom)`` serves ``/chat/<key>``.
+
+    ``app.static("/", "web")`` also serves a directory's files over plain HTTP (a page beside
+    its actors).
+    """
 
     def __init__(self) -> None:
         self._types: dict[str, ActorType] = {}
+        self._static: list[StaticFiles] = []  # longest prefix first
 
     def actor(self, name: str, cls: type[Actor]) -> type[Actor]:
         """Register ``cls`` under ``name`` (lowercase letters, digits, ``_`` and ``-``).
@@ -46,10 +55,59 @@ class App:
             )
         if name in self._types:
             raise ConfigError(f"actor type {name!r} is already registered")
+        if any(files.first_segment == name for files in self._static):
+            raise ConfigError(f"actor type {name!r} would shadow a static mount at /{name}/")
         if not (isinstance(cls, type) and issubclass(cls, Actor)):
             raise ConfigError(f"{cls!r} is not a subclass of roost.Actor")
         self._types[name] = ActorType(name, cls)
         return cls
+
+    def static(
+        self,
+        prefix: str,
+        directory: str | os.PathLike[str],
+        *,
+        index: str | None = "index.html",
+        max_file_bytes: int = 16 * 1024 * 1024,
+    ) -> None:
+        """Serve the files under ``directory`` at ``prefix`` (GET and HEAD only).
+
+        ``app.static("/", "web")`` answers ``/`` with ``web/index.html`` and ``/app.js`` with
+        ``web/app.js``. Paths whose first segment names an actor type always go to the actor,
+        so a mount at ``/`` serves everything else; among mounts the longest prefix wins.
+        Traversal is refused (see ``roost.runtime._static``).
+
+        Args:
+            prefix: ``/`` or ``/name/.../``, starting and ending with ``/``.
+            directory: what to serve; resolved now.
+            index: the file a path ending in ``/`` serves; None answers such paths 404.
+            max_file_bytes: larger files are refused (500): each response holds its file in
+                memory while it is sent.
+
+        Raises:
+            ConfigError: the prefix is malformed, taken, under ``/_roost/`` or starts with an
+                actor type's name; the directory does not exist; a limit is invalid.
+        """
+        files = StaticFiles.mount(
+            prefix, os.fspath(directory), index=index, max_file_bytes=max_file_bytes
+        )
+        if files.first_segment == "_roost":
+            raise ConfigError("paths under /_roost/ belong to the runtime")
+        if files.first_segment in self._types:
+            raise ConfigError(f"static prefix {prefix!r} is served by the actor type")
+        if any(other.prefix == prefix for other in self._static):
+            raise ConfigError(f"static prefix {prefix!r} is already mounted")
+        self._static.append(files)
+        self._static.sort(key=lambda mount: len(mount.prefix), reverse=True)
+
+    def files_for(self, raw_path: str) -> StaticFiles | None:
+        """The static mount serving ``raw_path`` (undecoded), or None.
+
+        None also when the path's first segment names an actor type: actors come first.
+        """
+        if not self._static or unquote(raw_path.split("/", 2)[1]) in self._types:
+            return None
+        return next((f for f in self._static if raw_path.startswith(f.prefix)), None)
 
     def get(self, name: str) -> ActorType | None:
         """The registered type called ``name``, or None."""

@@ -69,15 +69,20 @@ def to_request(event: h11.Request, target: Target, body: bytes, rest: str = "") 
     )
 
 
-def write_response(peer: Peer, conn: h11.Connection, response: Response) -> None:
-    """Queue ``response`` on the peer (Content-Length framing)."""
+def write_response(
+    peer: Peer, conn: h11.Connection, response: Response, *, head: bool = False
+) -> None:
+    """Queue ``response`` on the peer (Content-Length framing).
+
+    For a HEAD request (``head``) the headers describe the body but the body is not sent.
+    """
     headers = [
         ("content-type", response.content_type),
         ("content-length", str(len(response.body))),
         *response.headers,
     ]
     peer.write(conn.send(h11.Response(status_code=response.status, headers=headers)))
-    if response.body:
+    if response.body and not head:
         peer.write(conn.send(h11.Data(data=response.body)))
     peer.write(conn.send(h11.EndOfMessage()))
 

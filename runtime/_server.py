@@ -2,7 +2,8 @@
 
 Each accepted socket gets one task. It reads HTTP requests with h11; an upgrade to
 ``/<type>/<key>`` becomes a :class:`WebSocketSession` on the same task, anything else is
-answered by the runtime (``/_roost/...``) or by the actor's ``on_request``.
+answered by the runtime (``/_roost/...``), by a static mount (``App.static``) or by the actor's
+``on_request``.
 """
 
 from __future__ import annotations
@@ -334,7 +335,7 @@ class Server:
                     response = attrs.evolve(
                         response, headers=(*response.headers, ("connection", "close"))
                     )
-                write_response(peer, conn, response)
+                write_response(peer, conn, response, head=request.method == b"HEAD")
             finally:
                 self._busy.discard(peer)
             if conn.our_state is h11.MUST_CLOSE or self._stopping:
@@ -367,11 +368,14 @@ class Server:
             await peer.aclose()
 
     async def _respond(self, request: h11.Request, body: bytes) -> Response:
-        """Answer a plain HTTP request: the runtime's own endpoints or an actor's."""
+        """Answer a plain HTTP request: the runtime's own endpoints, static files or an actor."""
         try:
             target = parse_target(request.target)
             if target.raw_path.startswith(RUNTIME_PREFIX):
                 return self._runtime_endpoint(request, target.raw_path)
+            files = self.app.files_for(target.raw_path)
+            if files is not None:
+                return await files.respond(request.method.decode("ascii"), target.raw_path)
             route = route_actor(target, max_key_bytes=self.config.max_key_bytes)
             actor_type = self.app.get(route.actor_type) if route else None
             if route is None or actor_type is None:

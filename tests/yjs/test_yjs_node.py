@@ -35,9 +35,15 @@ def url(server: Server) -> str:
     return f"ws://127.0.0.1:{server.port}/yjs"
 
 
+@pytest.fixture
+def node() -> str:
+    """node, with tests/yjs/node's npm packages installed, or a loud skip. A fixture, because a
+    skip raised inside a trio test loses its reason in pytest's summary."""
+    return node_ready()
+
+
 @asynccontextmanager
-async def peers() -> AsyncIterator[Peers]:
-    node = node_ready()
+async def peers(node: str) -> AsyncIterator[Peers]:
     async with trio.open_nursery() as nursery:
         group = Peers(nursery, node)
         try:
@@ -51,9 +57,9 @@ def expected_tags(tag: str, count: int) -> tuple[str, ...]:
     return tuple(f"<{tag}{i}>" for i in range(count))
 
 
-async def test_two_providers_edit_concurrently_and_converge(tmp_path: Path) -> None:
+async def test_two_providers_edit_concurrently_and_converge(tmp_path: Path, node: str) -> None:
     with trio.fail_after(60):
-        async with running(make_app(), tmp_path) as server, peers() as group:
+        async with running(make_app(), tmp_path) as server, peers(node) as group:
             ann = await group.start(url(server), "notes")
             bob = await group.start(url(server), "notes")
             async with trio.open_nursery() as nursery:  # both edit at the same time
@@ -77,9 +83,9 @@ async def test_two_providers_edit_concurrently_and_converge(tmp_path: Path) -> N
             assert status == 200 and b"roost_actors_active 2.0" in body
 
 
-async def test_a_restart_loses_nothing(tmp_path: Path) -> None:
+async def test_a_restart_loses_nothing(tmp_path: Path, node: str) -> None:
     with trio.fail_after(60):
-        async with peers() as group:
+        async with peers(node) as group:
             async with running(make_app(), tmp_path) as server:
                 ann = await group.start(url(server), "essay")
                 await ann.call("insert", index=0, text="It was a dark and stormy night")
@@ -101,9 +107,9 @@ async def test_a_restart_loses_nothing(tmp_path: Path) -> None:
             assert rows == 1  # compacted when the actor left memory
 
 
-async def test_awareness_appears_and_disappears(tmp_path: Path) -> None:
+async def test_awareness_appears_and_disappears(tmp_path: Path, node: str) -> None:
     with trio.fail_after(60):
-        async with running(make_app(), tmp_path) as server, peers() as group:
+        async with running(make_app(), tmp_path) as server, peers(node) as group:
             ann = await group.start(url(server), "doc")
             bob = await group.start(url(server), "doc")
             await ann.call("awareness", state={"user": {"name": "ann", "color": "#f00"}})
@@ -127,9 +133,11 @@ async def test_awareness_appears_and_disappears(tmp_path: Path) -> None:
             await cy.call("wait_awareness", client=bob.client_id, present=False)
 
 
-async def test_hibernation_between_edits_keeps_document_and_awareness(tmp_path: Path) -> None:
+async def test_hibernation_between_edits_keeps_document_and_awareness(
+    tmp_path: Path, node: str
+) -> None:
     with trio.fail_after(60):
-        async with running(make_app(), tmp_path) as server, peers() as group:
+        async with running(make_app(), tmp_path) as server, peers(node) as group:
             ann = await group.start(url(server), "quiet")
             bob = await group.start(url(server), "quiet")
             await ann.call("insert", index=0, text="hello")
@@ -152,9 +160,12 @@ async def test_hibernation_between_edits_keeps_document_and_awareness(tmp_path: 
             assert await cy.text() == "hello world"
 
 
-async def test_summary_reaches_the_shared_store(tmp_path: Path) -> None:
+async def test_summary_reaches_the_shared_store(tmp_path: Path, node: str) -> None:
     with trio.fail_after(60):
-        async with running(make_app(), tmp_path, sync_interval=0.05) as server, peers() as group:
+        async with (
+            running(make_app(), tmp_path, sync_interval=0.05) as server,
+            peers(node) as group,
+        ):
             ann = await group.start(url(server), "summary")
             await ann.call("insert", index=0, text="twelve chars")
             await _wait_summary(tmp_path, "summary", lambda s: s["text_length"] == 12)

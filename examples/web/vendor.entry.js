@@ -1,0 +1,3 @@
+// What the demo page needs from npm, bundled into public/vendor.js by build.mjs.
+export * as Y from "yjs";
+export { WebsocketProvider } from "y-websocket";
