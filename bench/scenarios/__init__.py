@@ -42,7 +42,17 @@ class Scenario:
 
 def all_scenarios() -> dict[str, Scenario]:
     """Every registered scenario by name, in table order."""
-    from bench.scenarios import alarms, cold, fanout, hibernate, idle, latency, sync, transfer
+    from bench.scenarios import (
+        alarms,
+        cold,
+        fanout,
+        hibernate,
+        idle,
+        latency,
+        sync,
+        transfer,
+        yjs,
+    )
 
-    family_modules = (fanout, latency, idle, cold, hibernate, alarms, transfer, sync)
+    family_modules = (fanout, latency, idle, cold, hibernate, alarms, transfer, sync, yjs)
     return {s.name: s for module in family_modules for s in module.SCENARIOS}
