@@ -109,7 +109,7 @@ class YjsActor(Actor):
             self._compact()
 
     async def on_connect(self, conn: Connection, request: Request) -> None:
-        conn.state = {"awareness": {}}
+        self._save_awareness(conn)
         conn.send(encode_sync_step1(self.doc.get_state()))
         live = self.awareness.live()
         if live:
@@ -214,7 +214,10 @@ class YjsActor(Actor):
             self._schedule_expiry()
 
     def _save_awareness(self, conn: Connection) -> None:
-        conn.state = {"awareness": self.awareness.owned(conn.id)}
+        """Keep ``conn``'s awareness clients in ``conn.state["awareness"]`` (other keys stay:
+        a subclass may keep its own there), where hibernation does not lose them."""
+        state = conn.state if isinstance(conn.state, dict) else {}
+        conn.state = {**state, "awareness": self.awareness.owned(conn.id)}
 
     def _schedule_expiry(self) -> None:
         due = self.awareness.next_expiry(self.awareness_timeout)

@@ -14,7 +14,7 @@ import pytest
 import trio
 import trio_websocket
 
-from roost import App, Server
+from roost import App, Connection, ConnectionRefused, Request, Server
 from roost.actors.yjs import YjsActor
 from roost.protocol.yjs import (
     AwarenessEntry,
@@ -27,7 +27,7 @@ from roost.protocol.yjs import (
     parse_message,
 )
 from roost.storage import actor_db_path
-from tests.support import connect, running
+from tests.support import connect, refused_upgrade, running
 
 
 class SmallDoc(YjsActor):
@@ -39,10 +39,22 @@ class SmallDoc(YjsActor):
     max_awareness_clients = 2
 
 
+class Guarded(YjsActor):
+    """A subclass that admits only named users and keeps the name in ``conn.state``."""
+
+    async def on_connect(self, conn: Connection, request: Request) -> None:
+        user = request.query.get("user")
+        if not user:
+            raise ConnectionRefused("?user= is required")
+        conn.state = {"user": user}
+        await super().on_connect(conn, request)
+
+
 def make_app() -> App:
     app = App()
     app.actor("yjs", YjsActor)
     app.actor("small", SmallDoc)
+    app.actor("guarded", Guarded)
     return app
 
 
@@ -240,3 +252,25 @@ async def test_too_many_clients_over_several_messages(
                     await receive(ws)
                 await ws.send_message(encode_awareness([AwarenessEntry(3, 1, "{}")]))
                 assert await closed(ws) == (1009, "over 2 awareness clients")
+
+
+async def test_a_subclass_keeps_its_own_connection_state_through_hibernation(
+    tmp_path: Path, threaded_autojump_clock: trio.abc.Clock
+) -> None:
+    with trio.fail_after(60):
+        async with running(make_app(), tmp_path) as server:
+            assert (await refused_upgrade(server, "/guarded/g"))[0] == 403
+            async with connect(server, "/guarded/g?user=ann") as ann:
+                await joined(ann)
+                await ann.send_message(encode_awareness([AwarenessEntry(5, 1, '{"x":1}')]))
+                await receive(ann)
+                slot = server.registry.slots[("guarded", "g")]
+                await server.evict("guarded", "g")
+                assert slot.actor is None  # hibernated
+                await ann.send_message(b"\x03")  # wakes it; awareness comes back from conn.state
+                assert decode_awareness((await receive(ann)).payload) == [
+                    AwarenessEntry(5, 1, '{"x":1}')
+                ]
+                (conn,) = slot.sessions
+                assert conn.state["user"] == "ann"
+                assert conn.state["awareness"]["5"][:2] == [1, '{"x":1}']
