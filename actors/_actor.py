@@ -7,7 +7,7 @@ rolled back if it raises (G3); what it sends leaves only after that commit (G4).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ._connection import Connection
@@ -63,6 +63,8 @@ class ActorHost(Protocol):
     def close(self, conn: Connection, code: int, reason: str) -> None: ...
 
     def is_closed(self, conn: Connection) -> bool: ...
+
+    def after_commit(self, callback: Callable[[], None]) -> None: ...
 
 
 class Actor:
@@ -166,6 +168,17 @@ class Actor:
         :meth:`Connection.send` it never blocks and leaves after the turn commits.
         """
         self._host.broadcast(message, exclude, tag)
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` once this turn has committed, where it stands among the turn's
+        output (frames sent before it leave before it runs); outside a turn, now.
+
+        For output worth coalescing: several turns that share one commit (group commit) can
+        register one callback and let it send their combined result; what it sends leaves at
+        once. A turn that raises, or whose commit fails, drops its callbacks with its frames.
+        The callback must not block; an exception from it is logged and ignored.
+        """
+        self._host.after_commit(callback)
 
     async def on_start(self) -> None:
         """Called after activation, before the first event is delivered."""

@@ -9,8 +9,8 @@ What it does, per document:
 - **Sync.** On connect the actor sends sync step 1 and every live awareness state; it answers a
   client's step 1 with step 2 (what that client lacks), and applies step 2s and updates. What an
   update added (as pycrdt reports it, so nothing twice) is appended to the actor's SQLite and
-  relayed to every other client after the turn commits (G4): a late joiner, or anyone after a
-  restart, gets the whole document.
+  relayed to the other clients after the turn commits (G4), the updates of turns that share a
+  commit merged into one: a late joiner, or anyone after a restart, gets the whole document.
 - **Compaction.** After ``compact_after`` appended updates, and when the actor leaves memory,
   the log is replaced by one update holding the whole document.
 - **Awareness** (cursors, names). States are relayed to everyone, the sender too (providers
@@ -96,6 +96,7 @@ class YjsActor(Actor):
         self._log_rows = len(rows)
         self._stored_bytes = sum(len(row) for row in rows)
         self._added = []
+        self._relay: list[tuple[Connection, bytes]] = []  # added, not relayed yet
         self.doc.observe(self._on_doc_update)
         self.awareness = AwarenessTable()
         for conn in self.connections():
@@ -182,9 +183,29 @@ class YjsActor(Actor):
         self.storage.db.execute("INSERT INTO yjs_updates (data) VALUES (?)", [added])
         self._log_rows += 1
         self._stored_bytes += len(added)
-        self.broadcast(encode_update(added), exclude=(conn,))
         if self._log_rows >= self.compact_after:
             self._compact()
+        self._relay.append((conn, added))  # last: nothing below can raise and roll back
+        self.after_commit(self._flush_relay)
+
+    def _flush_relay(self) -> None:
+        """Relay what the turns of one commit added, as one update (after that commit).
+
+        Turns that share a commit (group commit) each register this callback; the first to
+        run sends everything, merged, so a burst of edits costs each client one message to
+        decode and apply instead of one per edit. A sender does not get its own edits back
+        when it is the only one in the burst; with several senders everyone gets the merged
+        update (re-applying what one already has is a no-op in Yjs).
+        """
+        relay, self._relay = self._relay, []
+        if not relay:
+            return  # an earlier callback of the same commit sent it
+        senders = {conn for conn, _ in relay}
+        if len(relay) == 1:
+            merged = relay[0][1]
+        else:
+            merged = pycrdt.merge_updates(*[update for _, update in relay])
+        self.broadcast(encode_update(merged), exclude=senders if len(senders) == 1 else ())
 
     def _on_doc_update(self, event: pycrdt.TransactionEvent) -> None:
         if event.update != _EMPTY_UPDATE:

@@ -54,7 +54,8 @@ class _Close:
 @attrs.frozen
 class _Callback:
     """An outbox entry that runs code at its place in the release order (the WebSocket
-    handshake response, which must precede the frames for the new peer)."""
+    handshake response, which must precede the frames for the new peer; an actor's
+    ``after_commit`` callbacks)."""
 
     run: Callable[[], None]
 
@@ -220,6 +221,18 @@ class ActorSlot:
             self._outbox.append((_Close(code, reason), session, (), None))
         else:
             session.close(code, reason)
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        def guarded() -> None:
+            try:
+                callback()
+            except Exception:
+                log.exception("after_commit callback of %s/%s failed", self.actor_type, self.key)
+
+        if self._in_turn:
+            self._outbox.append((_Callback(guarded), None, (), None))
+        else:
+            guarded()
 
     def is_closed(self, conn: Connection) -> bool:
         session = self.sessions.get(conn)

@@ -6,6 +6,7 @@ The tests with the npm clients are in tests/yjs.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import trio_websocket
 
 from roost import App, Connection, ConnectionRefused, Request, Server
 from roost.actors.yjs import YjsActor
+from roost.protocol import Opcode, encode_frame
 from roost.protocol.yjs import (
     AwarenessEntry,
     YKind,
@@ -27,7 +29,7 @@ from roost.protocol.yjs import (
     parse_message,
 )
 from roost.storage import actor_db_path
-from tests.support import connect, refused_upgrade, running
+from tests.support import connect, raw_websocket, refused_upgrade, running
 
 
 class SmallDoc(YjsActor):
@@ -274,3 +276,27 @@ async def test_a_subclass_keeps_its_own_connection_state_through_hibernation(
                 (conn,) = slot.sessions
                 assert conn.state["user"] == "ann"
                 assert conn.state["awareness"]["5"][:2] == [1, '{"x":1}']
+
+
+async def test_a_burst_of_updates_is_relayed_merged(
+    tmp_path: Path, threaded_autojump_clock: trio.abc.Clock
+) -> None:
+    mine: pycrdt.Doc[pycrdt.Text] = pycrdt.Doc()
+    burst = b"".join(  # one write: the server reads the 30 updates in one pass
+        encode_frame(Opcode.BINARY, encode_update(edit(mine, f"{i};")), mask=os.urandom(4))
+        for i in range(30)
+    )
+    with trio.fail_after(60):
+        async with running(make_app(), tmp_path) as server:
+            async with connect(server, "/yjs/burst") as bob:
+                await joined(bob)
+                sender = await raw_websocket(server, "/yjs/burst")
+                async with sender:
+                    await sender.send_all(burst)
+                    relayed = await receive(bob)  # one message with all 30 edits
+                    assert relayed.kind is YKind.UPDATE
+                    theirs: pycrdt.Doc[pycrdt.Text] = pycrdt.Doc()
+                    theirs.apply_update(relayed.payload)
+                    expected = "".join(f"{i};" for i in range(30))
+                    assert str(theirs.get("text", type=pycrdt.Text)) == expected
+                assert stored_rows(server, "yjs", "burst") == 30  # stored one by one
