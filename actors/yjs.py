@@ -82,9 +82,12 @@ class YjsActor(Actor):
     compact_after: int = 500
 
     doc: pycrdt.Doc[Any]
-    _added: list[bytes]
+    awareness: AwarenessTable
+    _added: list[bytes]  # what the update being applied added (pycrdt's observer fills it)
+    _relay: list[tuple[Connection, bytes]]  # added and stored, not relayed yet
     _log_rows: int
     _stored_bytes: int
+    _expiry_at: float | None  # when the awareness alarm is due, if set
 
     async def on_start(self) -> None:
         db = self.storage.db
@@ -96,14 +99,14 @@ class YjsActor(Actor):
         self._log_rows = len(rows)
         self._stored_bytes = sum(len(row) for row in rows)
         self._added = []
-        self._relay: list[tuple[Connection, bytes]] = []  # added, not relayed yet
+        self._relay = []
         self.doc.observe(self._on_doc_update)
         self.awareness = AwarenessTable()
         for conn in self.connections():
             if isinstance(conn.state, dict):
                 self.awareness.restore(conn.id, conn.state.get("awareness", {}))
         alarm = self.alarms.get(AWARENESS_ALARM)
-        self._expiry_at: float | None = alarm.due_at if alarm is not None else None
+        self._expiry_at = alarm.due_at if alarm is not None else None
 
     async def on_stop(self) -> None:
         if self._log_rows > 1:
