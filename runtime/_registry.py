@@ -183,11 +183,13 @@ class ActorRegistry:
                 break  # the rest were active more recently
             if not slot.waiting:
                 await self.evict(slot)
-        for ident, slot in list(self.slots.items()):
+        # The slots only, not (id, slot) pairs: one list instead of an object per slot for the
+        # garbage collector at every tick (this walk sees every slot of the node).
+        for slot in list(self.slots.values()):
             if slot.state is ActorState.HIBERNATED and not slot.sessions and not slot.waiting:
                 slot._set_state(ActorState.STOPPED)
             if slot.state is ActorState.STOPPED and not slot.sessions and not slot.waiting:
-                del self.slots[ident]
+                del self.slots[slot.actor_type, slot.key]
 
     async def call_actor(
         self, caller: ActorSlot | None, actor_type: str, key: str, method: str, args: dict[str, Any]

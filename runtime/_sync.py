@@ -26,7 +26,7 @@ import trio
 
 from roost._errors import StoreUnavailable
 from roost.actors import Actor
-from roost.storage import EncodedState, SharedStore, StateWrite
+from roost.storage import EncodedState, SharedStore
 
 from ._host import ActorSlot
 from ._node_store import NodeStore
@@ -52,8 +52,8 @@ class _Dirty:
 
 @attrs.frozen
 class _Snapshot:
-    state: Any
-    generation: int
+    state: EncodedState
+    generation: int  # of the dirty mark when it was taken
 
 
 class SyncWorker:
@@ -127,10 +127,14 @@ class SyncWorker:
         return len(self._dirty)
 
     def lag(self) -> float:
-        """Seconds since the oldest change that has not reached the store (0 when in sync)."""
-        if not self._dirty:
-            return 0.0
-        return trio.current_time() - min(d.since for d in self._dirty.values())
+        """Seconds since the oldest change that has not reached the store (0 when in sync).
+
+        The dirty actors are kept in the order they became dirty (an actor leaves when it is
+        synced and comes back at the end), so the first one has the oldest change.
+        """
+        for dirty in self._dirty.values():
+            return trio.current_time() - dirty.since
+        return 0.0
 
     # -- marking, around a turn's commit ------------------------------------------------------
 
@@ -193,32 +197,53 @@ class SyncWorker:
         if not self._dirty and not self._pending:
             return
         await self.store()
+        slots = self._registry.slots
+        pending = self._pending
         async with trio.open_nursery() as nursery:
-            slots = trio.Semaphore(WRITES_IN_FLIGHT)
-            queued: list[ActorId] = list(self._pending)  # captured earlier (evictions, retries)
+            in_flight = trio.Semaphore(WRITES_IN_FLIGHT)
+            queued: list[ActorId] = list(pending)  # captured earlier (evictions, retries)
 
-            async def write(batch: list[tuple[ActorId, _Snapshot]]) -> None:
+            async def write(idents: list[ActorId], snapshots: list[_Snapshot]) -> None:
                 try:
-                    await self._write(batch)
+                    await self._write(idents, snapshots)
                 finally:
-                    slots.release()
+                    in_flight.release()
 
             async def hand_off(count: int) -> None:
-                batch = [
-                    (ident, snap)
-                    for ident in queued[:count]
-                    if (snap := self._pending.get(ident)) is not None
-                ]
+                idents: list[ActorId] = []
+                snapshots: list[_Snapshot] = []
+                for ident in queued[:count]:
+                    snapshot = pending.get(ident)
+                    if snapshot is not None:
+                        idents.append(ident)
+                        snapshots.append(snapshot)
                 del queued[:count]
-                if batch:
-                    await slots.acquire()
-                    nursery.start_soon(write, batch)
+                if idents:
+                    await in_flight.acquire()
+                    nursery.start_soon(write, idents, snapshots)
 
-            for ident, dirty in list(self._dirty.items()):
-                snapshot = self._pending.get(ident)
+            dirty_marks = self._dirty
+            # The ids only: a list of 20,000 (id, mark) pairs would be 20,000 new objects for
+            # the garbage collector, alive all round long.
+            for ident in list(dirty_marks):
+                dirty = dirty_marks.get(ident)
+                if dirty is None:  # synced meanwhile (a batch from an earlier pass)
+                    continue
+                snapshot = pending.get(ident)
                 if snapshot is None or snapshot.generation != dirty.generation:
-                    await self._snapshot(ident, dirty.generation)
-                    if snapshot is None and ident in self._pending:
+                    slot = slots.get(ident)
+                    if (
+                        slot is not None
+                        and slot.actor is not None
+                        and not slot.lock.locked()
+                        and not slot.group_open
+                    ):
+                        # Between turns with everything committed: read it as it is, no turn
+                        # needed (the common case, so it skips the coroutine of _snapshot).
+                        self._record(ident, slot.actor.snapshot(), dirty.generation)
+                    else:
+                        await self._snapshot(ident, dirty.generation)
+                    if snapshot is None and ident in pending:
                         queued.append(ident)
                 while len(queued) >= self._batch_size:
                     await hand_off(self._batch_size)
@@ -226,16 +251,12 @@ class SyncWorker:
                 await hand_off(self._batch_size)
 
     async def _snapshot(self, ident: ActorId, generation: int) -> None:
+        """Take a snapshot in a turn: the actor is busy, has a group open, or is not in memory
+        (flush reads an actor that is free at once)."""
         slot = self._resolve(*ident)
         if slot is None:
             log.warning("dropping dirty mark of %s/%s: its type is not registered", *ident)
             self._synced(ident, generation)
-            return
-
-        actor = slot.actor
-        if actor is not None and not slot.lock.locked() and not slot.group_open:
-            # Between turns with everything committed: read it as it is, no turn needed.
-            self._take(ident, actor, generation)
             return
         taken: list[Any] = []
 
@@ -269,26 +290,30 @@ class SyncWorker:
             return
         self._pending[ident] = _Snapshot(encoded, generation)
 
-    async def _write(self, batch: list[tuple[ActorId, _Snapshot]]) -> None:
-        writes = [StateWrite(t, k, self.fence, snap.state) for (t, k), snap in batch]
-        outcomes = await (await self.store()).write_states(writes)
+    async def _write(self, idents: list[ActorId], snapshots: list[_Snapshot]) -> None:
+        """Write one batch; forget what it stored, stop the actors it was refused for."""
+        store = await self.store()
+        states = [snapshot.state for snapshot in snapshots]
+        refused = await store.write_snapshots(self.fence, idents, states)
         self._stats.sync_batches_total += 1
+        self.written_total += len(idents) - len(refused)
+        stale = {(outcome.actor_type, outcome.key): outcome for outcome in refused}
+        pending = self._pending
         cleared: list[tuple[str, str, int]] = []
-        for (ident, snapshot), outcome in zip(batch, outcomes, strict=True):
-            if self._pending.get(ident) is snapshot:
-                del self._pending[ident]
-            if outcome.written:
-                self.written_total += 1
+        for ident, snapshot in zip(idents, snapshots, strict=True):
+            if pending.get(ident) is snapshot:
+                del pending[ident]
+            if ident not in stale:
                 self._synced(ident, snapshot.generation, cleared)
-            else:
-                log.error(
-                    "shared store refused %s/%s: fence %d is stale (now %d); stopping it here",
-                    *ident,
-                    self.fence,
-                    outcome.fence,
-                )
-                self._synced(ident, None, cleared)
-                await self._registry.fence_lost(*ident)
+        for ident, outcome in stale.items():
+            log.error(
+                "shared store refused %s/%s: fence %d is stale (now %d); stopping it here",
+                *ident,
+                self.fence,
+                outcome.fence,
+            )
+            self._synced(ident, None, cleared)
+            await self._registry.fence_lost(*ident)
         if cleared:  # one node.sqlite transaction per batch, off the event loop
             await trio.to_thread.run_sync(self._node.clear_dirty, cleared)
 

@@ -30,7 +30,7 @@ from psycopg_pool import ConnectionPool
 
 from roost._errors import ConfigError, StorageError
 
-from ._api import SharedStore, dedupe_rounds, state_text
+from ._api import EncodedState, SharedStore, dedupe_rounds, state_text
 from ._errors import StoreUnavailable
 from ._records import Lease, NodeInfo, StateWrite, StoredState, WriteOutcome, WriteStatus
 from ._schema import (
@@ -101,6 +101,35 @@ ON CONFLICT (actor_type, actor_key) DO UPDATE SET
     updated_at = EXCLUDED.updated_at
 WHERE s.fence <= EXCLUDED.fence
 RETURNING s.actor_type, s.actor_key, s.version, s.fence
+"""
+
+# The sync worker's batch (write_snapshots): one fence for every write, and only the ids of
+# the refused writes come back (an anti-join of the batch with what the INSERT returned).
+_WRITE_SNAPSHOTS = """
+WITH w AS MATERIALIZED (
+    SELECT * FROM unnest(%(types)s::text[], %(keys)s::text[], %(states)s::text[])
+        AS w(actor_type, actor_key, state)
+), written AS (
+    INSERT INTO roost_actor_state AS s (actor_type, actor_key, version, fence, state, updated_at)
+    SELECT w.actor_type, w.actor_key, 1, %(fence)s::int8, w.state::jsonb, now()
+    FROM w
+    WHERE NOT EXISTS (
+        SELECT FROM roost_actor_lease l
+        WHERE l.actor_type = w.actor_type AND l.actor_key = w.actor_key
+          AND l.fence > %(fence)s::int8
+    )
+    ON CONFLICT (actor_type, actor_key) DO UPDATE SET
+        version = s.version + 1,
+        fence = EXCLUDED.fence,
+        state = EXCLUDED.state,
+        updated_at = EXCLUDED.updated_at
+    WHERE s.fence <= EXCLUDED.fence
+    RETURNING s.actor_type, s.actor_key
+)
+SELECT w.actor_type, w.actor_key FROM w
+WHERE NOT EXISTS (
+    SELECT FROM written d WHERE d.actor_type = w.actor_type AND d.actor_key = w.actor_key
+)
 """
 
 # Why refused writes were refused: the stored version and the highest fence on record.
@@ -299,6 +328,36 @@ class PostgresSharedStore(SharedStore):
                         held = stored[ident]
                         outcomes[i] = WriteOutcome(*ident, WriteStatus.STALE_FENCE, *held)
         return [outcome for outcome in outcomes if outcome is not None]
+
+    def _write_snapshots_sync(
+        self, fence: int, types: list[str], keys: list[str], texts: list[str]
+    ) -> list[WriteOutcome]:
+        if len(set(zip(types, keys, strict=True))) < len(keys):
+            # A key twice: an upsert touches a row once, so the general path writes in rounds.
+            batch = [
+                StateWrite(actor_type, key, fence, EncodedState(text))
+                for actor_type, key, text in zip(types, keys, texts, strict=True)
+            ]
+            return [outcome for outcome in self._write_batch_sync(batch) if not outcome.written]
+        params = {
+            "types": _text_array(types),
+            "keys": _text_array(keys),
+            "states": _text_array(texts),
+            "fence": fence,
+        }
+        with self._connection() as conn:  # one statement: its own transaction
+            rows = conn.execute(_WRITE_SNAPSHOTS, params).fetchall()
+            if not rows:
+                return []
+            # Read by a statement of its own: the one above saw the tables as they were when
+            # it began, without the write of a newer owner that it waited for and lost to.
+            pairs = (_text_array([t for t, _ in rows]), _text_array([k for _, k in rows]))
+            refused = {(t, k): (v, f) for t, k, v, f in conn.execute(_READ_FENCES, pairs)}
+        return [
+            WriteOutcome(t, k, WriteStatus.STALE_FENCE, *refused[t, k])
+            for t, k in zip(types, keys, strict=True)
+            if (t, k) in refused
+        ]
 
     def _read_state_sync(self, actor_type: str, key: str) -> StoredState | None:
         with self._connection() as conn:

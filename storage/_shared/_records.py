@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import enum
 import json
+import json.encoder
 import math
 import re
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
@@ -24,6 +27,7 @@ __all__ = [
     "WriteOutcome",
     "WriteStatus",
     "check_name",
+    "check_names",
     "check_ttl",
     "decode_state",
     "encode_state",
@@ -31,6 +35,67 @@ __all__ = [
 
 # A JSON "\u0000" escape that is not itself an escaped backslash followed by "u0000".
 _NUL_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
+
+#: ``json.dumps`` keywords of a stored state: compact, UTF-8 kept as is, no NaN.
+_JSON_OPTIONS: dict[str, Any] = {
+    "ensure_ascii": False,
+    "allow_nan": False,
+    "separators": (",", ":"),
+}
+_make_c_encoder: Callable[..., Callable[[Any, int], Sequence[str]]] | None = getattr(
+    json.encoder, "c_make_encoder", None
+)
+
+
+class _Encoder(threading.local):
+    """``json.dumps(state, **_JSON_OPTIONS)`` with its C encoder built once per thread.
+
+    ``json.dumps`` builds a ``JSONEncoder`` and a C encoder on every call, which costs as much
+    as encoding a snapshot of a few hundred bytes; the sync worker encodes one per dirty actor.
+    The C encoder keeps the ids of the containers it is inside (``markers``, for its circular
+    reference check), so each thread has its own; a failed encoding may leave ids behind, which
+    are cleared. Without the C accelerator, or should its signature ever differ (checked on a
+    sample against ``json.dumps``), this is plain ``json.dumps``.
+    """
+
+    def __init__(self) -> None:
+        self.markers: dict[int, Any] = {}
+        self.iterencode: Callable[[Any, int], Sequence[str]] | None = None
+        try:
+            self.iterencode = self._make()
+            if self.dumps(_SAMPLE) != json.dumps(_SAMPLE, **_JSON_OPTIONS):
+                self.iterencode = None  # pragma: no cover - a different CPython
+        except Exception:  # pragma: no cover - a different CPython
+            self.iterencode = None
+
+    def _make(self) -> Callable[[Any, int], Sequence[str]] | None:
+        if _make_c_encoder is not None:
+            encoder = json.JSONEncoder(**_JSON_OPTIONS)
+            return _make_c_encoder(
+                self.markers,
+                encoder.default,
+                json.encoder.encode_basestring,  # the C function, since ensure_ascii=False
+                None,  # indent
+                encoder.key_separator,
+                encoder.item_separator,
+                False,  # sort_keys
+                False,  # skipkeys
+                False,  # allow_nan
+            )
+        return None  # pragma: no cover - CPython always has the accelerator
+
+    def dumps(self, state: Any) -> str:
+        if self.iterencode is None:  # pragma: no cover - CPython always has the accelerator
+            return json.dumps(state, **_JSON_OPTIONS)
+        try:
+            return "".join(self.iterencode(state, 0))
+        except BaseException:
+            self.markers.clear()
+            raise
+
+
+_SAMPLE = {"k": [1, -2.5, 1e300, True, None, 'é\\"\u2028🦜'], "": {}}
+_encoder = _Encoder()
 
 
 @attrs.frozen
@@ -175,6 +240,36 @@ def check_name(value: object, what: str) -> str:
     return value
 
 
+def check_names(values: Sequence[str], what: str) -> None:
+    """:func:`check_name` for many values at once (a batch of keys).
+
+    One join and one scan in C decide for the whole batch; the values are checked one by one
+    only when something is wrong, to raise the error that :func:`check_name` raises for the
+    first bad one.
+
+    Raises:
+        TypeError, ValueError: as :func:`check_name`.
+    """
+    try:
+        joined = "".join(values)
+    except TypeError:
+        joined = "\0"  # something is not a string: find it below
+    if "\0" in joined or not _is_utf8(joined):
+        for value in values:
+            check_name(value, what)
+
+
+def _is_utf8(text: str) -> bool:
+    """Whether ``text`` encodes as UTF-8 (no lone surrogates): ASCII is decided in one scan."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def check_ttl(ttl: float) -> float:
     """Return ``ttl`` as a float if it is a positive, finite number of seconds.
 
@@ -198,13 +293,11 @@ def encode_state(state: Any) -> str:
         TypeError: if ``state`` holds something that is not JSON-able.
         ValueError: for NaN, infinities, NUL characters or lone surrogates.
     """
-    text = json.dumps(state, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    text = _encoder.dumps(state)
     if "\\u0000" in text and _NUL_ESCAPE.search(text):
         raise ValueError("state must not contain NUL characters (jsonb cannot store them)")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("state contains a string that is not valid UTF-8") from None
+    if not _is_utf8(text):
+        raise ValueError("state contains a string that is not valid UTF-8")
     return text
 
 

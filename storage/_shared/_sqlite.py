@@ -20,6 +20,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from itertools import repeat
 from pathlib import Path
 
 from roost._errors import ConfigError, StorageError
@@ -59,6 +60,31 @@ _UNAVAILABLE_CODES = frozenset(
 )
 
 _STATE_COLUMNS = "actor_type, actor_key, version, fence, state, updated_at"
+
+# One write of the sync worker's batch (write_snapshots): parameters type, key, fence, state,
+# time. Refused, it changes nothing: if the lease has a higher fence (no row is selected),
+# or the stored state has (the DO UPDATE's WHERE). "WHERE" after the SELECT also tells the
+# parser that ON CONFLICT belongs to the INSERT.
+_UPSERT_SNAPSHOT = f"""
+INSERT INTO roost_actor_state ({_STATE_COLUMNS})
+SELECT ?1, ?2, 1, ?3, ?4, ?5
+WHERE NOT EXISTS (
+    SELECT 1 FROM roost_actor_lease WHERE actor_type = ?1 AND actor_key = ?2 AND fence > ?3
+)
+ON CONFLICT (actor_type, actor_key) DO UPDATE SET
+    version = version + 1,
+    fence = excluded.fence,
+    state = excluded.state,
+    updated_at = excluded.updated_at
+WHERE fence <= excluded.fence
+"""
+# An actor's stored version and the highest fence on record (state or lease).
+_HELD = """
+SELECT coalesce(s.version, 0), max(coalesce(s.fence, 0), coalesce(l.fence, 0))
+FROM (SELECT ? AS actor_type, ? AS actor_key) w
+LEFT JOIN roost_actor_state s ON s.actor_type = w.actor_type AND s.actor_key = w.actor_key
+LEFT JOIN roost_actor_lease l ON l.actor_type = w.actor_type AND l.actor_key = w.actor_key
+"""
 _NODE_COLUMNS = "node_id, address, started_at, heartbeat_at"
 
 
@@ -251,6 +277,28 @@ class SQLiteSharedStore(SharedStore):
                     )
                 )
         return outcomes
+
+    def _write_snapshots_sync(
+        self, fence: int, types: list[str], keys: list[str], texts: list[str]
+    ) -> list[WriteOutcome]:
+        conn = self._db
+        with _mapped_errors(), _immediate(conn):
+            before = conn.total_changes
+            now = time.time()
+            conn.executemany(
+                _UPSERT_SNAPSHOT,
+                zip(types, keys, repeat(fence), texts, repeat(now)),
+            )
+            if conn.total_changes - before == len(keys):
+                return []
+            # Some were refused. This transaction holds the write lock, so the tables are as
+            # the writes left them: a write was refused iff a fence above its own is on record.
+            outcomes = []
+            for ident in zip(types, keys, strict=True):
+                version, held = conn.execute(_HELD, ident).fetchone()
+                if held > fence:
+                    outcomes.append(WriteOutcome(*ident, WriteStatus.STALE_FENCE, version, held))
+            return outcomes
 
     def _read_state_sync(self, actor_type: str, key: str) -> StoredState | None:
         with _mapped_errors():

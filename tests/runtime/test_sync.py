@@ -3,15 +3,29 @@ is down, on eviction, on shutdown; an actor without a local file restores from t
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any, ClassVar
 
+import pytest
 import trio
 
-from roost import Actor, App, Connection
+from roost import Actor, App, Connection, rpc
+from roost.runtime._node_store import NodeStore
+from roost.runtime._stats import NodeStats
+from roost.runtime._sync import SyncWorker
 from roost.storage import StoredState, open_shared_store
 from tests.shared_store.proxy import CuttableProxy
 from tests.support import connect, http, running
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A shared store both nodes of a test use: an SQLite file, or a PostgreSQL schema."""
+    if request.param == "postgres":
+        url: str = request.getfixturevalue("pg_store_url")
+        return url
+    return str(tmp_path / "shared.sqlite")
 
 
 class Counter(Actor):
@@ -128,9 +142,9 @@ async def test_an_actor_without_its_file_restores_from_the_store(
 
 
 async def test_two_owners_with_different_fences_exactly_one_write_wins(
-    tmp_path: Path, threaded_autojump_clock: trio.abc.Clock
+    tmp_path: Path, shared_url: str, threaded_autojump_clock: trio.abc.Clock
 ) -> None:
-    shared = str(tmp_path / "shared.sqlite")
+    shared = shared_url
     with trio.fail_after(600):
         async with running(make_app(), tmp_path / "a", store=shared, sync_interval=1) as node_a:
             async with connect(node_a, "/counter/x") as on_a:
@@ -197,3 +211,191 @@ async def test_store_down_keeps_everything_and_catches_up(
                     state = await stored(tmp_path, "p", pg_store_url)
                     assert state is not None and state.state == {"key": "p", "n": 7}
             nursery.cancel_scope.cancel()
+
+
+class Item(Actor):
+    """Marks itself dirty when touched; its snapshot names it and counts the touches."""
+
+    async def on_start(self) -> None:
+        self.touches = 0
+
+    @rpc
+    async def touch(self, conn: Connection | None) -> int:
+        self.touches += 1
+        self.mark_dirty()
+        return self.touches
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"key": self.key, "touches": self.touches, "text": 'é " 🦜'}
+
+
+async def test_many_actors_in_several_batches(
+    tmp_path: Path, shared_url: str, threaded_autojump_clock: trio.abc.Clock
+) -> None:
+    """More dirty actors than a batch holds: every one is stored, in several batches, and
+    its durable dirty mark is gone afterwards; a second change syncs them all again."""
+    app = App()
+    app.actor("item", Item)
+    keys = [f"item-{i}" for i in range(230)] + ['k"ey', "k\\ey", "{k,ey}", "ключ"]
+    with trio.fail_after(600):
+        async with running(
+            app, tmp_path / "node", store=shared_url, sync_interval=1, sync_batch_size=40
+        ) as server:
+            for touches in (1, 2):
+                for key in keys:
+                    await server.registry.call_actor(None, "item", key, "touch", {})
+                assert await metric(server, "roost_sync_pending") == len(keys)
+                for _ in range(30):
+                    await trio.sleep(1)
+                    if await metric(server, "roost_sync_pending") == 0:
+                        break
+                assert await metric(server, "roost_sync_batches_total") >= 6 * touches
+                async with open_shared_store(shared_url, data_dir=tmp_path) as store:
+                    rows = await store.list_states("item", limit=1000)
+                assert sorted((s.key, s.version, s.state["touches"]) for s in rows) == sorted(
+                    (key, touches, touches) for key in keys
+                )
+                assert rows[0].state["text"] == 'é " 🦜'
+                with sqlite3.connect(tmp_path / "node" / "node.sqlite") as node_db:
+                    assert node_db.execute("SELECT count(*) FROM dirty").fetchone() == (0,)
+                node_db.close()
+
+
+def test_clearing_dirty_marks_is_one_transaction(tmp_path: Path) -> None:
+    """A batch of marks is cleared in one transaction: all of it, or (on an error) none."""
+    node = NodeStore(tmp_path / "node.sqlite")
+    try:
+        for n in range(5):
+            node.mark_dirty("item", f"k{n}", n + 1)
+
+        def marks_then_error() -> Any:
+            yield ("item", "k0", 1)
+            yield ("item", "k1", 2)
+            raise RuntimeError("the batch broke off")
+
+        with pytest.raises(RuntimeError):
+            node.clear_dirty(marks_then_error())
+        assert len(node.dirty()) == 5
+        node.clear_dirty([("item", "k0", 1), ("item", "k1", 1), ("item", "k2", 3)])
+        # k1's mark was renewed (2 > 1): it stays.
+        assert sorted(node.dirty()) == [("item", "k1", 2), ("item", "k3", 4), ("item", "k4", 5)]
+    finally:
+        node.close()
+
+
+async def test_lag_is_the_age_of_the_oldest_unsynced_change(
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    class Registry:
+        node_id = "node-test"
+
+    node = NodeStore(tmp_path / "node.sqlite")
+    try:
+        store = open_shared_store(None, data_dir=tmp_path)
+        worker = SyncWorker(
+            Registry(),  # type: ignore[arg-type]
+            node,
+            store,
+            lambda actor_type, key: None,
+            stats=NodeStats(),
+            interval=1.0,
+        )
+        assert worker.lag() == 0.0
+        worker.after_commit(("item", "a"))
+        await trio.sleep(5)
+        worker.after_commit(("item", "b"))
+        worker.after_commit(("item", "a"))  # a newer change of a does not make it younger
+        await trio.sleep(1)
+        assert worker.lag() == pytest.approx(6.0)
+        worker._synced(("item", "a"), 2)
+        assert worker.lag() == pytest.approx(1.0)
+        worker._synced(("item", "b"), 1)
+        assert worker.lag() == 0.0
+    finally:
+        node.close()
+
+
+class Slow(Actor):
+    """Its ``hold`` turn changes the state, waits for the test, and changes it again."""
+
+    begun: ClassVar[trio.Event]
+    release: ClassVar[trio.Event]
+
+    async def on_start(self) -> None:
+        self.steps = ["started"]
+
+    @rpc
+    async def hold(self, conn: Connection | None) -> None:
+        self.steps.append("begun")
+        self.mark_dirty()
+        Slow.begun.set()
+        await Slow.release.wait()
+        self.steps.append("done")
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"steps": list(self.steps)}
+
+
+async def test_a_busy_actor_is_snapshotted_after_its_turn(
+    tmp_path: Path, shared_url: str, threaded_autojump_clock: trio.abc.Clock
+) -> None:
+    """The round waits for a running turn instead of reading its state halfway; the actors
+    after it in the round wait too, and nothing is written twice."""
+    Slow.begun, Slow.release = trio.Event(), trio.Event()
+    app = App()
+    app.actor("slow", Slow)
+    app.actor("item", Item)
+    with trio.fail_after(600):
+        async with running(app, tmp_path / "node", store=shared_url, sync_interval=1) as server:
+            sync = server.sync
+            assert sync is not None
+            await server.registry.call_actor(None, "item", "warm-up", "touch", {})
+            await trio.sleep(3)  # the store is open, and the item synced
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(server.registry.call_actor, None, "slow", "s", "hold", {})
+                await Slow.begun.wait()
+                # As if an earlier turn had changed it: dirty now, while a turn holds it.
+                sync.before_commit(("slow", "s"))
+                sync.after_commit(("slow", "s"))
+                await server.registry.call_actor(None, "item", "after", "touch", {})
+                await trio.sleep(5)  # rounds came; the first waits at "s" for its turn
+                assert await metric(server, "roost_sync_pending") == 2  # "s" and "after"
+                Slow.release.set()
+            for _ in range(10):
+                await trio.sleep(1)
+                if await metric(server, "roost_sync_pending") == 0:
+                    break
+            async with open_shared_store(shared_url, data_dir=tmp_path) as store:
+                slow = await store.read_state("slow", "s")
+                after = await store.read_state("item", "after")
+            assert slow is not None and slow.version == 1
+            assert slow.state == {"steps": ["started", "begun", "done"]}
+            assert after is not None and after.state["touches"] == 1
+
+
+async def test_marks_left_by_an_earlier_run_are_synced_at_start(
+    tmp_path: Path, shared_url: str, threaded_autojump_clock: trio.abc.Clock
+) -> None:
+    """Dirty marks in node.sqlite without an actor in memory: the worker activates the actor
+    to take its snapshot; a mark of a type the app no longer has is dropped."""
+    (tmp_path / "node").mkdir()
+    node = NodeStore(tmp_path / "node" / "node.sqlite")
+    node.mark_dirty("item", "left-behind", 1)
+    node.mark_dirty("gone-type", "k", 2)
+    node.close()
+    app = App()
+    app.actor("item", Item)
+    with trio.fail_after(600):
+        async with running(app, tmp_path / "node", store=shared_url, sync_interval=1) as server:
+            assert await metric(server, "roost_sync_pending") == 2
+            for _ in range(10):
+                await trio.sleep(1)
+                if await metric(server, "roost_sync_pending") == 0:
+                    break
+            async with open_shared_store(shared_url, data_dir=tmp_path) as store:
+                state = await store.read_state("item", "left-behind")
+                assert await store.read_state("gone-type", "k") is None
+            assert state is not None and state.state["touches"] == 0
+            with sqlite3.connect(tmp_path / "node" / "node.sqlite") as node_db:
+                assert node_db.execute("SELECT count(*) FROM dirty").fetchone() == (0,)
+            node_db.close()
