@@ -82,10 +82,21 @@ WHERE actor_type = %(type)s AND actor_key = %(key)s AND node_id = %(node)s
   AND fence = %(fence)s
 """
 
+# The fencing rule of every state write, in one place: a stored row is replaced only by a
+# write whose fence is at least its own (a newer owner's rows are never overwritten).
+_UPSERT_FENCED = """
+ON CONFLICT (actor_type, actor_key) DO UPDATE SET
+    version = s.version + 1,
+    fence = EXCLUDED.fence,
+    state = EXCLUDED.state,
+    updated_at = EXCLUDED.updated_at
+WHERE s.fence <= EXCLUDED.fence
+"""
+
 # The whole batch in one statement: unnest turns four arrays into rows. A write is refused
 # (and so missing from RETURNING) if a newer owner holds the lease, or if the stored state
 # carries a higher fence (the ON CONFLICT ... WHERE).
-_WRITE_STATES = """
+_WRITE_STATES = f"""
 INSERT INTO roost_actor_state AS s (actor_type, actor_key, version, fence, state, updated_at)
 SELECT w.actor_type, w.actor_key, 1, w.fence, w.state::jsonb, now()
 FROM unnest(%s::text[], %s::text[], %s::int8[], %s::text[])
@@ -94,18 +105,12 @@ WHERE NOT EXISTS (
     SELECT FROM roost_actor_lease l
     WHERE l.actor_type = w.actor_type AND l.actor_key = w.actor_key AND l.fence > w.fence
 )
-ON CONFLICT (actor_type, actor_key) DO UPDATE SET
-    version = s.version + 1,
-    fence = EXCLUDED.fence,
-    state = EXCLUDED.state,
-    updated_at = EXCLUDED.updated_at
-WHERE s.fence <= EXCLUDED.fence
-RETURNING s.actor_type, s.actor_key, s.version, s.fence
+{_UPSERT_FENCED}RETURNING s.actor_type, s.actor_key, s.version, s.fence
 """
 
 # The sync worker's batch (write_snapshots): one fence for every write, and only the ids of
 # the refused writes come back (an anti-join of the batch with what the INSERT returned).
-_WRITE_SNAPSHOTS = """
+_WRITE_SNAPSHOTS = f"""
 WITH w AS MATERIALIZED (
     SELECT * FROM unnest(%(types)s::text[], %(keys)s::text[], %(states)s::text[])
         AS w(actor_type, actor_key, state)
@@ -118,13 +123,7 @@ WITH w AS MATERIALIZED (
         WHERE l.actor_type = w.actor_type AND l.actor_key = w.actor_key
           AND l.fence > %(fence)s::int8
     )
-    ON CONFLICT (actor_type, actor_key) DO UPDATE SET
-        version = s.version + 1,
-        fence = EXCLUDED.fence,
-        state = EXCLUDED.state,
-        updated_at = EXCLUDED.updated_at
-    WHERE s.fence <= EXCLUDED.fence
-    RETURNING s.actor_type, s.actor_key
+    {_UPSERT_FENCED}    RETURNING s.actor_type, s.actor_key
 )
 SELECT w.actor_type, w.actor_key FROM w
 WHERE NOT EXISTS (
