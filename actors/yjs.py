@@ -18,7 +18,9 @@ What it does, per document:
   announced gone when that connection closes, dead peers included, or when it is not renewed
   for ``awareness_timeout`` seconds (providers renew every 15). States live in ``conn.state``,
   so they survive hibernation.
-- **Summary.** ``{"doc", "bytes", "text_length", "editors"}`` is synced to the shared store.
+- **Summary.** ``{"doc", "bytes", "text_length", "editors", "update"}`` is synced to the shared
+  store, ``update`` being the whole document (base64), from which a node that lacks the
+  actor's file restores it.
 
 Bad input closes the offending connection and disturbs nobody else: a text frame with 1003, a
 malformed message or update with 1007, a document or awareness state over its limit with 1009.
@@ -29,6 +31,7 @@ timeouts arrive as the alarm :data:`AWARENESS_ALARM`.
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pycrdt
@@ -71,9 +74,14 @@ class YjsActor(Actor):
         max_awareness_bytes: JSON bytes of one awareness state (name, colour, cursor...).
         awareness_timeout: seconds an awareness state lives without renewal.
         compact_after: appended updates before the log is compacted into one.
+
+    ``sync_document`` (True) puts the whole document, base64, in the synced summary as
+    ``"update"``, so that a node without the actor's file restores it (G7); set it to False
+    for documents too large to copy to the shared store at every sync.
     """
 
     sync_on_write = True
+    sync_document: bool = True
 
     max_document_bytes: int = 64 << 20
     max_awareness_clients: int = 8
@@ -165,12 +173,26 @@ class YjsActor(Actor):
             # A Yjs update does not record its roots' types; reading one as text is harmless
             # (a map root reads as empty) and counts the characters of every text root.
             text_length += len(self.doc.get(name, type=pycrdt.Text))
-        return {
+        whole = self.doc.get_update()
+        summary: dict[str, Any] = {
             "doc": self.key,
-            "bytes": len(self.doc.get_update()),
+            "bytes": len(whole),
             "text_length": text_length,
             "editors": len(self.connections()),
         }
+        if self.sync_document:
+            summary["update"] = base64.b64encode(whole).decode("ascii")
+        return summary
+
+    async def restore(self, snapshot: Any) -> None:
+        """Start from the document synced to the shared store (this node has no file for it)."""
+        encoded = snapshot.get("update") if isinstance(snapshot, dict) else None
+        if encoded is None:
+            return  # synced without the document (sync_document = False): start empty
+        whole = base64.b64decode(encoded, validate=True)
+        pycrdt.Doc().apply_update(whole)  # refuse a damaged one loudly, before storing it
+        self.storage.db.execute(_SCHEMA)
+        self.storage.db.execute("INSERT INTO yjs_updates (data) VALUES (?)", [whole])
 
     def _apply(self, conn: Connection, update: bytes) -> None:
         if self._stored_bytes + len(update) > self.max_document_bytes:

@@ -6,6 +6,8 @@ The tests with the npm clients are in tests/yjs.
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import sqlite3
 from pathlib import Path
@@ -300,3 +302,58 @@ async def test_a_burst_of_updates_is_relayed_merged(
                     expected = "".join(f"{i};" for i in range(30))
                     assert str(theirs.get("text", type=pycrdt.Text)) == expected
                 assert stored_rows(server, "yjs", "burst") == 30  # stored one by one
+
+
+class SummaryOnly(YjsActor):
+    sync_document = False
+
+
+async def _synced(data_dir: Path, actor_type: str, key: str) -> dict[str, object]:
+    """The actor's row in the shared store once its summary counts some text."""
+    while True:
+        store = data_dir / "shared.sqlite"
+        row = None
+        if store.exists():
+            db = sqlite3.connect(store)
+            try:
+                row = db.execute(
+                    "SELECT state FROM roost_actor_state WHERE actor_type = ? AND actor_key = ?",
+                    [actor_type, key],
+                ).fetchone()
+            except sqlite3.OperationalError:
+                pass  # not created yet
+            finally:
+                db.close()
+        if row is not None:
+            state: dict[str, object] = json.loads(row[0])
+            if state["text_length"]:
+                return state
+        await trio.sleep(0.05)
+
+
+async def test_a_node_without_the_file_restores_the_document_from_the_store(
+    tmp_path: Path, threaded_autojump_clock: trio.abc.Clock
+) -> None:
+    app = make_app()
+    app.actor("summary-only", SummaryOnly)
+    mine: pycrdt.Doc[pycrdt.Text] = pycrdt.Doc()
+    update = edit(mine, "kept in the shared store")
+    with trio.fail_after(120):
+        async with running(app, tmp_path, sync_interval=0.1) as server:
+            for path in ("/yjs/r", "/summary-only/r"):
+                async with connect(server, path) as ws:
+                    await joined(ws)
+                    await ws.send_message(encode_update(update))
+            synced = await _synced(tmp_path, "yjs", "r")
+            assert base64.b64decode(str(synced["update"])) == mine.get_update()
+            assert "update" not in await _synced(tmp_path, "summary-only", "r")
+        for file in (tmp_path / "actors").rglob("*.sqlite*"):
+            file.unlink()  # this node lost its disk; the shared store did not
+        async with running(app, tmp_path) as server:
+            for path, expected in (("/yjs/r", "kept in the shared store"), ("/summary-only/r", "")):
+                async with connect(server, path) as ws:
+                    await joined(ws)
+                    await ws.send_message(encode_sync_step1(pycrdt.Doc().get_state()))
+                    again: pycrdt.Doc[pycrdt.Text] = pycrdt.Doc()
+                    again.apply_update((await receive(ws)).payload)
+                    assert str(again.get("text", type=pycrdt.Text)) == expected
