@@ -158,7 +158,7 @@ class SyncWorker:
         ident = (slot.actor_type, slot.key)
         dirty = self._dirty.get(ident)
         if dirty is not None:
-            self._take(ident, actor, dirty.generation)
+            self._record(ident, actor.snapshot(), dirty.generation)
 
     # -- running ------------------------------------------------------------------------------
 
@@ -271,9 +271,6 @@ class SyncWorker:
         # Recorded only now: the turn, and any group it closed, committed.
         dirty = self._dirty.get(ident)
         self._record(ident, taken[0], dirty.generation if dirty else generation)
-
-    def _take(self, ident: ActorId, actor: Actor, generation: int) -> None:
-        self._record(ident, actor.snapshot(), generation)
 
     def _record(self, ident: ActorId, state: Any, generation: int) -> None:
         """Keep ``state`` as the actor's pending snapshot (None: it has nothing to sync)."""

@@ -76,8 +76,7 @@ class Peer:
 class Peers:
     """Starts peers and makes sure none outlives its test."""
 
-    def __init__(self, nursery: trio.Nursery, node: str) -> None:
-        self._nursery = nursery
+    def __init__(self, node: str) -> None:
         self._node = node
         self._started: list[Peer] = []
 

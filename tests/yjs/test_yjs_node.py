@@ -44,13 +44,12 @@ def node() -> str:
 
 @asynccontextmanager
 async def peers(node: str) -> AsyncIterator[Peers]:
-    async with trio.open_nursery() as nursery:
-        group = Peers(nursery, node)
-        try:
-            yield group
-        finally:
-            with trio.CancelScope(shield=True):
-                await group.aclose()
+    group = Peers(node)
+    try:
+        yield group
+    finally:
+        with trio.CancelScope(shield=True):
+            await group.aclose()
 
 
 def expected_tags(tag: str, count: int) -> tuple[str, ...]:
