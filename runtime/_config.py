@@ -7,7 +7,7 @@ so an operator can work out what a node may use.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,12 @@ from roost._errors import ConfigError
 def _positive(_: Any, attribute: attrs.Attribute[Any], value: float) -> None:
     if value <= 0:
         raise ConfigError(f"{attribute.name} must be positive, got {value!r}")
+
+
+def _string_tuple(value: str | Iterable[str]) -> tuple[str, ...]:
+    """A list setting from a comma-separated string (the environment) or any iterable."""
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return tuple(item.strip() for item in items if item.strip())
 
 
 @attrs.frozen(kw_only=True)
@@ -70,6 +76,35 @@ class ServerConfig:
     # SQLite's synchronous pragma for actor files: NORMAL survives a crash of the process,
     # FULL also a power loss (at the price of an fsync per commit).
     synchronous: str = attrs.field(default="NORMAL")
+
+    # -- exposing a node (G10): who may connect, from where, and how much each client may hold
+
+    # Header lines in one request head; a request with more is answered 431.
+    max_headers: int = attrs.field(default=100, validator=_positive)
+    # Connections that have not finished their request head. At the limit the server stops
+    # accepting until one finishes, so slow-loris sockets cannot exhaust file descriptors
+    # (each costs a descriptor and at most one request head of memory).
+    max_pending_handshakes: int = attrs.field(default=1024, validator=_positive)
+    # WebSocket connections to one actor; an upgrade beyond it is refused with 503.
+    max_connections_per_actor: int = attrs.field(default=10_000, validator=_positive)
+    # WebSocket connections and in-flight HTTP requests per client address (after trusted
+    # proxy resolution); beyond it 429. 0 turns the limit off (the default).
+    max_connections_per_ip: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    # Inbound messages per second per connection; excess closes with 1008. 0 = off (default).
+    max_messages_per_second: float = attrs.field(default=0.0, validator=attrs.validators.ge(0))
+    # Browser origins allowed besides the server's own ("*" allows every origin). A request
+    # without Origin (not a browser) is always allowed; any other Origin gets 403.
+    allow_origins: tuple[str, ...] = attrs.field(default=(), converter=_string_tuple)
+    # Peers whose X-Forwarded-For / Forwarded / X-Forwarded-Host headers are believed
+    # (addresses or CIDR networks; "*" trusts every peer). Everyone else's are ignored.
+    forwarded_allow_ips: tuple[str, ...] = attrs.field(
+        default=("127.0.0.1",), converter=_string_tuple
+    )
+    # The runtime endpoints (/_roost/metrics, health, ready, the inspector): on a separate
+    # listener when admin_port is set, and behind a bearer token when admin_token is set.
+    admin_host: str | None = None
+    admin_port: int | None = None
+    admin_token: str | None = attrs.field(default=None, repr=False)
 
     @synchronous.validator
     def _check_synchronous(self, _: Any, value: str) -> None:
