@@ -2,7 +2,8 @@
 """Set everything up, then run the demo server or the test suite.
 
     python3 dev.py demo [roost serve options]   # the demo server on the embedded defaults
-    python3 dev.py test [pytest options]        # the whole test suite (what CI runs)
+    python3 dev.py test [pytest options]        # the whole test suite (what CI runs): the
+                                                # default stage, then the `slow` stage
     python3 dev.py check                        # ruff and mypy (strict) on the library
 
 Needs nothing but Python 3.11+: it makes ./.venv, installs roost with its dev extras into it
@@ -81,9 +82,18 @@ def main(argv: list[str]) -> int:
         return subprocess.call([str(BIN / "roost"), *DEMO, *rest], cwd=ROOT)
     if command == "check":
         return check()
-    status = subprocess.call([str(BIN / "python"), "-m", "pytest", *rest], cwd=ROOT)
-    if status == 5:  # pytest collected no tests: that is a failure, not a pass
-        print("dev.py: pytest ran no tests", file=sys.stderr)
+    if rest:  # an explicit selection runs as given
+        return pytest(rest)
+    # The whole suite in two stages: the default one (minutes), then the slow fault and load
+    # tests (marked `slow`), which have their own time budget in CI.
+    return pytest(["-m", "not slow"]) or pytest(["-m", "slow"])
+
+
+def pytest(args: list[str]) -> int:
+    """Run pytest in .venv; collecting no test at all is a failure, not a pass."""
+    status = subprocess.call([str(BIN / "python"), "-m", "pytest", *args], cwd=ROOT)
+    if status == 5:
+        print(f"dev.py: pytest ran no tests ({' '.join(args)})", file=sys.stderr)
         return 1
     return status
 
