@@ -10,6 +10,7 @@ from ._actor_storage import ActorStorage
 from ._codec import MAX_VALUE_DEPTH
 from ._connection import SYNCHRONOUS_MODES
 from ._kv import KV
+from ._lock import DataDirLock, DataDirLocked
 from ._paths import actor_db_path, validate_actor_type
 from ._pool import HandlePool, PoolStatistics
 from ._shared import (
@@ -31,6 +32,8 @@ __all__ = [
     "MAX_VALUE_DEPTH",
     "SYNCHRONOUS_MODES",
     "ActorStorage",
+    "DataDirLock",
+    "DataDirLocked",
     "EncodedState",
     "HandlePool",
     "Lease",

@@ -9,6 +9,8 @@ PUBLIC = {
     "MAX_VALUE_DEPTH",
     "SYNCHRONOUS_MODES",
     "ActorStorage",
+    "DataDirLock",
+    "DataDirLocked",
     "EncodedState",
     "HandlePool",
     "Lease",
