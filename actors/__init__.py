@@ -3,6 +3,7 @@
 from roost._errors import (
     CommitFailed,
     ConnectionClosed,
+    ConnectionModeError,
     ConnectionRefused,
     RoostError,
     RpcError,
@@ -28,6 +29,7 @@ __all__ = [
     "CommitFailed",
     "Connection",
     "ConnectionClosed",
+    "ConnectionModeError",
     "ConnectionRefused",
     "Presence",
     "PresenceDiff",

@@ -2,9 +2,14 @@
 
 The tracker and the heartbeat times live on the actor's *slot*, not on its instance, so they
 survive hibernation exactly as the connections do. Every change is sent as a
-``presence_diff`` JSON text frame to every other connection; a connection's presences leave
-when it closes, or, when the actor class sets ``presence_ttl``, once it has sent no heartbeat
-for that long. Expiry is checked with an alarm, so it happens while the actor hibernates too.
+``presence_diff`` to every other connection; a connection's presences leave when it closes,
+or, when the actor class sets ``presence_ttl``, once it has sent no heartbeat for that long.
+Expiry is checked with an alarm, so it happens while the actor hibernates too.
+
+Each connection gets presence in its own mode: a raw connection a JSON text frame
+``{"type": "presence_diff", ...}``, an envelope connection (roost.v1.cbor / .json) an
+``event`` named ``presence_diff`` whose data is that message without ``type``. A raw frame
+on an envelope connection would break its protocol and close it with 1003 or 1007.
 """
 
 from __future__ import annotations
@@ -82,8 +87,13 @@ class Presence:
         return {"type": "presence_state", "presences": self.state()}
 
     def send_state(self, conn: Connection) -> None:
-        """Send :meth:`state_message` to ``conn`` as a JSON text frame."""
-        conn.send(_dumps(self.state_message()))
+        """Send :meth:`state_message` to ``conn``: a JSON text frame in raw mode, an event
+        ``presence_state`` with data ``{"presences": ...}`` in envelope mode."""
+        message = self.state_message()
+        if conn.subprotocol is None:
+            conn.send(_dumps(message))
+        else:
+            self._host.emit(message.pop("type"), message, to=conn)
 
     # -- for the runtime ---------------------------------------------------------------------
 
@@ -123,11 +133,14 @@ class Presence:
             alarms._set_internal(EXPIRY_ALARM, due)
 
     def _announce(self, diff: PresenceDiff, exclude: Connection | None) -> None:
-        if not diff.is_empty:
-            self._host.mark_dirty()  # who is here is part of what a snapshot may report
-            self._host.broadcast(
-                _dumps(diff.as_message()), exclude=(exclude,) if exclude is not None else ()
-            )
+        if diff.is_empty:
+            return
+        host = self._host
+        host.mark_dirty()  # who is here is part of what a snapshot may report
+        excluded = (exclude,) if exclude is not None else ()
+        message = diff.as_message()
+        host.broadcast(_dumps(message), exclude=excluded)  # raw connections only
+        host.emit(message.pop("type"), message, exclude=excluded)  # envelope connections only
 
 
 def _dumps(value: Any) -> str:

@@ -13,6 +13,11 @@ The protocol, fixed because editor clients are written against it:
   produces a leave;
 - bad input gets ``{"type": "error", "error": "<reason>"}`` and the connection stays open.
 
+Envelope clients (subprotocol ``roost.v1.cbor`` or ``roost.v1.json``, e.g. ``roost.client`` or
+the JS client) get the same state and diffs as events named ``presence_state`` and
+``presence_diff`` whose data is the message above without its ``type``; they call the rpc
+methods ``track(meta)`` and ``heartbeat()`` instead of sending frames.
+
 Several connections of one user (two tabs) give that user several metas. Who is present is
 synced to the shared store as ``{"doc": ..., "users": [...]}``.
 """
@@ -21,8 +26,9 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
-from roost import Actor, App, Connection, ConnectionRefused, Request, rpc
+from roost import Actor, App, Connection, ConnectionRefused, Request, RpcError, rpc
 from roost.actors import PresenceLimitError
 
 MAX_USER = 64
@@ -37,6 +43,24 @@ class PresenceDoc(Actor):
     async def who(self, conn: Connection | None) -> list[str]:
         """Who is present, sorted (over the envelope protocol or HTTP)."""
         return sorted(self.presence.state())
+
+    @rpc
+    async def track(self, conn: Connection | None, meta: dict[str, Any]) -> None:
+        """Appear with ``meta``, or change it (envelope clients; raw ones send a frame)."""
+        if conn is None:
+            raise RpcError("bad_request", "track needs a WebSocket connection")
+        if not isinstance(meta, dict):
+            raise RpcError("bad_request", "meta must be an object")
+        try:
+            self.presence.track(conn, conn.state["user"], meta)
+        except (PresenceLimitError, TypeError, ValueError) as exc:
+            raise RpcError("bad_request", str(exc)) from None
+
+    @rpc
+    async def heartbeat(self, conn: Connection | None) -> None:
+        """Stay present for another ``presence_ttl`` seconds."""
+        if conn is not None:
+            self.presence.heartbeat(conn)
 
     def snapshot(self) -> dict[str, object]:
         return {"doc": self.key, "users": sorted(self.presence.state())}

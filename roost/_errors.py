@@ -23,6 +23,7 @@ and internal details never reach a peer.
     │   └── UnencodableValue     (also ValueError) a value that cannot be sent -> reply internal
     │       └── ValueTooLarge    over a limit when encoding              -> reply too_large
     ├── ConnectionClosed         the connection is closed; carries code and reason
+    ├── ConnectionModeError      conn.send() of a raw frame on an envelope connection
     ├── RpcError                 an rpc call failed: code not_found, bad_request, internal, ...
     │   └── Unavailable          code "unavailable": retryable
     │       ├── Disconnected     (client) the connection dropped with the call in flight
@@ -106,6 +107,11 @@ class ConnectionClosed(RoostError):
         super().__init__(f"connection closed ({code}) {reason}".rstrip())
         self.code = code
         self.reason = reason
+
+
+class ConnectionModeError(RoostError):
+    """``conn.send()`` on an envelope (roost.v1.cbor / .json) connection: raw frames would
+    break its protocol, so the actor gets this error instead; ``self.emit`` reaches it."""
 
 
 class RpcError(RoostError):

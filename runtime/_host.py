@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import attrs
 import trio
 
-from roost._errors import CommitFailed
+from roost._errors import CommitFailed, ConnectionModeError
 from roost.actors import Actor, Connection
 from roost.actors._alarms import Alarm, AlarmChanges, Alarms
 from roost.actors._presence_channel import EXPIRY_ALARM, Presence, PresenceStore
@@ -149,6 +149,13 @@ class ActorSlot:
             self._fan_out(frame, exclude, tag)
 
     def send(self, conn: Connection, message: str | bytes) -> None:
+        if conn.subprotocol is not None:
+            # A raw frame would break the envelope protocol and close the client with 1003
+            # or 1007 (G8 is about *bad* clients): refuse in the actor, whose turn logs it.
+            raise ConnectionModeError(
+                f"conn.send() sends raw frames, but {conn.id} speaks the envelope protocol "
+                f"{conn.subprotocol}: use self.emit(name, data, to=conn)"
+            )
         session = self.sessions.get(conn)
         if session is None:
             return

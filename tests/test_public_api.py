@@ -51,6 +51,7 @@ EXPECTED = {
         "CommitFailed",
         "Connection",
         "ConnectionClosed",
+        "ConnectionModeError",
         "ConnectionRefused",
         "Presence",
         "PresenceDiff",

@@ -80,6 +80,9 @@ async def test_events_reach_every_member(tmp_path: Path, chat_app: App, encoding
                 connect(url(server, "/chat/lobby?user=ann"), encoding=encoding) as ann,
                 connect(url(server, "/chat/lobby?user=bob"), encoding="cbor") as bob,
             ):
+                # Chat tracks presence: bob's join reached ann as an event first.
+                joined = await ann.receive_event()
+                assert joined.name == "presence_diff" and set(joined.data["joins"]) == {"bob"}
                 message_id = await ann.call("say", text="hello bob")
                 for member in (ann, bob):
                     event = await member.receive_event()

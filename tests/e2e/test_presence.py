@@ -11,10 +11,12 @@ import pytest
 import trio
 import trio_websocket
 
+import roost.client
 from roost import App
 from roost.cli import load_app
+from roost.client import ClientState, Event
 from roost.runtime import ActorState
-from tests.support import EXAMPLES, connect, refused_upgrade, running
+from tests.support import EXAMPLES, connect, refused_upgrade, running, ws_url
 
 
 @pytest.fixture(scope="module")
@@ -152,3 +154,44 @@ async def test_bad_input_gets_an_error(
                     assert error["error"] == reason
                 await send(ann, type="track", meta={"ok": True})
             assert (await refused_upgrade(server, "/presence/d"))[0] == 400
+
+
+@pytest.mark.parametrize("encoding", ["cbor", "json"])
+async def test_envelope_clients_get_presence_as_events(
+    tmp_path: Path, app: App, encoding: str
+) -> None:
+    """presence_state and presence_diff reach an envelope client as events whose data is the
+    raw-mode message without its type, and the connection stays open (no 1003/1007)."""
+    with trio.fail_after(10):
+        async with running(app, tmp_path) as server:
+            url = ws_url(server, "/presence/doc?user=ann")
+            async with roost.client.connect(url, encoding=encoding) as ann:  # type: ignore[arg-type]
+                assert await ann.receive_event() == Event("presence_state", {"presences": {}})
+                async with connect(server, "/presence/doc?user=bob") as bob:  # raw mode
+                    assert await receive(bob) == {"type": "presence_state", "presences": {}}
+                    await send(bob, type="track", meta={"name": "Bob"})
+                    joined = await ann.receive_event()
+                    assert joined.name == "presence_diff"
+                    assert set(joined.data) == {"joins", "leaves"}
+                    assert metas(joined.data["joins"], "bob") == [{"name": "Bob"}]
+                    assert joined.data["leaves"] == {}
+                    # An envelope client tracks by rpc; the raw client gets a JSON frame.
+                    await ann.call("track", meta={"name": "Ann"})
+                    diff = await receive(bob)
+                    assert diff["type"] == "presence_diff"
+                    assert metas(diff["joins"], "ann") == [{"name": "Ann"}]
+                    url = ws_url(server, "/presence/doc?user=cy")
+                    async with roost.client.connect(url, encoding="json") as cy:
+                        state = await cy.receive_event()
+                        assert state.name == "presence_state"
+                        assert sorted(state.data["presences"]) == ["ann", "bob"]
+                        assert metas(state.data["presences"], "ann") == [{"name": "Ann"}]
+                        await cy.call("track", meta={"name": "Cy"})
+                        assert set((await ann.receive_event()).data["joins"]) == {"cy"}
+                        assert set((await receive(bob))["joins"]) == {"cy"}
+                    assert set((await ann.receive_event()).data["leaves"]) == {"cy"}
+                left = await ann.receive_event()
+                assert left == Event("presence_diff", {"joins": {}, "leaves": left.data["leaves"]})
+                assert set(left.data["leaves"]) == {"bob"}
+                assert ann.state is ClientState.OPEN
+                assert await ann.call("who") == ["ann"]
