@@ -1,0 +1,103 @@
+"""The Origin policy and CORS answers (pure; the server wiring is tested end to end)."""
+
+from __future__ import annotations
+
+import pytest
+
+from roost._errors import ConfigError
+from roost.runtime._origin import OriginPolicy
+
+DEFAULT = OriginPolicy.parse([])
+
+
+def test_no_origin_is_not_a_browser_and_is_allowed() -> None:
+    assert DEFAULT.allows(None, "example.com")
+
+
+@pytest.mark.parametrize(
+    ("origin", "host"),
+    [
+        ("http://localhost:8787", "localhost:8787"),
+        ("https://chat.example.com", "chat.example.com"),
+        ("https://chat.example.com", "chat.example.com:443"),
+        ("http://chat.example.com", "chat.example.com"),
+        ("HTTPS://Chat.Example.COM/", "chat.example.com"),
+        ("http://[::1]:8787", "[::1]:8787"),
+    ],
+)
+def test_the_servers_own_page_is_allowed(origin: str, host: str) -> None:
+    assert DEFAULT.allows(origin, host)
+
+
+@pytest.mark.parametrize(
+    ("origin", "host"),
+    [
+        ("https://evil.example", "chat.example.com"),
+        ("http://localhost:3000", "localhost:8787"),
+        ("https://chat.example.com:8443", "chat.example.com"),
+        ("https://chat.example.com.evil.example", "chat.example.com"),
+        ("null", "chat.example.com"),
+        ("chat.example.com", "chat.example.com"),
+        ("file://chat.example.com", "chat.example.com"),
+        ("https://user@chat.example.com", "chat.example.com"),
+        ("https://chat.example.com/path", "chat.example.com"),
+        ("https://chat.example.com", ""),
+        ("https://chat.example.com:99999", "chat.example.com:99999"),
+        ("https://chat.example.com:\u00b2", "chat.example.com"),
+    ],
+)
+def test_foreign_or_malformed_origins_are_refused(origin: str, host: str) -> None:
+    assert not DEFAULT.allows(origin, host)
+
+
+def test_listed_origins_and_subdomain_wildcards() -> None:
+    policy = OriginPolicy.parse(["http://localhost:3000", "https://*.example.com"])
+    assert policy.allows("http://localhost:3000", "api.internal")
+    assert policy.allows("https://app.example.com", "api.internal")
+    assert policy.allows("https://a.b.example.com", "api.internal")
+    assert not policy.allows("https://example.com", "api.internal")
+    assert not policy.allows("http://app.example.com", "api.internal")
+    assert not policy.allows("https://app.example.com:8443", "api.internal")
+    assert not policy.allows("https://evilexample.com", "api.internal")
+    assert not policy.allows("http://localhost:3001", "api.internal")
+
+
+def test_star_allows_every_origin_without_credentials() -> None:
+    policy = OriginPolicy.parse(["*"])
+    assert policy.allows("https://anyone.example", "chat.example.com")
+    assert policy.allows("null", "chat.example.com")
+    assert policy.cors_headers("https://anyone.example") == (("access-control-allow-origin", "*"),)
+
+
+def test_listed_origins_get_credentialed_cors_headers() -> None:
+    policy = OriginPolicy.parse(["https://app.example.com"])
+    assert dict(policy.cors_headers("https://app.example.com")) == {
+        "access-control-allow-origin": "https://app.example.com",
+        "access-control-allow-credentials": "true",
+        "vary": "Origin",
+    }
+    assert policy.cors_headers(None) == ()
+
+
+def test_preflight_grants_post_with_known_headers_only() -> None:
+    policy = OriginPolicy.parse(["https://app.example.com"])
+    granted = policy.preflight_headers(
+        "https://app.example.com", "POST", "Content-Type, Authorization"
+    )
+    assert granted is not None
+    answer = dict(granted)
+    assert answer["access-control-allow-methods"] == "POST"
+    assert answer["access-control-allow-origin"] == "https://app.example.com"
+    assert "content-type" in answer["access-control-allow-headers"]
+    assert int(answer["access-control-max-age"]) > 0
+    assert policy.preflight_headers("https://app.example.com", "DELETE", None) is None
+    assert policy.preflight_headers("https://app.example.com", "POST", "x-custom") is None
+    assert policy.preflight_headers(None, "POST", None) is None
+
+
+@pytest.mark.parametrize(
+    "entry", ["example.com", "*.example.com", "ftp://x", "https://", "https://a/b"]
+)
+def test_bad_allow_origins_are_config_errors(entry: str) -> None:
+    with pytest.raises(ConfigError, match="allow_origins"):
+        OriginPolicy.parse([entry])
