@@ -74,6 +74,10 @@ class Connection:
         Inside a turn the frame leaves after the turn commits (G4). It never blocks: a peer
         that does not keep up is disconnected instead. Sending on a closed connection is a
         no-op, because the peer may vanish at any moment and that is not the sender's error.
+
+        Raises:
+            ConnectionModeError: this is an envelope connection (``subprotocol`` is set);
+                reach it with ``Actor.emit(name, data, to=conn)``.
         """
         self._host.send(self, message)
 

@@ -16,6 +16,7 @@ from roost import App
 from roost.cli import load_app
 from roost.client import ClientState, Event
 from roost.runtime import ActorState
+from tests.protocol.test_envelope import EXAMPLES as ENVELOPES
 from tests.support import EXAMPLES, connect, refused_upgrade, running, ws_url
 
 
@@ -195,3 +196,23 @@ async def test_envelope_clients_get_presence_as_events(
                 assert set(left.data["leaves"]) == {"bob"}
                 assert ann.state is ClientState.OPEN
                 assert await ann.call("who") == ["ann"]
+
+
+@pytest.mark.parametrize("kind", ["json", "cbor"])
+async def test_the_documented_presence_event_bytes(tmp_path: Path, app: App, kind: str) -> None:
+    """docs/protocol.md's presence_diff example is byte for byte what the server sends."""
+    _, text, hexa = ENVELOPES["presence_diff event"]
+    documented = text if kind == "json" else bytes.fromhex(hexa)
+    with trio.fail_after(10):
+        async with running(app, tmp_path) as server:
+            path = "/presence/doc?user=bob"
+            async with connect(server, path, subprotocols=[f"roost.v1.{kind}"]) as bob:
+                state = await bob.get_message()
+                if kind == "json":
+                    assert (
+                        state == '{"type":"event","name":"presence_state","data":{"presences":{}}}'
+                    )
+                async with connect(server, "/presence/doc?user=ada") as ada:
+                    await receive(ada)
+                    await send(ada, type="track", meta={"name": "Ada"})
+                    assert await bob.get_message() == documented

@@ -78,6 +78,17 @@ EXAMPLES: dict[str, tuple[Envelope, str | None, str]] = {
         "a3 64 74797065 65 6576656e74 64 6e616d65 66 6a6f696e6564 64 64617461"
         " a2 64 75736572 63 616461 66 6f6e6c696e65 03",
     ),
+    "presence_diff event": (
+        ServerEvent(
+            "presence_diff",
+            {"joins": {"ada": {"metas": [{"name": "Ada", "ref": "1"}]}}, "leaves": {}},
+        ),
+        '{"type":"event","name":"presence_diff","data":'
+        '{"joins":{"ada":{"metas":[{"name":"Ada","ref":"1"}]}},"leaves":{}}}',
+        "a3 64 74797065 65 6576656e74 64 6e616d65 6d 70726573656e63655f64696666 64 64617461"
+        " a2 65 6a6f696e73 a1 63 616461 a1 65 6d65746173 81 a2 64 6e616d65 63 416461"
+        " 63 726566 61 31 66 6c6561766573 a0",
+    ),
     "bytes, CBOR only": (
         Result(10, b"\x00\xff"),
         None,
