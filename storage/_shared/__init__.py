@@ -6,7 +6,7 @@ Other services read its tables with SQL (see docs/shared-store.md); roost writes
 
 from __future__ import annotations
 
-from ._api import MAX_LIST_LIMIT, EncodedState, SharedStore
+from ._api import MAX_LIST_LIMIT, EncodedState, SharedStore, StoreHealth
 from ._errors import StoreUnavailable
 from ._factory import SHARED_SQLITE_NAME, open_shared_store
 from ._postgres import PostgresSharedStore
@@ -31,6 +31,7 @@ __all__ = [
     "SQLiteSharedStore",
     "SharedStore",
     "StateWrite",
+    "StoreHealth",
     "StoreUnavailable",
     "StoredState",
     "WriteOutcome",

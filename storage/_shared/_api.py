@@ -5,24 +5,30 @@ read and test; :class:`SharedStore` runs every call in a worker thread through
 ``trio.to_thread.run_sync`` with a per-store :class:`trio.CapacityLimiter`, so the event loop
 never waits on the database and a store never runs more threads than it has connections.
 
-A call that has started in a thread always runs to its end: cancelling the calling task takes
-effect when the database call returns (bounded by the backend's timeouts). That is on purpose:
-abandoning a thread in the middle of a transaction would leave a connection in use behind the
-store's back.
+Every call has a client-side deadline (``call_timeout``), because a database that accepts
+connections but never answers defeats server-side timeouts and TCP's own: at the deadline, or
+when the calling task is cancelled, the caller gets :class:`StoreUnavailable` (or its
+cancellation) at once and the worker thread is *abandoned*: the store cuts what the thread
+holds (PostgreSQL: it shuts the connection's socket down, so the blocked read fails, the server
+rolls the transaction back and the pool drops the connection), and the thread ends soon after.
+A call that timed out may still have been applied; every call is safe to retry. So no task
+waits on the database longer than the deadline, whatever the database does.
 """
 
 from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, Self, TypeVar, TypeVarTuple
 
 import attrs
 import trio
 
-from roost._errors import StorageError
+from roost._errors import ConfigError, StorageError, StoreUnavailable
 
 from ._records import (
     Lease,
@@ -36,7 +42,7 @@ from ._records import (
     encode_state,
 )
 
-__all__ = ["MAX_LIST_LIMIT", "EncodedState", "SharedStore"]
+__all__ = ["MAX_LIST_LIMIT", "EncodedState", "SharedStore", "StoreHealth"]
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
@@ -63,10 +69,78 @@ class EncodedState:
         return cls(encode_state(state))
 
 
+@attrs.frozen
+class StoreHealth:
+    """What the store's calls found lately, for readiness checks.
+
+    Attributes:
+        reachable: True if the last call that ended reached the database, False if it failed
+            with :class:`StoreUnavailable` (timed out included), None before any call ended.
+        error: Why the last call failed, while ``reachable`` is False.
+        threads_busy: Worker threads running store calls now, abandoned ones included until
+            they end (a number that stays up means threads the database holds).
+    """
+
+    reachable: bool | None
+    error: str | None
+    threads_busy: int
+
+
 class _Phase(enum.Enum):
     NEW = "new"
     OPEN = "open"
     CLOSED = "closed"
+
+
+class _Abandoned(BaseException):
+    """Raised in a worker thread whose call was abandoned before it took a resource.
+
+    A BaseException, like trio's Cancelled: nothing on the way (psycopg_pool's check loop,
+    the error mapping) may treat it as a failure to retry; nobody awaits its result.
+    """
+
+
+class _Call:
+    """One store call in a worker thread, which the trio side may abandon at any moment.
+
+    The thread registers each resource it takes with a *cut* (a function, safe to call from
+    another thread, that makes the thread's blocking use of that resource fail at once);
+    :meth:`abandon` runs the cuts of what is held and refuses anything taken later.
+    """
+
+    __slots__ = ("_abandoned", "_cuts", "_lock")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._abandoned = False
+        self._cuts: list[Callable[[], None]] = []
+
+    def check(self) -> None:
+        """In the thread: stop here if the call was abandoned."""
+        if self._abandoned:
+            raise _Abandoned
+
+    @contextmanager
+    def holding(self, cut: Callable[[], None]) -> Iterator[None]:
+        """In the thread: ``cut`` ends the use of a resource while the block runs."""
+        with self._lock:
+            if self._abandoned:
+                raise _Abandoned
+            self._cuts.append(cut)
+        try:
+            yield
+        finally:
+            with self._lock:
+                if cut in self._cuts:
+                    self._cuts.remove(cut)
+
+    def abandon(self) -> None:
+        """On the trio side: nobody waits for this call any more; cut what it holds."""
+        with self._lock:
+            self._abandoned = True
+            cuts, self._cuts = self._cuts, []
+        for cut in cuts:
+            cut()
 
 
 class SharedStore(abc.ABC):
@@ -82,11 +156,34 @@ class SharedStore(abc.ABC):
 
     Args:
         max_threads: How many calls may run in worker threads at once.
+        call_timeout: Seconds any call may take, end to end (waiting for a thread and a
+            connection included), before it fails with :class:`StoreUnavailable`.
+
+    Raises:
+        ConfigError: for a ``call_timeout`` that is not a positive number.
     """
 
-    def __init__(self, *, max_threads: int) -> None:
+    def __init__(self, *, max_threads: int, call_timeout: float = 10.0) -> None:
+        if isinstance(call_timeout, bool) or not isinstance(call_timeout, (int, float)):
+            raise ConfigError("call_timeout must be a number of seconds")
+        if not 0 < call_timeout < float("inf"):
+            raise ConfigError("call_timeout must be a positive number of seconds")
         self._limiter = trio.CapacityLimiter(max_threads)
         self._phase = _Phase.NEW
+        self._call_timeout = float(call_timeout)
+        self._calls: set[_Call] = set()  # in flight, for aclose to abandon
+        self._local = threading.local()  # .call: the _Call a worker thread runs
+        self._reachable: bool | None = None
+        self._error: str | None = None
+
+    @property
+    def call_timeout(self) -> float:
+        """Seconds any call may take before it fails with :class:`StoreUnavailable`."""
+        return self._call_timeout
+
+    def health(self) -> StoreHealth:
+        """What the calls found lately (see :class:`StoreHealth`); never touches the database."""
+        return StoreHealth(self._reachable, self._error, self._limiter.borrowed_tokens)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -101,18 +198,26 @@ class SharedStore(abc.ABC):
         """
         if self._phase is not _Phase.NEW:
             raise StorageError(f"shared store is already {self._phase.value}")
-        await trio.to_thread.run_sync(self._open_sync, limiter=self._limiter)
+        await self._call(self._open_sync)
         self._phase = _Phase.OPEN
 
     async def aclose(self) -> None:
-        """Close the connections. Idempotent; shielded from cancellation so nothing leaks."""
+        """Abandon the calls in flight and close the connections, within ``call_timeout``.
+
+        Idempotent; shielded from cancellation so nothing leaks, and bounded, so a database
+        that does not answer cannot hold a shutdown up: a close that does not finish in time
+        is left to its thread.
+        """
         if self._phase is _Phase.CLOSED:
             return
-        was_open = self._phase is _Phase.OPEN
         self._phase = _Phase.CLOSED
-        if was_open:
-            with trio.CancelScope(shield=True):
-                await trio.to_thread.run_sync(self._close_sync, limiter=self._limiter)
+        for call in list(self._calls):
+            call.abandon()
+        with trio.CancelScope(shield=True), trio.move_on_after(self._call_timeout):
+            # Also after a failed or abandoned open: its thread may have opened something.
+            await trio.to_thread.run_sync(
+                self._close_sync, limiter=self._limiter, abandon_on_cancel=True
+            )
 
     async def __aenter__(self) -> Self:
         await self.open()
@@ -292,12 +397,72 @@ class SharedStore(abc.ABC):
         """Every registered node in ``node_id`` order, with its heartbeat age."""
         return await self._run(self._list_nodes_sync)
 
+    async def ping(self) -> None:
+        """One round trip to the database, for readiness checks.
+
+        Raises:
+            StoreUnavailable: the database cannot be reached or did not answer in time.
+        """
+        await self._run(self._ping_sync)
+
     # -- plumbing ----------------------------------------------------------------------------
 
     async def _run(self, fn: Callable[[*Ts], T], *args: *Ts) -> T:
         if self._phase is not _Phase.OPEN:
             raise StorageError(f"shared store is {self._phase.value}, not open")
-        return await trio.to_thread.run_sync(fn, *args, limiter=self._limiter)
+        return await self._call(fn, *args)
+
+    async def _call(self, fn: Callable[[*Ts], T], *args: *Ts) -> T:
+        """Run ``fn`` in a worker thread under the call deadline; abandon it if it ends late.
+
+        Raises:
+            StoreUnavailable: the database cannot be reached or the deadline passed.
+        """
+        call = _Call()
+        local = self._local
+
+        def work() -> T:
+            local.call = call
+            try:
+                call.check()  # abandoned before the thread started: touch nothing
+                return fn(*args)
+            finally:
+                local.call = None
+
+        self._calls.add(call)
+        try:
+            with trio.fail_after(self._call_timeout):
+                result = await trio.to_thread.run_sync(
+                    work, limiter=self._limiter, abandon_on_cancel=True
+                )
+        except trio.TooSlowError:
+            call.abandon()
+            message = f"shared store call timed out after {self._call_timeout:g} s"
+            self._reachable, self._error = False, message
+            raise StoreUnavailable(message) from None
+        except StoreUnavailable as exc:
+            self._reachable, self._error = False, str(exc)
+            raise
+        except BaseException:
+            call.abandon()  # cancelled from outside (or a bug): the thread must not linger
+            raise
+        finally:
+            self._calls.discard(call)
+        self._reachable, self._error = True, None
+        return result
+
+    @contextmanager
+    def _holding(self, cut: Callable[[], None]) -> Iterator[None]:
+        """In a worker thread: if this call is abandoned while the block runs, run ``cut``.
+
+        Backends wrap each blocking use of a connection in it (see :class:`_Call`).
+        """
+        call: _Call | None = getattr(self._local, "call", None)
+        if call is None:  # not a store call (a pool's own thread): nobody abandons it
+            yield
+            return
+        with call.holding(cut):
+            yield
 
     @abc.abstractmethod
     def _open_sync(self) -> None: ...
@@ -343,6 +508,9 @@ class SharedStore(abc.ABC):
 
     @abc.abstractmethod
     def _list_nodes_sync(self) -> list[NodeInfo]: ...
+
+    @abc.abstractmethod
+    def _ping_sync(self) -> None: ...
 
 
 def check_fence(fence: object) -> None:

@@ -20,26 +20,40 @@ _POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
 def open_shared_store(
-    url_or_path: str | os.PathLike[str] | None, *, data_dir: str | os.PathLike[str]
+    url_or_path: str | os.PathLike[str] | None,
+    *,
+    data_dir: str | os.PathLike[str],
+    call_timeout: float = 10.0,
 ) -> SharedStore:
     """Return the (not yet opened) shared store that ``url_or_path`` names.
 
-    ``async with open_shared_store(url, data_dir=d) as store:`` opens and closes it.
+    ``async with open_shared_store(url, data_dir=d) as store:`` opens and closes it. Nothing
+    connects or touches a file before that, so a bad setting fails here, at start.
 
     Args:
         url_or_path: A ``postgresql://`` or ``postgres://`` URL for PostgreSQL; a file path
             for SQLite (relative paths are relative to the working directory, like any path
             on a command line); None for SQLite at ``<data_dir>/shared.sqlite``.
         data_dir: The node's data directory.
+        call_timeout: Seconds any store call may take before it fails with
+            :class:`StoreUnavailable` (a client-side deadline: a hung database never hangs
+            the caller).
 
     Raises:
-        ConfigError: for a URL with any other scheme (a typo should not become a file name).
+        ConfigError: for a URL with any other scheme (a typo should not become a file name),
+            a malformed PostgreSQL URL, or a bad ``call_timeout``; one line, without the URL
+            (it may hold a password).
     """
     if url_or_path is None:
-        return SQLiteSharedStore(Path(data_dir) / SHARED_SQLITE_NAME)
+        return SQLiteSharedStore(Path(data_dir) / SHARED_SQLITE_NAME, call_timeout=call_timeout)
     if isinstance(url_or_path, str):
-        if url_or_path.lower().startswith(_POSTGRES_SCHEMES):
-            return PostgresSharedStore(url_or_path)
+        lowered = url_or_path.lower()
+        if lowered.startswith(_POSTGRES_SCHEMES):
+            scheme, rest = url_or_path.split("://", 1)
+            url = f"{scheme.lower()}://{rest}"  # libpq knows the lowercase schemes only
+            return PostgresSharedStore(url, call_timeout=call_timeout)
+        if lowered.startswith(("postgres:", "postgresql:")):
+            raise ConfigError("malformed PostgreSQL URL: write postgresql://user@host/db")
         if "://" in url_or_path:
             scheme = url_or_path.split("://", 1)[0]
             raise ConfigError(
@@ -48,4 +62,4 @@ def open_shared_store(
             )
         if not url_or_path:
             raise ConfigError("empty shared store path")
-    return SQLiteSharedStore(url_or_path)
+    return SQLiteSharedStore(url_or_path, call_timeout=call_timeout)

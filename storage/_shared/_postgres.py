@@ -15,17 +15,29 @@ statement (``statement_timeout``) and unacknowledged network writes (``network_t
 pool reconnects in its own threads; its retries give up after ``reconnect_timeout``, and the
 next call starts a fresh attempt, so recovery after an outage follows the caller's backoff
 rather than the pool's growing one.
+
+None of those notices a server that accepts connections and acknowledges every byte but never
+answers (a hung PostgreSQL, a proxy that stopped forwarding): the whole call has a client-side
+deadline, ``call_timeout`` (see :mod:`._api`). At that deadline the store shuts down the socket
+of the connection the call holds (checked out, or being checked), which fails the blocked
+read at once; the pool then drops the broken connection.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import socket
+import threading
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
 from roost._errors import ConfigError, StorageError
@@ -166,9 +178,12 @@ class PostgresSharedStore(SharedStore):
         network_timeout: Seconds sent data may stay unacknowledged before the connection is
             dropped (TCP_USER_TIMEOUT), so a silent network partition ends a call.
         reconnect_timeout: Seconds the pool keeps retrying a failed connection on its own.
+        call_timeout: Seconds a whole call may take, whatever the server does (a client-side
+            deadline; see the module docstring).
 
     Raises:
-        ConfigError: for sizes or timeouts out of range.
+        ConfigError: for a malformed URL (checked without connecting), or sizes or timeouts
+            out of range.
     """
 
     def __init__(
@@ -183,7 +198,9 @@ class PostgresSharedStore(SharedStore):
         statement_timeout: float = 30.0,
         network_timeout: float = 10.0,
         reconnect_timeout: float = 10.0,
+        call_timeout: float = 10.0,
     ) -> None:
+        check_url(url)
         if not (isinstance(min_size, int) and isinstance(max_size, int)):
             raise ConfigError("min_size and max_size must be integers")
         if not 0 <= min_size <= max_size or max_size < 1:
@@ -191,7 +208,7 @@ class PostgresSharedStore(SharedStore):
         timeouts = (acquire_timeout, connect_timeout, statement_timeout, network_timeout)
         if not all(t > 0 for t in (*timeouts, reconnect_timeout)):
             raise ConfigError("timeouts must be positive numbers of seconds")
-        super().__init__(max_threads=max_size)
+        super().__init__(max_threads=max_size, call_timeout=call_timeout)
         self._url = url
         self._min_size = min_size
         self._max_size = max_size
@@ -201,6 +218,7 @@ class PostgresSharedStore(SharedStore):
         self._statement_timeout_ms = max(1, round(statement_timeout * 1000))
         self._network_timeout_ms = max(1, round(network_timeout * 1000))
         self._reconnect_timeout = float(reconnect_timeout)
+        self._open_lock = threading.Lock()  # an abandoned open may still run in its thread
         self._pool = self._make_pool()
 
     def __repr__(self) -> str:
@@ -221,7 +239,7 @@ class PostgresSharedStore(SharedStore):
                 "tcp_user_timeout": self._network_timeout_ms,
             },
             configure=self._configure,
-            check=ConnectionPool.check_connection,
+            check=self._check,
             timeout=self._acquire_timeout,
             reconnect_timeout=self._reconnect_timeout,
             name="roost-shared-store",
@@ -236,18 +254,23 @@ class PostgresSharedStore(SharedStore):
             path = sql.Identifier(self._schema).as_string(conn)
             conn.execute("SELECT set_config('search_path', %s, false)", (path,))
 
+    def _check(self, conn: psycopg.Connection[Any]) -> None:
+        """The pool's check of a connection it hands out: one empty query, abandonable."""
+        with self._holding(partial(_shut_down, conn)):
+            ConnectionPool.check_connection(conn)
+
     def _open_sync(self) -> None:
-        with _mapped_errors():
+        with self._open_lock, _mapped_errors():
             try:
                 self._pool.open(wait=True, timeout=self._acquire_timeout)
                 self._migrate()
             except BaseException:
-                self._pool.close()
+                self._pool.close(timeout=1.0)
                 self._pool = self._make_pool()  # a closed pool cannot open again; the store can
                 raise
 
     def _migrate(self) -> None:
-        with self._pool.connection() as conn, conn.transaction():
+        with self._connection() as conn, conn.transaction():
             lock_key = zlib.crc32((self._schema or "").encode()) - 2**31  # a signed int4
             conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (MIGRATION_LOCK, lock_key))
             if self._schema is not None:
@@ -265,13 +288,22 @@ class PostgresSharedStore(SharedStore):
                 conn.execute(WRITE_VERSION_POSTGRES, (steps[-1][0],))
 
     def _close_sync(self) -> None:
-        self._pool.close()
+        # Workers still connecting get a moment; the close does not wait on a silent server.
+        self._pool.close(timeout=1.0)
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
-        """A checked, pooled connection, with PostgreSQL's failures mapped."""
-        with _mapped_errors(), self._pool.connection() as conn:
+        """A checked, pooled connection, with PostgreSQL's failures mapped; abandonable."""
+        with (
+            _mapped_errors(),
+            self._pool.connection() as conn,
+            self._holding(partial(_shut_down, conn)),
+        ):
             yield conn
+
+    def _ping_sync(self) -> None:
+        with self._connection() as conn:
+            conn.execute("SELECT 1")
 
     # -- leases ------------------------------------------------------------------------------
 
@@ -439,6 +471,48 @@ def _text_array(values: list[str]) -> str:
 
 def _lease_params(lease: Lease) -> dict[str, object]:
     return {"type": lease.actor_type, "key": lease.key, "node": lease.node_id, "fence": lease.fence}
+
+
+def check_url(url: object) -> None:
+    """Refuse a PostgreSQL URL that cannot work, before anything connects.
+
+    Accepts what libpq parses (``postgresql://`` and ``postgres://`` URLs, ``key=value``
+    strings) whose ports are numbers from 1 to 65535. The message never quotes the URL, which
+    may hold a password.
+
+    Raises:
+        ConfigError: with one line saying what is wrong.
+    """
+    if not isinstance(url, str) or not url.strip():
+        raise ConfigError("the PostgreSQL shared store needs a postgresql:// URL")
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.Error as exc:
+        reason = re.sub(r'"[^"]*"', "...", str(exc).strip().splitlines()[0] if str(exc) else "")
+        raise ConfigError(f"malformed PostgreSQL URL for the shared store: {reason}") from None
+    for port in str(params.get("port") or "").split(","):
+        if port and not (port.isdigit() and 1 <= int(port) <= 65535):
+            raise ConfigError(
+                "malformed PostgreSQL URL for the shared store: the port must be a number"
+                " from 1 to 65535"
+            )
+
+
+def _shut_down(conn: psycopg.Connection[Any]) -> None:
+    """Make every blocked read or write on ``conn``'s socket fail now, from any thread.
+
+    shutdown(2), not close(2): the descriptor stays valid (and not reused) until the thread
+    that owns the connection closes it.
+    """
+    try:
+        fd = conn.pgconn.socket
+    except psycopg.Error:
+        return  # closed already
+    try:
+        with socket.socket(fileno=os.dup(fd)) as sock:
+            sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # not connected (any more): nothing to cut
 
 
 @contextmanager

@@ -97,6 +97,8 @@ class SQLiteSharedStore(SharedStore):
             :class:`StoreUnavailable`.
         synchronous: ``PRAGMA synchronous``: ``"NORMAL"`` (the default) survives process
             crashes, ``"FULL"`` also power loss, at an fsync per transaction.
+        call_timeout: Seconds a whole call may take (see :class:`SharedStore`); keep it above
+            ``busy_timeout``, which bounds the calls of this backend already.
 
     Raises:
         ConfigError: for a bad ``busy_timeout`` or ``synchronous``.
@@ -108,8 +110,9 @@ class SQLiteSharedStore(SharedStore):
         *,
         busy_timeout: float = 5.0,
         synchronous: str = "NORMAL",
+        call_timeout: float = 10.0,
     ) -> None:
-        super().__init__(max_threads=1)
+        super().__init__(max_threads=1, call_timeout=call_timeout)
         if not busy_timeout >= 0:
             raise ConfigError("busy_timeout must be >= 0 seconds")
         if synchronous not in ("NORMAL", "FULL", "EXTRA"):
@@ -170,6 +173,10 @@ class SQLiteSharedStore(SharedStore):
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+    def _ping_sync(self) -> None:
+        with _mapped_errors():
+            self._db.execute("SELECT 1").fetchone()
 
     @property
     def _db(self) -> sqlite3.Connection:

@@ -1,4 +1,4 @@
-"""A TCP proxy in trio that a test can cut and restore, to take a database away for a while."""
+"""A TCP proxy in trio that a test can cut, black-hole and restore, to take a database away."""
 
 from __future__ import annotations
 
@@ -6,12 +6,21 @@ import trio
 
 
 class CuttableProxy:
-    """Forwards 127.0.0.1:<port> to ``target``; :meth:`cut` drops every connection and
-    refuses new ones (they are closed on arrival) until :meth:`restore`."""
+    """Forwards 127.0.0.1:<port> to ``target``.
+
+    Two ways to break it: :meth:`cut` drops every connection and refuses new ones (they are
+    closed on arrival), like a database that went down; :meth:`hang` keeps every connection
+    open but forwards nothing in either direction, and accepts new connections that never get
+    an answer, like a database (or a network) that stopped responding without closing
+    anything: the client's kernel sees its data acknowledged, so only a client-side deadline
+    notices. :meth:`restore` ends either; bytes held while hung are delivered then.
+    """
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self._target = (target_host, target_port)
         self._cut = False
+        self._flowing = trio.Event()
+        self._flowing.set()
         self._links: set[trio.CancelScope] = set()
         self.port = 0
         self.accepted = 0
@@ -27,8 +36,13 @@ class CuttableProxy:
         for link in self._links:
             link.cancel()
 
+    def hang(self) -> None:
+        if self._flowing.is_set():
+            self._flowing = trio.Event()
+
     def restore(self) -> None:
         self._cut = False
+        self._flowing.set()
 
     async def _handle(self, client: trio.SocketStream) -> None:
         async with client:
@@ -38,18 +52,21 @@ class CuttableProxy:
             with trio.CancelScope() as link:
                 self._links.add(link)
                 try:
+                    await self._flowing.wait()
                     upstream = await trio.open_tcp_stream(*self._target)
                     async with upstream, trio.open_nursery() as nursery:
-                        nursery.start_soon(_pump, client, upstream, nursery.cancel_scope)
-                        nursery.start_soon(_pump, upstream, client, nursery.cancel_scope)
+                        nursery.start_soon(self._pump, client, upstream, nursery.cancel_scope)
+                        nursery.start_soon(self._pump, upstream, client, nursery.cancel_scope)
                 finally:
                     self._links.discard(link)
 
-
-async def _pump(source: trio.SocketStream, sink: trio.SocketStream, done: trio.CancelScope) -> None:
-    try:
-        async for data in source:
-            await sink.send_all(data)
-    except (trio.BrokenResourceError, trio.ClosedResourceError):
-        pass
-    done.cancel()  # either side ending ends the link
+    async def _pump(
+        self, source: trio.SocketStream, sink: trio.SocketStream, done: trio.CancelScope
+    ) -> None:
+        try:
+            async for data in source:
+                await self._flowing.wait()  # hung: hold the bytes (the kernel acknowledged them)
+                await sink.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        done.cancel()  # either side ending ends the link

@@ -18,6 +18,7 @@ PUBLIC = {
     "SQLiteSharedStore",
     "SharedStore",
     "StateWrite",
+    "StoreHealth",
     "StoreUnavailable",
     "StoredState",
     "WriteOutcome",
