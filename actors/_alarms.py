@@ -227,8 +227,13 @@ class Alarms:
         return attrs.evolve(current, attempt=failures, due_at=due)
 
     def _complete_internal(self, name: str) -> None:
-        """A runtime alarm fired: remove it (its handler re-arms it when still needed)."""
+        """A runtime alarm fired: remove it (its handler re-arms it when still needed).
+
+        The scheduler is told even when no row was deleted (the row went with a kill -9, a
+        manual delete or an import): otherwise its index entry would stay due (G5).
+        """
         self._delete_internal(name)
+        self._changes.changed[name] = None
 
     def _complete(self, alarm: Alarm) -> None:
         """After a successful attempt: the alarm is done unless the handler set it anew."""

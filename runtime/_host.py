@@ -33,6 +33,7 @@ from ._lifecycle import ActorState, check_transition
 from ._websocket import SessionState, check_close_code
 
 if TYPE_CHECKING:
+    from ._alarms import AlarmScheduler
     from ._app import ActorType
     from ._registry import ActorRegistry
     from ._websocket import WebSocketSession
@@ -599,9 +600,13 @@ class ActorSlot:
 
         try:
             await self.turn(fire)
-        except Exception:
+        except Exception as exc:
             if not fired:
-                raise
+                scheduler = self.registry.scheduler
+                if force or scheduler is None:
+                    raise
+                self._could_not_fire(scheduler, name, exc)
+                return
             stats.alarm_failures_total += 1
             log.exception(
                 "alarm %r of %s/%s failed (attempt %d)",
@@ -624,6 +629,38 @@ class ActorSlot:
                     )
 
             await self.turn(record_failure)
+
+    def _could_not_fire(self, scheduler: AlarmScheduler, name: str, exc: Exception) -> None:
+        """The alarm's turn failed before its handler ran (on_start or restore raised, the
+        file did not open): retry with backoff, then quarantine, like a failing alarm (G5).
+
+        Never re-queued at the same instant: that was a busy loop and a log storm. The
+        traceback is logged at the first failure, a line at each retry, an error once.
+        """
+        backoff = scheduler.retry_later((self.actor_type, self.key, name))
+        stats = self.registry.stats
+        stats.alarm_failures_total += 1
+        alarm = f"alarm {name!r} of {self.actor_type}/{self.key}"
+        if backoff.due is None:
+            stats.alarms_quarantined_total += 1
+            log.error(
+                "%s quarantined: the actor failed to activate %d times (%s: %s)",
+                alarm,
+                backoff.failures,
+                type(exc).__name__,
+                exc,
+            )
+        elif backoff.failures == 1:
+            log.exception("%s could not fire: the actor failed to activate; retrying", alarm)
+        else:
+            log.warning(
+                "%s could not fire (attempt %d, %s: %s); retrying at %.0f",
+                alarm,
+                backoff.failures,
+                type(exc).__name__,
+                exc,
+                backoff.due,
+            )
 
     def _close_storage(self) -> None:
         self._alarms = None

@@ -1,0 +1,148 @@
+"""G5: no state of node.sqlite or of an actor file makes the alarm scheduler spin.
+
+A stale index entry (its row gone from the actor's file) fires at most once and is dropped;
+an alarm whose actor cannot activate backs off exponentially and is then quarantined. All on
+trio's autojump clock, counting firings over long stretches of mock time: a spin would fire
+the same entry thousands of times without the clock moving.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+import trio
+
+from roost import Actor, App, Connection
+from roost.actors import Alarm
+from roost.actors._presence_channel import EXPIRY_ALARM
+from roost.runtime._alarms import AlarmScheduler
+from tests.support import connect, http, running
+
+#: A firing count no correct scheduler reaches in these tests; past it a firing parks, so a
+#: spinning scheduler makes the test fail instead of hanging the autojump clock.
+SPIN = 50
+
+
+class Keeper(Actor):
+    """Stores a value, sets alarms on command; its on_start can be broken from the test."""
+
+    broken: ClassVar[bool] = False
+    starts: ClassVar[list[float]] = []
+    fired: ClassVar[list[str]] = []
+
+    async def on_start(self) -> None:
+        Keeper.starts.append(trio.current_time())
+        if Keeper.broken:
+            if len(Keeper.starts) > SPIN:
+                await trio.sleep(3600)  # a spin on old code: slow it down so the test ends
+            raise RuntimeError("on_start is broken")
+
+    async def on_message(self, conn: Connection, message: str | bytes) -> None:
+        if message == "touch":
+            self.storage.kv.put("touched", True)
+        else:
+            self.alarms.set(str(message), after=10)
+        conn.send("ok")
+
+    async def on_alarm(self, alarm: Alarm) -> None:
+        Keeper.fired.append(alarm.name)
+
+
+def make_app() -> App:
+    Keeper.broken = False
+    Keeper.starts = []
+    Keeper.fired = []
+    app = App()
+    app.actor("keeper", Keeper)
+    return app
+
+
+def count_firings(scheduler: AlarmScheduler) -> list[tuple[str, str, str]]:
+    """Record every alarm the scheduler fires; park a firing past SPIN (see above)."""
+    calls: list[tuple[str, str, str]] = []
+    inner = scheduler._fire
+
+    async def fire(actor_type: str, key: str, name: str) -> None:
+        calls.append((actor_type, key, name))
+        if len(calls) > SPIN:
+            await trio.sleep_forever()
+        await inner(actor_type, key, name)
+
+    scheduler._fire = fire
+    return calls
+
+
+async def say(server: Any, key: str, *messages: str) -> None:
+    async with connect(server, f"/keeper/{key}") as ws:
+        for message in messages:
+            await ws.send_message(message)
+            assert await ws.get_message() == "ok"
+
+
+async def test_orphaned_alarm_entries_fire_once_and_are_dropped(
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    """The presence-expiry alarm and a user alarm whose rows are gone: one firing each."""
+    with trio.fail_after(7 * 86400):
+        async with running(make_app(), tmp_path) as server:
+            scheduler = server.registry.scheduler
+            assert scheduler is not None
+            firings = count_firings(scheduler)
+            await say(server, "a", "touch")  # the actor's file exists, without alarm rows
+            past = server.registry.clock.now() - 1
+            stale = [(EXPIRY_ALARM, past), ("ghost", past)]
+            scheduler.before_commit("keeper", "a", stale)  # as a crash would leave them
+            scheduler.after_commit("keeper", "a", stale)
+            assert scheduler.pending == 2
+            await trio.sleep(3600)  # an hour of mock time
+            assert sorted(firings) == [("keeper", "a", "ghost"), ("keeper", "a", EXPIRY_ALARM)]
+            assert scheduler.pending == 0
+            stats = scheduler.statistics()
+            assert stats.firings_total == 2
+            assert stats.wakeups_total < 20
+            await server.evict("keeper", "a")
+        async with running(make_app(), tmp_path) as server:  # and the index forgot them
+            assert server.registry.scheduler is not None
+            assert server.registry.scheduler.pending == 0
+
+
+async def test_an_alarm_whose_actor_cannot_start_backs_off_then_is_quarantined(
+    tmp_path: Path, autojump_clock: trio.abc.Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    with trio.fail_after(7 * 86400):
+        async with running(make_app(), tmp_path) as server:
+            scheduler = server.registry.scheduler
+            assert scheduler is not None
+            await say(server, "a", "tick")
+            await server.evict("keeper", "a")
+            assert server.statistics().actors == 0
+            Keeper.broken, Keeper.starts = True, []
+            firings = count_firings(scheduler)
+            with caplog.at_level(logging.WARNING, logger="roost"):
+                await trio.sleep(3600)
+            assert len(firings) == 7  # the first try and 6 retries, never the same instant
+            gaps = [round(b - a) for a, b in zip(Keeper.starts, Keeper.starts[1:], strict=False)]
+            assert gaps == [2, 4, 8, 16, 32, 64]
+            assert Keeper.fired == []
+            stats = scheduler.statistics()
+            assert (stats.pending, stats.quarantined, stats.firings_total) == (0, 1, 7)
+            assert stats.wakeups_total < 40
+            assert server.stats.alarms_quarantined_total == 1
+            assert server.stats.alarm_failures_total == 7
+            errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+            assert [r.getMessage().split(":")[0] for r in errors] == [
+                "alarm 'tick' of keeper/a could not fire",  # the first failure, with traceback
+                "alarm 'tick' of keeper/a quarantined",  # and once when it gives up
+            ]
+            status, _, body = await http(server, "GET", "/_roost/metrics")
+            assert status == 200 and b"roost_alarms_quarantined 1.0" in body
+
+            # Fixed (a deploy): setting the alarm anew brings it back on the schedule.
+            Keeper.broken = False
+            await say(server, "a", "tick")
+            await trio.sleep(60)
+            assert Keeper.fired == ["tick"]
+            assert scheduler.statistics().quarantined == 0
