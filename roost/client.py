@@ -2,7 +2,8 @@
 
 ::
 
-    async with roost.client.connect("ws://127.0.0.1:8787/chat/lobby?user=ann") as actor:
+    url = roost.client.actor_url("ws://127.0.0.1:8787", "chat", "lobby", params={"user": "ann"})
+    async with roost.client.connect(url, headers={"Authorization": "Bearer ..."}) as actor:
         message_id = await actor.call("say", text="hi")
         async for event in actor.events():
             print(event.name, event.data)
@@ -37,7 +38,7 @@ import os
 import random
 import ssl
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -78,6 +79,8 @@ from roost.protocol import (
     encode_text,
 )
 
+from ._urls import actor_url, check_headers, redact_url
+
 __all__ = [
     "RETRIED_CLOSE_CODES",
     "ActorClient",
@@ -87,6 +90,7 @@ __all__ = [
     "Disconnected",
     "Event",
     "Unavailable",
+    "actor_url",
     "connect",
 ]
 
@@ -164,6 +168,7 @@ class _Settings:
     max_pending_events: int = attrs.field(validator=_positive)
     max_pending_messages: int = attrs.field(validator=_positive)
     max_message_size: int = attrs.field(validator=_positive)
+    headers: tuple[tuple[bytes, bytes], ...] = ()  # sent with every (re)connection
 
 
 @attrs.frozen
@@ -180,7 +185,7 @@ class _Target:
     def parse(cls, url: str) -> _Target:
         parts = urlsplit(url)
         if parts.scheme not in ("ws", "wss") or not parts.hostname:
-            raise ValueError(f"not a ws:// or wss:// URL: {url!r}")
+            raise ValueError(f"not a ws:// or wss:// URL: {redact_url(url)!r}")
         secure = parts.scheme == "wss"
         port = parts.port or (443 if secure else 80)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -253,7 +258,10 @@ class _Connection:
 
 
 async def _open_websocket(
-    target: _Target, subprotocols: tuple[str, ...], ssl_context: ssl.SSLContext | None
+    target: _Target,
+    subprotocols: tuple[str, ...],
+    ssl_context: ssl.SSLContext | None,
+    extra_headers: tuple[tuple[bytes, bytes], ...] = (),
 ) -> _Connection:
     """Open a TCP (or TLS) stream and perform the opening handshake.
 
@@ -273,6 +281,7 @@ async def _open_websocket(
         key = base64.b64encode(os.urandom(16)).decode("ascii")
         http = h11.Connection(h11.CLIENT)
         headers = client_request_headers(target.netloc, target.path, key, subprotocols)
+        headers.extend(extra_headers)
         request = h11.Request(method="GET", target=target.path.encode(), headers=headers)
         await stream.send_all(http.send(request) + (http.send(h11.EndOfMessage()) or b""))
         response = await _read_response(stream, http)
@@ -349,6 +358,10 @@ class ActorClient:
         self._raw_in, self._raw_out = trio.open_memory_channel[str | bytes](
             settings.max_pending_messages
         )
+
+    def __repr__(self) -> str:
+        # The query and user info may hold credentials: never shown (docs/client.md).
+        return f"<ActorClient {redact_url(self.url)} {self._state.value}>"
 
     # -- state -------------------------------------------------------------------------------
 
@@ -544,7 +557,9 @@ class ActorClient:
     # -- the reader and reconnecting task ----------------------------------------------------
 
     async def _open(self) -> _Connection:
-        conn = await _open_websocket(self._target, self._subprotocols, self._ssl_context)
+        conn = await _open_websocket(
+            self._target, self._subprotocols, self._ssl_context, self._settings.headers
+        )
         if self._state is ClientState.CLOSING:  # aclose() came while the handshake finished
             await trio.aclose_forcefully(conn.stream)
             raise _Ended
@@ -733,8 +748,11 @@ async def connect(
     max_pending_messages: int = 1000,
     max_message_size: int = 1 << 20,
     ssl_context: ssl.SSLContext | None = None,
+    headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
 ) -> AsyncIterator[ActorClient]:
     """Connect to the actor at ``url`` (``ws://host:port/<type>/<key>?query``).
+
+    Build ``url`` with :func:`actor_url`, which percent-encodes the key (and the query).
 
     The first connection is tried once: if it fails, this raises. Later ones are retried
     (see :data:`RETRIED_CLOSE_CODES`). Leaving the block closes the client with code 1000.
@@ -759,12 +777,16 @@ async def connect(
         max_message_size: the largest message accepted from the server (frames declaring
             more close the connection with 1009).
         ssl_context: for ``wss://`` URLs; default: the system's trusted certificates.
+        headers: extra headers of every upgrade request, for credentials such as
+            ``{"Authorization": "Bearer ..."}`` (the app's authenticate hook reads them).
+            Error messages and ``repr`` never show them, nor the URL's query.
 
     Raises:
         Disconnected: the first connection failed (network error, timeout).
         HandshakeError: the server refused the first connection (``status``: its HTTP
             status) or chose no subprotocol for an envelope encoding.
-        ValueError: ``url`` is not a ws:// or wss:// URL, or a setting is out of range.
+        ValueError: ``url`` is not a ws:// or wss:// URL, a setting is out of range, or a
+            header is malformed or one the handshake sets itself (Host, Sec-WebSocket-*).
     """
     settings = _Settings(
         encoding=encoding,
@@ -779,6 +801,7 @@ async def connect(
         max_pending_events=max_pending_events,
         max_pending_messages=max_pending_messages,
         max_message_size=max_message_size,
+        headers=check_headers(headers),
     )
     client = ActorClient(url, settings, ssl_context)
     try:
@@ -786,7 +809,8 @@ async def connect(
             conn = await client._open()
     except (OSError, trio.BrokenResourceError, trio.TooSlowError) as exc:
         client._set_state(ClientState.CLOSED)
-        raise Disconnected(f"could not connect to {url}: {exc or type(exc).__name__}") from exc
+        problem = exc or type(exc).__name__
+        raise Disconnected(f"could not connect to {redact_url(url)}: {problem}") from exc
     except BaseException:
         client._set_state(ClientState.CLOSED)
         raise

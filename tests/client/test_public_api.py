@@ -16,6 +16,7 @@ def test_public_names() -> None:
         "Disconnected",
         "Event",
         "Unavailable",
+        "actor_url",
         "connect",
     }
     for name in roost.client.__all__:
