@@ -6,6 +6,11 @@ snapshot while the server writes), and ``actors list`` creates no file at all. W
 explicit (``--write``, ``actors import``). Failures become :class:`~roost.StorageError` (the
 database or a file) or :class:`~roost.ConfigError` (an argument), with a message for people.
 
+Writers to actor files (``sql --write --actor``, ``actors import``) first take the data
+directory's lock (:class:`~roost.storage.DataDirLock`), the one ``roost serve`` holds for its
+life: they refuse while a server runs there, and no server starts while they write. Readers
+never take it.
+
 Replacing an actor's file goes through SQLite's own locking rather than around it: the import
 takes an exclusive lock on the actor's database, which fails while any other process has the
 file open (a WAL connection keeps a shared lock on the file for as long as it is open, busy
@@ -31,7 +36,13 @@ import psycopg
 from roost._errors import ConfigError, StorageError
 from roost.runtime import ServerConfig
 from roost.runtime._node_store import NodeStore
-from roost.storage import SQLiteSharedStore, actor_db_path, open_shared_store, validate_actor_type
+from roost.storage import (
+    DataDirLock,
+    SQLiteSharedStore,
+    actor_db_path,
+    open_shared_store,
+    validate_actor_type,
+)
 from roost.storage._actor_storage import FORMAT_VERSION
 
 __all__ = [
@@ -97,7 +108,6 @@ class ImportReport:
     path: Path
     replaced: bool  # an existing file was replaced (else a new one created)
     pending_alarms: int  # imported alarms now in the node's index
-    server_running: bool  # node.sqlite looked in use: a running server learns of it later
 
 
 # -- locations --------------------------------------------------------------------------------
@@ -179,9 +189,17 @@ def query_actor(data_dir: Path, ref: str, statement: str, *, write: bool) -> Ite
     """Run one statement against the SQLite file of the actor ``TYPE/KEY``.
 
     Raises:
+        DataDirLocked: ``write`` while a server (or another writer) holds the data directory.
         StorageError: no such actor, or SQLite refuses the statement.
     """
-    with _query_sqlite(_existing_actor(data_dir, ref), statement, write=write) as rows:
+    path = _existing_actor(data_dir, ref)
+    if not write:
+        with _query_sqlite(path, statement, write=False) as rows:
+            yield rows
+        return
+    # Changing a file behind a live server's back is refused: the server may hold the
+    # actor's state in memory (G3/G4 would be wrong about what is committed).
+    with DataDirLock.acquire(data_dir), _query_sqlite(path, statement, write=True) as rows:
         yield rows
 
 
@@ -413,33 +431,34 @@ def import_actor(
 
     Raises:
         ConfigError: for a bad ``TYPE/KEY``.
+        DataDirLocked: a server (or another writer) holds the data directory.
         StorageError: the input is not a usable database or belongs to another actor, or the
             actor's file is in use.
     """
     actor_type, key = parse_actor(ref)
-    target = actor_db_path(data_dir, actor_type, key)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.import-")
-    staging = Path(name)
-    try:
-        os.chmod(fd, _new_file_mode())  # mkstemp's 0600 would follow the file into place
-        if isinstance(source, Path):
-            os.close(fd)
-            _copy_database(source, staging)
-            label = str(source)
-        else:
-            with os.fdopen(fd, "wb") as raw:
-                _copy_stream(source, raw)
-            label = "the input"
-        with _sql_errors():
-            alarms = _prepare(staging, label, actor_type, key, force=force)
-            replaced = _place(staging, target, f"{actor_type}/{key}")
-    finally:
-        for path in (staging, *(_sidecar(staging, s) for s in _SIDECARS)):
-            path.unlink(missing_ok=True)
-    running = _sidecar(data_dir / "node.sqlite", "-wal").exists()
-    _index(data_dir, actor_type, key, alarms)
-    return ImportReport(target, replaced, len(alarms), running)
+    with DataDirLock.acquire(data_dir):  # never into a running server's directory
+        target = actor_db_path(data_dir, actor_type, key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.import-")
+        staging = Path(name)
+        try:
+            os.chmod(fd, _new_file_mode())  # mkstemp's 0600 would follow the file into place
+            if isinstance(source, Path):
+                os.close(fd)
+                _copy_database(source, staging)
+                label = str(source)
+            else:
+                with os.fdopen(fd, "wb") as raw:
+                    _copy_stream(source, raw)
+                label = "the input"
+            with _sql_errors():
+                alarms = _prepare(staging, label, actor_type, key, force=force)
+                replaced = _place(staging, target, f"{actor_type}/{key}")
+        finally:
+            for path in (staging, *(_sidecar(staging, s) for s in _SIDECARS)):
+                path.unlink(missing_ok=True)
+        _index(data_dir, actor_type, key, alarms)
+    return ImportReport(target, replaced, len(alarms))
 
 
 def _new_file_mode() -> int:
@@ -551,10 +570,8 @@ def _replace_locked(staging: Path, target: Path, name: str) -> None:
         except sqlite3.DatabaseError as exc:
             if exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
                 raise StorageError(
-                    f"{name} is in use: another process has its database open (a running "
-                    "roost server with the actor in memory, or another tool). Stop the "
-                    "server, or wait until the actor has been idle for --idle-timeout and "
-                    "has left memory; then import again."
+                    f"{name} is in use: another process (a tool such as roost sql) has its "
+                    "database open; import again when it is done"
                 ) from None
             raise StorageError(
                 f"the existing file {target} cannot be read ({exc}); move it away and import again"

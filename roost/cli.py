@@ -20,15 +20,17 @@ import os
 import resource
 import signal
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NoReturn
 
 import trio
 
-from roost import _tools
+from roost import __version__, _tools
 from roost._errors import ConfigError, RoostError
 from roost.runtime import App, Server, ServerConfig
+from roost.runtime._config import DEFAULT_TEXT, HELP, SETTINGS, Setting
+from roost.storage import DataDirLock, DataDirLocked, open_shared_store
 
 log = logging.getLogger("roost")
 
@@ -79,7 +81,10 @@ def raise_file_limit(wanted: int = 65536) -> None:
 
 
 async def serve(app: App, config: ServerConfig) -> None:
-    """Run a server until SIGINT or SIGTERM, then shut it down gracefully."""
+    """Run a server until SIGINT or SIGTERM, then shut it down gracefully.
+
+    A second signal during the graceful shutdown exits at once (see :func:`_exit_now`).
+    """
     server = Server(app, config)
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
@@ -91,9 +96,31 @@ async def serve(app: App, config: ServerConfig) -> None:
             )
             async for signum in signals:
                 log.info("received %s; shutting down", signal.Signals(signum).name)
-                await server.shutdown()
                 break
+            async with trio.open_nursery() as stopping:
+                stopping.start_soon(_exit_on_next_signal, signals)
+                await server.shutdown()
+                stopping.cancel_scope.cancel()
     print("roost stopped", flush=True)
+
+
+async def _exit_on_next_signal(signals: AsyncIterator[int]) -> None:
+    async for signum in signals:
+        _exit_now(signum)
+
+
+def _exit_now(signum: int) -> NoReturn:
+    """The operator insists (a second Ctrl-C): leave without finishing the shutdown.
+
+    Nothing committed is lost: every turn committed to its actor's SQLite before its output
+    left, and the dirty marks in node.sqlite make the next start sync what was not synced; the
+    kernel releases the data directory's lock. Exit status 128 + the signal, like a shell.
+    """
+    name = signal.Signals(signum).name
+    print(f"roost: {name} again: exiting without finishing the shutdown", file=sys.stderr)
+    sys.stderr.flush()
+    sys.stdout.flush()
+    os._exit(128 + signum)
 
 
 # -- roost sql / roost actors -------------------------------------------------------------------
@@ -170,13 +197,6 @@ def _actors_import(args: argparse.Namespace) -> int:
         f"({report.pending_alarms} pending alarm(s) indexed)",
         file=sys.stderr,
     )
-    if report.server_running:
-        print(
-            f"note: {data_dir / 'node.sqlite'} is in use, so a server seems to run on this data "
-            "directory: it fires the imported alarms and syncs the actor to the shared store "
-            "after its next start",
-            file=sys.stderr,
-        )
     return 0
 
 
@@ -281,10 +301,7 @@ def _human_size(size: int) -> str:
 # -- command line -------------------------------------------------------------------------------
 
 _DATA_DIR_HELP = "the data directory (default ./roost-data; ROOST_DATA_DIR)"
-_STORE_HELP = (
-    "the shared store: a postgresql:// URL or an SQLite file "
-    "(default <data-dir>/shared.sqlite; ROOST_STORE)"
-)
+_STORE_HELP = f"{HELP['store']} (default {DEFAULT_TEXT['store']}; ROOST_STORE)"
 
 
 def _output_flags(parser: argparse.ArgumentParser) -> None:
@@ -293,40 +310,79 @@ def _output_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--csv", action="store_true", help="CSV with a header row")
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="roost", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
+#: The log level's variable; the other ``serve`` settings are ServerConfig fields.
+LOG_LEVEL_ENV = "ROOST_LOG_LEVEL"
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
-    run = commands.add_parser("serve", help="serve an app", description="Serve an app.")
+
+def _log_level(raw: str) -> str:
+    level = raw.strip().upper()
+    if level not in _LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not one of {', '.join(_LOG_LEVELS)}")
+    return level
+
+
+def _serve_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per ServerConfig field, from the settings table (so none can be missing)."""
+    for setting in SETTINGS:
+        parser.add_argument(
+            setting.flag,
+            dest=setting.name,
+            metavar=_METAVARS.get(setting.name),
+            type=_flag_type(setting),
+            action="append" if setting.repeatable else "store",
+            help=f"{setting.help} (default {_default(setting)}; {setting.env})".replace("%", "%%"),
+        )
+
+
+_METAVARS = {"allow_origins": "ORIGIN", "forwarded_allow_ips": "IPS"}
+
+
+def _default(setting: Setting) -> str:
+    if setting.name in DEFAULT_TEXT:
+        return DEFAULT_TEXT[setting.name]
+    if isinstance(setting.default, tuple):
+        return ",".join(setting.default) or "none"
+    return str(setting.default)
+
+
+def _flag_type(setting: Setting) -> Callable[[str], Any]:
+    def parse(raw: str) -> Any:
+        try:
+            return setting.parse(raw)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in one line (``roost serve: argument --port: ...``), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="roost", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"roost {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = commands.add_parser(
+        "serve",
+        help="serve an app",
+        description=(
+            "Serve an app. Every flag also reads the environment variable named in its help; "
+            "a flag wins over the environment, which wins over the default."
+        ),
+    )
     run.add_argument("app", help="a file such as examples/chat.py, or module[:attribute]")
-    run.add_argument("--host", help="address to listen on (default 127.0.0.1; ROOST_HOST)")
-    run.add_argument("--port", type=int, help="port (default 8787; 0 picks one; ROOST_PORT)")
-    run.add_argument("--data-dir", help=_DATA_DIR_HELP)
-    run.add_argument("--store", help=_STORE_HELP)
+    _serve_flags(run)
     run.add_argument(
-        "--sync-interval",
-        type=float,
-        help="seconds between syncs of dirty actors to the shared store (default 1)",
+        "--log-level",
+        type=_log_level,
+        help=f"DEBUG, INFO, WARNING or ERROR (default INFO; {LOG_LEVEL_ENV})",
     )
-    run.add_argument("--max-message-size", type=int, help="bytes per inbound message")
-    run.add_argument("--max-outbound-bytes", type=int, help="queued bytes per connection")
-    run.add_argument(
-        "--idle-timeout", type=float, help="seconds without a turn before an actor leaves memory"
-    )
-    run.add_argument("--max-active-actors", type=int, help="actor instances kept in memory")
-    run.add_argument(
-        "--max-open-databases", type=int, help="actor SQLite files open at once (default 256)"
-    )
-    run.add_argument(
-        "--sync-batch-size", type=int, help="snapshots per shared-store transaction (default 1000)"
-    )
-    run.add_argument(
-        "--max-group-turns",
-        type=int,
-        help="turns of one actor that may share a COMMIT (default 64; 0: commit each turn)",
-    )
-    run.add_argument("--ping-interval", type=float, help="seconds of silence before a ping")
-    run.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
 
     sql = commands.add_parser(
         "sql",
@@ -344,7 +400,11 @@ def _parser() -> argparse.ArgumentParser:
         "--actor", metavar="TYPE/KEY", help="query this actor's SQLite (chat/lobby)"
     )
     sql.add_argument("--data-dir", help=_DATA_DIR_HELP)
-    sql.add_argument("--write", action="store_true", help="allow the statement to change data")
+    sql.add_argument(
+        "--write",
+        action="store_true",
+        help="allow the statement to change data (on an actor: refused while a server runs)",
+    )
     _output_flags(sql)
     sql.set_defaults(run=_sql)
 
@@ -385,7 +445,7 @@ def _parser() -> argparse.ArgumentParser:
         help="replace an actor's SQLite with a database",
         description=(
             "Replace one actor's database with the one on stdin or in -i FILE. Refused while "
-            "the actor's file is open in another process (stop the server first)."
+            "a server runs on the data directory (stop it first)."
         ),
     )
     imp.add_argument("actor", metavar="TYPE/KEY", help="the actor, for example chat/lobby")
@@ -405,6 +465,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args)
     try:
         status: int = args.run(args)
+    except DataDirLocked as exc:  # a server runs on it: the writer refuses, as serve does
+        print(f"roost: {exc}", file=sys.stderr)
+        return 2
     except RoostError as exc:
         print(f"roost: {exc}", file=sys.stderr)
         return 1
@@ -421,31 +484,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     return status
 
 
+def serve_config(args: argparse.Namespace, environ: Mapping[str, str]) -> ServerConfig:
+    """The ServerConfig of ``roost serve``: flags, then ``ROOST_*`` variables, then defaults.
+
+    Raises:
+        ConfigError: a bad value, or a shared store that names no usable backend.
+    """
+    flags = {s.name: getattr(args, s.name) for s in SETTINGS}
+    for setting in SETTINGS:
+        if setting.repeatable and flags[setting.name] is not None:
+            flags[setting.name] = tuple(item for value in flags[setting.name] for item in value)
+    config = ServerConfig.from_env(environ, **flags)
+    open_shared_store(config.store, data_dir=config.data_dir)  # refuses a bad URL; opens nothing
+    return config
+
+
 def _serve(args: argparse.Namespace) -> int:
+    """Check everything, lock the data directory, load the app, then serve.
+
+    Exit status: 0 after a graceful shutdown; 2 for a bad setting, a bad app or a data
+    directory another server holds (nothing was opened); 1 when the system refused.
+    """
+    try:
+        level = args.log_level or _log_level(os.environ.get(LOG_LEVEL_ENV, "INFO"))
+    except argparse.ArgumentTypeError as exc:
+        return _serve_failed(ConfigError(f"{LOG_LEVEL_ENV}: {exc}"))
     logging.basicConfig(
-        level=args.log_level.upper(),
+        level=level,
         format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s",
         stream=sys.stderr,
     )
     try:
-        config = ServerConfig.from_env(
-            host=args.host,
-            port=args.port,
-            data_dir=args.data_dir,
-            store=args.store,
-            sync_interval=args.sync_interval,
-            max_message_size=args.max_message_size,
-            max_outbound_bytes=args.max_outbound_bytes,
-            idle_timeout=args.idle_timeout,
-            max_active_actors=args.max_active_actors,
-            max_open_databases=args.max_open_databases,
-            sync_batch_size=args.sync_batch_size,
-            max_group_turns=args.max_group_turns,
-            ping_interval=args.ping_interval,
-        )
-        raise_file_limit()
+        config = serve_config(args, os.environ)
         app = load_app(args.app)
-        trio.run(serve, app, config)
+        # One server per data directory, locked before any database opens; held until exit.
+        lock = DataDirLock.acquire(config.data_dir)
+        raise_file_limit()
+        try:
+            trio.run(serve, app, config)
+        finally:
+            lock.release()
     except (RoostError, OSError) as exc:
         return _serve_failed(exc)
     except BaseExceptionGroup as group:  # trio's nurseries wrap what failed inside them

@@ -6,8 +6,9 @@ so an operator can work out what a node may use.
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,16 @@ def _positive(_: Any, attribute: attrs.Attribute[Any], value: float) -> None:
         raise ConfigError(f"{attribute.name} must be positive, got {value!r}")
 
 
+def _non_negative(_: Any, attribute: attrs.Attribute[Any], value: float) -> None:
+    if value < 0:
+        raise ConfigError(f"{attribute.name} must be 0 or more, got {value!r}")
+
+
+def _port(_: Any, attribute: attrs.Attribute[Any], value: int | None) -> None:
+    if value is not None and not 0 <= value <= 65535:
+        raise ConfigError(f"{attribute.name} must be 0-65535, got {value!r}")
+
+
 def _string_tuple(value: str | Iterable[str]) -> tuple[str, ...]:
     """A list setting from a comma-separated string (the environment) or any iterable."""
     items = value.split(",") if isinstance(value, str) else list(value)
@@ -32,7 +43,7 @@ class ServerConfig:
     """How one roost node listens, what it keeps where, and the limits it enforces."""
 
     host: str = "127.0.0.1"
-    port: int = 8787
+    port: int = attrs.field(default=8787, validator=_port)
     data_dir: Path = attrs.field(default=Path("roost-data"), converter=Path)
     # The shared store: None for SQLite at <data-dir>/shared.sqlite, or a postgresql:// URL.
     store: str | None = None
@@ -67,7 +78,7 @@ class ServerConfig:
     # Group commit: when more events wait for an actor, up to this many consecutive turns
     # share one COMMIT (each still rolls back alone; nothing leaves before the COMMIT).
     # 0 commits every turn on its own.
-    max_group_turns: int = attrs.field(default=64, validator=attrs.validators.ge(0))
+    max_group_turns: int = attrs.field(default=64, validator=_non_negative)
     # At most this many per-actor SQLite handles stay open (an LRU), so a node can host far
     # more actors than it has file descriptors.
     max_open_databases: int = attrs.field(default=256, validator=_positive)
@@ -89,9 +100,9 @@ class ServerConfig:
     max_connections_per_actor: int = attrs.field(default=10_000, validator=_positive)
     # WebSocket connections and in-flight HTTP requests per client address (after trusted
     # proxy resolution); beyond it 429. 0 turns the limit off (the default).
-    max_connections_per_ip: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    max_connections_per_ip: int = attrs.field(default=0, validator=_non_negative)
     # Inbound messages per second per connection; excess closes with 1008. 0 = off (default).
-    max_messages_per_second: float = attrs.field(default=0.0, validator=attrs.validators.ge(0))
+    max_messages_per_second: float = attrs.field(default=0.0, validator=_non_negative)
     # Browser origins allowed besides the server's own ("*" allows every origin). A request
     # without Origin (not a browser) is always allowed; any other Origin gets 403.
     allow_origins: tuple[str, ...] = attrs.field(default=(), converter=_string_tuple)
@@ -103,7 +114,7 @@ class ServerConfig:
     # The runtime endpoints (/_roost/metrics, health, ready, the inspector): on a separate
     # listener when admin_port is set, and behind a bearer token when admin_token is set.
     admin_host: str | None = None
-    admin_port: int | None = None
+    admin_port: int | None = attrs.field(default=None, validator=_port)
     admin_token: str | None = attrs.field(default=None, repr=False)
 
     @synchronous.validator
@@ -117,24 +128,169 @@ class ServerConfig:
 
         Overrides whose value is None are ignored, so CLI flags that were not given fall back
         to the environment and then to the defaults.
+
+        Raises:
+            ConfigError: one line naming the variable and what is wrong with its value.
         """
         environ = os.environ if environ is None else environ
         values: dict[str, Any] = {}
-        for field in attrs.fields(cls):
-            raw = environ.get(f"ROOST_{field.name.upper()}")
-            if raw is None:
-                continue
-            kind = (
-                field.type if isinstance(field.type, str) else getattr(field.type, "__name__", "")
-            )
-            try:
-                if kind == "int":
-                    values[field.name] = int(raw)
-                elif kind == "float":
-                    values[field.name] = float(raw)
-                else:
-                    values[field.name] = raw
-            except ValueError:
-                raise ConfigError(f"ROOST_{field.name.upper()}={raw!r} is not a {kind}") from None
+        for setting in SETTINGS:
+            raw = environ.get(setting.env)
+            if raw is not None:
+                try:
+                    values[setting.name] = setting.parse(raw)
+                except ValueError as exc:
+                    raise ConfigError(f"{setting.env}: {exc}") from None
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+
+# -- the settings table: one row per field, for the environment, the CLI and the docs ---------
+
+#: What each setting does, as ``roost serve --help`` and docs/operations.md say it. A test
+#: checks that every field has a line here and that the docs list exactly these flags.
+HELP: dict[str, str] = {
+    "host": "address to listen on",
+    "port": "port to listen on; 0 picks a free one",
+    "data_dir": "directory of the actor files, node.sqlite and the embedded shared store",
+    "store": "the shared store: a postgresql:// URL or an SQLite file",
+    "sync_interval": "seconds within which a dirty actor reaches the shared store",
+    "sync_batch_size": "snapshots per shared-store transaction",
+    "max_message_size": "bytes per inbound message or HTTP body (larger: 1009 / 413)",
+    "max_outbound_bytes": "bytes queued for one peer before it is cut as a slow consumer (1008)",
+    "max_key_bytes": "longest actor key, in UTF-8 bytes",
+    "ping_interval": "seconds of silence before a WebSocket peer is pinged",
+    "ping_timeout": "seconds a pinged peer has to answer before it is closed",
+    "close_timeout": "seconds a peer has to answer our close frame",
+    "request_timeout": "seconds to read one HTTP request, head and body",
+    "idle_timeout": "seconds without a turn before an actor leaves memory",
+    "max_active_actors": "actor instances kept in memory",
+    "max_group_turns": "turns of one actor that may share a COMMIT (0: commit each turn)",
+    "max_open_databases": "actor SQLite files open at once (an LRU)",
+    "shutdown_timeout": "seconds a graceful shutdown waits for peers and for the final sync",
+    "synchronous": "SQLite synchronous mode of actor files: NORMAL or FULL",
+    "max_headers": "header lines in one request head (more: 431)",
+    "max_pending_handshakes": "connections still sending their request head",
+    "max_connections_per_actor": "WebSocket connections to one actor (more: 503)",
+    "max_connections_per_ip": "connections and requests per client address (0: no limit)",
+    "max_messages_per_second": "inbound messages per second per connection (0: no limit)",
+    "allow_origins": "a browser origin allowed besides the server's own; repeatable or "
+    "comma-separated; * allows all",
+    "forwarded_allow_ips": "proxies whose forwarding headers are believed (addresses or CIDR, "
+    "comma-separated; * trusts all)",
+    "admin_host": "address of the separate admin listener",
+    "admin_port": "serve /_roost/* on this port instead of the main one",
+    "admin_token": "bearer token required by /_roost/* (prefer the environment variable)",
+}
+
+#: Defaults that are not a plain value (None standing for something), as help shows them.
+DEFAULT_TEXT: dict[str, str] = {
+    "data_dir": "./roost-data",
+    "store": "<data-dir>/shared.sqlite",
+    "admin_host": "the --host",
+    "admin_port": "none: /_roost/* on the main port",
+    "admin_token": "none",
+}
+
+#: Flags that are not simply ``--`` plus the field name with dashes.
+_FLAG_NAMES = {"allow_origins": "--allow-origin"}
+
+
+def _parse_int(raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{raw!r} is not an integer") from None
+
+
+def _parse_float(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{raw!r} is not a number") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{raw!r} is not a finite number")
+    return value
+
+
+def _parse_path(raw: str) -> Path:
+    if not raw:
+        raise ValueError("an empty path")
+    return Path(raw)
+
+
+def _parse_bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{raw!r} is not a boolean (true or false)")
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "str": str,
+    "int": _parse_int,
+    "float": _parse_float,
+    "Path": _parse_path,
+    "bool": _parse_bool,
+    "tuple[str, ...]": _string_tuple,
+}
+
+
+@attrs.frozen
+class Setting:
+    """One ServerConfig field as the outside world names it: a flag and a variable."""
+
+    name: str
+    flag: str
+    env: str
+    kind: str  # the field's annotation, for example "int | None"
+    default: Any
+    help: str
+    repeatable: bool  # a list: the flag may repeat, each value may hold several, comma-separated
+    optional: bool  # an empty value means None
+    secret: bool  # never echoed: not in help's default, not in errors
+
+    def parse(self, raw: str) -> Any:
+        """The value of ``raw`` (a flag's or variable's text).
+
+        Raises:
+            ValueError: with a short reason (never the value of a secret).
+        """
+        if self.optional and raw == "":
+            return None
+        base = self.kind.removesuffix(" | None")
+        try:
+            return _PARSERS[base](raw)
+        except ValueError:
+            if self.secret:
+                raise ValueError("invalid value") from None
+            raise
+
+
+def _settings() -> tuple[Setting, ...]:
+    rows = []
+    for field in attrs.fields(ServerConfig):
+        kind = field.type if isinstance(field.type, str) else getattr(field.type, "__name__", "")
+        base = kind.removesuffix(" | None")
+        if base not in _PARSERS:
+            raise TypeError(f"ServerConfig.{field.name}: no parser for {kind!r}")
+        rows.append(
+            Setting(
+                name=field.name,
+                flag=_FLAG_NAMES.get(field.name, "--" + field.name.replace("_", "-")),
+                env=f"ROOST_{field.name.upper()}",
+                kind=kind,
+                default=field.default,
+                help=HELP.get(field.name, ""),
+                repeatable=base.startswith("tuple["),
+                optional=kind.endswith(" | None"),
+                secret=not field.repr,
+            )
+        )
+    return tuple(rows)
+
+
+#: Every ServerConfig field, in declaration order: its flag, variable, parser and help.
+SETTINGS: tuple[Setting, ...] = _settings()

@@ -278,8 +278,23 @@ async def test_export_while_serving_then_import_into_the_stopped_server(tmp_path
             refused = await roost(
                 "actors", "import", "chat/lobby", "-i", str(dump), "--data-dir", str(data)
             )
-            assert refused.status == 1 and "in use" in refused.err, refused
-            assert "Stop the server" in refused.err
+            # A server holds the data directory: offline writers refuse, readers go on.
+            assert refused.status == 2 and "is in use by process" in refused.err, refused
+            assert refused.err.count("\n") == 1 and str(data) in refused.err
+            idle = await roost(
+                "actors", "import", "chat/nobody", "-i", str(dump), "--data-dir", str(data)
+            )
+            assert idle.status == 2 and "is in use by process" in idle.err, idle
+            write = await roost(
+                "sql", "--actor", "chat/lobby", "--write", "delete from messages",
+                "--data-dir", str(data),
+            )  # fmt: skip
+            assert write.status == 2 and "is in use by process" in write.err, write
+            read = await roost(
+                "sql", "--actor", "chat/lobby", "select count(*) as n from messages",
+                "--data-dir", str(data), "--csv",
+            )  # fmt: skip
+            assert read.status == 0 and read.out == "n\n5\n", read
             await wait_for_counts({"lobby": 5}, "--data-dir", str(data))
 
         target = actor_db_path(data, "chat", "lobby")
@@ -438,7 +453,9 @@ async def test_every_command_has_help(command: list[str]) -> None:
 
 async def test_serve_reports_startup_failures_in_one_line(tmp_path: Path) -> None:
     with trio.fail_after(30):
-        bad_store = await roost("serve", CHAT, "--port", "0", "--store", "mysql://db/x")
+        bad_store = await roost(
+            "serve", CHAT, "--port", "0", "--store", "mysql://db/x", "--data-dir", str(tmp_path)
+        )
         assert bad_store.status == 2
         assert bad_store.err.startswith("roost: unsupported shared store URL scheme 'mysql'")
         with socket.socket() as taken:
