@@ -4,7 +4,8 @@
     python3 dev.py demo [roost serve options]   # the demo server on the embedded defaults
     python3 dev.py test [pytest options]        # the whole test suite (what CI runs): the
                                                 # default stage, then the `slow` stage
-    python3 dev.py check                        # ruff and mypy (strict) on the library
+    python3 dev.py check                        # ruff, mypy (strict) on the library
+                                                # and on examples/
 
 Needs nothing but Python 3.11+: it makes ./.venv, installs roost with its dev extras into it
 (again only when pyproject.toml changed), then runs the command inside it.
@@ -62,12 +63,13 @@ def typecheck_tree() -> Path:
 
 
 def check() -> int:
-    """ruff on everything, mypy strict on the library."""
+    """ruff on everything; mypy strict on the library and on examples/, which type-check
+    against it as an app would (examples import ``roost``, found in the same run)."""
     status = subprocess.call([str(BIN / "ruff"), "check", "."], cwd=ROOT)
     status |= subprocess.call([str(BIN / "ruff"), "format", "--check", "."], cwd=ROOT)
     tree = typecheck_tree()
     status |= subprocess.call(
-        [str(BIN / "mypy"), "--strict", str(tree.relative_to(ROOT))], cwd=ROOT
+        [str(BIN / "mypy"), "--strict", str(tree.relative_to(ROOT)), "examples"], cwd=ROOT
     )
     return status
 
