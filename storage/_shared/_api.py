@@ -30,6 +30,7 @@ import trio
 
 from roost._errors import ConfigError, StorageError, StoreUnavailable
 
+from ._deadline import Watchdog
 from ._records import (
     Lease,
     NodeInfo,
@@ -173,6 +174,7 @@ class SharedStore(abc.ABC):
         self._call_timeout = float(call_timeout)
         self._calls: set[_Call] = set()  # in flight, for aclose to abandon
         self._local = threading.local()  # .call: the _Call a worker thread runs
+        self._watchdog = Watchdog()
         self._reachable: bool | None = None
         self._error: str | None = None
 
@@ -213,11 +215,11 @@ class SharedStore(abc.ABC):
         self._phase = _Phase.CLOSED
         for call in list(self._calls):
             call.abandon()
-        with trio.CancelScope(shield=True), trio.move_on_after(self._call_timeout):
-            # Also after a failed or abandoned open: its thread may have opened something.
-            await trio.to_thread.run_sync(
-                self._close_sync, limiter=self._limiter, abandon_on_cancel=True
-            )
+        with trio.CancelScope(shield=True):
+            try:  # also after a failed or abandoned open: its thread may have opened something
+                await self._call(self._close_sync)
+            except StoreUnavailable:
+                pass  # did not finish in time: the thread closes what it can on its own
 
     async def __aenter__(self) -> Self:
         await self.open()
@@ -415,6 +417,9 @@ class SharedStore(abc.ABC):
     async def _call(self, fn: Callable[[*Ts], T], *args: *Ts) -> T:
         """Run ``fn`` in a worker thread under the call deadline; abandon it if it ends late.
 
+        The deadline is real time (see :mod:`._deadline`): the watchdog abandons the call
+        (cutting what its thread holds) and cancels the wait, which returns at once.
+
         Raises:
             StoreUnavailable: the database cannot be reached or the deadline passed.
         """
@@ -429,25 +434,35 @@ class SharedStore(abc.ABC):
             finally:
                 local.call = None
 
-        self._calls.add(call)
-        try:
-            with trio.fail_after(self._call_timeout):
+        token = trio.lowlevel.current_trio_token()
+        with trio.CancelScope() as scope:
+
+            def expire() -> None:  # in the watchdog thread, at the deadline (real time)
+                call.abandon()
+                try:
+                    token.run_sync_soon(scope.cancel)
+                except trio.RunFinishedError:
+                    pass
+
+            self._calls.add(call)
+            timer = self._watchdog.arm(self._call_timeout, expire)
+            try:
                 result = await trio.to_thread.run_sync(
                     work, limiter=self._limiter, abandon_on_cancel=True
                 )
-        except trio.TooSlowError:
-            call.abandon()
+            except StoreUnavailable as exc:
+                self._reachable, self._error = False, str(exc)
+                raise
+            except BaseException:
+                call.abandon()  # cancelled (deadline, caller) or a bug: let the thread go
+                raise
+            finally:
+                self._watchdog.disarm(timer)
+                self._calls.discard(call)
+        if scope.cancelled_caught:
             message = f"shared store call timed out after {self._call_timeout:g} s"
             self._reachable, self._error = False, message
-            raise StoreUnavailable(message) from None
-        except StoreUnavailable as exc:
-            self._reachable, self._error = False, str(exc)
-            raise
-        except BaseException:
-            call.abandon()  # cancelled from outside (or a bug): the thread must not linger
-            raise
-        finally:
-            self._calls.discard(call)
+            raise StoreUnavailable(message)
         self._reachable, self._error = True, None
         return result
 

@@ -209,3 +209,26 @@ def test_well_formed_store_urls_are_accepted(tmp_path: Path) -> None:
 def test_call_timeout_must_be_positive(timeout: object, tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         open_shared_store(None, data_dir=tmp_path, call_timeout=timeout)  # type: ignore[arg-type]
+
+
+async def test_deadline_is_real_time_under_a_mock_clock(
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    """The deadline bounds a real thread, so it runs on real time: an autojump clock that
+    leaps while the thread works (every task is idle then) must not time calls out."""
+
+    async def ticking() -> None:  # somewhere for the clock to leap to, again and again
+        for _ in range(10**9):
+            await trio.sleep(0.05)
+
+    with trio.fail_after(100_000):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ticking)
+            store = open_shared_store(None, data_dir=tmp_path, call_timeout=DEADLINE)
+            async with store:
+                start = trio.current_time()
+                for i in range(200):
+                    await store.write_states([StateWrite("chat", f"k{i}", 1, {"i": i})])
+                assert trio.current_time() - start > DEADLINE  # the clock did leap meanwhile
+                assert store.health().reachable is True
+            nursery.cancel_scope.cancel()
