@@ -46,13 +46,15 @@ def actor_url(base_url: str, actor_type: str, key: str, *, params: Params | None
         base_url: ``ws://host:port`` or ``wss://...`` (``http``/``https`` become ``ws``/``wss``),
             optionally with a path prefix such as ``wss://example.com/roost``.
         actor_type: the type's name, as registered with ``app.actor``.
-        key: any non-empty string without control characters; every character is kept.
+        key: any non-empty string without control characters, except ``.`` and ``..``
+            (URL parsers drop those path segments); every character is kept.
         params: query parameters, e.g. ``{"user": "ann", "token": token}``. A token in the
             query is for clients that cannot send headers (browsers); prefer ``headers=``.
 
     Raises:
         ValueError: ``base_url`` is not a ws/wss/http/https URL with a host, or has a query or
-            a fragment; the type or key is empty or holds a control character.
+            a fragment; the type or key is empty, ``.`` or ``..``, or holds a control
+            character.
         TypeError: a name, key or parameter is not a str.
     """
     parts = urlsplit(base_url)
@@ -110,6 +112,9 @@ def _segment(what: str, text: str) -> str:
         raise ValueError(f"{what} must not be empty")
     if _CONTROL.search(text):
         raise ValueError(f"{what} holds a control character, which the server refuses")
+    if text in (".", ".."):
+        # WHATWG URL parsers (browsers, the JS client, proxies) drop such segments, even as %2E.
+        raise ValueError(f"{what} cannot be {text!r}: URL parsers remove that path segment")
     try:
         return quote(text, safe="", errors="strict")
     except UnicodeEncodeError:

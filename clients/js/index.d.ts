@@ -35,7 +35,8 @@ export const FATAL_CLOSE_CODES: readonly number[];
 
 /** The constructor of a WebSocket: the browser's, or the `ws` package's under Node. */
 export interface WebSocketClass {
-  new (url: string, protocols?: string | string[]): any;
+  /** `options.headers` is passed only when ConnectOptions.headers is set (the ws package's form). */
+  new (url: string, protocols?: string | string[], options?: { headers: Record<string, string> }): any;
 }
 
 export interface ConnectOptions {
@@ -53,9 +54,31 @@ export interface ConnectOptions {
   maxQueuedEvents?: number;
   /** Limits on envelopes in both directions. */
   limits?: Partial<Limits>;
-  /** The WebSocket class; default globalThis.WebSocket (Node 20 has none: pass `ws`). */
+  /**
+   * The WebSocket class. Default: globalThis.WebSocket; under Node without one (Node 20), or
+   * with `headers`, the `ws` package (a dependency of this one).
+   */
   WebSocket?: WebSocketClass;
+  /**
+   * Node only: extra headers of every upgrade request, e.g. `{ Authorization: "Bearer ..." }`.
+   * Browsers cannot set WebSocket headers (connect() throws a TypeError there): send a token
+   * in the query with actorUrl's `params`, or rely on a cookie.
+   */
+  headers?: Record<string, string> | Iterable<[string, string]>;
 }
+
+export interface ActorUrlOptions {
+  /** Query parameters, e.g. `{ user: "ann", token }`; percent-encoded. */
+  params?: Record<string, string> | Iterable<[string, string]>;
+}
+
+/**
+ * The URL of one actor, `<baseUrl>/<type>/<key>?<params>`, with the key percent-encoded so
+ * that it reaches exactly that key (`a/b`, `é ?#`, `%2F` included). The key must be non-empty,
+ * without control characters, and not "." or "..". Throws TypeError (a bad base URL or a
+ * value that is not a string) or RangeError (a key or type the server would refuse).
+ */
+export function actorUrl(baseUrl: string, actorType: string, key: string, options?: ActorUrlOptions): string;
 
 export interface CallOptions {
   /** Overrides callTimeout for this call, in ms; null: no timeout. */
@@ -112,6 +135,7 @@ export class ProtocolError extends RoostError {
 
 export class RoostClient {
   constructor(url: string, options?: ConnectOptions);
+  /** The full URL, query included: show it with care (util.inspect and toString() redact it). */
   readonly url: string;
   readonly encoding: Encoding;
   /** Resolves on the first open; rejects if the client closes before it ever opened. */
@@ -143,5 +167,5 @@ export class RoostClient {
   close(code?: number, reason?: string): Promise<void>;
 }
 
-/** Connects to an actor: `connect("ws://host/chat/lobby?user=ada", { encoding: "cbor" })`. */
+/** Connects to an actor: `connect(actorUrl("ws://host", "chat", "lobby", { params: { user: "ada" } }), { encoding: "cbor" })`. */
 export function connect(url: string, options?: ConnectOptions): RoostClient;

@@ -19,7 +19,7 @@ from tests.support import http
 from .conftest import serving
 
 #: Keys that a URL written by hand would turn into another key, a query or a fragment.
-KEYS = ["a/b", "é ?#", "%2F", "two  spaces ", "a+b&c=d;e", "..", "日本語/../x", "k" * 512]
+KEYS = ["a/b", "é ?#", "%2F", "two  spaces ", "a+b&c=d;e", "...", "日本語/../x", "k" * 512]
 WHOAMI = Path(__file__).with_name("whoami_app.py")
 
 
@@ -52,6 +52,9 @@ def test_actor_url_percent_encodes_every_reserved_character() -> None:
         (("ws://h?x=1", "t", "k"), ValueError),
         (("ws://h#f", "t", "k"), ValueError),
         (("ws://h", "t", ""), ValueError),
+        (("ws://h", "t", "."), ValueError),
+        (("ws://h", "t", ".."), ValueError),
+        (("ws://h", "..", "k"), ValueError),
         (("ws://h", "", "k"), ValueError),
         (("ws://h", "t", "a\x00b"), ValueError),
         (("ws://h", "t", "line\nbreak"), ValueError),

@@ -17,9 +17,11 @@
 import { codecFor, resolveLimits } from "./codec.js";
 import { CLIENT_CODES, ProtocolError, RoostError, RpcError } from "./errors.js";
 import { eventIterator } from "./events.js";
+import { checkHeaders, redactUrl } from "./urls.js";
 
 export { DEFAULT_LIMITS } from "./codec.js";
 export { ProtocolError, RoostError, RpcError } from "./errors.js";
+export { actorUrl } from "./urls.js";
 
 /** Close codes after which reconnecting would only be refused again (protocol.md). */
 export const FATAL_CLOSE_CODES = Object.freeze([1003, 1007, 1008, 1009]);
@@ -39,6 +41,14 @@ const DEFAULTS = Object.freeze({
   maxBuffered: 100,
   maxQueuedEvents: 1_000,
 });
+
+const IS_NODE = typeof process !== "undefined" && Boolean(process.versions?.node);
+
+/** The `ws` package's WebSocket: Node's WebSocket when it has none, or when headers are set. */
+async function nodeWebSocket() {
+  const module = await import(/* webpackIgnore: true */ "ws");
+  return module.WebSocket ?? module.default;
+}
 
 /** Reports an exception from a user's handler without breaking the client's own state. */
 function report(error) {
@@ -66,7 +76,8 @@ function positive(name, value) {
 
 export class RoostClient {
   /**
-   * @param {string} url `ws://host:port/<type>/<key>?query` (http: and https: are accepted too)
+   * @param {string} url `ws://host:port/<type>/<key>?query` (http: and https: are accepted too);
+   *   build it with actorUrl(), which percent-encodes the key
    * @param {import("../index.d.ts").ConnectOptions} [options]
    */
   constructor(url, options = {}) {
@@ -76,9 +87,19 @@ export class RoostClient {
     if (!["json", "cbor", "raw"].includes(o.encoding)) {
       throw new TypeError(`encoding must be "json", "cbor" or "raw", not ${JSON.stringify(o.encoding)}`);
     }
-    this._WebSocket = o.WebSocket ?? globalThis.WebSocket;
+    this._headers = checkHeaders(o.headers); // null, or sent with every (re)connection
+    // The WebSocket class: given; else the global one; else (Node 20, or headers, which only
+    // the ws package can send) ws, loaded with the codec below.
+    this._WebSocket = o.WebSocket ?? (this._headers === null ? globalThis.WebSocket : undefined);
     if (typeof this._WebSocket !== "function") {
-      throw new TypeError("no global WebSocket: pass one, e.g. connect(url, { WebSocket }) with the ws package");
+      if (!IS_NODE) {
+        throw new TypeError(
+          this._headers === null
+            ? "no global WebSocket: pass one, e.g. connect(url, { WebSocket })"
+            : "browsers cannot set WebSocket headers: send a token in the query (actorUrl's params) or use a cookie",
+        );
+      }
+      this._WebSocket = null;
     }
     this._reconnect = Boolean(o.reconnect);
     this._backoff = { initial: positive("backoff.initial", o.backoff.initial), max: positive("backoff.max", o.backoff.max) };
@@ -106,13 +127,24 @@ export class RoostClient {
     });
     this.ready.catch(() => {}); // rejected only if closed before opening; no unhandled rejection
 
-    this._codecReady = codecFor(this.encoding, this._limits).then((codec) => {
+    const loading = [codecFor(this.encoding, this._limits), this._WebSocket ?? nodeWebSocket()];
+    this._codecReady = Promise.all(loading).then(([codec, WebSocket]) => {
       this._codec = codec;
+      this._WebSocket = WebSocket;
     });
     this._codecReady.then(
       () => this._state !== "closed" && this._open(),
-      (error) => this._shutdown(new RpcError(CLIENT_CODES.CLOSED, `cannot load the codec: ${error.message}`)),
+      (error) => this._shutdown(new RpcError(CLIENT_CODES.CLOSED, `cannot load the codec or ws: ${error.message}`)),
     );
+  }
+
+  /** Shown by console.log and util.inspect: the URL without its query (it may hold a token). */
+  [Symbol.for("nodejs.util.inspect.custom")]() {
+    return `RoostClient <${redactUrl(this.url)}> ${this._state}`;
+  }
+
+  toString() {
+    return `RoostClient <${redactUrl(this.url)}> ${this._state}`;
   }
 
   /** "connecting" (the first time), "open", "reconnecting" or "closed". */
@@ -285,7 +317,9 @@ export class RoostClient {
   _open() {
     let ws;
     try {
-      ws = this._codec ? new this._WebSocket(this.url, this._codec.subprotocol) : new this._WebSocket(this.url);
+      const protocols = this._codec ? [this._codec.subprotocol] : [];
+      // The ws package's third argument; browsers' WebSocket takes no headers (refused above).
+      ws = this._headers === null ? new this._WebSocket(this.url, protocols) : new this._WebSocket(this.url, protocols, { headers: this._headers });
     } catch (error) {
       this._emit("error", error);
       this._lost(1006, String(error?.message ?? error));

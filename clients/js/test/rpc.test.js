@@ -4,7 +4,7 @@ import { after, before, describe, test } from "node:test";
 
 import WebSocket from "ws";
 
-import { RpcError } from "../src/roost.js";
+import { RpcError, connect as roostConnect } from "../src/roost.js";
 import { connect, once, startServer, stopAll, until, within } from "./support.js";
 
 const T = { timeout: 20_000 };
@@ -146,11 +146,15 @@ test("a close code that forbids retrying stops the client", T, async () => {
   assert.equal(sockets.length, 1); // no second attempt
 });
 
-test("without a global WebSocket, one must be passed", { skip: globalThis.WebSocket !== undefined && "this Node has a global WebSocket" }, () => {
-  assert.throws(() => connect("ws://127.0.0.1:1/x", { WebSocket: undefined }), /WebSocket/);
+test("under Node without a global WebSocket, the ws package is used", T, async () => {
+  room += 1;
+  const ann = roostConnect(server.url(`/chat/room${room}?user=ann`), { encoding: "cbor", callTimeout: 5000 });
+  clients.push(ann);
+  await within(ann.ready, 5000, "ready");
+  assert.ok((await ann.call("say", { text: "no WebSocket passed" })) > 0);
 });
 
 test("the public names", async () => {
   const names = Object.keys(await import("../src/roost.js")).sort();
-  assert.deepEqual(names, ["DEFAULT_LIMITS", "FATAL_CLOSE_CODES", "ProtocolError", "RoostClient", "RoostError", "RpcError", "connect"]);
+  assert.deepEqual(names, ["DEFAULT_LIMITS", "FATAL_CLOSE_CODES", "ProtocolError", "RoostClient", "RoostError", "RpcError", "actorUrl", "connect"]);
 });

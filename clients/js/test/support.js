@@ -2,7 +2,7 @@
 import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 import WebSocket from "ws";
@@ -25,14 +25,15 @@ export async function tempDir() {
 }
 
 /**
- * Starts `roost serve examples/<app>` and resolves once it printed its start line.
+ * Starts `roost serve examples/<app>` (or `<app>` if absolute) and resolves once it printed
+ * its start line.
  * ROOST_* variables are not passed on, so the server uses only the flags given here.
  */
 export async function startServer(app, { port = 0, dataDir } = {}) {
   const ownDir = dataDir === undefined;
   dataDir ??= await tempDir();
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("ROOST_")));
-  const args = ["-m", "roost", "serve", join(ROOT, "examples", app), "--host", "127.0.0.1", "--port", String(port), "--data-dir", dataDir];
+  const args = ["-m", "roost", "serve", isAbsolute(app) ? app : join(ROOT, "examples", app), "--host", "127.0.0.1", "--port", String(port), "--data-dir", dataDir];
   const child = spawn(PYTHON, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   const exited = new Promise((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
