@@ -58,10 +58,17 @@ class FrameDecoder:
 
     ``receive_data`` returns a list of every event completed by the bytes given, rather than
     queueing them for a separate ``events()`` call: one call per read is measurably cheaper on
-    the hot path of many small messages. If the bytes break the protocol, the call raises and
-    the events decoded earlier in that same call are discarded: the connection is failed with
-    the error's close code anyway. After raising, the decoder is dead and every later call
-    raises the same kind of error. Bytes after a close frame are a protocol error.
+    the hot path of many small messages.
+
+    Nothing decoded is lost to a later error (issue 12): when the bytes of one call complete
+    some messages and then break the protocol, the call returns those messages and keeps the
+    error in :attr:`failure`; a call whose bytes break the protocol before completing anything
+    raises at once. Either way the decoder is dead afterwards and every later call raises the
+    same kind of error, so a caller checks :attr:`failure` after handling the events it got.
+    A text frame is checked to be UTF-8 while its payload arrives, so invalid text fails as
+    soon as its bytes are read, not when the frame is complete (Autobahn 6.4.3/6.4.4).
+    After a close frame the peer may send nothing more (RFC 6455 §5.5.1); whatever follows is
+    ignored, not an error, so the close handshake still ends with the peer's own code.
 
     Memory bound: the decoder holds at most ``max_message_size`` payload bytes (a message being
     reassembled plus the data frame being read; a control frame being read adds at most 125),
@@ -85,6 +92,8 @@ class FrameDecoder:
         "_fragment_size",
         "_max_message_size",
         "_needed",
+        "_text_check",
+        "_text_checked",
         "_text_decoder",
         "_text_parts",
     )
@@ -97,56 +106,117 @@ class FrameDecoder:
         self._buffer = bytearray()
         self._needed = 0  # bytes the buffered partial frame needs before parsing can progress
         self._closed = False
-        self._failure: tuple[type[ProtocolError], str] | None = None
+        self._failure: ProtocolError | None = None
         self._fragment_opcode: int | None = None  # opcode of the open fragmented message
         self._fragment_size = 0
         self._binary_parts: list[bytes] = []
         self._text_parts: list[str] = []
         self._text_decoder: codecs.IncrementalDecoder | None = None
+        # A buffered, incomplete text frame: a decoder checking its payload as it arrives and
+        # how many payload bytes it has checked (None: no such frame is buffered).
+        self._text_check: codecs.IncrementalDecoder | None = None
+        self._text_checked = 0
+
+    @property
+    def failure(self) -> ProtocolError | None:
+        """The error that ended decoding, once the peer broke the protocol; else None."""
+        return self._failure
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> list[Event]:
         """Feed bytes read from the peer and return the events they complete, in order.
 
         Any bytes-like object is accepted (trio's in-memory streams give ``bytearray``); events
-        always carry ``bytes``.
+        always carry ``bytes``. Events decoded before a protocol error are returned, with the
+        error kept in :attr:`failure`; bytes after a close frame are ignored.
 
         Raises:
-            ProtocolError: The peer broke RFC 6455 (close code 1002).
+            ProtocolError: The peer broke RFC 6455 (close code 1002) before any event of this
+                call was complete, or in an earlier call.
             InvalidFrameData: A text message or close reason is not UTF-8 (close code 1007).
             MessageTooBig: A frame or message is over ``max_message_size`` (close code 1009).
         """
         if self._failure is not None:
-            kind, reason = self._failure
-            raise kind(reason)
-        if not data:
+            raise type(self._failure)(self._failure.reason)
+        if not data or self._closed:
             return []
+        events: list[Event] = []
         try:
-            if self._closed:
-                raise ProtocolError("data after close frame")
             buffer = self._buffer
             if buffer:
                 buffer += data
                 if len(buffer) < self._needed:
-                    return []
+                    if self._text_check is not None:
+                        self._check_text(buffer)
+                    return events
                 data = bytes(buffer)
                 buffer.clear()
             elif type(data) is not bytes:
                 data = bytes(data)
-            events, pos = self._parse(data)
+            self._text_check = None
+            pos = self._parse(data, events)
+            if pos < len(data) and not self._closed:
+                with memoryview(data) as view:
+                    self._buffer = bytearray(view[pos:])
+                self._start_text_check()
         except ProtocolError as exc:
-            self._failure = (type(exc), exc.reason)
+            self._failure = exc
             self._buffer = bytearray()
             self._binary_parts = []
             self._text_parts = []
-            raise
-        if pos < len(data):
-            with memoryview(data) as view:
-                self._buffer = bytearray(view[pos:])
+            self._text_check = None
+            if not events:
+                raise
         return events
 
-    def _parse(self, data: bytes) -> tuple[list[Event], int]:
-        """Decode every complete frame in ``data``; return the events and bytes consumed."""
-        events: list[Event] = []
+    def _start_text_check(self) -> None:
+        """Start checking the buffered incomplete frame's payload if it is text."""
+        buffer = self._buffer
+        if len(buffer) < 2:
+            return
+        opcode = buffer[0] & 0x0F
+        if opcode == Opcode.TEXT:
+            check = codecs.getincrementaldecoder("utf-8")()
+        elif opcode == Opcode.CONTINUATION and self._text_decoder is not None:
+            check = codecs.getincrementaldecoder("utf-8")()
+            check.setstate(self._text_decoder.getstate())  # mid-character across frames
+        else:
+            return
+        self._text_check = check
+        self._text_checked = 0
+        self._check_text(buffer)
+
+    def _check_text(self, buffer: bytearray) -> None:
+        """Check the payload bytes of the buffered text frame that arrived since the last check.
+
+        Raises:
+            InvalidFrameData: They cannot be part of valid UTF-8.
+        """
+        check = self._text_check
+        assert check is not None
+        n = buffer[1] & 0x7F
+        header = 2 if n < 126 else 4 if n == 126 else 10
+        masked = buffer[1] & 0x80
+        if masked:
+            header += 4
+        start = header + self._text_checked
+        if start >= len(buffer):
+            return
+        chunk = bytes(buffer[start:])
+        if masked:
+            offset = self._text_checked % 4
+            key = bytes(buffer[header - 4 : header])
+            chunk = _mask(chunk, key[offset:] + key[:offset])
+        try:
+            check.decode(chunk, False)
+        except UnicodeDecodeError as exc:
+            raise InvalidFrameData("text message is not valid UTF-8") from exc
+        self._text_checked += len(chunk)
+
+    def _parse(self, data: bytes, events: list[Event]) -> int:
+        """Decode every complete frame in ``data`` into ``events``; return the bytes consumed.
+
+        Stops after a close frame: what follows it is ignored.
+        """
         append = events.append
         end = len(data)
         pos = 0
@@ -188,11 +258,9 @@ class FrameDecoder:
                 break
             pos = stop
             if self._closed:
-                if pos < end:
-                    raise ProtocolError("data after close frame")
                 break
             idle = self._fragment_opcode is None
-        return events, pos
+        return pos
 
     def _parse_frame(self, data: bytes, pos: int, append: _Append) -> int:
         """Decode the one frame at ``pos`` the fast path did not take.

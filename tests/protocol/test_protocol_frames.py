@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 
 import pytest
 
@@ -212,8 +213,6 @@ PROTOCOL_ERRORS = {
     "unmasked frame to server": frame(0x81, b"x", mask=None),
     "unmasked large frame to server": frame(0x82, b"x" * 200, mask=None),
     "close payload of 1 byte": frame(0x88, b"\x03"),
-    "data after close": frame(0x88) + frame(0x81, b"x"),
-    "ping after close": frame(0x88, b"\x03\xe8") + frame(0x89),
 }
 
 
@@ -239,11 +238,19 @@ def test_masked_frame_to_client() -> None:
         decode(frame(0x89, b"x"), client=True)
 
 
-def test_data_after_close_in_a_later_read() -> None:
+@pytest.mark.parametrize("feed", [decode, decode_bytewise])
+def test_bytes_after_close_are_ignored(feed: Callable[[bytes], list[Event]]) -> None:
+    """RFC 6455 §5.5.1: nothing follows a close frame, so what does is dropped, not an error."""
+    wire = frame(0x88, b"\x03\xe8") + frame(0x81, b"x") + frame(0x89) + b"\xff\xff"
+    assert feed(wire) == [CloseReceived(1000, "")]
+
+
+def test_data_after_close_in_a_later_read_is_ignored() -> None:
     decoder = FrameDecoder()
     assert decoder.receive_data(frame(0x88)) == [CloseReceived(1005, "")]
-    with pytest.raises(ProtocolError, match="after close"):
-        decoder.receive_data(b"\x81")
+    assert decoder.receive_data(b"\x81") == []
+    assert decoder.receive_data(frame(0x88)) == []
+    assert decoder.failure is None
 
 
 INVALID_DATA = {
