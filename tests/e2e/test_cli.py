@@ -157,6 +157,8 @@ async def test_a_second_server_on_a_held_data_dir_exits_2_naming_the_holder(
         (["--admin-port", "x"], {}, "argument --admin-port: 'x' is not an integer"),
         (["--synchronous", "OFF"], {}, "synchronous must be NORMAL or FULL"),
         (["--store", "mysql://db/x"], {}, "unsupported shared store URL scheme 'mysql'"),
+        (["--store", "postgresql://u@h:notaport/db"], {}, "malformed PostgreSQL URL"),
+        ([], {"ROOST_STORE": "postgres:/db"}, "malformed PostgreSQL URL"),
         (["--no-such-flag"], {}, "unrecognized arguments: --no-such-flag"),
     ],
 )
