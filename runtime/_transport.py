@@ -6,8 +6,9 @@ Why not a trio Stream per connection: measured here, an awaited ``send_all`` per
 appended to the peer's queue, and one node-wide :class:`Flusher` task writes every peer with
 something queued once per scheduler pass, joining its frames into a single ``send()``. Only a
 peer whose kernel buffer is full gets a task of its own, which waits until the socket is
-writable. A peer whose queue passes ``max_outbound_bytes`` is a slow consumer and is cut, so it
-never holds memory or delays anyone else (G8).
+writable. A peer that leaves ``max_outbound_bytes`` unread and is written more is a slow
+consumer and is cut, so it never holds memory or delays anyone else (G8); one message bigger
+than the limit still goes out to a peer that reads it.
 
 The sockets are plain non-blocking stdlib sockets driven by ``trio.lowlevel.wait_readable`` /
 ``wait_writable``, the documented trio way to do custom I/O.
@@ -115,14 +116,17 @@ class Peer:
     def write(self, data: bytes, *, force: bool = False) -> None:
         """Queue ``data`` for the peer without blocking.
 
-        A write that would take the queue over ``max_outbound_bytes`` is dropped and the peer
-        is a slow consumer: ``on_overflow`` decides what happens (the peer is cut when there
-        is none). ``force`` skips the limit, for the one close frame that follows. Writing to
-        a closed peer is a no-op: peers vanish at any moment.
+        A slow consumer is judged by what it failed to read, not by the size of one message:
+        a write is taken whenever fewer than ``max_outbound_bytes`` wait in the queue, however
+        big it is, so a 6 MiB document or file reaches a client that reads (issue 11). A write
+        that finds the queue already at the limit is dropped and the peer is a slow consumer:
+        ``on_overflow`` decides what happens (the peer is cut when there is none). So a queue
+        holds at most ``max_outbound_bytes`` plus one frame. ``force`` skips the limit, for the
+        one close frame that follows. Writing to a closed peer, or nothing, is a no-op.
         """
-        if self.closed:
+        if self.closed or not data:
             return
-        if self._out_bytes + len(data) > self.max_outbound_bytes and not force:
+        if self._out_bytes >= self.max_outbound_bytes and not force:
             self.overflowed = True
             if self.on_overflow is None:
                 self.abort()
@@ -209,18 +213,43 @@ class Peer:
             self._flushed.set()
             self._flushed = None
 
-    async def aclose(self) -> None:
+    async def aclose(self, *, linger_bytes: int = 0) -> None:
         """Flush what is queued, then close the socket; closes it even when cancelled.
 
+        With ``linger_bytes``, the close lingers as an HTTP server's does: after the flush the
+        write side is shut down (the peer reads EOF behind our last bytes), then up to
+        ``linger_bytes`` are read and discarded until the peer's EOF. Closing a socket with
+        unread bytes makes the kernel send a reset, which can destroy our last bytes (a close
+        frame) before the peer reads them; a peer still sending must be drained first.
+
         Bound the wait with a cancel scope (``trio.move_on_after``): a peer that never reads
-        would otherwise keep it waiting.
+        or never closes would otherwise keep it waiting.
         """
         try:
             await self.wait_flushed()
-        finally:
             if not self.closed:
                 try:
                     self.sock.shutdown(socket.SHUT_WR)
                 except OSError:
-                    pass
+                    return
+                if linger_bytes > 0:
+                    await self._discard(linger_bytes)
+        except trio.ClosedResourceError:
+            pass  # aborted meanwhile
+        finally:
             self.abort()
+
+    async def _discard(self, budget: int) -> None:
+        """Read and drop up to ``budget`` bytes until EOF, into one reused buffer."""
+        buffer = bytearray(RECV_SIZE)
+        while budget > 0:
+            await trio.lowlevel.wait_readable(self.sock)
+            try:
+                n = self.sock.recv_into(buffer, min(budget, RECV_SIZE))
+            except BlockingIOError:
+                continue
+            except OSError:
+                return
+            if n == 0:
+                return
+            budget -= n

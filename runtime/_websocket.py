@@ -47,6 +47,11 @@ log = logging.getLogger("roost.websocket")
 _SENDABLE = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
 
 
+def linger_bytes(max_message_size: int) -> int:
+    """Bytes drained after closing for a violation: a refused message's rest and more."""
+    return max(64 << 20, 4 * max_message_size)
+
+
 def check_close_code(code: int) -> None:
     """Raise ValueError unless an endpoint may send ``code`` in a close frame."""
     if code not in _SENDABLE and not 3000 <= code <= 4999:
@@ -169,14 +174,16 @@ class WebSocketSession:
         auto = self.slot.cls.auto_response
         auto_request, auto_reply = (auto[0], encode_text(auto[1])) if auto else (None, b"")
         closing_handshake_done = False
+        violation: ProtocolError | None = None
         try:
             while not closing_handshake_done:
                 if data:
                     try:
                         events = decoder.receive_data(data)
                     except ProtocolError as exc:
-                        await self._fail(exc)
+                        violation = exc
                         break
+                    # Every message decoded before a protocol error is delivered (issue 12).
                     for event in events:
                         kind = event.__class__
                         if kind is TextMessage or kind is BinaryMessage:
@@ -202,19 +209,29 @@ class WebSocketSession:
                             break
                     if closing_handshake_done:
                         break
+                    if decoder.failure is not None:
+                        violation = decoder.failure
+                        break
                 data = await peer.receive()
                 if not data:
                     if self.state is not SessionState.CLOSING:
                         self.close_code, self.close_reason = 1006, "connection lost"
                     break
                 self.last_seen = trio.current_time()
+            if violation is not None:
+                self._fail(violation)
         except trio.ClosedResourceError:
             pass  # cut locally: keep-alive, slow consumer or shutdown set the code
         finally:
             self.state = SessionState.CLOSED
             self.can_send = self.can_raw = False
-            peer.abort()
-        await self._closed()
+            if violation is None:
+                peer.abort()
+        try:
+            await self._closed()
+        finally:
+            if violation is not None:
+                await self._linger()
 
     async def _deliver(self, message: str | bytes) -> None:
         conn = self.conn
@@ -291,12 +308,23 @@ class WebSocketSession:
         if self.can_send:
             self.peer.write(self.encode(reply))
 
-    async def _fail(self, exc: ProtocolError) -> None:
-        """The peer broke the protocol: send the matching close code, then hang up."""
+    def _fail(self, exc: ProtocolError) -> None:
+        """The peer broke the protocol: send the matching close code (G8); ``_linger`` hangs up."""
         self.close(exc.close_code, exc.reason)
         self.close_code, self.close_reason = exc.close_code, exc.reason
+
+    async def _linger(self) -> None:
+        """Half-close and drain after a violation, so the peer reads why it was closed.
+
+        The peer may still be sending (the rest of a 20 MiB message refused with 1009): closing
+        now would reset the connection and destroy our close frame before the peer reads it
+        (issue 15). So our write side is shut down behind the close frame, and what the peer
+        still sends is read and dropped until its EOF, for at most ``close_timeout`` seconds
+        and ``linger_bytes(max_message_size)`` bytes, in a fixed 64 KiB buffer.
+        """
         with trio.move_on_after(self.close_timeout):
-            await self.peer.aclose()
+            await self.peer.aclose(linger_bytes=linger_bytes(self.max_message_size))
+        self.peer.abort()
 
     async def _close_received(self, event: CloseReceived) -> None:
         if self.state is SessionState.OPEN:
