@@ -14,6 +14,7 @@ from ._envelope import (
     ErrorReply,
     Result,
     ServerEvent,
+    codec_for_content_type,
     codec_for_subprotocol,
     envelope_error_for,
 )
@@ -89,6 +90,7 @@ __all__ = [
     "check_upgrade",
     "client_request_headers",
     "close_for_error",
+    "codec_for_content_type",
     "codec_for_subprotocol",
     "encode_binary",
     "encode_close",

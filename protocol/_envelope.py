@@ -14,7 +14,7 @@ from typing import Any, Literal, TypeAlias, TypeGuard
 
 import attrs
 
-from roost._errors import ProtocolError, RpcError
+from roost._errors import HandshakeError, ProtocolError, RpcError
 
 from ._envelope_errors import (
     BadEnvelope,
@@ -45,6 +45,7 @@ __all__ = [
     "ErrorReply",
     "Result",
     "ServerEvent",
+    "codec_for_content_type",
     "codec_for_subprotocol",
     "envelope_error_for",
 ]
@@ -218,6 +219,57 @@ class EnvelopeCodec:
         except OffModel as exc:
             raise UnencodableValue(str(exc), call_id=call_id) from None
 
+    def decode_args(self, body: bytes) -> dict[str, Any]:
+        """Decode the body of an HTTP rpc call: the ``args`` map of a call, by the same rules.
+
+        The data model and the limits are the envelope's (a duplicate key, a lone surrogate
+        or an integer outside int64 is refused as in a WebSocket frame); the body is the map
+        itself, so it may nest as deep as ``args`` inside an envelope. An empty body is ``{}``.
+
+        Raises:
+            EnvelopeTooBig: over ``max_size``, the depth or an item limit.
+            InvalidEnvelopeData: not one JSON/CBOR value of the data model (JSON: UTF-8 text).
+            BadEnvelope: a valid value that is not a map.
+        """
+        if not body:
+            return {}
+        # The body is the args map itself: one level less than inside an envelope.
+        limits = attrs.evolve(self._limits, max_depth=self.max_depth - 1)
+        try:
+            if len(body) > limits.max_size:
+                raise OverLimit(f"body over {limits.max_size} bytes")
+            if self.kind == "json":
+                try:
+                    text = body.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise OffModel("invalid UTF-8") from None
+                value = decode_json(text, limits)
+            else:
+                value = decode_cbor(body, limits)
+        except OverLimit as exc:
+            raise EnvelopeTooBig(str(exc)) from None
+        except OffModel as exc:
+            raise InvalidEnvelopeData(str(exc)) from None
+        if type(value) is not dict:
+            raise BadEnvelope("the body must be a map of arguments")
+        return value
+
+    def encode_body(self, value: dict[str, Any]) -> bytes:
+        """Encode the body of an HTTP rpc reply (``{"value": ...}`` or ``{"error": ...}``).
+
+        Raises:
+            ValueTooLarge: over ``max_size``, ``max_depth`` or an item limit.
+            UnencodableValue: a value outside the data model.
+        """
+        try:
+            if self.kind == "json":
+                return encode_json(value, self._limits).encode()
+            return encode_cbor(value, self._limits)
+        except OverLimit as exc:
+            raise ValueTooLarge(str(exc)) from None
+        except OffModel as exc:
+            raise UnencodableValue(str(exc)) from None
+
     def _decode_value(self, message: str | bytes) -> Any:
         if self.kind == "json":
             if not isinstance(message, str):
@@ -312,6 +364,35 @@ _CODECS = {
 def codec_for_subprotocol(name: str) -> EnvelopeCodec | None:
     """The server-side codec (default limits) of an envelope subprotocol; None: raw mode."""
     return _CODECS.get(name)
+
+
+#: The media types of HTTP rpc bodies and replies, each with the codec that reads them.
+_MEDIA_TYPES = {
+    "application/json": _CODECS["roost.v1.json"],
+    "application/cbor": _CODECS["roost.v1.cbor"],
+}
+
+
+def codec_for_content_type(content_type: str | None, *, empty: bool = False) -> EnvelopeCodec:
+    """The server-side codec of an HTTP rpc body with this ``Content-Type`` (None: absent).
+
+    Only ``application/json`` and ``application/cbor`` (parameters such as ``charset``
+    aside) are read, which also closes the form posts a foreign page could make a browser
+    send (G10). An ``empty`` body without a content type means no arguments (JSON).
+
+    Raises:
+        HandshakeError: 415 for any other media type, or a non-empty body without one.
+    """
+    if content_type is None:
+        if empty:
+            return _MEDIA_TYPES["application/json"]
+        raise HandshakeError(
+            "an rpc body needs Content-Type application/json or application/cbor", status=415
+        )
+    codec = _MEDIA_TYPES.get(content_type.partition(";")[0].strip().lower())
+    if codec is None:
+        raise HandshakeError("rpc bodies are application/json or application/cbor", status=415)
+    return codec
 
 
 def envelope_error_for(

@@ -79,19 +79,26 @@ def is_websocket_upgrade(headers: Headers) -> bool:
     )
 
 
-def check_upgrade(method: bytes, headers: Headers) -> UpgradeRequest:
+def check_upgrade(
+    method: bytes, headers: Headers, *, http_version: bytes = b"1.1"
+) -> UpgradeRequest:
     """Validate a WebSocket upgrade request and return what the response needs.
 
     Args:
         method: The request method, as h11 gives it.
         headers: The request headers, as h11 gives them.
+        http_version: The request's HTTP version, as h11 gives it (``b"1.1"``). RFC 6455 §4.1
+            requires HTTP/1.1 or higher; an HTTP/1.0 client has no upgrade mechanism.
 
     Raises:
-        BadRequest: Not GET, no ``Connection: upgrade`` or ``Upgrade: websocket``, a missing or
-            malformed ``Sec-WebSocket-Key``, or an invalid subprotocol list (HTTP 400).
+        BadRequest: Not HTTP/1.1 nor GET, no ``Connection: upgrade`` or ``Upgrade: websocket``,
+            a missing or malformed ``Sec-WebSocket-Key``, or an invalid subprotocol list
+            (HTTP 400).
         HandshakeError: ``Sec-WebSocket-Version`` is not 13 (HTTP 426; answer with
             :func:`rejection_headers`).
     """
+    if http_version < b"1.1":
+        raise BadRequest("WebSocket upgrade requires HTTP/1.1")
     if method != b"GET":
         raise BadRequest("WebSocket upgrade requires GET")
     if b"upgrade" not in _tokens(headers, b"connection"):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import h11
 
 from roost._errors import HandshakeError
@@ -10,8 +12,12 @@ from roost.actors import Request, Response
 from ._routing import Target
 from ._transport import Peer
 
-#: Largest request head (request line plus headers) we parse.
+#: Largest request head (request line plus headers) we parse: answered 431 beyond it.
 MAX_HEAD_BYTES = 16 * 1024
+#: Longest request line (method, target, version): answered 414 beyond it.
+MAX_REQUEST_LINE = 8 * 1024
+# Where a request head ends: h11 takes a bare LF for CRLF, so this does too.
+_HEAD_END = re.compile(b"\n\r?\n")
 
 
 def new_connection() -> h11.Connection:
@@ -20,25 +26,30 @@ def new_connection() -> h11.Connection:
 
 
 async def read_request(
-    peer: Peer, conn: h11.Connection, *, max_body: int
+    peer: Peer, conn: h11.Connection, *, max_body: int, max_headers: int = 100
 ) -> tuple[h11.Request, bytes] | None:
     """Read one whole request (head and body); None when the peer closed between requests.
 
     Raises:
-        HandshakeError: 413 when the declared or actual body is over ``max_body``.
+        HandshakeError: 413 when the declared or actual body is over ``max_body``; 414 or 431
+            when the request line or the head is too long, 431 when it has more than
+            ``max_headers`` header lines; 400 for both Content-Length and Transfer-Encoding
+            (RFC 9112 §6.1: the caller answers and closes, so nothing can be smuggled behind).
         h11.RemoteProtocolError: the bytes are not HTTP/1.1.
     """
     request: h11.Request | None = None
     body = bytearray()
+    check_head_size(conn.trailing_data[0])  # pipelined behind the previous request
     while True:
         event = conn.next_event()
         if event is h11.NEED_DATA:
-            conn.receive_data(await peer.receive())
+            data = await peer.receive()
+            if request is None:
+                check_head_size(conn.trailing_data[0] + data)
+            conn.receive_data(data)
         elif isinstance(event, h11.Request):
             request = event
-            for name, value in event.headers:
-                if name == b"content-length" and int(value) > max_body:
-                    raise HandshakeError("request body too large", status=413)
+            check_head(event, max_headers=max_headers, max_body=max_body)
         elif isinstance(event, h11.Data):
             body += event.data
             if len(body) > max_body:
@@ -50,6 +61,42 @@ async def read_request(
             return None
         else:  # PAUSED cannot happen before EndOfMessage
             raise h11.RemoteProtocolError("unexpected HTTP event")
+
+
+def check_head_size(unparsed: bytes) -> None:
+    """Refuse a request head over the limits, however its bytes arrived.
+
+    h11 bounds only a head that is still incomplete, so a whole head arriving in one read
+    would pass; ``unparsed`` is every byte h11 has not parsed yet plus the new ones.
+
+    Raises:
+        HandshakeError: 414 for a request line over :data:`MAX_REQUEST_LINE`, 431 for a
+            head over :data:`MAX_HEAD_BYTES`.
+    """
+    line_end = unparsed.find(b"\n", 0, MAX_REQUEST_LINE + 1)
+    if line_end == -1 and len(unparsed) > MAX_REQUEST_LINE:
+        raise HandshakeError("request line too long", status=414)
+    end = _HEAD_END.search(unparsed, 0, MAX_HEAD_BYTES + 2)
+    head_size = end.end() if end else len(unparsed)
+    if head_size > MAX_HEAD_BYTES:
+        raise HandshakeError("request header fields too large", status=431)
+
+
+def check_head(request: h11.Request, *, max_headers: int, max_body: int) -> None:
+    """Checks on a parsed head that h11 leaves to us.
+
+    Raises:
+        HandshakeError: 431 (too many header lines), 413 (a declared body over ``max_body``)
+            or 400 (both Content-Length and Transfer-Encoding).
+    """
+    if len(request.headers) > max_headers:
+        raise HandshakeError("too many header fields", status=431)
+    names = {name for name, _ in request.headers}
+    if b"content-length" in names and b"transfer-encoding" in names:
+        raise HandshakeError("both Content-Length and Transfer-Encoding", status=400)
+    for name, value in request.headers:
+        if name == b"content-length" and int(value) > max_body:
+            raise HandshakeError("request body too large", status=413)
 
 
 def to_request(event: h11.Request, target: Target, body: bytes, rest: str = "") -> Request:

@@ -1,11 +1,13 @@
 """Request targets to routes: ``/<type>/<key>[/<rest>][?query]``.
 
-Keys are percent-decoded and may be any UTF-8 string up to the configured number of bytes;
-anything else is refused here with HTTP 400, before any actor or file is touched (G9).
+Keys are percent-decoded and may be any UTF-8 string of 1 to the configured number of bytes
+without control characters; anything else is refused here with HTTP 400, before any actor or
+file is touched (G9).
 """
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qsl, unquote, unquote_to_bytes
 
 import attrs
@@ -64,7 +66,8 @@ def route_actor(target: Target, *, max_key_bytes: int) -> ActorRoute | None:
     contain ``/`` (as ``%2F``) without changing the route.
 
     Raises:
-        BadRequest: the key is empty, not UTF-8, or longer than ``max_key_bytes``.
+        BadRequest: the key is empty, not UTF-8, longer than ``max_key_bytes`` or holds a
+            control character (see :func:`check_key`).
     """
     segments = target.raw_path.split("/", 3)
     if len(segments) < 3 or not segments[1] or target.raw_path.startswith(RUNTIME_PREFIX):
@@ -80,10 +83,30 @@ def route_actor(target: Target, *, max_key_bytes: int) -> ActorRoute | None:
         key = key_bytes.decode("utf-8")
     except (UnicodeDecodeError, ValueError):
         raise BadRequest("actor key is not valid percent-encoded UTF-8") from None
-    if len(key_bytes) > max_key_bytes:
-        raise BadRequest(f"actor key longer than {max_key_bytes} bytes")
+    check_key(key, max_key_bytes=max_key_bytes, size=len(key_bytes))
     rest = "/" + segments[3] if len(segments) == 4 else ""
     return ActorRoute(actor_type=unquote(segments[1]), key=key, rest=unquote(rest))
+
+
+#: C0 controls, DEL and C1 controls: never part of a key (they forge log lines, file listings).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def check_key(key: str, *, max_key_bytes: int, size: int | None = None) -> None:
+    """Enforce the one key rule of WebSocket and HTTP alike (G9).
+
+    A key is 1 to ``max_key_bytes`` bytes of UTF-8 with no NUL or other control character
+    (U+0000-U+001F, U+007F-U+009F); ``size`` is its UTF-8 length when the caller knows it.
+
+    Raises:
+        BadRequest: the key breaks the rule (HTTP 400).
+    """
+    if not key:
+        raise BadRequest("empty actor key")
+    if (len(key.encode("utf-8")) if size is None else size) > max_key_bytes:
+        raise BadRequest(f"actor key longer than {max_key_bytes} bytes")
+    if _CONTROL.search(key):
+        raise BadRequest("actor key holds a control character")
 
 
 def unquote_to_bytes_strict(text: str) -> bytes:

@@ -8,10 +8,9 @@ answered by the runtime (``/_roost/...``), by a static mount (``App.static``) or
 
 from __future__ import annotations
 
-import json
 import logging
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import attrs
@@ -28,8 +27,13 @@ from roost._errors import (
 from roost.actors import Actor, Connection, Response
 from roost.protocol import (
     SUBPROTOCOLS,
+    EnvelopeCodec,
+    EnvelopeError,
+    EnvelopeTooBig,
+    ValueTooLarge,
     accept_headers,
     check_upgrade,
+    codec_for_content_type,
     codec_for_subprotocol,
     is_websocket_upgrade,
     rejection_headers,
@@ -288,6 +292,12 @@ class Server:
     # -- one TCP connection ------------------------------------------------------------------
 
     async def _handle(self, sock: socket.socket) -> None:
+        """Serve one TCP connection; whatever goes wrong ends this connection only.
+
+        Its task runs in the server's nursery, so an exception escaping here would end the
+        whole node: every failure is contained, logged once, and closes this socket (style
+        16; _serve_http answers 500 first when HTTP still allows it).
+        """
         peer = Peer(sock, self._flusher, max_outbound_bytes=self.config.max_outbound_bytes)
         self._peers.add(peer)
         try:
@@ -298,6 +308,8 @@ class Server:
                 await self._run_session(*upgraded)
         except trio.ClosedResourceError:
             pass
+        except Exception:
+            log.exception("a connection failed; it is closed, the server goes on")
         finally:
             peer.abort()
             self._peers.discard(peer)
@@ -311,7 +323,9 @@ class Server:
         while not peer.closed:
             try:
                 with trio.fail_after(config.request_timeout):
-                    received = await read_request(peer, conn, max_body=config.max_message_size)
+                    received = await read_request(
+                        peer, conn, max_body=config.max_message_size, max_headers=config.max_headers
+                    )
             except trio.TooSlowError:
                 if conn.their_state is h11.IDLE and not conn.trailing_data[0]:
                     return None  # an idle keep-alive connection: just close it
@@ -336,6 +350,11 @@ class Server:
                         response, headers=(*response.headers, ("connection", "close"))
                     )
                 write_response(peer, conn, response, head=request.method == b"HEAD")
+            except Exception:
+                # A bug or an invalid Response (a bad header, say): this request's failure.
+                log.exception("answering %s %r failed", request.method, request.target)
+                await self._refuse(peer, conn, 500, "internal error")
+                return None
             finally:
                 self._busy.discard(peer)
             if conn.our_state is h11.MUST_CLOSE or self._stopping:
@@ -403,26 +422,42 @@ class Server:
     async def _rpc_over_http(
         self, request: h11.Request, actor_type: str, key: str, rest: str, body: bytes
     ) -> Response:
-        """``POST /<type>/<key>/rpc/<method>`` with a JSON object of arguments."""
+        """``POST /<type>/<key>/rpc/<method>``: a map of arguments in, ``{"value": ...}`` out.
+
+        The body is read by the envelope codec's rules and limits (the data model lives in
+        one place), and only as ``application/json`` or ``application/cbor``, so a foreign
+        page cannot make a browser post a form here (G10). The reply, errors included, is in
+        the request's encoding.
+        """
+        try:
+            codec = codec_for_content_type(_content_type(request.headers), empty=not body)
+        except HandshakeError as exc:
+            return _rpc_error(exc.status, "bad_request", exc.reason)
         if request.method != b"POST":
-            return _rpc_error(405, "bad_request", "rpc calls are POST requests")
+            return _rpc_error(405, "bad_request", "rpc calls are POST requests", codec)
         method = rest[len("/rpc/") :]
         try:
-            args = json.loads(body) if body else {}
-        except ValueError:
-            return _rpc_error(400, "bad_request", "the body must be a JSON object")
-        if not isinstance(args, dict):
-            return _rpc_error(400, "bad_request", "the body must be a JSON object")
+            args = codec.decode_args(body)
+        except EnvelopeError as exc:
+            if isinstance(exc, EnvelopeTooBig):
+                return _rpc_error(413, "too_large", exc.reason, codec)
+            return _rpc_error(400, "bad_request", exc.reason, codec)
         try:
             value = await self.registry.call_actor(None, actor_type, key, method, args)
-            return Response.json({"value": value})
         except RpcError as exc:
             if exc.code == "internal":
-                log.error("rpc %s of %s/%s failed: %s", method, actor_type, key, exc.message)
-                return _rpc_error(500, "internal", "the method failed")
-            return _rpc_error(_RPC_STATUS.get(exc.code, 500), exc.code, exc.message)
-        except (TypeError, ValueError):
-            return _rpc_error(500, "internal", "the result is not JSON")
+                log.error("rpc %r of %s/%r failed: %r", method, actor_type, key, exc.message)
+                return _rpc_error(500, "internal", "the method failed", codec)
+            return _rpc_error(_RPC_STATUS.get(exc.code, 500), exc.code, exc.message, codec)
+        try:
+            return _rpc_reply(codec, 200, {"value": value})
+        except EnvelopeError as exc:  # the turn committed; its result cannot be sent
+            log.error(
+                "rpc %r of %s/%r returned an unsendable value: %s", method, actor_type, key, exc
+            )
+            if isinstance(exc, ValueTooLarge):
+                return _rpc_error(413, "too_large", "the result is over the size limits", codec)
+            return _rpc_error(500, "internal", "the result is outside the data model", codec)
 
     def _runtime_endpoint(self, request: h11.Request, path: str) -> Response:
         if request.method not in (b"GET", b"HEAD"):
@@ -446,7 +481,9 @@ class Server:
         try:
             if self._stopping:
                 raise HandshakeError("server shutting down", status=503)
-            upgrade = check_upgrade(request.method, request.headers)
+            upgrade = check_upgrade(
+                request.method, request.headers, http_version=request.http_version
+            )
             target = parse_target(request.target)
             route = route_actor(target, max_key_bytes=config.max_key_bytes)
             actor_type = self.app.get(route.actor_type) if route else None
@@ -520,8 +557,26 @@ async def _run_in(scope: trio.CancelScope, fn: Callable[[], Awaitable[None]]) ->
         await fn()
 
 
+_JSON_BODY = codec_for_content_type("application/json")
 _RPC_STATUS = {"bad_request": 400, "not_found": 404, "unavailable": 503, "too_large": 413}
 
 
-def _rpc_error(status: int, code: str, message: str) -> Response:
-    return Response.json({"error": {"code": code, "message": message}}, status=status)
+def _content_type(headers: Sequence[tuple[bytes, bytes]]) -> str | None:
+    """The request's Content-Type (repeated ones joined, which no codec accepts)."""
+    values = [value.decode("latin-1") for name, value in headers if name == b"content-type"]
+    return ", ".join(values) if values else None
+
+
+def _rpc_reply(codec: EnvelopeCodec, status: int, body: dict[str, Any]) -> Response:
+    """An HTTP rpc reply in ``codec``'s encoding (EnvelopeError when it cannot be encoded)."""
+    return Response(
+        status=status, body=codec.encode_body(body), content_type=f"application/{codec.kind}"
+    )
+
+
+def _rpc_error(status: int, code: str, message: str, codec: EnvelopeCodec = _JSON_BODY) -> Response:
+    """An error reply, ``{"error": {"code": ..., "message": ...}}``, in ``codec``'s encoding."""
+    try:
+        return _rpc_reply(codec, status, {"error": {"code": code, "message": message}})
+    except EnvelopeError:  # an actor's RpcError message off the data model or too long
+        return _rpc_reply(codec, status, {"error": {"code": code, "message": code}})

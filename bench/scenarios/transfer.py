@@ -394,7 +394,10 @@ def _total(srv: Running, contender: Contender) -> dict[str, int]:
             values = {}
             for method in ("total", "accounts"):
                 request = urllib.request.Request(
-                    f"{base}/ledger/main/rpc/{method}", data=b"{}", method="POST"
+                    f"{base}/ledger/main/rpc/{method}",
+                    data=b"{}",
+                    method="POST",
+                    headers={"Content-Type": "application/json"},
                 )
                 with urllib.request.urlopen(request, timeout=60) as response:
                     values[method] = json.loads(response.read())["value"]

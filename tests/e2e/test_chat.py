@@ -142,9 +142,16 @@ async def test_rpc_say_history_who_beside_the_raw_protocol(
                 bad = {"type": "call", "id": 4, "method": "say", "args": {"text": ""}}
                 await env.send_message(json.dumps(bad))
                 assert json.loads(await env.get_message())["code"] == "bad_request"
+            json_body = [("content-type", "application/json")]
             status, _, body = await http(
-                server, "POST", "/chat/rpc/rpc/say", body=b'{"text": "by http", "user": "cli"}'
+                server,
+                "POST",
+                "/chat/rpc/rpc/say",
+                body=b'{"text": "by http", "user": "cli"}',
+                headers=json_body,
             )
             assert status == 200 and isinstance(json.loads(body)["value"], int)
-            status, _, body = await http(server, "POST", "/chat/rpc/rpc/say", body=b'{"text": "x"}')
+            status, _, body = await http(
+                server, "POST", "/chat/rpc/rpc/say", body=b'{"text": "x"}', headers=json_body
+            )
             assert status == 400  # over HTTP there is no connection: a user is needed

@@ -109,10 +109,15 @@ async def test_transfers_move_money_and_bad_ones_are_refused(
                 "POST",
                 "/ledger/main/rpc/transfer",
                 body=b'{"from_account": 2, "to_account": 1, "amount": 300}',
+                headers=[("content-type", "application/json")],
             )
             assert status == 200 and json.loads(body)["value"] == {"from": BALANCE, "to": BALANCE}
             status, _, _ = await http(
-                server, "POST", "/ledger/main/rpc/transfer", body=b'{"from_account": 2}'
+                server,
+                "POST",
+                "/ledger/main/rpc/transfer",
+                body=b'{"from_account": 2}',
+                headers=[("content-type", "application/json")],
             )
             assert status == 400
 

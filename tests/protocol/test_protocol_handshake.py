@@ -107,6 +107,14 @@ def test_bad_requests(method: bytes, headers: Headers) -> None:
     assert rejection_headers(info.value) == []
 
 
+@pytest.mark.parametrize("http_version", [b"1.0", b"0.9"])
+def test_an_upgrade_needs_http_1_1(http_version: bytes) -> None:
+    with pytest.raises(BadRequest, match=r"HTTP/1\.1") as info:
+        check_upgrade(b"GET", request_headers(), http_version=http_version)
+    assert info.value.status == 400
+    assert check_upgrade(b"GET", request_headers(), http_version=b"1.1").key == KEY
+
+
 @pytest.mark.parametrize("version", [None, b"8", b"12", b"14", b"13, 8", b""])
 def test_unsupported_version_is_426(version: bytes | None) -> None:
     with pytest.raises(HandshakeError) as info:

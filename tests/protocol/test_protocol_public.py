@@ -49,6 +49,7 @@ PUBLIC = {
     "UnencodableValue",
     "UnsupportedFrame",
     "ValueTooLarge",
+    "codec_for_content_type",
     "codec_for_subprotocol",
     "envelope_error_for",
 }

@@ -134,11 +134,14 @@ async def test_calls_results_errors_and_events(tmp_path: Path, kind: str) -> Non
     assert Account.calls == []
 
 
+JSON = [("content-type", "application/json")]
+
+
 async def test_http_rpc(tmp_path: Path) -> None:
     with trio.fail_after(10):
         async with running(make_app(), tmp_path) as server:
             status, _, body = await http(
-                server, "POST", "/account/h/rpc/deposit", body=b'{"amount": 7}'
+                server, "POST", "/account/h/rpc/deposit", body=b'{"amount": 7}', headers=JSON
             )
             assert (status, json.loads(body)) == (200, {"value": 7})
             cases = [
@@ -149,7 +152,7 @@ async def test_http_rpc(tmp_path: Path) -> None:
                 ("/account/h/rpc/fail_after_write", b"{}", 500, "internal"),
             ]
             for path, data, expected, code in cases:
-                status, _, body = await http(server, "POST", path, body=data)
+                status, _, body = await http(server, "POST", path, body=data, headers=JSON)
                 assert status == expected, path
                 assert json.loads(body)["error"]["code"] == code
                 assert b"secret" not in body
@@ -164,9 +167,8 @@ async def test_actor_to_actor_calls_and_reentrancy(tmp_path: Path) -> None:
         async with running(make_app(), tmp_path) as server:
 
             async def call(key: str, method: str, **args: Any) -> tuple[int, Any]:
-                status, _, body = await http(
-                    server, "POST", f"/account/{key}/rpc/{method}", body=json.dumps(args).encode()
-                )
+                path, data = f"/account/{key}/rpc/{method}", json.dumps(args).encode()
+                status, _, body = await http(server, "POST", path, body=data, headers=JSON)
                 return status, json.loads(body)
 
             await call("alice", "deposit", amount=10)
