@@ -526,6 +526,9 @@ def _serve(args: argparse.Namespace) -> int:
             lock.release()
     except (RoostError, OSError) as exc:
         return _serve_failed(exc)
+    except KeyboardInterrupt:  # Ctrl-C while starting, before the signal handlers are in place
+        print("roost: interrupted while starting", file=sys.stderr)
+        return 128 + signal.SIGINT
     except BaseExceptionGroup as group:  # trio's nurseries wrap what failed inside them
         leaf = _only_leaf(group)
         if not isinstance(leaf, RoostError | OSError):

@@ -299,3 +299,21 @@ async def test_a_second_ctrl_c_exits_at_once_while_shutdown_waits(tmp_path: Path
             status = await process.wait()
         assert status == 128 + signal.SIGINT
         await stream.aclose()
+
+
+async def test_ctrl_c_while_the_app_loads_exits_130_without_a_traceback(tmp_path: Path) -> None:
+    slow = tmp_path / "slow.py"
+    slow.write_text("import time\nprint('loading', flush=True)\ntime.sleep(60)\n")
+    with trio.fail_after(30):
+        process = await trio.lowlevel.open_process(
+            [sys.executable, "-m", "roost", "serve", str(slow), "--data-dir", str(tmp_path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        STARTED.append(process)
+        assert process.stdout is not None and process.stderr is not None
+        assert await process.stdout.receive_some(8) == b"loading\n"
+        process.send_signal(signal.SIGINT)
+        assert await process.wait() == 128 + signal.SIGINT
+        err = await process.stderr.receive_some(1 << 16)
+    assert err == b"roost: interrupted while starting\n"
