@@ -505,6 +505,7 @@ class Server:
             max_message_size=config.max_message_size,
             close_timeout=config.close_timeout,
             codec=codec,
+            max_messages_per_second=config.max_messages_per_second,
         )
         peer.on_overflow = session.slow_consumer
         actor_request = to_request(request, target, b"", route.rest)

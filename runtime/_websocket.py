@@ -36,6 +36,7 @@ from roost.protocol import (
     envelope_error_for,
 )
 
+from ._rate import MessageRate
 from ._transport import Peer
 
 if TYPE_CHECKING:
@@ -83,6 +84,7 @@ class WebSocketSession:
         "max_message_size",
         "peer",
         "ping_sent_at",
+        "rate",
         "slot",
         "state",
     )
@@ -96,6 +98,7 @@ class WebSocketSession:
         max_message_size: int,
         close_timeout: float,
         codec: EnvelopeCodec | None = None,
+        max_messages_per_second: float = 0.0,
     ) -> None:
         self.slot = slot
         self.conn = conn
@@ -111,6 +114,12 @@ class WebSocketSession:
         self.close_deadline = float("inf")
         self.last_seen = trio.current_time()
         self.ping_sent_at: float | None = None
+        # Inbound messages per second (0: no limit); excess closes with 1008 (see _rate).
+        self.rate = (
+            MessageRate(max_messages_per_second, self.last_seen)
+            if max_messages_per_second > 0
+            else None
+        )
 
     def opened(self) -> None:
         """The handshake response was written: frames may flow."""
@@ -173,6 +182,7 @@ class WebSocketSession:
         # Answered by the runtime itself, without a turn: keep-alives never wake an actor.
         auto = self.slot.cls.auto_response
         auto_request, auto_reply = (auto[0], encode_text(auto[1])) if auto else (None, b"")
+        rate = self.rate
         closing_handshake_done = False
         violation: ProtocolError | None = None
         try:
@@ -190,7 +200,9 @@ class WebSocketSession:
                             if self.state is SessionState.OPEN:
                                 stats.messages_received_total += 1
                                 message = event.data  # type: ignore[union-attr]
-                                if self.codec is not None:
+                                if rate is not None and not rate.take(self.last_seen):
+                                    self._too_fast()
+                                elif self.codec is not None:
                                     await self._call(message)
                                 elif message == auto_request:
                                     peer.write(auto_reply)
@@ -307,6 +319,19 @@ class WebSocketSession:
         """An error reply: never gated, it reveals nothing a turn wrote."""
         if self.can_send:
             self.peer.write(self.encode(reply))
+
+    def _too_fast(self) -> None:
+        """Over ``max_messages_per_second``: close with 1008 and log it (once: the connection
+        is CLOSING now, so its later messages are neither delivered nor counted)."""
+        assert self.rate is not None
+        log.warning(
+            "closing connection %s of %s/%s: over %s messages per second",
+            self.conn.id,
+            self.slot.actor_type,
+            self.slot.key,
+            self.rate.per_second,
+        )
+        self.close(1008, "message rate exceeded")
 
     def _fail(self, exc: ProtocolError) -> None:
         """The peer broke the protocol: send the matching close code (G8); ``_linger`` hangs up."""

@@ -14,9 +14,10 @@ import pytest
 import trio
 
 from roost import Actor, App, Connection
-from roost.protocol import BinaryMessage, CloseReceived, FrameDecoder, TextMessage
 from tests.protocol.autobahn import CASES, Case
 from tests.support import raw_websocket, running
+
+from .wire import read_until_close
 
 
 class Echo(Actor):
@@ -30,26 +31,6 @@ def echo_app() -> App:
     app = App()
     app.actor("echo", Echo)
     return app
-
-
-async def read_until_close(
-    stream: trio.SocketStream,
-) -> tuple[list[str | bytes], CloseReceived, bool]:
-    """The messages echoed, the server's close frame, and whether the stream then ended."""
-    decoder = FrameDecoder(client=True, max_message_size=1 << 24)
-    echoed: list[str | bytes] = []
-    while True:
-        data = await stream.receive_some(65536)
-        assert data, "the stream ended without a close frame"
-        for event in decoder.receive_data(data):
-            if isinstance(event, (TextMessage, BinaryMessage)):
-                echoed.append(event.data)
-            elif isinstance(event, CloseReceived):
-                try:
-                    ended = await stream.receive_some(65536) == b""
-                except trio.BrokenResourceError:  # reset
-                    ended = False
-                return echoed, event, ended
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.number for c in CASES])

@@ -15,8 +15,10 @@ import trio
 import trio_websocket
 
 from roost import Actor, App, Connection
-from roost.protocol import CloseReceived, FrameDecoder, Opcode, encode_frame
+from roost.protocol import Opcode, encode_frame
 from tests.support import connect, raw_websocket, running
+
+from .wire import read_until_close
 
 
 class Sink(Actor):
@@ -36,21 +38,6 @@ def sink_app() -> App:
     return app
 
 
-async def close_code_seen(stream: trio.SocketStream) -> int | None:
-    """Read until the server's close frame; None when the stream ends or resets first."""
-    decoder = FrameDecoder(client=True, max_message_size=1 << 20)
-    while True:
-        try:
-            data = await stream.receive_some(65536)
-        except trio.BrokenResourceError:
-            return None  # reset by the server: whatever it sent is lost
-        if not data:
-            return None
-        for event in decoder.receive_data(data):
-            if isinstance(event, CloseReceived):
-                return event.code
-
-
 async def test_a_20_mib_message_gets_1009_not_a_reset(tmp_path: Path) -> None:
     """A client writes a 20 MiB frame in one go to a server whose limit is 1 MiB, then reads.
     Every try, the whole write succeeds (no broken pipe or reset: the server drained it), the
@@ -63,8 +50,8 @@ async def test_a_20_mib_message_gets_1009_not_a_reset(tmp_path: Path) -> None:
             for _ in range(4):
                 stream = await raw_websocket(server, "/sink/s")
                 await stream.send_all(frame)  # BrokenResourceError before the fix
-                assert await close_code_seen(stream) == 1009
-                assert await stream.receive_some(65536) == b""
+                _, close, ended = await read_until_close(stream)
+                assert close.code == 1009 and ended
                 await stream.aclose()
     assert Sink.closes == [1009] * 4
 
@@ -92,8 +79,8 @@ async def test_a_bad_frame_then_more_data_gets_1002_and_a_clean_end(tmp_path: Pa
             for _ in range(4):
                 stream = await raw_websocket(server, "/sink/s")
                 await stream.send_all(bad + rest)
-                assert await close_code_seen(stream) == 1002
-                assert await stream.receive_some(65536) == b""
+                _, close, ended = await read_until_close(stream)
+                assert close.code == 1002 and ended
                 await stream.aclose()
 
 
