@@ -2,6 +2,8 @@
 
     roost serve examples/presence.py
     ws://127.0.0.1:8787/presence/<doc>?user=<id>
+    (build it with roost.client.actor_url(base, "presence", doc, params={"user": id}), or
+    actorUrl in JS: both percent-encode the document's name and the query)
 
 The protocol, fixed because editor clients are written against it:
 

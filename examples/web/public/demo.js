@@ -4,7 +4,7 @@
 //   /presence/<doc>   who is here and their cursors, through roost's client in raw mode
 //   /chat/<room>      the chat, through roost's client in envelope mode (rpc and events)
 
-import { connect } from "/client/roost.js";
+import { actorUrl, connect } from "/client/roost.js";
 import { WebsocketProvider, Y } from "./vendor.js";
 
 const MAX_NAME = 64; // the presence and chat actors' limit
@@ -14,12 +14,20 @@ const ADJECTIVES = ["brisk", "calm", "eager", "jolly", "keen", "lucid", "merry",
 const ANIMALS = ["otter", "heron", "lynx", "marten", "puffin", "wren", "ibex", "gecko", "koala", "finch"];
 
 const params = new URLSearchParams(location.search);
-const docName = fromHash() || params.get("doc") || "demo";
-const roomName = params.get("room") || docName;
+const docName = usable(fromHash()) || usable(params.get("doc")) || "demo";
+const roomName = usable(params.get("room")) || docName;
 const user = (params.get("user") || randomName()).slice(0, MAX_NAME);
 const color = colorFor(user);
-const key = encodeURIComponent;
 addEventListener("hashchange", () => location.reload());
+
+/** `name` if it can be an actor key (not empty, ".", ".." or with control characters), else "". */
+function usable(name) {
+  try {
+    return name && actorUrl(location.origin, "t", name) && name;
+  } catch {
+    return "";
+  }
+}
 
 function fromHash() {
   try {
@@ -57,7 +65,7 @@ for (const span of document.querySelectorAll(".doc-key")) span.textContent = doc
 for (const span of document.querySelectorAll(".room-key")) span.textContent = roomName;
 $("#me").textContent = user;
 $("#me").style.setProperty("--color", color);
-$("#other").href = `?user=${key(randomName())}#${key(docName)}`;
+$("#other").href = `?user=${encodeURIComponent(randomName())}#${encodeURIComponent(docName)}`;
 
 // -- the text: a Y.Text bound to the textarea ---------------------------------------------------
 
@@ -66,8 +74,9 @@ const ydoc = new Y.Doc();
 const ytext = ydoc.getText("text");
 const LOCAL = Symbol("local edit");
 const wsBase = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/yjs`;
-// disableBc: two tabs of one browser sync through the server too, never around it.
-const provider = new WebsocketProvider(wsBase, docName, ydoc, { disableBc: true });
+// disableBc: two tabs of one browser sync through the server too, never around it. y-websocket
+// appends the room name to the URL as it is, so it gets the key percent-encoded (as actorUrl does).
+const provider = new WebsocketProvider(wsBase, encodeURIComponent(docName), ydoc, { disableBc: true });
 provider.on("status", ({ status }) => setConnected("doc", status === "connected"));
 provider.on("sync", (synced) => {
   if (synced) editor.disabled = false;
@@ -148,7 +157,7 @@ let present = {};
 let cursorQueued = false;
 let lastSent = ""; // the last track frame sent on this connection
 
-const presence = connect(`/presence/${key(docName)}?user=${key(user)}`, { encoding: "raw" });
+const presence = connect(actorUrl(location.origin, "presence", docName, { params: { user } }), { encoding: "raw" });
 presence.on("open", () => {
   setConnected("presence", true);
   lastSent = "";
@@ -270,7 +279,7 @@ renderPeople();
 
 // -- chat: history and live messages, through rpc calls and events --------------------------------
 
-const chat = connect(`/chat/${key(roomName)}?user=${key(user)}`, { encoding: "json" });
+const chat = connect(actorUrl(location.origin, "chat", roomName, { params: { user } }), { encoding: "json" });
 const messages = new Map(); // id -> message; history and events may overlap after a reconnect
 const MAX_SHOWN = 200;
 
