@@ -234,6 +234,12 @@ class WebSocketSession:
                 self._fail(violation)
         except trio.ClosedResourceError:
             pass  # cut locally: keep-alive, slow consumer or shutdown set the code
+        except Exception:
+            # A bug is this connection's failure, not the node's (style 16): 1011, logged once.
+            log.exception("WebSocket of %s/%s failed", self.slot.actor_type, self.slot.key)
+            violation = ProtocolError("internal error")
+            violation.close_code = 1011
+            self._fail(violation)
         finally:
             self.state = SessionState.CLOSED
             self.can_send = self.can_raw = False
