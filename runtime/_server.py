@@ -43,6 +43,7 @@ from roost.storage import open_shared_store
 from ._alarms import AlarmScheduler
 from ._app import App
 from ._config import ServerConfig
+from ._exposure import Exposure
 from ._host import ActorSlot
 from ._http import error_response, new_connection, read_request, to_request, write_response
 from ._metrics import Gauges, MetricsExporter
@@ -99,6 +100,11 @@ class Server:
         self._drained = trio.Event()
         self._stopped = trio.Event()
         self._nursery: trio.Nursery | None = None
+        # Origins, trusted proxies, per-client limits, admin access (G10); the admin
+        # listener's peers serve only the runtime endpoints.
+        self.exposure = Exposure(self.config)
+        self.admin_port: int | None = None
+        self._admin_peers: set[Peer] = set()
 
     def _gauges(self) -> Gauges:
         active, hibernated = self.registry.counts()
@@ -132,6 +138,7 @@ class Server:
         listener = socket.create_server((config.host, config.port), backlog=1024, reuse_port=False)
         listener.setblocking(False)
         self.port = listener.getsockname()[1]
+        admin = self._listen_admin()
         node_store = NodeStore(config.data_dir / "node.sqlite")
         scheduler = AlarmScheduler(node_store, self.registry.clock, self._fire_alarm)
         self.registry.scheduler = scheduler
@@ -165,7 +172,7 @@ class Server:
                 sync_scope = trio.CancelScope()
                 nursery.start_soon(_run_in, sync_scope, sync.run)
                 accept_scope = trio.CancelScope()
-                nursery.start_soon(self._accept, listener, nursery, accept_scope)
+                nursery.start_soon(self._accept, listener, admin, nursery, accept_scope)
                 task_status.started(self)
                 await self._stop_requested.wait()
                 accept_scope.cancel()
@@ -177,6 +184,8 @@ class Server:
                 nursery.cancel_scope.cancel()
         finally:
             listener.close()
+            if admin is not None:
+                admin.close()
             node_store.close()
             with trio.CancelScope(shield=True):
                 await sync.aclose()
@@ -211,24 +220,55 @@ class Server:
         self._stop_requested.set()
         await self._stopped.wait()
 
+    def _listen_admin(self) -> socket.socket | None:
+        """The runtime endpoints' own listener, when ``admin_port`` is set."""
+        config = self.config
+        if config.admin_port is None:
+            return None
+        host = config.admin_host or config.host
+        admin = socket.create_server((host, config.admin_port), backlog=128, reuse_port=False)
+        admin.setblocking(False)
+        self.admin_port = admin.getsockname()[1]
+        return admin
+
     async def _accept(
-        self, listener: socket.socket, nursery: trio.Nursery, scope: trio.CancelScope
+        self,
+        listener: socket.socket,
+        admin: socket.socket | None,
+        nursery: trio.Nursery,
+        scope: trio.CancelScope,
     ) -> None:
+        """Accept on the public listener (and the admin one) until ``scope`` is cancelled."""
         with scope:
-            while True:
-                await trio.lowlevel.wait_readable(listener)
-                for _ in range(64):  # take a burst of handshakes per wake-up
-                    try:
-                        sock, _addr = listener.accept()
-                    except BlockingIOError:
-                        break
-                    except OSError as exc:  # EMFILE and friends: log, back off a little
-                        log.warning("accept failed: %s", exc)
-                        await trio.sleep(0.05)
-                        break
-                    sock.setblocking(False)
-                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                    nursery.start_soon(self._handle, sock)
+            async with trio.open_nursery() as loops:
+                if admin is not None:
+                    loops.start_soon(self._accept_loop, admin, nursery, True)
+                await self._accept_loop(listener, nursery, False)
+
+    async def _accept_loop(
+        self, listener: socket.socket, nursery: trio.Nursery, admin: bool
+    ) -> None:
+        gate = self.exposure.gate
+        while True:
+            # Slow-loris guard: while max_pending_handshakes connections are still sending
+            # their head, new ones wait in the kernel's backlog and cost us nothing.
+            await gate.wait_for_room()
+            await trio.lowlevel.wait_readable(listener)
+            for _ in range(64):  # take a burst of handshakes per wake-up
+                if not gate.has_room():
+                    break
+                try:
+                    sock, _addr = listener.accept()
+                except BlockingIOError:
+                    break
+                except OSError as exc:  # EMFILE and friends: log, back off a little
+                    log.warning("accept failed: %s", exc)
+                    await trio.sleep(0.05)
+                    break
+                sock.setblocking(False)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                gate.enter(sock)
+                nursery.start_soon(self._handle, sock, admin)
 
     async def _maintain(self) -> None:
         """Keep-alive pings, close deadlines and idle actors: one task for the whole node."""
@@ -291,8 +331,10 @@ class Server:
 
     # -- one TCP connection ------------------------------------------------------------------
 
-    async def _handle(self, sock: socket.socket) -> None:
+    async def _handle(self, sock: socket.socket, admin: bool = False) -> None:
         """Serve one TCP connection; whatever goes wrong ends this connection only.
+
+        ``admin``: it came in on the admin listener, which serves the runtime endpoints only.
 
         Its task runs in the server's nursery, so an exception escaping here would end the
         whole node: every failure is contained, logged once, and closes this socket (style
@@ -300,6 +342,8 @@ class Server:
         """
         peer = Peer(sock, self._flusher, max_outbound_bytes=self.config.max_outbound_bytes)
         self._peers.add(peer)
+        if admin:
+            self._admin_peers.add(peer)
         try:
             upgraded = await self._serve_http(peer)
             if upgraded is not None:
@@ -313,6 +357,9 @@ class Server:
         finally:
             peer.abort()
             self._peers.discard(peer)
+            self._admin_peers.discard(peer)
+            self.exposure.gate.leave(sock)
+            self.exposure.release(peer)
             if self._stopping and not self._peers:
                 self._drained.set()
 
@@ -322,7 +369,7 @@ class Server:
         conn = new_connection()
         while not peer.closed:
             try:
-                with trio.fail_after(config.request_timeout):
+                with self.exposure.gate.reading(peer.sock), trio.fail_after(config.request_timeout):
                     received = await read_request(
                         peer, conn, max_body=config.max_message_size, max_headers=config.max_headers
                     )
@@ -340,11 +387,14 @@ class Server:
             if received is None:
                 return None
             request, body = received
+            if not self.exposure.admit(peer, self._client_address(peer, request)):
+                await self._refuse(peer, conn, 429, "too many connections from this address")
+                return None
             if is_websocket_upgrade(request.headers):
                 return await self._upgrade(peer, conn, request)
             self._busy.add(peer)
             try:
-                response = await self._respond(request, body)
+                response = await self._respond(request, body, peer)
                 if self._stopping:
                     response = attrs.evolve(
                         response, headers=(*response.headers, ("connection", "close"))
@@ -357,6 +407,7 @@ class Server:
                 return None
             finally:
                 self._busy.discard(peer)
+                self.exposure.release(peer)  # an upgraded peer keeps its unit until it ends
             if conn.our_state is h11.MUST_CLOSE or self._stopping:
                 with trio.move_on_after(config.close_timeout):
                     await peer.aclose()
@@ -386,10 +437,15 @@ class Server:
         with trio.move_on_after(self.config.close_timeout):
             await peer.aclose()
 
-    async def _respond(self, request: h11.Request, body: bytes) -> Response:
+    async def _respond(self, request: h11.Request, body: bytes, peer: Peer) -> Response:
         """Answer a plain HTTP request: the runtime's own endpoints, static files or an actor."""
         try:
             target = parse_target(request.target)
+            refusal = self.exposure.runtime_refusal(
+                target.raw_path, request.headers, admin=peer in self._admin_peers
+            )
+            if refusal is not None:  # in front of the dispatch: the admin port and token
+                return refusal
             if target.raw_path.startswith(RUNTIME_PREFIX):
                 return self._runtime_endpoint(request, target.raw_path)
             files = self.app.files_for(target.raw_path)
@@ -402,7 +458,16 @@ class Server:
         except HandshakeError as exc:
             return error_response(exc.status, exc.reason)
         if route.rest.startswith("/rpc/"):
-            return await self._rpc_over_http(request, route.actor_type, route.key, route.rest, body)
+            # A browser page's call: its Origin decides, before anything else (G10).
+            answer = self.exposure.rpc_cors(
+                request.method, self._peer_address(peer), request.headers
+            )
+            if isinstance(answer, Response):
+                return answer
+            reply = await self._rpc_over_http(
+                request, route.actor_type, route.key, route.rest, body
+            )
+            return _with_headers(reply, answer)
         slot = self.registry.slot(actor_type, route.key)
         actor_request = to_request(request, target, body, route.rest)
 
@@ -471,6 +536,24 @@ class Server:
             return Response(body=body, content_type=content_type)
         return error_response(404, "not found")
 
+    def _client_address(self, peer: Peer, event: h11.Request) -> tuple[str, int] | None:
+        """The client's ``(host, port)``: the one place it is decided, from the socket's peer.
+
+        ``event`` carries the headers a trusted proxy's resolution reads
+        (``forwarded_allow_ips``); anybody else's forwarding headers are ignored.
+        """
+        return self.exposure.client(self._peer_address(peer), event.headers)
+
+    def _peer_address(self, peer: Peer) -> tuple[str, int] | None:
+        """The socket's peer ``(host, port)``; None for a Unix socket or a closed one."""
+        try:
+            address = peer.sock.getpeername()
+        except OSError:  # already gone
+            return None
+        if isinstance(address, tuple) and len(address) >= 2:  # IPv6 adds flow and scope
+            return (str(address[0]), int(address[1]))
+        return None  # a Unix socket (the test kit's socket pairs)
+
     # -- WebSocket ---------------------------------------------------------------------------
 
     async def _upgrade(
@@ -481,6 +564,10 @@ class Server:
         try:
             if self._stopping:
                 raise HandshakeError("server shutting down", status=503)
+            if peer in self._admin_peers:
+                raise NotFound("the admin port serves the runtime endpoints only")
+            # A foreign page must not open a socket with the user's cookies (G10).
+            self.exposure.check_origin(self._peer_address(peer), request.headers)
             upgrade = check_upgrade(
                 request.method, request.headers, http_version=request.http_version
             )
@@ -511,6 +598,9 @@ class Server:
         actor_request = to_request(request, target, b"", route.rest)
 
         async def on_connect(actor: Actor) -> None:
+            # Counted inside the turn, where sessions are added: exact under concurrency.
+            if len(slot.sessions) >= config.max_connections_per_actor:
+                raise ConnectionRefused("too many connections to this actor", status=503)
             slot.sessions[connection] = session
             try:
                 await actor.on_connect(connection, actor_request)
@@ -573,6 +663,11 @@ def _rpc_reply(codec: EnvelopeCodec, status: int, body: dict[str, Any]) -> Respo
     return Response(
         status=status, body=codec.encode_body(body), content_type=f"application/{codec.kind}"
     )
+
+
+def _with_headers(response: Response, headers: tuple[tuple[str, str], ...]) -> Response:
+    """``response`` with ``headers`` added (the CORS answer of an rpc call)."""
+    return attrs.evolve(response, headers=(*response.headers, *headers)) if headers else response
 
 
 def _rpc_error(status: int, code: str, message: str, codec: EnvelopeCodec = _JSON_BODY) -> Response:
