@@ -43,6 +43,7 @@ class Gauges:
     open_databases: int
     sync_pending: int = 0
     sync_lag_seconds: float = 0.0
+    store_up: int = 1  # 0 while the shared store does not answer (what /_roost/ready reports)
 
 
 # (metric name, attribute, HELP) for each family, in exposition order. A counter is exposed
@@ -72,6 +73,11 @@ _GAUGES = (
         "roost_sync_lag_seconds",
         "sync_lag_seconds",
         "Age in seconds of the oldest change waiting to be synced.",
+    ),
+    (
+        "roost_store_up",
+        "store_up",
+        "1 while the shared store answers, 0 while its calls fail or time out.",
     ),
 )
 _COUNTERS = (

@@ -118,6 +118,7 @@ class Server:
             open_databases=self.registry.pool.statistics().open,
             sync_pending=self.sync.pending if self.sync else 0,
             sync_lag_seconds=self.sync.lag() if self.sync else 0.0,
+            store_up=int(self.sync.store_ready) if self.sync else 1,
         )
 
     def statistics(self) -> ServerStatistics:
@@ -144,7 +145,9 @@ class Server:
         self.registry.scheduler = scheduler
         # The shared store opens on first use (a dirty actor, a restore): a node that never
         # syncs never waits on it.
-        shared = open_shared_store(config.store, data_dir=config.data_dir)
+        shared = open_shared_store(
+            config.store, data_dir=config.data_dir, call_timeout=config.store_timeout
+        )
         sync = SyncWorker(
             self.registry,
             node_store,
@@ -528,8 +531,18 @@ class Server:
         if request.method not in (b"GET", b"HEAD"):
             return error_response(405, "method not allowed")
         if path == RUNTIME_PREFIX + "health":
-            status = "stopping" if self._stopping else "ok"
-            return Response.json({"status": status}, status=503 if self._stopping else 200)
+            # Liveness: 200 as long as the process serves, draining or not, store or not; a
+            # PostgreSQL blip must not make a supervisor restart every node.
+            return Response.json({"status": "stopping" if self._stopping else "ok"})
+        if path == RUNTIME_PREFIX + "ready":
+            # Readiness: whether to send this node traffic. Not while it drains, nor while
+            # the shared store does not answer (activations that restore would fail and sync
+            # lags; G7 keeps the state meanwhile). The reason never carries the store's error.
+            if self._stopping or self._stop_requested.is_set():
+                return Response.json({"status": "stopping"}, status=503)
+            if self.sync is not None and not self.sync.store_ready:
+                return Response.json({"status": "store unreachable"}, status=503)
+            return Response.json({"status": "ready"})
         if path == RUNTIME_PREFIX + "metrics":
             accept = next((v.decode("latin-1") for k, v in request.headers if k == b"accept"), None)
             body, content_type = self.metrics.render(accept)

@@ -12,6 +12,11 @@ epoch. At most one snapshot per actor waits in memory: a newer one replaces it. 
 is unreachable the snapshots stay and the worker retries with exponential backoff; the lag
 (age of the oldest unsynced change) is a metric. A write refused for a stale fence means
 another node owns the actor now: the actor is stopped here and its connections closed.
+
+The worker also keeps the node's view of the store current, for readiness: a round with
+nothing to write pings the store (a PostgreSQL store from the start, an embedded one once
+opened), backing off the same way while it fails. Every store call ends within the store's
+``call_timeout``, so a hung database makes rounds fail, never hang.
 """
 
 from __future__ import annotations
@@ -122,6 +127,17 @@ class SyncWorker:
     # -- figures ------------------------------------------------------------------------------
 
     @property
+    def store_ready(self) -> bool:
+        """Whether the shared store answered lately (what ``/_roost/ready`` reports).
+
+        False while its last call failed or timed out. Before any call ended: True for an
+        embedded store (a file; it is opened when first needed), False for PostgreSQL until
+        the first ping answers.
+        """
+        reachable = self._store.health().reachable
+        return reachable is True or (reachable is None and self._store.embedded)
+
+    @property
     def pending(self) -> int:
         """Actors whose latest change is not in the store yet."""
         return len(self._dirty)
@@ -163,12 +179,19 @@ class SyncWorker:
     # -- running ------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Sync forever: a round every interval, backing off while the store is down."""
-        delay = self._interval
+        """Sync forever: a round every interval, backing off while the store is down.
+
+        A round with nothing to write pings the store instead (see the module docstring); a
+        PostgreSQL store is pinged at once, so readiness is known from the start.
+        """
+        delay = 0.0 if not self._store.embedded else self._interval
         while True:
             await trio.sleep(delay)
             try:
-                await self.flush()
+                if self._dirty or self._pending:
+                    await self.flush()
+                elif self._opened or not self._store.embedded or not self.store_ready:
+                    await (await self.store()).ping()
             except* StoreUnavailable as group:
                 self._stats.sync_failures_total += 1
                 delay = min(max(delay, self._interval) * 2, MAX_BACKOFF)

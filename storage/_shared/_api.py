@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from types import TracebackType
-from typing import Any, Self, TypeVar, TypeVarTuple
+from typing import Any, ClassVar, Self, TypeVar, TypeVarTuple
 
 import attrs
 import trio
@@ -163,6 +163,9 @@ class SharedStore(abc.ABC):
     Raises:
         ConfigError: for a ``call_timeout`` that is not a positive number.
     """
+
+    #: A file on this machine (SQLite), not a server: nothing to check before it is used.
+    embedded: ClassVar[bool] = False
 
     def __init__(self, *, max_threads: int, call_timeout: float = 10.0) -> None:
         if isinstance(call_timeout, bool) or not isinstance(call_timeout, (int, float)):

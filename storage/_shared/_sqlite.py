@@ -104,6 +104,8 @@ class SQLiteSharedStore(SharedStore):
         ConfigError: for a bad ``busy_timeout`` or ``synchronous``.
     """
 
+    embedded = True
+
     def __init__(
         self,
         path: str | os.PathLike[str],
