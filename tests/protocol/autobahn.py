@@ -145,5 +145,16 @@ CASES = (
         (),
         1000,
     ),
-    Case("7.1.6", (masked(Opcode.TEXT, _BIG.encode()) + close() + _PING,), (_BIG,), 1000),
+    # 7.1.6: a 256 KiB message and a short one, then close and a ping, back to back.
+    Case(
+        "7.1.6",
+        (
+            masked(Opcode.TEXT, _BIG.encode())
+            + masked(Opcode.TEXT, b"Hello World!")
+            + close()
+            + _PING,
+        ),
+        (_BIG, "Hello World!"),
+        1000,
+    ),
 )
