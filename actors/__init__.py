@@ -11,6 +11,7 @@ from roost._errors import (
 
 from ._actor import Actor, ActorHost
 from ._alarms import Alarm, Alarms
+from ._caller import HttpCaller
 from ._connection import MAX_STATE_BYTES, MAX_TAG_LENGTH, MAX_TAGS, Connection
 from ._http import Request, Response
 from ._presence import PresenceDiff, PresenceLimitError, PresenceTracker
@@ -31,6 +32,7 @@ __all__ = [
     "ConnectionClosed",
     "ConnectionModeError",
     "ConnectionRefused",
+    "HttpCaller",
     "Presence",
     "PresenceDiff",
     "PresenceLimitError",

@@ -29,14 +29,45 @@ class Connection:
         subprotocol: the negotiated ``Sec-WebSocket-Protocol``, or None (raw mode).
     """
 
-    __slots__ = ("__weakref__", "_host", "_state", "_tags", "id", "subprotocol")
+    __slots__ = (
+        "__weakref__",
+        "_client",
+        "_host",
+        "_identity",
+        "_state",
+        "_tags",
+        "id",
+        "subprotocol",
+    )
 
-    def __init__(self, host: ActorHost, connection_id: str, subprotocol: str | None) -> None:
+    def __init__(
+        self,
+        host: ActorHost,
+        connection_id: str,
+        subprotocol: str | None,
+        *,
+        identity: Any = None,
+        client: tuple[str, int] | None = None,
+    ) -> None:
         self._host = host
         self.id = connection_id
         self.subprotocol = subprotocol
+        self._identity = identity
+        self._client = client
         self._tags: frozenset[str] = frozenset()
         self._state: Any = None
+
+    @property
+    def identity(self) -> Any:
+        """What the app's ``authenticate`` hook returned for the upgrade (JSON-able), or None
+        without a hook. Fixed for the connection's life: it lives on the handle, so it
+        survives hibernation (G6, G10)."""
+        return self._identity
+
+    @property
+    def client(self) -> tuple[str, int] | None:
+        """The client's ``(host, port)`` as in ASGI, or None when unknown."""
+        return self._client
 
     @property
     def tags(self) -> frozenset[str]:

@@ -19,15 +19,29 @@ class Request:
         rest: what follows ``/<type>/<key>`` in the path (``/history``), or "".
         query: query parameters, first value of each name.
         headers: header names lowercased; repeated headers joined with ", ".
+        cookies: the ``Cookie`` header's pairs by name (the first of a repeated name wins).
         body: the request body (empty for upgrades), at most the server's message limit.
+        client: the client's ``(host, port)`` as in ASGI, or None when unknown (a Unix
+            socket, the test kit).
+        identity: what the app's ``authenticate`` hook returned (JSON-able), or None without
+            a hook (G10).
+
+    The repr leaves out the query, headers, cookies and body: they may carry credentials, and
+    a request that reaches a log line must not leak them.
     """
 
     method: str
     path: str
     rest: str = ""
-    query: Mapping[str, str] = attrs.field(factory=dict)
-    headers: Mapping[str, str] = attrs.field(factory=dict)
-    body: bytes = b""
+    query: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+    headers: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+    cookies: Mapping[str, str] = attrs.field(
+        default=attrs.Factory(lambda self: parse_cookies(self.headers.get("cookie", "")), True),
+        repr=False,
+    )
+    body: bytes = attrs.field(default=b"", repr=False)
+    client: tuple[str, int] | None = None
+    identity: Any = None
 
     def text(self) -> str:
         """The body decoded as UTF-8 (invalid bytes raise UnicodeDecodeError)."""
@@ -36,6 +50,25 @@ class Request:
     def json(self) -> Any:
         """The body parsed as JSON (raises ValueError when it is not)."""
         return json.loads(self.body)
+
+
+def parse_cookies(header: str) -> dict[str, str]:
+    """The pairs of a ``Cookie`` header (RFC 6265 5.4): ``a=1; b="2"`` -> ``{a: 1, b: 2}``.
+
+    Pieces without ``=`` are skipped and the first value of a repeated name wins (browsers
+    send the cookie with the longest path first), so a malformed header costs nothing worse
+    than a missing cookie.
+    """
+    cookies: dict[str, str] = {}
+    for piece in header.split(";"):
+        name, equals, value = piece.partition("=")
+        name, value = name.strip(), value.strip()
+        if not equals or not name:
+            continue
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = value[1:-1]
+        cookies.setdefault(name, value)
+    return cookies
 
 
 @attrs.frozen(kw_only=True)

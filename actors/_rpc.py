@@ -1,15 +1,16 @@
 """``@rpc``: actor methods callable by envelope clients, over HTTP and by other actors.
 
 An rpc method is ``async def name(self, conn, **arguments)``; ``conn`` is the calling
-:class:`Connection` for WebSocket clients and None over HTTP or from another actor. Each call
-is one turn (G2-G4): its reply leaves only after the turn's writes commit.
+:class:`Connection` for WebSocket clients, an :class:`HttpCaller` over HTTP and None only when
+another actor calls. Each call is one turn (G2-G4): its reply leaves only after the turn's
+writes commit. ``@rpc(http=False)`` keeps a method off HTTP.
 """
 
 from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from roost._errors import RpcError
 
@@ -17,15 +18,34 @@ F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
 _MARK = "_roost_rpc"
 _SPEC = "_roost_rpc_spec"
+_NO_HTTP = "_roost_rpc_no_http"
 _NAMED = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
 
 
-def rpc(method: F) -> F:
-    """Mark an ``async def`` actor method as callable remotely.
+@overload
+def rpc(method: F, /) -> F: ...
+@overload
+def rpc(*, http: bool = True) -> Callable[[F], F]: ...
+def rpc(method: F | None = None, /, *, http: bool = True) -> F | Callable[[F], F]:
+    """Mark an ``async def`` actor method as callable remotely: ``@rpc`` or ``@rpc(...)``.
+
+    Args:
+        http: False keeps the method off ``POST /<type>/<key>/rpc/<method>`` (answered 404
+            as if it did not exist); envelope clients and other actors can still call it.
 
     Raises:
         TypeError: ``method`` is not a coroutine function or takes no ``conn`` parameter.
     """
+    if method is None:
+
+        def mark(method: F) -> F:
+            return _mark(method, http=http)
+
+        return mark
+    return _mark(method, http=http)
+
+
+def _mark(method: F, *, http: bool) -> F:
     function: Any = method  # iscoroutinefunction would narrow F away
     if not inspect.iscoroutinefunction(function):
         raise TypeError(f"@rpc needs an async def method, got {method!r}")
@@ -35,7 +55,15 @@ def rpc(method: F) -> F:
     if any(p.kind in (p.POSITIONAL_ONLY, p.VAR_POSITIONAL) for p in parameters[2:]):
         raise TypeError(f"@rpc method {method.__name__}: arguments are passed by name only")
     setattr(method, _MARK, True)
+    if not http:
+        setattr(method, _NO_HTTP, True)
     return method
+
+
+def http_callable(cls: type, method: str) -> bool:
+    """False when ``method`` is an rpc method of ``cls`` marked ``@rpc(http=False)``."""
+    function = rpc_methods(cls).get(method)
+    return function is None or not getattr(function, _NO_HTTP, False)
 
 
 def rpc_methods(cls: type) -> Mapping[str, Callable[..., Awaitable[Any]]]:

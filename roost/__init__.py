@@ -20,7 +20,7 @@ from roost._errors import (
     StorageError,
     StoreUnavailable,
 )
-from roost.actors import Actor, Connection, Request, Response, rpc
+from roost.actors import Actor, Connection, HttpCaller, Request, Response, rpc
 from roost.runtime import App, Server, ServerConfig
 
 __version__ = "0.1.0"
@@ -35,6 +35,7 @@ __all__ = [
     "ConnectionClosed",
     "ConnectionRefused",
     "HandshakeError",
+    "HttpCaller",
     "InvalidFrameData",
     "MessageTooBig",
     "NotFound",

@@ -14,7 +14,7 @@ and internal details never reach a peer.
     ├── HandshakeError           an upgrade request we cannot accept        -> HTTP status
     │   ├── BadRequest           malformed request or key                   -> HTTP 400
     │   └── NotFound             unknown actor type or path                 -> HTTP 404
-    ├── ConnectionRefused        raised by Actor.on_connect to refuse       -> HTTP status (403)
+    ├── ConnectionRefused        the authenticate hook or on_connect refused -> HTTP status
     ├── EnvelopeError            an envelope (roost.v1.json/cbor) cannot be decoded or encoded
     │   ├── InvalidEnvelopeData  not JSON/CBOR, bad UTF-8, a CBOR tag, off the data model -> 1007
     │   ├── UnsupportedFrame     binary frame in roost.v1.json, text frame in .cbor      -> 1003
@@ -88,10 +88,12 @@ class NotFound(HandshakeError):
 
 
 class ConnectionRefused(RoostError):
-    """Raised by ``Actor.on_connect`` to refuse a WebSocket before it is accepted.
+    """Raised by the app's ``authenticate`` hook (any request to an actor) or by
+    ``Actor.on_connect`` (a WebSocket before it is accepted) to refuse.
 
-    The client receives an HTTP response with ``status`` and ``reason`` as its body; the
-    reason is the actor's own words, so it must not contain secrets.
+    The client receives an HTTP response with ``status`` (403 by default; the hook's None
+    means 401) and ``reason`` as its body; the reason is the app's own words, so it must not
+    contain secrets.
     """
 
     def __init__(self, reason: str = "refused", *, status: int = 403) -> None:

@@ -31,7 +31,7 @@ from collections.abc import AsyncIterator, Generator, Iterable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any, cast
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import attrs
 import h11
@@ -75,6 +75,17 @@ _NORMAL_CLOSE = frozenset({1000, 1001, 1005})
 # Printable ASCII except space goes into a request target as it is; the rest is percent-encoded.
 _TARGET_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
 _RECEIVE_SIZE = 65536
+#: Headers a test client's handshake sets itself; ``connect(headers=...)`` may not.
+_HANDSHAKE_HEADERS = frozenset(
+    {
+        "host",
+        "upgrade",
+        "connection",
+        "sec-websocket-key",
+        "sec-websocket-version",
+        "sec-websocket-protocol",
+    }
+)
 
 
 class TestClientRefused(RoostError):
@@ -181,10 +192,12 @@ class TestClient:
         subprotocols: Iterable[str],
         max_message_size: int,
         max_buffered: int,
+        headers: Iterable[tuple[str, str]] = (),
     ) -> None:
         self._test_server = test_server
         self._path = path
         self._subprotocols = tuple(subprotocols)
+        self._headers = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in headers]
         self._max_message_size = max_message_size
         self._send_messages, self._messages = trio.open_memory_channel[str | bytes](max_buffered)
         self._stream: trio.SocketStream | None = None
@@ -227,7 +240,8 @@ class TestClient:
         request = h11.Request(
             method="GET",
             target=_target(self._path),
-            headers=client_request_headers(HOST, self._path, key, self._subprotocols),
+            headers=client_request_headers(HOST, self._path, key, self._subprotocols)
+            + self._headers,
         )
         stream = self._test_server._socket_stream()
         try:
@@ -549,16 +563,24 @@ class TestServer:
         path: str,
         *,
         subprotocols: Iterable[str] = (),
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+        query: Mapping[str, str] | None = None,
         max_message_size: int | None = None,
         max_buffered: int = 256,
     ) -> TestClient:
         """A WebSocket client for ``path`` (``/<type>/<key>?query``): await it or ``async with``.
 
         Non-ASCII characters in ``path`` are percent-encoded; anything else is sent as given.
+        The app's ``authenticate`` hook sees ``headers`` and ``query`` as from any client, so
+        ``t.connect("/chat/a", headers={"authorization": "Bearer T"})`` tests an
+        authenticated actor (a refusal raises :class:`TestClientRefused` with its status).
 
         Args:
             path: the request target.
             subprotocols: subprotocols to offer.
+            headers: extra request headers (``Authorization``, ``Cookie``, ``Origin``, ...);
+                the handshake's own (``Host``, ``Upgrade``, ``Sec-WebSocket-*``) are refused.
+            query: parameters appended to ``path``'s query, percent-encoded.
             max_message_size: largest message accepted from the server (default: the server's
                 ``max_outbound_bytes``, which no frame it sends can exceed).
             max_buffered: messages queued for :meth:`TestClient.receive` before the client
@@ -566,12 +588,17 @@ class TestServer:
         """
         if max_message_size is None:
             max_message_size = self.server.config.max_outbound_bytes
+        extra = list(headers.items() if isinstance(headers, Mapping) else headers)
+        owned = {name.lower() for name, _ in extra} & _HANDSHAKE_HEADERS
+        if owned:
+            raise ValueError(f"the handshake sets these headers itself: {', '.join(sorted(owned))}")
         return TestClient(
             self,
-            path,
+            _with_query(path, query),
             subprotocols=subprotocols,
             max_message_size=max_message_size,
             max_buffered=max_buffered,
+            headers=extra,
         )
 
     async def request(
@@ -581,11 +608,14 @@ class TestServer:
         *,
         body: bytes = b"",
         headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+        query: Mapping[str, str] | None = None,
     ) -> TestResponse:
         """One HTTP/1.1 request (an actor's ``on_request``, ``/_roost/health``, ...).
 
-        ``Host`` and ``Content-Length`` are added unless given.
+        ``Host`` and ``Content-Length`` are added unless given; ``query`` is appended to
+        ``path``'s query. The app's ``authenticate`` hook runs as for any client.
         """
+        path = _with_query(path, query)
         items = list(headers.items() if isinstance(headers, Mapping) else headers)
         names = {name.lower() for name, _ in items}
         if "host" not in names:
@@ -678,6 +708,13 @@ def _single(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
             return None
         exc = exc.exceptions[0]
     return exc
+
+
+def _with_query(path: str, query: Mapping[str, str] | None) -> str:
+    """``path`` with ``query`` appended to its query string, percent-encoded."""
+    if not query:
+        return path
+    return path + ("&" if "?" in path else "?") + urlencode(query)
 
 
 def _nonce() -> str:

@@ -6,19 +6,25 @@ process-global registry.
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, TypeVar
 from urllib.parse import unquote
 
 import attrs
 
 from roost._errors import ConfigError
-from roost.actors import Actor
+from roost.actors import Actor, Request
 
 from ._static import StaticFiles
 
 _TYPE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}")
+
+#: ``async def authenticate(request) -> identity | None``: see :meth:`App.authenticate`.
+AuthenticateHook = Callable[[Request], Awaitable[Any]]
+H = TypeVar("H", bound=AuthenticateHook)
 
 
 @attrs.frozen
@@ -33,12 +39,42 @@ class App:
     """Maps type names to actor classes: ``app.actor("chat", ChatRoom)`` serves ``/chat/<key>``.
 
     ``app.static("/", "web")`` also serves a directory's files over plain HTTP (a page beside
-    its actors).
+    its actors); ``@app.authenticate`` decides who may reach the actors at all.
     """
 
     def __init__(self) -> None:
         self._types: dict[str, ActorType] = {}
         self._static: list[StaticFiles] = []  # longest prefix first
+        self._authenticate: AuthenticateHook | None = None
+
+    def authenticate(self, hook: H) -> H:
+        """Register ``async def hook(request) -> identity | None``, used as a decorator.
+
+        The hook runs once per WebSocket upgrade and per HTTP request to ``/<type>/<key>``
+        (``on_request`` and HTTP rpc), before any actor activates (G10); not for ``/_roost/``
+        endpoints or static files. It sees ``request.path``, ``.query``, ``.headers``,
+        ``.cookies`` and ``.client``. None refuses with 401; raising
+        ``ConnectionRefused(reason, status=...)`` refuses with that status and reason; any
+        other value is the identity: ``conn.identity`` in the actor's handlers and rpc
+        methods, ``request.identity`` in ``on_request``. It must be JSON-able (at most 16 KiB
+        of JSON), because it is kept with the connection through hibernation and shown in
+        logs. Without a hook every identity is None.
+
+        Raises:
+            ConfigError: ``hook`` is not an ``async def`` function, or a hook is registered.
+        """
+        function: Any = hook  # iscoroutinefunction would narrow H away
+        if not inspect.iscoroutinefunction(function):
+            raise ConfigError(f"the authenticate hook must be an async def function, got {hook!r}")
+        if self._authenticate is not None:
+            raise ConfigError("the app already has an authenticate hook")
+        self._authenticate = hook
+        return hook
+
+    @property
+    def authenticate_hook(self) -> AuthenticateHook | None:
+        """The hook registered with :meth:`authenticate`, or None."""
+        return self._authenticate
 
     def actor(self, name: str, cls: type[Actor]) -> type[Actor]:
         """Register ``cls`` under ``name`` (lowercase letters, digits, ``_`` and ``-``).

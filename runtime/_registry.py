@@ -192,9 +192,19 @@ class ActorRegistry:
                 del self.slots[slot.actor_type, slot.key]
 
     async def call_actor(
-        self, caller: ActorSlot | None, actor_type: str, key: str, method: str, args: dict[str, Any]
+        self,
+        caller: ActorSlot | None,
+        actor_type: str,
+        key: str,
+        method: str,
+        args: dict[str, Any],
+        *,
+        conn: Any = None,
     ) -> Any:
         """One rpc turn on another actor, for ``self.call(...)`` (and HTTP rpc, caller None).
+
+        ``conn`` is what the method gets as its ``conn``: an HttpCaller over HTTP, None
+        between actors.
 
         Raises:
             RpcError: not_found (type or method), bad_request, internal (the method raised),
@@ -216,7 +226,7 @@ class ActorRegistry:
         token = _call_chain.set(chain)
         try:
             with trio.fail_after(self.call_timeout):
-                return await target.turn(lambda actor: invoke(actor, None))
+                return await target.turn(lambda actor: invoke(actor, conn))
         except trio.TooSlowError:
             raise RpcError("unavailable", f"{actor_type}/{key} did not answer in time") from None
         except RpcError:

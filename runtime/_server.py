@@ -24,7 +24,8 @@ from roost._errors import (
     NotFound,
     RpcError,
 )
-from roost.actors import Actor, Connection, Response
+from roost.actors import Actor, Connection, HttpCaller, Request, Response
+from roost.actors._rpc import http_callable
 from roost.protocol import (
     SUBPROTOCOLS,
     EnvelopeCodec,
@@ -42,6 +43,7 @@ from roost.storage import open_shared_store
 
 from ._alarms import AlarmScheduler
 from ._app import App
+from ._auth import identify
 from ._config import ServerConfig
 from ._exposure import Exposure
 from ._host import ActorSlot
@@ -460,19 +462,34 @@ class Server:
                 raise NotFound("no actor type serves this path")
         except HandshakeError as exc:
             return error_response(exc.status, exc.reason)
-        if route.rest.startswith("/rpc/"):
-            # A browser page's call: its Origin decides, before anything else (G10).
+        rpc = route.rest.startswith("/rpc/")
+        cors: tuple[tuple[str, str], ...] = ()
+        if rpc:  # a browser page's call: its Origin decides, before authentication (G10)
             answer = self.exposure.rpc_cors(
                 request.method, self._peer_address(peer), request.headers
             )
             if isinstance(answer, Response):
                 return answer
-            reply = await self._rpc_over_http(
-                request, route.actor_type, route.key, route.rest, body
-            )
-            return _with_headers(reply, answer)
-        slot = self.registry.slot(actor_type, route.key)
+            cors = answer
         actor_request = to_request(request, target, body, route.rest)
+        try:  # before the slot: a refused request activates nothing (G10)
+            actor_request = await self._authenticate(actor_request, peer, request)
+        except (ConnectionRefused, HandshakeError) as exc:
+            if rpc:
+                code = _REFUSAL_CODE.get(exc.status, "refused")
+                return _with_headers(_rpc_error(exc.status, code, exc.reason), cors)
+            return error_response(exc.status, exc.reason)
+        if rpc:
+            caller = HttpCaller(
+                identity=actor_request.identity,
+                client=actor_request.client,
+                headers=actor_request.headers,
+            )
+            reply = await self._rpc_over_http(
+                request, route.actor_type, route.key, route.rest, body, caller
+            )
+            return _with_headers(reply, cors)
+        slot = self.registry.slot(actor_type, route.key)
 
         async def on_request(actor: Actor) -> Response:
             return await actor.on_request(actor_request)
@@ -488,7 +505,13 @@ class Server:
         return response
 
     async def _rpc_over_http(
-        self, request: h11.Request, actor_type: str, key: str, rest: str, body: bytes
+        self,
+        request: h11.Request,
+        actor_type: str,
+        key: str,
+        rest: str,
+        body: bytes,
+        caller: HttpCaller,
     ) -> Response:
         """``POST /<type>/<key>/rpc/<method>``: a map of arguments in, ``{"value": ...}`` out.
 
@@ -504,6 +527,10 @@ class Server:
         if request.method != b"POST":
             return _rpc_error(405, "bad_request", "rpc calls are POST requests", codec)
         method = rest[len("/rpc/") :]
+        registered = self.app.get(actor_type)
+        if registered is not None and not http_callable(registered.cls, method):
+            # @rpc(http=False): the same answer as a method that does not exist.
+            return _rpc_error(404, "not_found", f"no rpc method {method!r}", codec)
         try:
             args = codec.decode_args(body)
         except EnvelopeError as exc:
@@ -511,7 +538,7 @@ class Server:
                 return _rpc_error(413, "too_large", exc.reason, codec)
             return _rpc_error(400, "bad_request", exc.reason, codec)
         try:
-            value = await self.registry.call_actor(None, actor_type, key, method, args)
+            value = await self.registry.call_actor(None, actor_type, key, method, args, conn=caller)
         except RpcError as exc:
             if exc.code == "internal":
                 log.error("rpc %r of %s/%r failed: %r", method, actor_type, key, exc.message)
@@ -548,6 +575,18 @@ class Server:
             body, content_type = self.metrics.render(accept)
             return Response(body=body, content_type=content_type)
         return error_response(404, "not found")
+
+    async def _authenticate(self, request: Request, peer: Peer, event: h11.Request) -> Request:
+        """``request`` with its client address and the app's identity for it (G10).
+
+        Raises:
+            ConnectionRefused: the authenticate hook refused.
+            HandshakeError: the hook failed (500) or timed out (503).
+        """
+        request = attrs.evolve(request, client=self._client_address(peer, event))
+        hook = self.app.authenticate_hook
+        identity = await identify(hook, request, max_seconds=self.config.request_timeout)
+        return attrs.evolve(request, identity=identity)
 
     def _client_address(self, peer: Peer, event: h11.Request) -> tuple[str, int] | None:
         """The client's ``(host, port)``: the one place it is decided, from the socket's peer.
@@ -592,12 +631,25 @@ class Server:
         except HandshakeError as exc:
             await self._refuse(peer, conn, exc.status, exc.reason, headers=rejection_headers(exc))
             return None
+        try:  # before the slot: a refused upgrade activates nothing (G10)
+            actor_request = await self._authenticate(
+                to_request(request, target, b"", route.rest), peer, request
+            )
+        except (ConnectionRefused, HandshakeError) as exc:
+            await self._refuse(peer, conn, exc.status, exc.reason)
+            return None
 
         # The client lists subprotocols by preference: the first we speak is the one.
         subprotocol = next((p for p in upgrade.subprotocols if p in SUBPROTOCOLS), None)
         codec = codec_for_subprotocol(subprotocol) if subprotocol else None
         slot = self.registry.slot(actor_type, route.key)
-        connection = Connection(slot, self.registry.new_connection_id(), subprotocol)
+        connection = Connection(
+            slot,
+            self.registry.new_connection_id(),
+            subprotocol,
+            identity=actor_request.identity,
+            client=actor_request.client,
+        )
         session = WebSocketSession(
             slot,
             connection,
@@ -608,7 +660,6 @@ class Server:
             max_messages_per_second=config.max_messages_per_second,
         )
         peer.on_overflow = session.slow_consumer
-        actor_request = to_request(request, target, b"", route.rest)
 
         async def on_connect(actor: Actor) -> None:
             # Counted inside the turn, where sessions are added: exact under concurrency.
@@ -663,6 +714,8 @@ async def _run_in(scope: trio.CancelScope, fn: Callable[[], Awaitable[None]]) ->
 
 _JSON_BODY = codec_for_content_type("application/json")
 _RPC_STATUS = {"bad_request": 400, "not_found": 404, "unavailable": 503, "too_large": 413}
+#: The error code of an HTTP rpc call the authenticate hook refused, by status.
+_REFUSAL_CODE = {401: "unauthorized", 403: "forbidden", 500: "internal", 503: "unavailable"}
 
 
 def _content_type(headers: Sequence[tuple[bytes, bytes]]) -> str | None:
