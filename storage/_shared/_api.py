@@ -136,12 +136,16 @@ class _Call:
                     self._cuts.remove(cut)
 
     def abandon(self) -> None:
-        """On the trio side: nobody waits for this call any more; cut what it holds."""
+        """On the trio side: nobody waits for this call any more; cut what it holds.
+
+        The cuts run under the lock, so none runs after its block ended (when the resource
+        may already serve the next call); each is one quick system call.
+        """
         with self._lock:
             self._abandoned = True
             cuts, self._cuts = self._cuts, []
-        for cut in cuts:
-            cut()
+            for cut in cuts:
+                cut()
 
 
 class SharedStore(abc.ABC):

@@ -97,8 +97,10 @@ class SQLiteSharedStore(SharedStore):
             :class:`StoreUnavailable`.
         synchronous: ``PRAGMA synchronous``: ``"NORMAL"`` (the default) survives process
             crashes, ``"FULL"`` also power loss, at an fsync per transaction.
-        call_timeout: Seconds a whole call may take (see :class:`SharedStore`); keep it above
-            ``busy_timeout``, which bounds the calls of this backend already.
+        call_timeout: Seconds a whole call may take (see :class:`SharedStore`). SQLite's wait
+            for a lock cannot be interrupted, so ``busy_timeout`` is lowered to it: an
+            abandoned call's thread then ends by the deadline too, and the store's one
+            connection is free for the next call.
 
     Raises:
         ConfigError: for a bad ``busy_timeout`` or ``synchronous``.
@@ -120,7 +122,7 @@ class SQLiteSharedStore(SharedStore):
         if synchronous not in ("NORMAL", "FULL", "EXTRA"):
             raise ConfigError("synchronous must be NORMAL, FULL or EXTRA")
         self.path = Path(path)
-        self._busy_timeout = float(busy_timeout)
+        self._busy_timeout = min(float(busy_timeout), self.call_timeout)
         self._synchronous = synchronous
         self._conn: sqlite3.Connection | None = None
 

@@ -7,6 +7,7 @@ clock can advance. Deadlines are short (1 s), so each test waits a few seconds a
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from pathlib import Path
@@ -19,6 +20,7 @@ from roost._errors import ConfigError
 from roost.storage._shared import (
     PostgresSharedStore,
     SharedStore,
+    SQLiteSharedStore,
     StateWrite,
     StoreUnavailable,
     open_shared_store,
@@ -232,3 +234,29 @@ async def test_deadline_is_real_time_under_a_mock_clock(
                 assert trio.current_time() - start > DEADLINE  # the clock did leap meanwhile
                 assert store.health().reachable is True
             nursery.cancel_scope.cancel()
+
+
+async def test_sqlite_locked_past_the_deadline_frees_its_connection(tmp_path: Path) -> None:
+    """SQLite's lock wait cannot be interrupted, so it is bounded by the deadline too: the
+    abandoned call's thread ends while the lock is still held (the store's one connection is
+    free again), and its write is not applied behind the caller's back later."""
+    with trio.fail_after(30):
+        path = tmp_path / "shared.sqlite"
+        store = SQLiteSharedStore(path, busy_timeout=30, call_timeout=DEADLINE)
+        async with store:
+            await store.write_states([StateWrite("chat", "a", 1, {"n": 1})])
+            other = sqlite3.connect(path, isolation_level=None)
+            try:
+                other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+                await ends_within(
+                    DEADLINE + MARGIN,
+                    lambda: store.write_states([StateWrite("chat", "a", 1, {"n": 2})]),
+                )
+                with trio.fail_after(MARGIN):
+                    await threads_end(store)
+                other.execute("ROLLBACK")
+            finally:
+                other.close()
+            await store.write_states([StateWrite("chat", "a", 1, {"n": 3})])
+            stored = await store.read_state("chat", "a")
+            assert stored is not None and (stored.version, stored.state) == (2, {"n": 3})
