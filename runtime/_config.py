@@ -16,6 +16,9 @@ import attrs
 
 from roost._errors import ConfigError
 
+from ._forwarded import TrustedProxies
+from ._origin import OriginPolicy
+
 
 def _positive(_: Any, attribute: attrs.Attribute[Any], value: float) -> None:
     if value <= 0:
@@ -30,6 +33,14 @@ def _non_negative(_: Any, attribute: attrs.Attribute[Any], value: float) -> None
 def _port(_: Any, attribute: attrs.Attribute[Any], value: int | None) -> None:
     if value is not None and not 0 <= value <= 65535:
         raise ConfigError(f"{attribute.name} must be 0-65535, got {value!r}")
+
+
+def _origins(_: Any, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    OriginPolicy.parse(value)  # ConfigError naming the entry that is not an origin
+
+
+def _proxies(_: Any, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    TrustedProxies.parse(value)  # ConfigError naming the entry that is not an address
 
 
 def _string_tuple(value: str | Iterable[str]) -> tuple[str, ...]:
@@ -105,20 +116,19 @@ class ServerConfig:
     max_messages_per_second: float = attrs.field(default=0.0, validator=_non_negative)
     # Browser origins allowed besides the server's own ("*" allows every origin). A request
     # without Origin (not a browser) is always allowed; any other Origin gets 403.
-    allow_origins: tuple[str, ...] = attrs.field(default=(), converter=_string_tuple)
+    allow_origins: tuple[str, ...] = attrs.field(
+        default=(), converter=_string_tuple, validator=_origins
+    )
     # Peers whose X-Forwarded-For / Forwarded / X-Forwarded-Host headers are believed
     # (addresses or CIDR networks; "*" trusts every peer). Everyone else's are ignored.
     forwarded_allow_ips: tuple[str, ...] = attrs.field(
-        default=("127.0.0.1",), converter=_string_tuple
+        default=("127.0.0.1",), converter=_string_tuple, validator=_proxies
     )
     # The runtime endpoints (/_roost/metrics, health, ready, the inspector): on a separate
     # listener when admin_port is set, and behind a bearer token when admin_token is set.
     admin_host: str | None = None
     admin_port: int | None = attrs.field(default=None, validator=_port)
     admin_token: str | None = attrs.field(default=None, repr=False)
-    # Seconds any shared-store call may take before it fails (a client-side deadline: a hung
-    # database fails that turn or sync round instead of hanging the node).
-    store_timeout: float = attrs.field(default=10.0, validator=_positive)
 
     @synchronous.validator
     def _check_synchronous(self, _: Any, value: str) -> None:
@@ -184,7 +194,6 @@ HELP: dict[str, str] = {
     "admin_host": "address of the separate admin listener",
     "admin_port": "serve /_roost/* on this port instead of the main one",
     "admin_token": "bearer token required by /_roost/* (prefer the environment variable)",
-    "store_timeout": "seconds any shared-store call may take before it fails",
 }
 
 #: Defaults that are not a plain value (None standing for something), as help shows them.

@@ -10,11 +10,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import trio
 
-from roost import Actor, App, Connection, Request, rpc
+from roost import Actor, App, Connection, Request, ServerConfig, rpc
+from roost._errors import ConfigError
 from tests.e2e.exposure import UPGRADE, ask, hold_upgrade
-from tests.support import running
+from tests.e2e.test_cli import run_roost
+from tests.support import EXAMPLES, running
 
 
 class Room(Actor):
@@ -154,3 +157,26 @@ async def test_a_trusted_proxy_names_the_host(tmp_path: Path) -> None:
             status, stream = await hold_upgrade(port, "/room/a", proxied)
             await stream.aclose()
             assert status == 403  # an untrusted peer cannot vouch for the host either
+
+
+async def test_bad_origins_or_proxies_stop_the_node_before_it_opens_anything(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ConfigError, match=r"allow_origins: 'example\.com'"):
+        ServerConfig(allow_origins="example.com")
+    with pytest.raises(ConfigError, match="forwarded_allow_ips: 'nonsense'"):
+        ServerConfig.from_env({"ROOST_FORWARDED_ALLOW_IPS": "10.0.0.0/8, nonsense"})
+    with trio.fail_after(30):
+        status, err = await run_roost(
+            "serve",
+            str(EXAMPLES / "relay.py"),
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--allow-origin",
+            "https://ok.example",
+            "--allow-origin",
+            "*.example.com",
+        )
+    assert status == 2
+    assert "'*.example.com' is not an origin" in err
+    assert not (tmp_path / "data").exists()
