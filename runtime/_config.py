@@ -129,6 +129,9 @@ class ServerConfig:
     admin_host: str | None = None
     admin_port: int | None = attrs.field(default=None, validator=_port)
     admin_token: str | None = attrs.field(default=None, repr=False)
+    # Seconds any shared-store call may take before it fails (a client-side deadline: a hung
+    # database fails that turn or sync round instead of hanging the node).
+    store_timeout: float = attrs.field(default=10.0, validator=_positive)
 
     @synchronous.validator
     def _check_synchronous(self, _: Any, value: str) -> None:
@@ -194,6 +197,7 @@ HELP: dict[str, str] = {
     "admin_host": "address of the separate admin listener",
     "admin_port": "serve /_roost/* on this port instead of the main one",
     "admin_token": "bearer token required by /_roost/* (prefer the environment variable)",
+    "store_timeout": "seconds any shared-store call may take before it fails",
 }
 
 #: Defaults that are not a plain value (None standing for something), as help shows them.
