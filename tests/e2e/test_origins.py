@@ -159,6 +159,47 @@ async def test_a_trusted_proxy_names_the_host(tmp_path: Path) -> None:
             assert status == 403  # an untrusted peer cannot vouch for the host either
 
 
+class WhoAmI(Actor):
+    async def on_connect(self, conn: Connection, request: Request) -> None:
+        conn.send(json.dumps({"conn": conn.client, "request": request.client}))
+
+    @rpc
+    async def client(self, conn: Any) -> Any:
+        return conn.client
+
+
+async def test_conn_client_is_the_forwarded_client_from_trusted_proxies_only(
+    tmp_path: Path,
+) -> None:
+    """``conn.client`` / ``request.client`` over WebSocket and HTTP rpc, behind a proxy."""
+    app = App()
+    app.actor("who", WhoAmI)
+    forwarded = [("x-forwarded-for", "1.1.1.1, 198.51.100.7")]  # the client sent 1.1.1.1
+    call = [*forwarded, ("content-type", "application/json")]
+    with trio.fail_after(10):
+        async with running(app, tmp_path) as server:
+            port = server.port
+            assert port is not None
+            status, stream = await hold_upgrade(port, "/who/a", forwarded)
+            assert status == 101
+            frame = b""
+            while len(frame) < 2 or len(frame) < 2 + frame[1]:  # one small unmasked frame
+                frame += await stream.receive_some(1024)
+            await stream.aclose()
+            assert json.loads(frame[2:]) == {
+                "conn": ["198.51.100.7", 0],
+                "request": ["198.51.100.7", 0],
+            }
+            _, _, body = await ask(port, "POST", "/who/a/rpc/client", call, body=b"{}")
+            assert json.loads(body) == {"value": ["198.51.100.7", 0]}
+        async with running(app, tmp_path, forwarded_allow_ips=[]) as server:
+            port = server.port
+            assert port is not None
+            _, _, body = await ask(port, "POST", "/who/a/rpc/client", call, body=b"{}")
+            host, peer_port = json.loads(body)["value"]
+            assert host == "127.0.0.1" and peer_port > 0  # the headers were ignored
+
+
 async def test_bad_origins_or_proxies_stop_the_node_before_it_opens_anything(
     tmp_path: Path,
 ) -> None:
