@@ -13,10 +13,12 @@ is unreachable the snapshots stay and the worker retries with exponential backof
 (age of the oldest unsynced change) is a metric. A write refused for a stale fence means
 another node owns the actor now: the actor is stopped here and its connections closed.
 
-The worker also keeps the node's view of the store current, for readiness: a round with
-nothing to write pings the store (a PostgreSQL store from the start, an embedded one once
-opened), backing off the same way while it fails. Every store call ends within the store's
-``call_timeout``, so a hung database makes rounds fail, never hang.
+The worker also keeps the node's view of the store current, for readiness: while it has
+nothing to write it pings a PostgreSQL store (at once, then every PROBE_INTERVAL), and any
+store that failed every round (backing off as above) until it answers again; a healthy
+embedded store is never pinged, so a test on a mock clock pays nothing for it. Every store
+call ends within the store's ``call_timeout``, so a hung database makes rounds fail, never
+hang.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ ActorId = tuple[str, str]
 MAX_BACKOFF = 30.0
 #: Batches written at once (each in a worker thread; PostgreSQL's pool holds 4 connections).
 WRITES_IN_FLIGHT = 3
+#: Seconds between pings of a healthy PostgreSQL store while there is nothing to write.
+PROBE_INTERVAL = 5.0
 #: The store row whose lease fence numbers node epochs.
 EPOCH_TYPE, EPOCH_KEY = "roost-node", "epoch"
 
@@ -96,6 +100,7 @@ class SyncWorker:
         self._durable: dict[ActorId, int] = {}  # dirty marks in node.sqlite, by actor
         self.fence = 0
         self.written_total = 0
+        self._probed_at = -float("inf")  # trio time of the last ping
         last = 0
         for actor_type, key, mark in node_store.dirty():
             self._dirty[(actor_type, key)] = _Dirty(since=trio.current_time(), generation=1)
@@ -181,8 +186,8 @@ class SyncWorker:
     async def run(self) -> None:
         """Sync forever: a round every interval, backing off while the store is down.
 
-        A round with nothing to write pings the store instead (see the module docstring); a
-        PostgreSQL store is pinged at once, so readiness is known from the start.
+        A round with nothing to write may ping the store instead (see the module docstring);
+        a PostgreSQL store is pinged at once, so readiness is known from the start.
         """
         delay = 0.0 if not self._store.embedded else self._interval
         while True:
@@ -190,7 +195,8 @@ class SyncWorker:
             try:
                 if self._dirty or self._pending:
                     await self.flush()
-                elif self._opened or not self._store.embedded or not self.store_ready:
+                elif self._should_probe():
+                    self._probed_at = trio.current_time()
                     await (await self.store()).ping()
             except* StoreUnavailable as group:
                 self._stats.sync_failures_total += 1
@@ -204,6 +210,14 @@ class SyncWorker:
                 log.exception("sync round failed; retrying in %.1f s", delay)
             else:
                 delay = self._interval
+
+    def _should_probe(self) -> bool:
+        """Whether an idle round pings the store (see the module docstring)."""
+        if not self.store_ready:
+            return True  # find out when it answers again
+        if self._store.embedded:
+            return False  # a file: the calls that need it tell
+        return trio.current_time() - self._probed_at >= PROBE_INTERVAL
 
     async def flush(self) -> None:
         """Snapshot every dirty actor and write everything pending.
