@@ -42,8 +42,9 @@ async def test_an_admin_token_guards_metrics_but_not_the_probes(tmp_path: Path) 
             assert status == 200 and b"roost_" in body
             assert (await ask(port, "GET", "/_roost/nope", granted))[0] == 404
             assert (await ask(port, "GET", "/_roost/nope"))[0] == 401  # nothing to probe
-            # Load balancers probe health without credentials.
+            # Load balancers probe health and readiness without credentials.
             assert (await ask(port, "GET", "/_roost/health"))[0] == 200
+            assert (await ask(port, "GET", "/_roost/ready"))[0] == 200
 
 
 async def test_on_the_admin_port_the_token_guards_everything(tmp_path: Path) -> None:

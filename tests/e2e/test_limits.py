@@ -128,8 +128,9 @@ def open_fds(process: trio.Process) -> int:
     return len(os.listdir(f"/proc/{process.pid}/fd"))
 
 
-async def slow_sockets(port: int, count: int) -> list[socket.socket]:
-    """``count`` sockets that each send half a request head and then nothing."""
+async def slow_sockets(port: int, count: int, *, first: bytes = b"") -> list[socket.socket]:
+    """``count`` sockets that each send ``first`` (whole requests), then half a request head
+    and then nothing."""
     sockets = []
     for _ in range(count):
         sock = socket.socket()
@@ -141,7 +142,7 @@ async def slow_sockets(port: int, count: int) -> list[socket.socket]:
         while unsent:
             for sock in list(unsent):
                 try:
-                    sock.send(b"GET /_roost/health HTTP/1.1\r\nHost: x\r\n")
+                    sock.send(first + b"GET /_roost/health HTTP/1.1\r\nHost: x\r\n")
                     unsent.discard(sock)
                 except OSError:
                     pass
@@ -181,6 +182,18 @@ async def test_slow_loris_sockets_cost_at_most_max_pending_handshakes(tmp_path: 
             for sock in sockets:
                 sock.close()
         # The slow sockets went away: a normal client is served at once.
+        with trio.fail_after(5):
+            assert (await ask(port, "GET", "/_roost/health"))[0] == 200
+        # Finishing one request and dribbling the next on the same keep-alive connection
+        # does not get around the gate: a connection waiting for its next head is pending.
+        whole = b"GET /_roost/health HTTP/1.1\r\nHost: x\r\n\r\n"
+        sockets = await slow_sockets(port, count, first=whole)
+        try:
+            peak = await peak_fds(process, 1.0)
+            assert peak <= baseline + limit + 3, (baseline, peak)
+        finally:
+            for sock in sockets:
+                sock.close()
         with trio.fail_after(5):
             assert (await ask(port, "GET", "/_roost/health"))[0] == 200
         # Slow sockets that stay are cut at the request timeout; the queue moves on.
