@@ -258,3 +258,71 @@ def test_garbage_only_ever_raises_protocol_errors(data: st.DataObject, client: b
     except ProtocolError:
         with pytest.raises(ProtocolError):
             decoder.receive_data(b"\x81\x00")
+
+
+# Issue 12: nothing decoded is lost to a later error, nothing after a close counts, and
+# invalid UTF-8 fails as soon as its byte arrives.
+
+BAD_FRAMES = {
+    b"\x83\x80" + b"mask": 1002,  # reserved opcode
+    b"\xc1\x80" + b"mask": 1002,  # RSV1 without an extension
+    b"\x81\x01x": 1002,  # unmasked client frame
+    encode_frame(Opcode.TEXT, b"\xff", mask=b"mask"): 1007,  # not UTF-8
+}
+
+
+def _decode_until_failure(
+    decoder: FrameDecoder, chunks: Sequence[bytes]
+) -> tuple[list[Event], int | None]:
+    events: list[Event] = []
+    for chunk in chunks:
+        try:
+            events += decoder.receive_data(chunk)
+        except ProtocolError as exc:
+            return events, exc.close_code
+        if decoder.failure is not None:
+            return events, decoder.failure.close_code
+    return events, None
+
+
+def _no_close(stream: tuple[bytes, list[Event]]) -> bool:
+    return not any(isinstance(event, CloseReceived) for event in stream[1])
+
+
+@settings(deadline=None)
+@given(st.data(), st.sampled_from(sorted(BAD_FRAMES)), st.binary(max_size=40))
+def test_every_event_before_a_bad_frame_comes_out(
+    data: st.DataObject, bad: bytes, trailing: bytes
+) -> None:
+    """Valid frames, a bad one and anything after it, split anywhere: exactly the events of
+    the valid frames come out, then the bad frame's close code."""
+    wire, expected = data.draw(wire_streams(masked=True).filter(_no_close))
+    chunks = _split(data.draw, wire + bad + trailing, 10)
+    events, code = _decode_until_failure(FrameDecoder(), chunks)
+    assert events == expected
+    assert code == BAD_FRAMES[bad]
+
+
+@settings(deadline=None)
+@given(st.data(), st.binary(max_size=200))
+def test_anything_after_a_close_frame_is_ignored(data: st.DataObject, trailing: bytes) -> None:
+    wire, expected = data.draw(wire_streams(masked=True).filter(_no_close))
+    close = CloseReceived(1000, "bye")
+    wire += encode_close(close.code, close.reason, mask=b"mask") + trailing
+    events, code = _decode_until_failure(FrameDecoder(), _split(data.draw, wire, 10))
+    assert (events, code) == ([*expected, close], None)
+
+
+@settings(deadline=None)
+@given(st.data(), st.text(max_size=300), st.binary(max_size=300))
+def test_invalid_utf8_fails_when_its_byte_arrives(
+    data: st.DataObject, prefix: str, tail: bytes
+) -> None:
+    """One text frame, valid text then a byte never valid in UTF-8: fed up to that byte only
+    (the frame is incomplete), in random chunks, the decoder has already failed with 1007."""
+    payload = prefix.encode() + b"\xff" + tail
+    wire = encode_frame(Opcode.TEXT, payload, mask=b"mask")
+    header = len(wire) - len(payload)
+    upto = header + len(prefix.encode()) + 1
+    _, code = _decode_until_failure(FrameDecoder(), _split(data.draw, wire[:upto], 5))
+    assert code == 1007
