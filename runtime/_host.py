@@ -24,6 +24,7 @@ import trio
 from roost._errors import CommitFailed, ConnectionModeError
 from roost.actors import Actor, Connection
 from roost.actors._alarms import Alarm, AlarmChanges, Alarms
+from roost.actors._http import Response
 from roost.actors._presence_channel import EXPIRY_ALARM, Presence, PresenceStore
 from roost.actors._rpc import ActorRef
 from roost.protocol import ServerEvent, encode_binary, encode_text
@@ -97,6 +98,9 @@ class ActorSlot:
         # COMMIT they wait for fails, so no caller waits for a reply that will never come.
         self.pending_calls: list[tuple[WebSocketSession, int]] = []
         self.waiting = 0  # events holding or waiting for the lock
+        # This activation accepted a connection, answered a request (2xx), ran an alarm or
+        # marked itself dirty: a file it created stays even if it holds schema only.
+        self._kept = False
         self.last_active = trio.current_time()
 
     # -- ActorHost ---------------------------------------------------------------------------
@@ -282,12 +286,26 @@ class ActorSlot:
             actor = self.actor
             if actor is None:
                 actor = await self._activate()
-            return await self._run(handler, actor, before_release, may_group=may_group)
+            try:
+                result = await self._run(handler, actor, before_release, may_group=may_group)
+            except Exception:
+                await self._let_stranger_go()
+                raise
+            if not isinstance(result, Response) or 200 <= result.status < 300:
+                self._kept = True  # accepted, answered, fired: the file is the actor's now
+            else:
+                await self._let_stranger_go()
+            return result
         finally:
             self.waiting -= 1
             self.last_active = trio.current_time()
             self.registry.touch(self)
             lock.release()
+            if self.state is ActorState.STOPPED and not self.waiting and not self.sessions:
+                # A stranger let go, or a failed activation: no slot stays behind either.
+                slots = self.registry.slots
+                if slots.get((self.actor_type, self.key)) is self:
+                    del slots[self.actor_type, self.key]
             if self._grouped and not self.commit_scheduled:
                 # Every way out of a turn (deferred, raised, cancelled) leaves an open group
                 # to the committer, which closes it at the end of this scheduler pass.
@@ -392,6 +410,7 @@ class ActorSlot:
             self._after_commit(changes)
         if sync is not None:
             sync.after_commit(ident)
+            self._kept = True
         self._dirty_in_turn = False
         self._grouped, self._group_turns = False, 0
         self.pending_calls.clear()
@@ -493,9 +512,12 @@ class ActorSlot:
     async def _activate(self) -> Actor:
         """Build the instance and run ``on_start`` as its first turn (caller holds the lock)."""
         self._set_state(ActorState.ACTIVATING)
+        self._kept = False
         try:
             actor = self.cls(self)
             restored = await self._stored_state()
+            if restored is not None:
+                self._kept = True  # the file holds what the shared store had
             if restored is None:
                 await self._run(_on_start, actor, None)
             else:
@@ -662,11 +684,36 @@ class ActorSlot:
                 backoff.due,
             )
 
+    async def _let_stranger_go(self) -> None:
+        """Evict at once an activation that created its file and kept nothing (caller holds
+        the lock): a refused connection or a 404 to a random key leaves no file (G10).
+
+        Only when nobody else is here: no connection, no other event waiting.
+        """
+        storage = self._storage
+        if (
+            storage is None
+            or not storage.created
+            or self._kept
+            or self.sessions
+            or self.waiting > 1
+            or self.state is not ActorState.ACTIVE
+        ):
+            return
+        await self.evict()
+
     def _close_storage(self) -> None:
+        """Close the actor's file; remove it if this activation created it, kept nothing
+        and it holds schema only (see :meth:`ActorStorage.discard`)."""
         self._alarms = None
-        if self._storage is not None:
-            self._storage.close()
-            self._storage = None
+        storage, self._storage = self._storage, None
+        if storage is None:
+            return
+        if storage.created and not self._kept:
+            if storage.discard(prune_upto=self.registry.data_dir):
+                log.debug("removed the file of %s/%s: schema only", self.actor_type, self.key)
+        else:
+            storage.close()
 
 
 async def _on_start(actor: Actor) -> None:

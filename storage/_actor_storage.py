@@ -12,11 +12,20 @@ The runtime drives it around every turn::
 
 Nothing touches the disk until the actor first uses ``db`` or ``kv``: an actor that never
 stores anything never creates a file, and a turn on an unopened storage costs nothing.
+
+Most actors create their tables in ``on_start``, so a refused connection or a 404 to a random
+key would still leave a file behind. :meth:`ActorStorage.discard` removes a file this object
+created when it holds *schema only*: no committed write changed a row (SQLite's
+``total_changes``, roost's own owner record aside) and every table is empty. The runtime
+calls it for activations that kept nothing (G10: a refused or write-free request leaves
+nothing on disk).
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
+from contextlib import suppress
 from pathlib import Path
 
 from sqlite_utils import Database
@@ -42,6 +51,9 @@ _META_CREATE = "CREATE TABLE IF NOT EXISTS _roost_meta (name TEXT PRIMARY KEY, v
 _META_INSERT = "INSERT OR IGNORE INTO _roost_meta (name, value) VALUES (?, ?)"
 _META_READ = "SELECT name, value FROM _roost_meta WHERE name IN ('actor_type', 'key')"
 _META_EXISTS = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_roost_meta'"
+_TABLES = "SELECT name FROM sqlite_master WHERE type = 'table' AND name != '_roost_meta'"
+#: The files SQLite keeps beside a database.
+_SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
 class ActorStorage:
@@ -107,6 +119,10 @@ class ActorStorage:
         self._meta_unwritten = False  # a new file's owner record awaits a committed turn
         self._group = False  # a transaction spans several turns (group commit)
         self._savepoint = False  # this turn runs in a savepoint of that transaction
+        self._created = False  # this object created the file (it did not exist at first open)
+        self._wrote = False  # a committed write changed rows (beyond the owner record)
+        self._clean = 0  # total_changes of the handle that are accounted for (see _account)
+        self._savepoint_changes = 0  # total_changes when this turn's savepoint began
 
     def __repr__(self) -> str:
         state = ("open" if self._conn is not None else "closed") + (
@@ -133,6 +149,11 @@ class ActorStorage:
     def opened(self) -> bool:
         """Whether the file is open now (it may be closed again by the pool between turns)."""
         return self._conn is not None
+
+    @property
+    def created(self) -> bool:
+        """Whether this object created the file (it did not exist when first opened)."""
+        return self._created
 
     @property
     def total_changes(self) -> int:
@@ -192,6 +213,7 @@ class ActorStorage:
                 self._begin_transaction(conn)
                 if self._meta_unwritten:  # the turn that created the file was rolled back
                     self._write_meta(conn)
+                    self._clean = conn.total_changes
         self._in_turn = True
 
     def commit_turn(self, *, keep_open: bool = False) -> None:
@@ -250,6 +272,7 @@ class ActorStorage:
                 conn.roost_turn = False
                 self._own(conn, "ROLLBACK TO roost_turn")
                 self._own(conn, "RELEASE roost_turn")
+                self._clean += conn.total_changes - self._savepoint_changes  # undone
                 return
             self._group = self._savepoint = False
             self._end_transaction(commit=False)
@@ -283,6 +306,69 @@ class ActorStorage:
             self._end_transaction(commit=False)
             raise CommitFailed(f"commit failed: {exc}") from exc
         self._meta_unwritten = False
+        self._account()
+
+    def _account(self) -> None:
+        """Outside a transaction: rows changed since the last account were committed."""
+        conn = self._conn
+        if conn is not None and not conn.in_transaction:
+            if conn.total_changes > self._clean:
+                self._wrote = True
+            self._clean = conn.total_changes
+
+    def discard(self, *, prune_upto: Path | None = None) -> bool:
+        """Close the handle, and remove the file if it holds schema only and this object
+        created it. Returns whether it was removed.
+
+        *Schema only* means no committed write changed a row (roost's owner record aside)
+        and every table is empty: DDL such as ``CREATE TABLE IF NOT EXISTS`` alone leaves
+        nothing worth a file. The ``-wal``, ``-shm`` and ``-journal`` files go too, and so
+        do the directories above the file that are empty now, up to (not including)
+        ``prune_upto``. Anything else (a turn in progress, a read error) keeps the file.
+        """
+        removable = self._created and not self._in_turn and not self._group
+        if removable:
+            try:
+                removable = self._holds_schema_only()
+            except (StorageError, sqlite3.Error):
+                removable = False
+        self.close()
+        if not removable:
+            return False
+        path = self._path
+        with suppress(FileNotFoundError):
+            path.unlink()
+        for suffix in _SIDE_FILES:
+            with suppress(FileNotFoundError):
+                os.unlink(f"{path}{suffix}")
+        self._created = self._wrote = False
+        if prune_upto is not None:
+            root = Path(os.path.abspath(prune_upto))
+            directory = Path(os.path.abspath(path.parent))
+            while directory != root and root in directory.parents:
+                try:
+                    directory.rmdir()  # only if empty: another actor's file keeps it
+                except OSError:
+                    break
+                directory = directory.parent
+        return True
+
+    def _holds_schema_only(self) -> bool:
+        if not self._path.exists():
+            return True  # already gone: do not create it again to look inside
+        self._account()
+        if self._wrote:
+            return False
+        conn = self._conn
+        if conn is None:
+            self._open()
+            conn = self._conn
+            assert conn is not None
+        for (table,) in conn.execute(_TABLES).fetchall():
+            quoted = '"' + table.replace('"', '""') + '"'
+            if conn.execute(f"SELECT 1 FROM {quoted} LIMIT 1").fetchone() is not None:
+                return False
+        return True
 
     def close(self) -> None:
         """Close the handle, rolling back a turn in progress; the next access reopens.
@@ -313,6 +399,7 @@ class ActorStorage:
             fresh = not path.exists()
             if fresh:
                 path.parent.mkdir(parents=True, exist_ok=True)
+                self._created = True
             conn = open_connection(
                 path,
                 synchronous=self._synchronous,
@@ -337,6 +424,7 @@ class ActorStorage:
                 raise StorageError(f"cannot open storage of {self._actor_type}: {exc}") from exc
             raise
         self._conn, self._db, self._kv = conn, db, KV(conn)
+        self._clean = conn.total_changes  # the owner record is not the actor's data
         self._pool._register(self)
         if self._in_turn:
             try:
@@ -344,6 +432,7 @@ class ActorStorage:
                 if meta_in_turn:
                     self._meta_unwritten = True
                     self._write_meta(conn)
+                    self._clean = conn.total_changes
             except (StorageError, sqlite3.Error):
                 # Never hand out a handle outside the turn's transaction: retry on next access.
                 self._pool._unregister(self)
@@ -383,6 +472,7 @@ class ActorStorage:
         )
 
     def _begin_transaction(self, conn: GuardedConnection) -> None:
+        self._account()  # writes made outside turns committed one by one
         conn.roost_own = True
         try:
             if conn.roost_stale:
@@ -403,6 +493,7 @@ class ActorStorage:
             self._group = False
             raise CommitFailed("the group's transaction was lost between turns")
         self._own(conn, "SAVEPOINT roost_turn")
+        self._savepoint_changes = conn.total_changes
         conn.roost_turn = True
         self._turn_txn = self._savepoint = True
 
@@ -440,10 +531,13 @@ class ActorStorage:
             return
         finally:
             conn.roost_own = False
+        if not commit:
+            self._clean = conn.total_changes  # what the transaction changed is undone
         conn.isolation_level = None  # not in a transaction now, so this commits nothing
         self._pool._touch(self)
 
     def _drop_handle(self) -> None:
+        self._account()
         conn = self._conn
         self._conn = self._db = self._kv = None
         self._turn_txn = False
