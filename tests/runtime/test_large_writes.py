@@ -10,9 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
+import pycrdt
 import trio
 
 from roost import Actor, App, Connection, Request
+from roost.actors.yjs import YjsActor
+from roost.protocol.yjs import YKind, encode_sync_step1, encode_update, parse_message
 from tests.support import connect, http, raw_websocket, running
 
 BIG = 6 << 20  # over the default max_outbound_bytes (4 MiB)
@@ -56,6 +59,31 @@ async def test_a_document_over_the_queue_limit_reaches_a_new_client(tmp_path: Pa
                 await ws.send_message("still open")
                 assert await ws.get_message() == "still open"
     assert 1008 not in Document.closes
+
+
+async def test_a_yjs_document_over_the_queue_limit_loads_in_a_new_client(tmp_path: Path) -> None:
+    """The issue's case: a 6 MiB Yjs document is accepted from one client, and a client that
+    joins later gets all of it in its sync step 2 (before the fix: closed with 1008)."""
+    app = App()
+    app.actor("yjs", YjsActor)
+    doc: pycrdt.Doc[pycrdt.Text] = pycrdt.Doc()
+    doc.get("text", type=pycrdt.Text).insert(0, "y" * BIG)
+    update = doc.get_update()
+    with trio.fail_after(60):
+        async with running(app, tmp_path, max_message_size=BIG + (1 << 20)) as server:
+            async with connect(server, "/yjs/big") as author:
+                await author.get_message()  # sync step 1
+                await author.send_message(encode_update(update))
+                await author.send_message(encode_sync_step1(doc.get_state()))
+                assert parse_message(await author.get_message()).kind is YKind.SYNC_STEP2
+            async with connect(server, "/yjs/big", max_message_size=2 * BIG) as reader:
+                await reader.get_message()  # sync step 1
+                await reader.send_message(encode_sync_step1(pycrdt.Doc().get_state()))
+                step2 = parse_message(await reader.get_message())
+                assert step2.kind is YKind.SYNC_STEP2
+                loaded: pycrdt.Doc[pycrdt.Text] = pycrdt.Doc()
+                loaded.apply_update(step2.payload)
+                assert len(str(loaded.get("text", type=pycrdt.Text))) == BIG
 
 
 async def test_a_big_broadcast_reaches_readers_and_a_mute_client_is_still_cut(
