@@ -16,10 +16,13 @@ The sockets are plain non-blocking stdlib sockets driven by ``trio.lowlevel.wait
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Callable
 
 import trio
+
+log = logging.getLogger("roost.transport")
 
 #: Bytes asked for per ``recv``: large reads let one wake-up handle many frames.
 RECV_SIZE = 65536
@@ -129,6 +132,9 @@ class Peer:
         if self._out_bytes >= self.max_outbound_bytes and not force:
             self.overflowed = True
             if self.on_overflow is None:
+                log.info(
+                    "cutting a peer that left %d bytes unread (slow consumer)", self._out_bytes
+                )
                 self.abort()
             else:
                 self.on_overflow()

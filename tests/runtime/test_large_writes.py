@@ -7,6 +7,7 @@ never reads is still cut without delaying anyone else (G8).
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import ClassVar
 
@@ -120,3 +121,49 @@ async def test_a_static_file_over_the_queue_limit_is_served_whole(tmp_path: Path
             assert status == 200
             assert headers["content-length"] == str(len(content))
             assert body == content
+
+
+class _Signal(logging.Handler):
+    """Sets a trio.Event when a record is logged (the server logs from the trio thread)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.logged = trio.Event()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+        self.logged.set()
+
+
+async def test_an_http_client_that_does_not_read_is_cut_and_logged(tmp_path: Path) -> None:
+    """Three pipelined requests for a 6 MiB file, none of the answers read: the second answer
+    finds the first still queued past the limit, so the peer is cut, with a log line."""
+    web = tmp_path / "web"
+    web.mkdir()
+    (web / "big.bin").write_bytes(b"z" * BIG)
+    app = make_app()
+    app.static("/files/", web)
+    request = b"GET /files/big.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    signal = _Signal()
+    logger = logging.getLogger("roost.transport")
+    logger.addHandler(signal)
+    logger.setLevel(logging.INFO)
+    try:
+        with trio.fail_after(30):
+            async with running(app, tmp_path / "data") as server:
+                stream = await trio.open_tcp_stream("127.0.0.1", server.port)
+                await stream.send_all(request * 3)
+                await signal.logged.wait()
+                assert "slow consumer" in signal.messages[0]
+                received = 0
+                try:
+                    while chunk := await stream.receive_some(1 << 20):
+                        received += len(chunk)
+                except trio.BrokenResourceError:
+                    pass  # the cut may reset the connection
+                assert received < 3 * BIG
+                await stream.aclose()
+    finally:
+        logger.removeHandler(signal)
+        logger.setLevel(logging.NOTSET)
