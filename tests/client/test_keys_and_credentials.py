@@ -169,3 +169,26 @@ async def test_errors_never_show_the_query_or_user_info() -> None:
             async with roost.client.connect("http://h/k?token=s3cret"):
                 pass
         assert "s3cret" not in str(bad.value)
+
+
+async def test_credentials_pass_the_authenticate_hook(tmp_path: Path) -> None:
+    """Through ``@app.authenticate``: a bearer header, a query token and a cookie get in (the
+    identity reaches the actor); a wrong token is refused with 401 and is not retried."""
+    app = load_app(str(Path(__file__).with_name("auth_app.py")))
+    with trio.fail_after(10):
+        async with serving(app, tmp_path) as server:
+            base = f"ws://127.0.0.1:{server.port}"
+            url = actor_url(base, "me", "a/b")
+            async with roost.client.connect(url, headers={"Authorization": "Bearer good"}) as c:
+                assert await c.call("me") == {"user": "ann", "via": "header"}
+            token_url = actor_url(base, "me", "a/b", params={"token": "good"})
+            async with roost.client.connect(token_url) as c:
+                assert await c.call("me") == {"user": "ann", "via": "query"}
+            async with roost.client.connect(url, headers={"Cookie": "session=good"}) as c:
+                assert await c.call("me") == {"user": "ann", "via": "cookie"}
+            for headers in ({"Authorization": "Bearer bad"}, {}):
+                with pytest.raises(HandshakeError) as refused:
+                    async with roost.client.connect(url, headers=headers):
+                        pass
+                assert refused.value.status == 401
+                assert "bad" not in str(refused.value)

@@ -93,3 +93,29 @@ test("bad headers are refused before connecting", () => {
     assert.throws(() => connect("ws://127.0.0.1:1/t/k", { headers, reconnect: false }), TypeError, JSON.stringify(headers));
   }
 });
+
+test("credentials pass the authenticate hook: a header (Node), a query token, a cookie", T, async () => {
+  const auth = await startServer(join(ROOT, "tests", "client", "auth_app.py"));
+  try {
+    const base = `ws://127.0.0.1:${auth.port}`;
+    const url = actorUrl(base, "me", "a/b");
+    const ways = [
+      [url, { headers: { Authorization: "Bearer good" } }, "header"],
+      [actorUrl(base, "me", "a/b", { params: { token: "good" } }), {}, "query"],
+      [url, { headers: { Cookie: "session=good" } }, "cookie"],
+    ];
+    for (const [target, options, via] of ways) {
+      const c = client(target, { encoding: "cbor", ...options });
+      assert.deepEqual(await c.call("me"), { user: "ann", via });
+      await c.close();
+    }
+    const refused = client(url, { headers: { Authorization: "Bearer bad" }, reconnect: false });
+    const errors = [];
+    refused.on("error", (error) => errors.push(String(error?.message)));
+    await assert.rejects(within(refused.ready, 5000, "refusal"), { code: "closed" });
+    assert.match(errors.join(" "), /401/);
+    assert.doesNotMatch(errors.join(" "), /bad/);
+  } finally {
+    await auth.stop();
+  }
+});
