@@ -12,6 +12,8 @@ from typing import Any, NoReturn
 
 import attrs
 
+from roost._errors import ConnectionModeError
+
 
 @attrs.frozen(kw_only=True)
 class HttpCaller:
@@ -36,9 +38,9 @@ class HttpCaller:
         """Always raises: an HTTP caller gets the method's return value, nothing else.
 
         Raises:
-            TypeError: always.
+            ConnectionModeError: always.
         """
-        raise TypeError(
+        raise ConnectionModeError(
             "an HTTP rpc caller has no connection to send on: return the value instead "
             "(check `isinstance(conn, Connection)` before sending)"
         )
@@ -47,6 +49,6 @@ class HttpCaller:
         """Always raises: there is no connection to close.
 
         Raises:
-            TypeError: always.
+            ConnectionModeError: always.
         """
-        raise TypeError("an HTTP rpc caller has no connection to close")
+        raise ConnectionModeError("an HTTP rpc caller has no connection to close")

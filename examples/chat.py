@@ -1,7 +1,19 @@
 """A chat room per key, speaking a small JSON protocol in raw mode.
 
-    roost serve examples/chat.py
+    ROOST_DEMO_AUTH=1 roost serve examples/chat.py
     ws://127.0.0.1:8787/chat/<room>?user=<name>
+
+Who is chatting is decided by the app's ``authenticate`` hook, never by what a client claims
+in a message or an rpc argument: the room takes the user name from ``conn.identity``.
+
+- **Demo mode** (``ROOST_DEMO_AUTH=1``): ``?user=<name>`` is trusted as it is, so anyone can
+  be anyone. It is for trying the example on your own machine, never for a server others
+  can reach.
+- **Otherwise** a client presents a token signed with the secret in ``ROOST_CHAT_SECRET``
+  (:func:`make_token`), as ``Authorization: Bearer <token>`` (roost's Python client, Node),
+  as ``?token=<token>`` (browsers cannot set WebSocket headers) or in a ``chat_token`` cookie.
+  Without a secret every connection is refused with 401. A real app checks its identity
+  provider's tokens (with an expiry) here instead.
 
 The protocol is fixed because outside clients are written against it:
 
@@ -21,7 +33,8 @@ The protocol is fixed because outside clients are written against it:
 Clients of roost's envelope protocol (``roost.v1.json`` / ``roost.v1.cbor``, for example
 roost's Python and JavaScript clients) call ``say(text)`` (returns the message id),
 ``history(limit)`` and ``who()``, and receive each new message as an event ``message``;
-the same calls work over HTTP: ``POST /chat/<room>/rpc/say`` with ``{"text": "..."}``.
+the same calls work over HTTP: ``POST /chat/<room>/rpc/say`` with ``{"text": "..."}`` and the
+same credentials (a JSON body: form posts are refused, so another site cannot post for you).
 
 Messages live in the room actor's SQLite, so they survive restarts. Each room's summary is
 synced to the shared store (``roost_actor_state``), so other services can ask, for example::
@@ -31,11 +44,14 @@ synced to the shared store (``roost_actor_state``), so other services can ask, f
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import os
 import time
 from typing import Any
 
-from roost import Actor, App, Connection, ConnectionRefused, Request, RpcError, rpc
+from roost import Actor, App, Connection, ConnectionRefused, HttpCaller, Request, RpcError, rpc
 
 HISTORY_LIMIT = 50
 MAX_TEXT = 4000
@@ -56,10 +72,9 @@ class ChatRoom(Actor):
         )
 
     async def on_connect(self, conn: Connection, request: Request) -> None:
-        user = request.query.get("user", "")
-        if not 0 < len(user) <= MAX_USER:
-            raise ConnectionRefused(f"?user=<name> of 1 to {MAX_USER} characters", status=400)
-        conn.state = {"user": user}
+        user = _user_of(conn)
+        if user is None:  # the room is served by an app without the hook below
+            raise ConnectionRefused("unauthorized", status=401)
         self.presence.track(conn, user, {"name": user})
         if conn.subprotocol is None:  # raw clients get the protocol's opening frames
             conn.send(_dumps({"type": "history", "messages": self.recent(HISTORY_LIMIT)}))
@@ -77,23 +92,28 @@ class ChatRoom(Actor):
         problem = _check_text(data.get("text"))
         if problem:
             return conn.send(_error(problem))
-        self.post(conn.state["user"], data["text"])
+        user = _user_of(conn)
+        assert user is not None  # on_connect refused connections without one
+        self.post(user, data["text"])
 
     @rpc
-    async def say(self, conn: Connection | None, text: str, user: str | None = None) -> int:
-        """Post ``text``; returns the message id. Over HTTP or from an actor, give ``user``."""
+    async def say(self, conn: Connection | HttpCaller | None, text: str) -> int:
+        """Post ``text`` as the caller's user (from the authenticate hook); returns the id.
+
+        The user is never an argument: over HTTP it would let anyone post as anyone.
+        """
         problem = _check_text(text)
         if problem:
             raise RpcError("bad_request", problem)
-        name = conn.state["user"] if conn is not None else user
-        if not isinstance(name, str) or not 0 < len(name) <= MAX_USER:
-            raise RpcError("bad_request", f"user must be 1 to {MAX_USER} characters")
-        message_id: int = self.post(name, text)["id"]
+        user = _user_of(conn)
+        if user is None:  # another actor, or an app without the hook
+            raise RpcError("bad_request", "say needs a caller with a chat identity")
+        message_id: int = self.post(user, text)["id"]
         return message_id
 
     @rpc
     async def history(
-        self, conn: Connection | None, limit: int = HISTORY_LIMIT
+        self, conn: Connection | HttpCaller | None, limit: int = HISTORY_LIMIT
     ) -> list[dict[str, Any]]:
         """The last ``limit`` messages (at most 50), oldest first."""
         if not isinstance(limit, int) or not 0 <= limit <= HISTORY_LIMIT:
@@ -101,7 +121,7 @@ class ChatRoom(Actor):
         return self.recent(limit)
 
     @rpc
-    async def who(self, conn: Connection | None) -> list[str]:
+    async def who(self, conn: Connection | HttpCaller | None) -> list[str]:
         """Who is online, sorted."""
         return sorted(self.presence.state())
 
@@ -138,6 +158,63 @@ class ChatRoom(Actor):
         ]
 
 
+async def authenticate(request: Request) -> dict[str, str] | None:
+    """The chat's ``authenticate`` hook: ``{"user": name}``, or None (401).
+
+    See the module's docstring for demo mode and tokens.
+
+    Raises:
+        ConnectionRefused: 400 for a missing or oversized ``?user=`` in demo mode
+            (:func:`demo_authenticate`).
+    """
+    if os.environ.get("ROOST_DEMO_AUTH") == "1":
+        return await demo_authenticate(request)
+    secret = os.environ.get("ROOST_CHAT_SECRET", "")
+    token = (
+        request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        or request.query.get("token")
+        or request.cookies.get("chat_token")
+    )
+    user = verify_token(token, secret) if secret and token else None
+    return None if user is None else {"user": user}
+
+
+async def demo_authenticate(request: Request) -> dict[str, str]:
+    """Demo mode: ``?user=<name>`` is the identity, unchecked (anyone can be anyone).
+
+    Raises:
+        ConnectionRefused: 400 when ``?user=`` is missing or over MAX_USER characters.
+    """
+    user = request.query.get("user", "")
+    if not 0 < len(user) <= MAX_USER:
+        raise ConnectionRefused(f"?user=<name> of 1 to {MAX_USER} characters", status=400)
+    return {"user": user}
+
+
+def make_token(user: str, secret: str) -> str:
+    """A token for ``user``: ``<user>.<HMAC-SHA256 of user, hex>`` (no expiry: a sketch)."""
+    return f"{user}.{_signature(user, secret)}"
+
+
+def verify_token(token: str, secret: str) -> str | None:
+    """The user a token made by :func:`make_token` names, or None if it is not genuine."""
+    user, _, signature = token.rpartition(".")
+    if not 0 < len(user) <= MAX_USER:
+        return None
+    genuine = hmac.compare_digest(signature.encode(), _signature(user, secret).encode())
+    return user if genuine else None
+
+
+def _signature(user: str, secret: str) -> str:
+    return hmac.new(secret.encode(), user.encode(), hashlib.sha256).hexdigest()
+
+
+def _user_of(conn: Connection | HttpCaller | None) -> str | None:
+    """The user name the authenticate hook gave the caller, or None."""
+    identity = conn.identity if conn is not None else None
+    return identity.get("user") if isinstance(identity, dict) else None
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
@@ -157,3 +234,4 @@ def _error(reason: str) -> str:
 
 app = App()
 app.actor("chat", ChatRoom)
+app.authenticate(authenticate)

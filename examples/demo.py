@@ -23,10 +23,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from chat import ChatRoom
+from chat import ChatRoom, demo_authenticate
 from presence import PresenceDoc
 
-from roost import App
+from roost import App, Request
 from roost.actors.yjs import YjsActor
 
 HERE = Path(__file__).resolve().parent
@@ -35,5 +35,16 @@ app = App()
 app.actor("yjs", YjsActor)
 app.actor("presence", PresenceDoc)
 app.actor("chat", ChatRoom)
+
+
+@app.authenticate
+async def authenticate(request: Request) -> dict[str, str]:
+    """A demo for one machine: the chat trusts ``?user=`` (its demo mode, see examples/chat.py);
+    the editor and presence let every visitor in."""
+    if request.path.startswith("/chat/"):
+        return await demo_authenticate(request)
+    return {}
+
+
 app.static("/client/", HERE.parent / "clients" / "js" / "src", index=None)
 app.static("/", HERE / "web" / "public")

@@ -113,7 +113,8 @@ class ConnectionClosed(RoostError):
 
 class ConnectionModeError(RoostError):
     """``conn.send()`` on an envelope (roost.v1.cbor / .json) connection: raw frames would
-    break its protocol, so the actor gets this error instead; ``self.emit`` reaches it."""
+    break its protocol, so the actor gets this error instead; ``self.emit`` reaches it.
+    Also ``send``/``close`` on an :class:`HttpCaller`, which has no connection at all."""
 
 
 class RpcError(RoostError):

@@ -715,7 +715,12 @@ async def _run_in(scope: trio.CancelScope, fn: Callable[[], Awaitable[None]]) ->
 _JSON_BODY = codec_for_content_type("application/json")
 _RPC_STATUS = {"bad_request": 400, "not_found": 404, "unavailable": 503, "too_large": 413}
 #: The error code of an HTTP rpc call the authenticate hook refused, by status.
-_REFUSAL_CODE = {401: "unauthorized", 403: "forbidden", 500: "internal", 503: "unavailable"}
+_REFUSAL_CODE = {
+    **{status: code for code, status in _RPC_STATUS.items()},
+    401: "unauthorized",
+    403: "forbidden",
+    500: "internal",
+}
 
 
 def _content_type(headers: Sequence[tuple[bytes, bytes]]) -> str | None:

@@ -18,6 +18,10 @@ from psycopg import sql
 settings.register_profile("roost", deadline=None)
 settings.load_profile("roost")
 
+# The suite drives examples/chat.py with ?user=<name>: its demo mode (docs/auth.md). Servers
+# started as subprocesses inherit it; tests of its token mode remove it with monkeypatch.
+os.environ.setdefault("ROOST_DEMO_AUTH", "1")
+
 PG_URL = os.environ.get("ROOST_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
 

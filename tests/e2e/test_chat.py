@@ -146,12 +146,26 @@ async def test_rpc_say_history_who_beside_the_raw_protocol(
             status, _, body = await http(
                 server,
                 "POST",
-                "/chat/rpc/rpc/say",
-                body=b'{"text": "by http", "user": "cli"}',
+                "/chat/rpc/rpc/say?user=cli",  # demo mode: the query names the caller
+                body=b'{"text": "by http"}',
                 headers=json_body,
             )
             assert status == 200 and isinstance(json.loads(body)["value"], int)
             status, _, body = await http(
+                server, "POST", "/chat/rpc/rpc/history?user=cli", body=b"{}", headers=json_body
+            )
+            assert json.loads(body)["value"][-1]["user"] == "cli"
+            # The user is the caller's identity, never an argument anyone could fill in.
+            status, _, body = await http(
+                server,
+                "POST",
+                "/chat/rpc/rpc/say?user=cli",
+                body=b'{"text": "x", "user": "ann"}',
+                headers=json_body,
+            )
+            assert status == 400 and json.loads(body)["error"]["code"] == "bad_request"
+            status, _, body = await http(
                 server, "POST", "/chat/rpc/rpc/say", body=b'{"text": "x"}', headers=json_body
             )
-            assert status == 400  # over HTTP there is no connection: a user is needed
+            assert status == 400  # the hook refuses a caller without ?user= in demo mode
+            assert json.loads(body)["error"]["code"] == "bad_request"

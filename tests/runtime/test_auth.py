@@ -25,6 +25,7 @@ from roost import (
     Response,
     rpc,
 )
+from roost.actors import ConnectionModeError
 from roost.actors._http import parse_cookies
 from roost.testing import TestClient, TestClientRefused, TestResponse, TestServer
 
@@ -359,9 +360,9 @@ async def test_http_rpc_gets_a_caller_that_cannot_send(
                 headers={"content-type": "application/json"},
             )
             assert answer.json() == {"value": {"caller": "actor"}}
-    with pytest.raises(TypeError, match="no connection to send on"):
+    with pytest.raises(ConnectionModeError, match="no connection to send on"):
         HttpCaller().send("x")
-    with pytest.raises(TypeError, match="no connection to close"):
+    with pytest.raises(ConnectionModeError, match="no connection to close"):
         HttpCaller().close()
 
 

@@ -82,3 +82,47 @@ async def test_history_survives_a_restart_on_the_same_data_dir(chat: App, tmp_pa
         async with TestServer(chat, data_dir=tmp_path) as t, t.connect("/chat/r?user=bob") as bob:
             history = await receive(bob)
             assert [m["text"] for m in history["messages"]] == [f"m{i}" for i in range(10, 60)]
+
+
+async def test_outside_demo_mode_only_signed_tokens_get_in(
+    chat: App, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The example's real mode: a token signed with ROOST_CHAT_SECRET, from a header, the
+    query (browsers) or a cookie; ``?user=`` alone and forged tokens get 401, nothing stored."""
+    from chat import make_token  # type: ignore[import-not-found]
+
+    monkeypatch.delenv("ROOST_DEMO_AUTH")
+    monkeypatch.setenv("ROOST_CHAT_SECRET", "test-secret")
+    ann, forged = make_token("ann", "test-secret"), make_token("ann", "guessed")
+    json_body = {"content-type": "application/json"}
+    with trio.fail_after(60):
+        async with TestServer(chat, data_dir=tmp_path) as t:
+            for refused_path in ("/chat/r?user=ann", f"/chat/r?token={forged}", "/chat/r"):
+                with pytest.raises(TestClientRefused) as refused:
+                    await t.connect(refused_path)
+                assert refused.value.status == 401
+            answer = await t.request("POST", "/chat/r/rpc/who", headers={"cookie": "x=1"})
+            assert answer.status == 401
+            assert t.statistics().activations_total == 0
+            assert not (tmp_path / "actors").exists() or not any((tmp_path / "actors").rglob("*"))
+            async with (
+                t.connect("/chat/r", headers={"authorization": f"Bearer {ann}"}) as by_header,
+                t.connect("/chat/r", query={"token": make_token("bob", "test-secret")}) as bob,
+            ):
+                await receive(by_header)
+                await receive(bob)
+                await bob.send_json({"type": "say", "text": "hi", "user": "ann"})
+                said = await receive(bob)
+                assert (said["user"], said["text"]) == ("bob", "hi")  # a claimed user is ignored
+                cookie = {"cookie": f"chat_token={ann}", **json_body}
+                answer = await t.request(
+                    "POST", "/chat/r/rpc/say", body=b'{"text": "c"}', headers=cookie
+                )
+                assert answer.status == 200
+                said = await receive(bob)
+                assert (said["user"], said["text"]) == ("ann", "c")
+    monkeypatch.delenv("ROOST_CHAT_SECRET")
+    async with TestServer(chat) as t:  # no secret: nobody gets in
+        with pytest.raises(TestClientRefused) as refused:
+            await t.connect("/chat/r", query={"token": ann})
+        assert refused.value.status == 401

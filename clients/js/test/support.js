@@ -33,6 +33,7 @@ export async function startServer(app, { port = 0, dataDir } = {}) {
   const ownDir = dataDir === undefined;
   dataDir ??= await tempDir();
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith("ROOST_")));
+  env.ROOST_DEMO_AUTH = "1"; // examples/chat.py's demo mode: ?user=<name> is the identity
   const args = ["-m", "roost", "serve", isAbsolute(app) ? app : join(ROOT, "examples", app), "--host", "127.0.0.1", "--port", String(port), "--data-dir", dataDir];
   const child = spawn(PYTHON, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
