@@ -49,7 +49,7 @@ class PresenceDoc(Actor):
     @rpc
     async def track(self, conn: Connection | None, meta: dict[str, Any]) -> None:
         """Appear with ``meta``, or change it (envelope clients; raw ones send a frame)."""
-        if conn is None:
+        if not isinstance(conn, Connection):  # HTTP (an HttpCaller) or another actor
             raise RpcError("bad_request", "track needs a WebSocket connection")
         if not isinstance(meta, dict):
             raise RpcError("bad_request", "meta must be an object")
@@ -61,7 +61,7 @@ class PresenceDoc(Actor):
     @rpc
     async def heartbeat(self, conn: Connection | None) -> None:
         """Stay present for another ``presence_ttl`` seconds."""
-        if conn is not None:
+        if isinstance(conn, Connection):
             self.presence.heartbeat(conn)
 
     def snapshot(self) -> dict[str, object]:

@@ -27,7 +27,9 @@ from roost import (
 )
 from roost.actors import ConnectionModeError
 from roost.actors._http import parse_cookies
+from roost.cli import load_app
 from roost.testing import TestClient, TestClientRefused, TestResponse, TestServer
+from tests.support import EXAMPLES
 
 SECRET = "s3cr3t-t0ken"
 
@@ -429,3 +431,18 @@ async def test_the_test_kit_refuses_handshake_headers(autojump_clock: Any) -> No
         for name in ("Host", "sec-websocket-key", "Upgrade"):
             with pytest.raises(ValueError, match="sets these headers itself"):
                 t.connect("/room/a", headers={name: "x"})
+
+
+async def test_examples_tell_http_callers_from_connections(autojump_clock: Any) -> None:
+    """examples/presence.py's track needs a WebSocket: over HTTP it is a clear 400 now that
+    an HTTP caller is not None (it was an AttributeError on ``conn.state``: 500)."""
+    presence = load_app(str(EXAMPLES / "presence.py"))
+    json_body = {"content-type": "application/json"}
+    with trio.fail_after(10):
+        async with TestServer(presence) as t:
+            body = b'{"meta": {"x": 1}}'
+            answer = await t.request("POST", "/presence/d/rpc/track", body=body, headers=json_body)
+            assert answer.status == 400
+            assert answer.json()["error"]["message"] == "track needs a WebSocket connection"
+            answer = await t.request("POST", "/presence/d/rpc/heartbeat")
+            assert answer.json() == {"value": None}
