@@ -407,7 +407,8 @@ class Server:
                 write_response(peer, conn, response, head=request.method == b"HEAD")
             except Exception:
                 # A bug or an invalid Response (a bad header, say): this request's failure.
-                log.exception("answering %s %r failed", request.method, request.target)
+                path = request.target.partition(b"?")[0]  # the query may hold a token (G10)
+                log.exception("answering %s %r failed", request.method, path)
                 await self._refuse(peer, conn, 500, "internal error")
                 return None
             finally:

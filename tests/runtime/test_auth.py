@@ -47,6 +47,8 @@ class Room(Actor):
         conn.send(json.dumps({"identity": conn.identity}))
 
     async def on_request(self, request: Request) -> Response:
+        if request.rest == "/bad-header":  # an invalid Response: the server logs a failure
+            return Response.text("x", headers={"x-bad": "a\nb"})
         return Response.json({"identity": request.identity, "rest": request.rest})
 
     @rpc
@@ -333,7 +335,9 @@ async def test_tokens_never_reach_the_logs(
                 await t.request("POST", "/room/a/rpc/whoami", headers=headers, query=query)
                 await t.request("GET", "/room/a/x", headers=headers, query=query)
                 await t.request("POST", "/room/a/rpc/shout", headers=headers, query=query)
+                await t.request("GET", "/room/a/bad-header", headers=headers, query=query)
     assert any(r.name == "roost.auth" for r in caplog.records)  # refusals were logged
+    assert "/room/a/bad-header" in caplog.text  # and so was the failing response
     assert SECRET not in caplog.text
     request = Request(method="GET", path="/room/a", query={"token": SECRET}, headers=leaked)
     assert SECRET not in repr(request)
