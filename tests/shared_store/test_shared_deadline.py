@@ -132,8 +132,9 @@ async def test_open_against_a_silent_server_fails_at_the_deadline(tmp_path: Path
         held: list[trio.SocketStream] = []
 
         async def silent(stream: trio.SocketStream) -> None:
-            held.append(stream)
-            await trio.sleep_forever()
+            async with stream:  # closed when the test ends: no socket left to the collector
+                held.append(stream)
+                await trio.sleep_forever()
 
         async with trio.open_nursery() as nursery:
             listeners = await nursery.start(partial(trio.serve_tcp, silent, 0, host="127.0.0.1"))
