@@ -66,6 +66,10 @@ class Room(Actor):
         return await self.call("room", key).whoami()
 
     @rpc
+    async def ask_internal(self, conn: Connection | HttpCaller | None, key: str) -> Any:
+        return await self.call("room", key).internal()
+
+    @rpc
     async def shout(self, conn: Connection | HttpCaller | None) -> None:
         assert conn is not None
         conn.send("hello")
@@ -386,6 +390,13 @@ async def test_rpc_http_false_is_404_over_http_and_callable_elsewhere(
             async with t.connect("/room/a", subprotocols=["roost.v1.json"]) as env:
                 reply = await rpc_call(env, "internal")
                 assert reply["value"] == "only over a WebSocket or from an actor"
+            answer = await t.request(  # another actor may call it; the HTTP caller asked that one
+                "POST",
+                "/room/a/rpc/ask_internal",
+                body=b'{"key": "b"}',
+                headers={"content-type": "application/json"},
+            )
+            assert answer.json() == {"value": "only over a WebSocket or from an actor"}
 
 
 # -- bad input --------------------------------------------------------------------------------
