@@ -125,9 +125,10 @@ class SyncWorker:
         return self._store
 
     async def aclose(self) -> None:
-        if self._opened:
-            self._opened = False
-            await self._store.aclose()
+        """Close the store, also when it never finished opening (an open abandoned at its
+        deadline may still complete in its thread); bounded by the store's call deadline."""
+        self._opened = False
+        await self._store.aclose()
 
     # -- figures ------------------------------------------------------------------------------
 

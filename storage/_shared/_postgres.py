@@ -288,8 +288,9 @@ class PostgresSharedStore(SharedStore):
                 conn.execute(WRITE_VERSION_POSTGRES, (steps[-1][0],))
 
     def _close_sync(self) -> None:
-        # Workers still connecting get a moment; the close does not wait on a silent server.
-        self._pool.close(timeout=1.0)
+        with self._open_lock:  # after an abandoned open, if it still runs: it may open a pool
+            # Workers still connecting get a moment; the close does not wait on a silent server.
+            self._pool.close(timeout=1.0)
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
