@@ -1,13 +1,14 @@
-"""The JavaScript client installs as users install it, and works with its own dependencies.
+"""The JavaScript client installs as users install it, and works with nothing else installed.
 
-In a fresh directory, ``npm install`` of (1) the repository's clients/js (a symlink: Node then
-resolves cbor-x and ws from clients/js/node_modules), (2) a copy of it without node_modules,
-with ``--install-links`` (a checkout where nobody ran ``npm ci``: npm copies the package and
-installs its dependencies) and (3) the tarball of ``npm pack``; then a Node script imports
-``roost-client`` by name, builds the URL with ``actorUrl`` and makes an rpc call in CBOR to a
-real server, without passing a WebSocket class (Node 20 has none: the client loads ws).
-Skipped loudly without Node (``ROOST_REQUIRE_NODE=1`` makes that a failure); needs the npm
-registry for (2) and (3), or npm's cache.
+The package ships a prebuilt bundle (clients/js/dist, built by build.mjs from src/ with cbor-x
+and ws inside), so it has no runtime dependencies to install. From a copy of clients/js without
+node_modules (what a fresh checkout or ``git archive`` gives: nobody ran ``npm ci``), in a fresh
+directory: ``npm install`` of (1) the copy as it is (npm makes a symlink and installs nothing
+else), (2) the copy with ``--install-links`` (npm copies it) and (3) the tarball of ``npm pack``.
+Then a Node script imports ``roost-client`` by name, builds the URL with ``actorUrl`` and makes
+an rpc call in JSON and in CBOR to a real server, without passing a WebSocket class (Node 20 has
+none: the client uses its bundled ws). Skipped loudly without Node (``ROOST_REQUIRE_NODE=1``
+makes that a failure); needs no npm registry.
 """
 
 from __future__ import annotations
@@ -31,17 +32,22 @@ WHOAMI = ROOT / "tests" / "client" / "whoami_app.py"
 SCRIPT = """
 import { actorUrl, connect } from "roost-client";
 
-const client = connect(actorUrl(process.argv[2], "whoami", "a/b é", { params: { token: "t" } }), {
-  encoding: "cbor",
-  headers: { Authorization: "Bearer x" },
-  reconnect: false,
-  callTimeout: 10_000,
-});
-try {
-  console.log(JSON.stringify(await client.call("whoami")));
-} finally {
-  await client.close();
+const seen = {};
+for (const encoding of ["json", "cbor"]) {
+  const url = actorUrl(process.argv[2], "whoami", "a/b é", { params: { token: "t" } });
+  const client = connect(url, {
+    encoding,
+    headers: { Authorization: "Bearer x" },
+    reconnect: false,
+    callTimeout: 10_000,
+  });
+  try {
+    seen[encoding] = await client.call("whoami");
+  } finally {
+    await client.close();
+  }
 }
+console.log(JSON.stringify(seen));
 """
 
 
@@ -60,22 +66,27 @@ def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 def _install(how: str, npm: str, project: Path, scratch: Path) -> None:
     """Install roost-client into ``project`` the way ``how`` names."""
-    quiet = ["--no-audit", "--no-fund"]
-    if how == "link":
-        _run([npm, "install", *quiet, str(CLIENT)], project)
-    elif how == "install-links":
+    quiet = ["--no-audit", "--no-fund", "--offline"]
+    if how in ("link", "install-links"):
         copy = scratch / "checkout"
-        shutil.copytree(CLIENT, copy, ignore=shutil.ignore_patterns("node_modules", "test"))
-        _run([npm, "install", *quiet, "--install-links", str(copy)], project)
+        shutil.copytree(CLIENT, copy, ignore=shutil.ignore_patterns("node_modules"))
+        links = ["--install-links"] if how == "install-links" else []
+        _run([npm, "install", *quiet, *links, str(copy)], project)
         assert not (copy / "node_modules").exists()
     else:
         packed = _run([npm, "pack", "--json", "--pack-destination", str(scratch)], CLIENT)
         tarball = scratch / json.loads(packed.stdout)[0]["filename"]
         with tarfile.open(tarball) as archive:
             names = set(archive.getnames())
-        assert {"package/src/roost.js", "package/src/urls.js", "package/index.d.ts"} <= names
+        assert {
+            "package/dist/roost.js",
+            "package/dist/roost.browser.js",
+            "package/dist/LICENSES.txt",
+            "package/index.d.ts",
+        } <= names
         assert not any(
-            name.startswith(("package/test/", "package/node_modules/")) for name in names
+            name.startswith(("package/test/", "package/node_modules/", "package/src/"))
+            for name in names
         )
         _run([npm, "install", *quiet, str(tarball)], project)
 
@@ -91,6 +102,10 @@ async def test_an_installed_client_calls_a_real_server(tmp_path: Path, how: str)
     await trio.to_thread.run_sync(_install, how, npm, project, scratch)
     installed = project / "node_modules" / "roost-client"
     assert installed.is_symlink() is (how == "link")
+    # Nothing but the client: cbor-x and ws are inside its bundle.
+    assert sorted(p.name for p in (project / "node_modules").iterdir() if p.name[0] != ".") == [
+        "roost-client"
+    ]
     (project / "call.mjs").write_text(SCRIPT)
     with trio.fail_after(60):
         async with running(load_app(str(WHOAMI)), tmp_path / "data") as server:
@@ -103,9 +118,10 @@ async def test_an_installed_client_calls_a_real_server(tmp_path: Path, how: str)
                 check=False,
             )
     assert done.returncode == 0, done.stderr.decode()
-    assert json.loads(done.stdout) == {
+    whoami = {
         "type": "whoami",
         "key": "a/b é",
         "query": {"token": "t"},
         "headers": {"authorization": "Bearer x"},
     }
+    assert json.loads(done.stdout) == {"json": whoami, "cbor": whoami}

@@ -6,8 +6,9 @@ import { join } from "node:path";
 import { inspect } from "node:util";
 import { after, before, describe, test } from "node:test";
 
-import { actorUrl } from "../src/roost.js";
-import { ROOT, connect, startServer, stopAll, within } from "./support.js";
+import { ROOT, connect, roost, startServer, stopAll, within } from "./support.js";
+
+const { actorUrl } = roost;
 
 const T = { timeout: 20_000 };
 const KEYS = ["a/b", "é ?#", "%2F", "two  spaces ", "a+b&c=d;e", "...", "日本語/../x", "k".repeat(512)];

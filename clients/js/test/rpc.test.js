@@ -4,8 +4,9 @@ import { after, before, describe, test } from "node:test";
 
 import WebSocket from "ws";
 
-import { RpcError, connect as roostConnect } from "../src/roost.js";
-import { connect, once, startServer, stopAll, until, within } from "./support.js";
+import { connect, once, roost, startServer, stopAll, until, within } from "./support.js";
+
+const { RpcError, connect: roostConnect } = roost;
 
 const T = { timeout: 20_000 };
 let server;
@@ -155,6 +156,6 @@ test("under Node without a global WebSocket, the ws package is used", T, async (
 });
 
 test("the public names", async () => {
-  const names = Object.keys(await import("../src/roost.js")).sort();
+  const names = Object.keys(roost).sort();
   assert.deepEqual(names, ["DEFAULT_LIMITS", "FATAL_CLOSE_CODES", "ProtocolError", "RoostClient", "RoostError", "RpcError", "actorUrl", "connect"]);
 });

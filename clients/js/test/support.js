@@ -3,20 +3,25 @@ import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 import WebSocket from "ws";
 
-import { connect as roostConnect } from "../src/roost.js";
-
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+
+/**
+ * The client under test: src/roost.js, or the module $ROOST_CLIENT_MODULE names (relative to
+ * clients/js): tests/e2e/test_js_client.py runs these tests against the bundle, dist/roost.js.
+ */
+export const CLIENT_MODULE = process.env.ROOST_CLIENT_MODULE || "src/roost.js";
+export const roost = await import(pathToFileURL(resolve(ROOT, "clients", "js", CLIENT_MODULE)).href);
 export const PYTHON = process.env.ROOST_PYTHON || join(ROOT, ".venv", "bin", "python");
 const START_LINE = /roost listening on http:\/\/127\.0\.0\.1:(\d+)/;
 const running = new Set();
 
 /** connect() with the ws package's WebSocket and quick backoff, for tests. */
 export function connect(url, options = {}) {
-  return roostConnect(url, { WebSocket, backoff: { initial: 20, max: 200 }, callTimeout: 5000, ...options });
+  return roost.connect(url, { WebSocket, backoff: { initial: 20, max: 200 }, callTimeout: 5000, ...options });
 }
 
 /** A temporary data directory, removed by the returned cleanup. */
