@@ -645,6 +645,10 @@ class ActorClient:
                             end = await self._handle(conn, event)
                             if end is not None:
                                 return end
+                        # Messages completed before a protocol error came first; the error is
+                        # kept, and waiting for the next read could take until the keep-alive.
+                        if decoder.failure is not None:
+                            raise decoder.failure
                     except (ProtocolError, EnvelopeError) as exc:
                         code = exc.close_code or 1002
                         with trio.move_on_after(settings.close_timeout):
