@@ -6,8 +6,9 @@ The package ships ``dist/roost.js`` (Node: the client with cbor-x and ws inside)
 the build makes (so they cannot drift from the source); the client's own tests (clients/js/test,
 Node's test runner, real ``roost serve`` processes run with this interpreter) pass against the
 Node bundle; the browser bundle imports nothing and makes calls in JSON and CBOR to a real
-server. Without ``node`` the tests are skipped, loudly; CI sets ``ROOST_REQUIRE_NODE=1`` to make
-that a failure.
+server, under Node and, served as it is, in headless Chromium (tests/browser's playwright-core).
+Without ``node`` (or ``chromium``) the tests are skipped, loudly; CI sets ``ROOST_REQUIRE_NODE=1``
+(and ``ROOST_REQUIRE_BROWSER=1``) to make that a failure.
 """
 
 from __future__ import annotations
@@ -15,20 +16,25 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import trio
 
+from roost import App
 from roost.cli import load_app
-from tests.support import node_project, running
+from tests.client.whoami_app import WhoAmI
+from tests.support import missing_tool, node_project, running
 
 ROOT = Path(__file__).resolve().parents[2]
 CLIENT = ROOT / "clients" / "js"
 DIST = CLIENT / "dist"
 BUNDLED = ("roost.js", "roost.browser.js", "LICENSES.txt")
 WHOAMI = ROOT / "tests" / "client" / "whoami_app.py"
+BROWSER_TESTS = ROOT / "tests" / "browser"
 UNTESTED = "THE JAVASCRIPT CLIENT (clients/js)"
 
 #: Calls whoami in both encodings through the browser bundle, with the ws package's WebSocket
@@ -48,6 +54,54 @@ for (const encoding of ["json", "cbor"]) {
   }
 }
 console.log(JSON.stringify(seen));
+"""
+
+#: A page that calls whoami in both encodings through the bundle, served as it is.
+PAGE = """<!doctype html>
+<meta charset="utf-8" />
+<title>roost-client bundle</title>
+<script type="module">
+  import { actorUrl, connect } from "/dist/roost.browser.js";
+
+  try {
+    const seen = {};
+    for (const encoding of ["json", "cbor"]) {
+      const url = actorUrl(location.origin, "whoami", "k é", { params: { token: "t" } });
+      const client = connect(url, { encoding, reconnect: false, callTimeout: 10000 });
+      try {
+        seen[encoding] = await client.call("whoami");
+      } finally {
+        await client.close();
+      }
+    }
+    window.result = { seen };
+  } catch (error) {
+    window.result = { error: String(error) };
+  }
+</script>
+"""
+
+#: Opens the page in Chromium (playwright-core, from tests/browser) and prints its result.
+CHROMIUM_SCRIPT = """
+import { chromium } from "playwright-core";
+
+const [url, executablePath] = process.argv.slice(1);
+const browser = await chromium.launch({
+  executablePath,
+  headless: true,
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"],
+  timeout: 60_000,
+});
+try {
+  const page = await browser.newPage();
+  const errors = [];
+  page.on("pageerror", (error) => errors.push(String(error)));
+  await page.goto(url);
+  await page.waitForFunction(() => window.result !== undefined, null, { timeout: 30_000 });
+  console.log(JSON.stringify({ ...(await page.evaluate(() => window.result)), errors }));
+} finally {
+  await browser.close();
+}
 """
 
 
@@ -114,3 +168,45 @@ async def test_the_browser_bundle_imports_nothing_and_calls_a_real_server(tmp_pa
     assert done.returncode == 0, done.stderr.decode()
     whoami = {"type": "whoami", "key": "k é", "query": {"token": "t"}, "headers": {}}
     assert json.loads(done.stdout) == {"json": whoami, "cbor": whoami}
+
+
+@pytest.fixture
+def browser_tools() -> tuple[str, str]:
+    """node (with tests/browser's playwright-core) and chromium, or a loud skip."""
+    untested = "THE JAVASCRIPT CLIENT'S BROWSER BUNDLE (clients/js/dist/roost.browser.js)"
+    chromium = os.environ.get("ROOST_CHROMIUM") or shutil.which("chromium")
+    if chromium is None:
+        missing_tool("chromium", untested, require="ROOST_REQUIRE_BROWSER")
+    return node_project(BROWSER_TESTS, untested), chromium
+
+
+async def test_the_browser_bundle_served_as_it_is_works_in_chromium(
+    browser_tools: tuple[str, str], tmp_path: Path
+) -> None:
+    node, chromium = browser_tools
+    page = tmp_path / "page"
+    page.mkdir()
+    (page / "index.html").write_text(PAGE)
+    app = App()
+    app.actor("whoami", WhoAmI)
+    app.static("/dist/", DIST, index=None)
+    app.static("/", page)
+    with trio.fail_after(120):
+        async with running(app, tmp_path / "data") as server:
+            done = await trio.run_process(
+                [
+                    node,
+                    "--input-type=module",
+                    "-e",
+                    CHROMIUM_SCRIPT,
+                    f"http://127.0.0.1:{server.port}/",
+                    chromium,
+                ],
+                cwd=BROWSER_TESTS,
+                capture_stdout=True,
+                capture_stderr=True,
+                check=False,
+            )
+    assert done.returncode == 0, done.stderr.decode()
+    whoami = {"type": "whoami", "key": "k é", "query": {"token": "t"}, "headers": {}}
+    assert json.loads(done.stdout) == {"seen": {"json": whoami, "cbor": whoami}, "errors": []}
