@@ -330,6 +330,9 @@ class ActorStorage:
         if removable:
             try:
                 removable = self._holds_schema_only()
+                if removable and self._conn is not None:
+                    # The checkpoint that closing runs need not reach the disk: the file goes.
+                    set_synchronous(self._conn, "OFF")
             except (StorageError, sqlite3.Error):
                 removable = False
         self.close()
