@@ -70,7 +70,7 @@ async def test_stale_alarms_and_broken_actors_leave_the_server_idle(tmp_path: Pa
     data_dir = tmp_path / "data"
     seed(data_dir)
     with trio.fail_after(60):
-        process, port = await start(
+        process, _ = await start(
             ["serve", str(app), "--port", "0", "--data-dir", str(data_dir)], env={}
         )
         logged = [0]
