@@ -25,42 +25,66 @@ def new_connection() -> h11.Connection:
     return h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
 
 
-async def read_request(
-    peer: Peer, conn: h11.Connection, *, max_body: int, max_headers: int = 100
-) -> tuple[h11.Request, bytes] | None:
-    """Read one whole request (head and body); None when the peer closed between requests.
+async def read_head(
+    peer: Peer, conn: h11.Connection, *, max_headers: int = 100
+) -> h11.Request | None:
+    """Read the next request's head; None when the peer closed between requests.
 
     Raises:
-        HandshakeError: 413 when the declared or actual body is over ``max_body``; 414 or 431
-            when the request line or the head is too long, 431 when it has more than
-            ``max_headers`` header lines; 400 for both Content-Length and Transfer-Encoding
-            (RFC 9112 §6.1: the caller answers and closes, so nothing can be smuggled behind).
+        HandshakeError: 414 or 431 when the request line or the head is too long, 431 when
+            it has more than ``max_headers`` header lines; 400 for both Content-Length and
+            Transfer-Encoding (RFC 9112 §6.1: the caller answers and closes, so nothing can
+            be smuggled behind).
         h11.RemoteProtocolError: the bytes are not HTTP/1.1.
     """
-    request: h11.Request | None = None
-    body = bytearray()
     check_head_size(conn.trailing_data[0])  # pipelined behind the previous request
     while True:
         event = conn.next_event()
         if event is h11.NEED_DATA:
             data = await peer.receive()
-            if request is None:
-                check_head_size(conn.trailing_data[0] + data)
+            check_head_size(conn.trailing_data[0] + data)
             conn.receive_data(data)
         elif isinstance(event, h11.Request):
-            request = event
-            check_head(event, max_headers=max_headers, max_body=max_body)
+            check_head(event, max_headers=max_headers)
+            return event
+        elif isinstance(event, h11.ConnectionClosed):
+            return None
+        else:  # nothing else comes before a request
+            raise h11.RemoteProtocolError("unexpected HTTP event")
+
+
+async def read_body(
+    peer: Peer, conn: h11.Connection, request: h11.Request, *, max_body: int
+) -> bytes:
+    """Read the body of ``request`` (whose head :func:`read_head` returned).
+
+    Raises:
+        HandshakeError: 413 when the declared or actual body is over ``max_body`` (declared:
+            before any of it is read).
+        h11.RemoteProtocolError: the bytes are not HTTP/1.1 (or end before the body does).
+    """
+    for name, value in request.headers:
+        if name == b"content-length" and int(value) > max_body:
+            raise HandshakeError("request body too large", status=413)
+    body = bytearray()
+    while True:
+        event = conn.next_event()
+        if event is h11.NEED_DATA:
+            conn.receive_data(await peer.receive())
         elif isinstance(event, h11.Data):
             body += event.data
             if len(body) > max_body:
                 raise HandshakeError("request body too large", status=413)
         elif isinstance(event, h11.EndOfMessage):
-            assert request is not None
-            return request, bytes(body)
-        elif isinstance(event, h11.ConnectionClosed):
-            return None
-        else:  # PAUSED cannot happen before EndOfMessage
+            return bytes(body)
+        else:  # ConnectionClosed raises in h11 before the body ends; PAUSED cannot happen
             raise h11.RemoteProtocolError("unexpected HTTP event")
+
+
+def is_rpc_target(target: bytes) -> bool:
+    """Whether a raw request target is ``/<type>/<key>/rpc/...`` (answered in JSON)."""
+    segments = target.partition(b"?")[0].split(b"/", 3)
+    return len(segments) == 4 and segments[3].startswith(b"rpc/")
 
 
 def check_head_size(unparsed: bytes) -> None:
@@ -82,21 +106,18 @@ def check_head_size(unparsed: bytes) -> None:
         raise HandshakeError("request header fields too large", status=431)
 
 
-def check_head(request: h11.Request, *, max_headers: int, max_body: int) -> None:
+def check_head(request: h11.Request, *, max_headers: int) -> None:
     """Checks on a parsed head that h11 leaves to us.
 
     Raises:
-        HandshakeError: 431 (too many header lines), 413 (a declared body over ``max_body``)
-            or 400 (both Content-Length and Transfer-Encoding).
+        HandshakeError: 431 (too many header lines) or 400 (both Content-Length and
+            Transfer-Encoding).
     """
     if len(request.headers) > max_headers:
         raise HandshakeError("too many header fields", status=431)
     names = {name for name, _ in request.headers}
     if b"content-length" in names and b"transfer-encoding" in names:
         raise HandshakeError("both Content-Length and Transfer-Encoding", status=400)
-    for name, value in request.headers:
-        if name == b"content-length" and int(value) > max_body:
-            raise HandshakeError("request body too large", status=413)
 
 
 def to_request(event: h11.Request, target: Target, body: bytes, rest: str = "") -> Request:

@@ -47,7 +47,15 @@ from ._auth import identify
 from ._config import ServerConfig
 from ._exposure import Exposure
 from ._host import ActorSlot
-from ._http import error_response, new_connection, read_request, to_request, write_response
+from ._http import (
+    error_response,
+    is_rpc_target,
+    new_connection,
+    read_body,
+    read_head,
+    to_request,
+    write_response,
+)
 from ._metrics import Gauges, MetricsExporter
 from ._node_store import NodeStore
 from ._registry import ActorRegistry, Committer
@@ -373,25 +381,24 @@ class Server:
         config = self.config
         conn = new_connection()
         while not peer.closed:
+            request: h11.Request | None = None
             try:
                 with self.exposure.gate.reading(peer.sock), trio.fail_after(config.request_timeout):
-                    received = await read_request(
-                        peer, conn, max_body=config.max_message_size, max_headers=config.max_headers
-                    )
+                    request = await read_head(peer, conn, max_headers=config.max_headers)
+                    if request is None:
+                        return None
+                    body = await read_body(peer, conn, request, max_body=config.max_message_size)
             except trio.TooSlowError:
                 if conn.their_state is h11.IDLE and not conn.trailing_data[0]:
                     return None  # an idle keep-alive connection: just close it
-                await self._refuse(peer, conn, 408, "request timeout")
+                await self._refuse(peer, conn, 408, "request timeout", request=request)
                 return None
             except HandshakeError as exc:
-                await self._refuse(peer, conn, exc.status, exc.reason)
+                await self._refuse(peer, conn, exc.status, exc.reason, request=request)
                 return None
             except (h11.RemoteProtocolError, ValueError):
-                await self._refuse(peer, conn, 400, "malformed HTTP request")
+                await self._refuse(peer, conn, 400, "malformed HTTP request", request=request)
                 return None
-            if received is None:
-                return None
-            request, body = received
             if not self.exposure.admit(peer, self._client_address(peer, request)):
                 await self._refuse(peer, conn, 429, "too many connections from this address")
                 return None
@@ -429,10 +436,21 @@ class Server:
         reason: str,
         *,
         headers: list[tuple[bytes, bytes]] | None = None,
+        request: h11.Request | None = None,
     ) -> None:
-        """Answer with an error and close, if HTTP still allows a response."""
+        """Answer with an error and close, if HTTP still allows a response.
+
+        ``request``: the request whose head was read, if any. An rpc call's refusal (a body
+        over the limit, say) is JSON like its error replies, so its client reads them alike.
+        """
         if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
-            response = error_response(status, reason)
+            if request is not None and is_rpc_target(request.target):
+                code = "too_large" if status == 413 else "bad_request"
+                response = _with_headers(
+                    _rpc_error(status, code, reason), (("connection", "close"),)
+                )
+            else:
+                response = error_response(status, reason)
             if headers:
                 extra = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in headers)
                 response = attrs.evolve(response, headers=response.headers + extra)

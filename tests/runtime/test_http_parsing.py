@@ -259,6 +259,38 @@ async def test_a_cbor_request_gets_a_cbor_reply(tmp_path: Path) -> None:
             assert "surrogate" not in json.dumps(value)
 
 
+async def test_an_rpc_body_over_the_message_limit_is_a_json_413(tmp_path: Path) -> None:
+    with trio.fail_after(10):
+        async with running(make_app(), tmp_path, max_message_size=1000) as server:
+            body = json.dumps({"value": "x" * 2000}).encode()
+            assert await rpc_call(server, "echo", body, JSON) == (
+                413,
+                "application/json",
+                {"error": {"code": "too_large", "message": "request body too large"}},
+            )
+            # Chunked, so the size is only known as the body arrives.
+            stream = await trio.open_tcp_stream("127.0.0.1", server.port)
+            async with stream:
+                await stream.send_all(
+                    b"POST /echo/k/rpc/echo HTTP/1.1\r\nHost: x\r\n"
+                    b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    + b"%x\r\n" % len(body)
+                    + body
+                    + b"\r\n0\r\n\r\n"
+                )
+                reply = b""
+                while piece := await stream.receive_some(65536):
+                    reply += piece
+            assert reply.startswith(b"HTTP/1.1 413 ")
+            assert reply.endswith(
+                b'{"error":{"code":"too_large","message":"request body too large"}}'
+            )
+            # Anywhere else the refusal stays plain text.
+            status, headers, _ = await http(server, "POST", "/echo/k/page", body=body)
+            assert (status, headers["content-type"]) == (413, "text/plain; charset=utf-8")
+            assert await healthy(server)
+
+
 @pytest.mark.parametrize(
     "headers",
     [
