@@ -312,7 +312,12 @@ async def test_ctrl_c_while_the_app_loads_exits_130_without_a_traceback(tmp_path
         )
         STARTED.append(process)
         assert process.stdout is not None and process.stderr is not None
-        assert await process.stdout.receive_some(8) == b"loading\n"
+        seen = b""
+        while not seen.endswith(b"\n"):  # a pipe may hand the line over in pieces
+            chunk = await process.stdout.receive_some(64)
+            assert chunk, f"roost serve ended before the app printed: {seen!r}"
+            seen += chunk
+        assert seen == b"loading\n"
         process.send_signal(signal.SIGINT)
         assert await process.wait() == 128 + signal.SIGINT
         err = await process.stderr.receive_some(1 << 16)
