@@ -8,7 +8,9 @@ the same entry thousands of times without the clock moving.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -19,6 +21,7 @@ from roost import Actor, App, Connection
 from roost.actors import Alarm
 from roost.actors._presence_channel import EXPIRY_ALARM
 from roost.runtime._alarms import AlarmScheduler
+from roost.runtime._node_store import NodeStore
 from tests.support import connect, http, running
 
 #: A firing count no correct scheduler reaches in these tests; past it a firing parks, so a
@@ -103,10 +106,11 @@ async def test_orphaned_alarm_entries_fire_once_and_are_dropped(
             stats = scheduler.statistics()
             assert stats.firings_total == 2
             assert stats.wakeups_total < 20
-            await server.evict("keeper", "a")
-        async with running(make_app(), tmp_path) as server:  # and the index forgot them
-            assert server.registry.scheduler is not None
-            assert server.registry.scheduler.pending == 0
+    store = NodeStore(tmp_path / "node.sqlite")  # and the durable index forgot them
+    try:
+        assert store.alarms() == []
+    finally:
+        store.close()
 
 
 async def test_an_alarm_whose_actor_cannot_start_backs_off_then_is_quarantined(
@@ -146,3 +150,58 @@ async def test_an_alarm_whose_actor_cannot_start_backs_off_then_is_quarantined(
             await trio.sleep(60)
             assert Keeper.fired == ["tick"]
             assert scheduler.statistics().quarantined == 0
+
+
+class Mover(Actor):
+    """Synced to the shared store; its restore can be broken from the test."""
+
+    sync_on_write = True
+    broken: ClassVar[bool] = False
+    restores: ClassVar[list[float]] = []
+
+    async def on_message(self, conn: Connection, message: str | bytes) -> None:
+        self.storage.kv.put("n", 1)
+        self.alarms.set("tick", after=60)
+        conn.send("ok")
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"n": self.storage.kv.get("n", 0)}
+
+    async def restore(self, snapshot: Any) -> None:
+        Mover.restores.append(trio.current_time())
+        if Mover.broken:
+            raise RuntimeError("restore is broken")
+
+
+async def test_an_alarm_whose_actor_cannot_restore_backs_off_then_is_quarantined(
+    tmp_path: Path, threaded_autojump_clock: trio.abc.Clock
+) -> None:
+    Mover.broken, Mover.restores = False, []
+    app = App()
+    app.actor("mover", Mover)
+    with trio.fail_after(3600):
+        # Few timers: each jump of this clock waits 50 ms of real time.
+        timers = {"ping_interval": 600, "idle_timeout": 600, "close_timeout": 60}
+        async with running(app, tmp_path, sync_interval=30, **timers) as server:
+            scheduler = server.registry.scheduler
+            assert scheduler is not None
+            async with connect(server, "/mover/a") as ws:  # stays open: the slot hibernates
+                await ws.send_message("set")
+                assert await ws.get_message() == "ok"
+                await trio.sleep(35)  # synced
+                await server.evict("mover", "a")
+                path = server.registry.db_path("mover", "a")
+                for suffix in ("", "-wal", "-shm"):  # the local file is lost
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(f"{path}{suffix}")
+                Mover.broken = True
+                firings = count_firings(scheduler)
+                await trio.sleep(200)  # the alarm activates the actor, which restores
+                assert len(firings) == 7
+                gaps = [
+                    round(b - a) for a, b in zip(Mover.restores, Mover.restores[1:], strict=False)
+                ]
+                assert gaps == [2, 4, 8, 16, 32, 64]
+                stats = scheduler.statistics()
+                assert (stats.pending, stats.quarantined, stats.firings_total) == (0, 1, 7)
+                assert server.stats.alarms_quarantined_total == 1
