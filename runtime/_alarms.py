@@ -23,6 +23,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Iterable
 
@@ -140,8 +141,19 @@ class AlarmScheduler:
         self._firings_total = 0
         self._wakeups_total = 0
         self._dropped_total = 0
+        unreadable = []
         for actor_type, key, name, due in store.alarms():
-            self._push((actor_type, key, name), due)
+            alarm = (actor_type, key, name)
+            # SQLite stores whatever a tool wrote: a due time that is not a number would
+            # break the heap's ordering, so such an entry is dropped (the actor's own row,
+            # if any, is the truth and is indexed again when the actor sets it).
+            if isinstance(due, bool) or not isinstance(due, int | float) or math.isnan(due):
+                unreadable.append(alarm)
+                continue
+            self._push(alarm, due)
+        if unreadable:
+            log.warning("dropping %d alarm index entries without a due time", len(unreadable))
+            store.delete_alarms(unreadable)
 
     @property
     def pending(self) -> int:

@@ -205,3 +205,24 @@ async def test_an_alarm_whose_actor_cannot_restore_backs_off_then_is_quarantined
                 stats = scheduler.statistics()
                 assert (stats.pending, stats.quarantined, stats.firings_total) == (0, 1, 7)
                 assert server.stats.alarms_quarantined_total == 1
+
+
+async def test_index_entries_without_a_due_time_are_dropped_at_start(
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    """SQLite keeps what a tool wrote: a text or blob due time must not stop the node."""
+    store = NodeStore(tmp_path / "node.sqlite")
+    bad: list[Any] = [("keeper", "a", "text", "soon"), ("keeper", "b", "blob", b"\x00")]
+    store.put_alarms([*bad, ("keeper", "c", "fine", 1.0)])
+    store.close()
+    with trio.fail_after(3600):
+        async with running(make_app(), tmp_path) as server:
+            scheduler = server.registry.scheduler
+            assert scheduler is not None
+            await trio.sleep(60)  # "fine" fires: no file behind it, so it is dropped too
+            assert scheduler.statistics().pending == 0
+    store = NodeStore(tmp_path / "node.sqlite")
+    try:
+        assert store.alarms() == []
+    finally:
+        store.close()
