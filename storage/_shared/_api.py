@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import abc
 import enum
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any, ClassVar, Self, TypeVar, TypeVarTuple
 
@@ -30,7 +29,7 @@ import trio
 
 from roost._errors import ConfigError, StorageError, StoreUnavailable
 
-from ._deadline import Watchdog
+from ._deadline import CallRunner
 from ._records import (
     Lease,
     NodeInfo,
@@ -93,61 +92,6 @@ class _Phase(enum.Enum):
     CLOSED = "closed"
 
 
-class _Abandoned(BaseException):
-    """Raised in a worker thread whose call was abandoned before it took a resource.
-
-    A BaseException, like trio's Cancelled: nothing on the way (psycopg_pool's check loop,
-    the error mapping) may treat it as a failure to retry; nobody awaits its result.
-    """
-
-
-class _Call:
-    """One store call in a worker thread, which the trio side may abandon at any moment.
-
-    The thread registers each resource it takes with a *cut* (a function, safe to call from
-    another thread, that makes the thread's blocking use of that resource fail at once);
-    :meth:`abandon` runs the cuts of what is held and refuses anything taken later.
-    """
-
-    __slots__ = ("_abandoned", "_cuts", "_lock")
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._abandoned = False
-        self._cuts: list[Callable[[], None]] = []
-
-    def check(self) -> None:
-        """In the thread: stop here if the call was abandoned."""
-        if self._abandoned:
-            raise _Abandoned
-
-    @contextmanager
-    def holding(self, cut: Callable[[], None]) -> Iterator[None]:
-        """In the thread: ``cut`` ends the use of a resource while the block runs."""
-        with self._lock:
-            if self._abandoned:
-                raise _Abandoned
-            self._cuts.append(cut)
-        try:
-            yield
-        finally:
-            with self._lock:
-                if cut in self._cuts:
-                    self._cuts.remove(cut)
-
-    def abandon(self) -> None:
-        """On the trio side: nobody waits for this call any more; cut what it holds.
-
-        The cuts run under the lock, so none runs after its block ended (when the resource
-        may already serve the next call); each is one quick system call.
-        """
-        with self._lock:
-            self._abandoned = True
-            cuts, self._cuts = self._cuts, []
-            for cut in cuts:
-                cut()
-
-
 class SharedStore(abc.ABC):
     """Actor state, ownership leases and node membership in one transactional database.
 
@@ -176,12 +120,9 @@ class SharedStore(abc.ABC):
             raise ConfigError("call_timeout must be a number of seconds")
         if not 0 < call_timeout < float("inf"):
             raise ConfigError("call_timeout must be a positive number of seconds")
-        self._limiter = trio.CapacityLimiter(max_threads)
         self._phase = _Phase.NEW
         self._call_timeout = float(call_timeout)
-        self._calls: set[_Call] = set()  # in flight, for aclose to abandon
-        self._local = threading.local()  # .call: the _Call a worker thread runs
-        self._watchdog = Watchdog()
+        self._runner = CallRunner(max_threads=max_threads, timeout=self._call_timeout)
         self._reachable: bool | None = None
         self._error: str | None = None
 
@@ -192,7 +133,7 @@ class SharedStore(abc.ABC):
 
     def health(self) -> StoreHealth:
         """What the calls found lately (see :class:`StoreHealth`); never touches the database."""
-        return StoreHealth(self._reachable, self._error, self._limiter.borrowed_tokens)
+        return StoreHealth(self._reachable, self._error, self._runner.threads_busy)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -220,8 +161,7 @@ class SharedStore(abc.ABC):
         if self._phase is _Phase.CLOSED:
             return
         self._phase = _Phase.CLOSED
-        for call in list(self._calls):
-            call.abandon()
+        self._runner.abandon_all()
         with trio.CancelScope(shield=True):
             try:  # also after a failed or abandoned open: its thread may have opened something
                 await self._call(self._close_sync)
@@ -422,69 +362,26 @@ class SharedStore(abc.ABC):
         return await self._call(fn, *args)
 
     async def _call(self, fn: Callable[[*Ts], T], *args: *Ts) -> T:
-        """Run ``fn`` in a worker thread under the call deadline; abandon it if it ends late.
-
-        The deadline is real time (see :mod:`._deadline`): the watchdog abandons the call
-        (cutting what its thread holds) and cancels the wait, which returns at once.
+        """Run ``fn`` in a worker thread under the call deadline (see :mod:`._deadline`),
+        noting what the call found for :meth:`health`.
 
         Raises:
             StoreUnavailable: the database cannot be reached or the deadline passed.
         """
-        call = _Call()
-        local = self._local
-
-        def work() -> T:
-            local.call = call
-            try:
-                call.check()  # abandoned before the thread started: touch nothing
-                return fn(*args)
-            finally:
-                local.call = None
-
-        token = trio.lowlevel.current_trio_token()
-        with trio.CancelScope() as scope:
-
-            def expire() -> None:  # in the watchdog thread, at the deadline (real time)
-                call.abandon()
-                try:
-                    token.run_sync_soon(scope.cancel)
-                except trio.RunFinishedError:
-                    pass
-
-            self._calls.add(call)
-            timer = self._watchdog.arm(self._call_timeout, expire)
-            try:
-                result = await trio.to_thread.run_sync(
-                    work, limiter=self._limiter, abandon_on_cancel=True
-                )
-            except StoreUnavailable as exc:
-                self._reachable, self._error = False, str(exc)
-                raise
-            except BaseException:
-                call.abandon()  # cancelled (deadline, caller) or a bug: let the thread go
-                raise
-            finally:
-                self._watchdog.disarm(timer)
-                self._calls.discard(call)
-        if scope.cancelled_caught:
-            message = f"shared store call timed out after {self._call_timeout:g} s"
-            self._reachable, self._error = False, message
-            raise StoreUnavailable(message)
+        try:
+            result = await self._runner.run(fn, *args)
+        except StoreUnavailable as exc:
+            self._reachable, self._error = False, str(exc)
+            raise
         self._reachable, self._error = True, None
         return result
 
-    @contextmanager
-    def _holding(self, cut: Callable[[], None]) -> Iterator[None]:
+    def _holding(self, cut: Callable[[], None]) -> AbstractContextManager[None]:
         """In a worker thread: if this call is abandoned while the block runs, run ``cut``.
 
-        Backends wrap each blocking use of a connection in it (see :class:`_Call`).
+        Backends wrap each blocking use of a connection in it.
         """
-        call: _Call | None = getattr(self._local, "call", None)
-        if call is None:  # not a store call (a pool's own thread): nobody abandons it
-            yield
-            return
-        with call.holding(cut):
-            yield
+        return self._runner.holding(cut)
 
     @abc.abstractmethod
     def _open_sync(self) -> None: ...
