@@ -93,7 +93,8 @@ class SyncWorker:
         self._stats = stats
         self._interval = interval
         self._batch_size = batch_size
-        self._opened = False
+        self._opened = False  # open, with this node's epoch taken
+        self._connected = False  # open (the epoch may still be missing)
         self._open_lock = trio.Lock()
         self._dirty: dict[ActorId, _Dirty] = {}
         self._pending: dict[ActorId, _Snapshot] = {}
@@ -119,7 +120,9 @@ class SyncWorker:
         if not self._opened:
             async with self._open_lock:
                 if not self._opened:
-                    await self._store.open()
+                    if not self._connected:  # opening and taking the epoch fail separately
+                        await self._store.open()
+                        self._connected = True
                     self.fence = await node_epoch(self._store, self._registry.node_id)
                     self._opened = True
         return self._store

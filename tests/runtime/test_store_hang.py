@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import h11
+import psycopg
 import pytest
 import trio
 from psycopg.conninfo import conninfo_to_dict
@@ -22,7 +23,11 @@ from psycopg.conninfo import conninfo_to_dict
 from roost import Actor, App, Connection, Response
 from roost.actors import Request
 from roost.runtime import Server
+from roost.runtime._node_store import NodeStore
+from roost.runtime._stats import NodeStats
+from roost.runtime._sync import EPOCH_TYPE, SyncWorker, node_epoch
 from roost.storage import StateWrite, open_shared_store
+from roost.storage._shared import StoreUnavailable
 from tests.shared_store.proxy import CuttableProxy
 from tests.support import http, raw_websocket, running
 
@@ -192,3 +197,45 @@ async def test_ready_with_the_embedded_store(tmp_path: Path) -> None:
         async with running(make_app(), tmp_path) as server:
             assert await status_of(server, "/_roost/ready") == (200, {"status": "ready"})
             assert not (tmp_path / "shared.sqlite").exists()  # not opened just for readiness
+
+
+async def test_store_opened_but_epoch_not_taken_is_retried(
+    tmp_path: Path, pg_store_url: str
+) -> None:
+    """The store opens, then taking the node's epoch times out (its row is locked, or the
+    database hangs right then): the next attempt takes the epoch on the open store, instead
+    of failing for good because the store is "already open"."""
+
+    class Registry:
+        node_id = "node-test"
+
+    async with open_shared_store(pg_store_url, data_dir=tmp_path) as seed:
+        await node_epoch(seed, "node-seed")  # the epoch row exists
+    locker = await trio.to_thread.run_sync(lambda: psycopg.connect(pg_store_url))
+    node = NodeStore(tmp_path / "node.sqlite")
+    store = open_shared_store(pg_store_url, data_dir=tmp_path, call_timeout=DEADLINE)
+    worker = SyncWorker(
+        Registry(),  # type: ignore[arg-type]
+        node,
+        store,
+        lambda actor_type, key: None,
+        stats=NodeStats(),
+        interval=1.0,
+    )
+    try:
+        with trio.fail_after(30):
+            await trio.to_thread.run_sync(
+                lambda: locker.execute(
+                    "SELECT * FROM roost_actor_lease WHERE actor_type = %s FOR UPDATE",
+                    (EPOCH_TYPE,),
+                )
+            )
+            with pytest.raises(StoreUnavailable):
+                await worker.store()  # opens, then waits on the locked epoch row: times out
+            await trio.to_thread.run_sync(locker.rollback)
+            assert await worker.store() is store
+            assert worker.fence > 1 and worker.store_ready
+    finally:
+        await worker.aclose()
+        node.close()
+        await trio.to_thread.run_sync(locker.close)
