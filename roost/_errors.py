@@ -30,6 +30,7 @@ and internal details never reach a peer.
     │       └── CallTimeout      (client) no reply within call_timeout
     ├── StorageError             per-actor or shared storage could not do what was asked
     │   ├── CommitFailed         a turn's writes could not be committed (G4: outputs dropped)
+    │   ├── DataDirLocked        another process holds the data directory (storage._lock)
     │   └── StoreUnavailable     the shared store cannot be reached; retried with backoff
     └── ConfigError              an App or server setting is invalid
 """

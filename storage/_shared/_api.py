@@ -121,6 +121,9 @@ class SharedStore(abc.ABC):
         if not 0 < call_timeout < float("inf"):
             raise ConfigError("call_timeout must be a positive number of seconds")
         self._phase = _Phase.NEW
+        # An open was started (its thread may have connected even if the call was abandoned
+        # or failed): aclose must then close what it may have opened.
+        self._open_attempted = False
         self._call_timeout = float(call_timeout)
         self._runner = CallRunner(max_threads=max_threads, timeout=self._call_timeout)
         self._reachable: bool | None = None
@@ -148,6 +151,7 @@ class SharedStore(abc.ABC):
         """
         if self._phase is not _Phase.NEW:
             raise StorageError(f"shared store is already {self._phase.value}")
+        self._open_attempted = True
         await self._call(self._open_sync)
         self._phase = _Phase.OPEN
 
@@ -162,6 +166,8 @@ class SharedStore(abc.ABC):
             return
         self._phase = _Phase.CLOSED
         self._runner.abandon_all()
+        if not self._open_attempted:
+            return  # never opened: no thread, nothing to close
         with trio.CancelScope(shield=True):
             try:  # also after a failed or abandoned open: its thread may have opened something
                 await self._call(self._close_sync)
