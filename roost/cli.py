@@ -26,8 +26,9 @@ from typing import IO, Any, NoReturn
 
 import trio
 
-from roost import __version__, _tools
+from roost import _tools
 from roost._errors import ConfigError, RoostError
+from roost._version import __version__
 from roost.runtime import App, Server, ServerConfig
 from roost.runtime._config import DEFAULT_TEXT, HELP, SETTINGS, Setting
 from roost.storage import DataDirLock, DataDirLocked, open_shared_store
