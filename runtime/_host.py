@@ -98,9 +98,6 @@ class ActorSlot:
         # COMMIT they wait for fails, so no caller waits for a reply that will never come.
         self.pending_calls: list[tuple[WebSocketSession, int]] = []
         self.waiting = 0  # events holding or waiting for the lock
-        # This activation accepted a connection, answered a request (2xx), ran an alarm or
-        # marked itself dirty: a file it created stays even if it holds schema only.
-        self._kept = False
         self.last_active = trio.current_time()
 
     # -- ActorHost ---------------------------------------------------------------------------
@@ -258,6 +255,7 @@ class ActorSlot:
         *,
         before_release: Callable[[], None] | None = None,
         may_group: bool = False,
+        let_go: bool = False,
     ) -> T:
         """Run ``handler(actor)`` as one turn, activating the actor first if needed.
 
@@ -266,6 +264,9 @@ class ActorSlot:
         ``may_group`` allows group commit: only for turns whose every output goes through
         the outbox. A turn whose caller uses its return value (an HTTP response, an
         actor-to-actor result) must commit before returning, or the value would leave first.
+        ``let_go`` marks a visit from outside (an HTTP request, an rpc over HTTP): after it,
+        a stranger is evicted at once (:meth:`_let_stranger_go`); so is one whose turn raised
+        (a refused upgrade), and one answered with a :class:`Response`.
 
         Raises:
             CommitFailed: the turn's writes could not be committed; its frames were dropped
@@ -291,9 +292,7 @@ class ActorSlot:
             except Exception:
                 await self._let_stranger_go()
                 raise
-            if not isinstance(result, Response) or 200 <= result.status < 300:
-                self._kept = True  # accepted, answered, fired: the file is the actor's now
-            else:
+            if let_go or isinstance(result, Response):
                 await self._let_stranger_go()
             return result
         finally:
@@ -340,7 +339,7 @@ class ActorSlot:
         changes_before = 0
         if storage is not None:
             storage.begin_turn()
-            changes_before = storage.total_changes
+            changes_before = storage.turn_changes
         try:
             result = await handler(actor)
         except BaseException:
@@ -358,7 +357,7 @@ class ActorSlot:
         if (
             self.cls.sync_on_write
             and self._storage is not None
-            and self._storage.total_changes != changes_before
+            and self._storage.turn_changes != changes_before
         ):
             self._dirty_in_turn = True
         if before_release is not None:  # ahead of this turn's frames, behind earlier turns'
@@ -410,7 +409,6 @@ class ActorSlot:
             self._after_commit(changes)
         if sync is not None:
             sync.after_commit(ident)
-            self._kept = True
         self._dirty_in_turn = False
         self._grouped, self._group_turns = False, 0
         self.pending_calls.clear()
@@ -512,12 +510,9 @@ class ActorSlot:
     async def _activate(self) -> Actor:
         """Build the instance and run ``on_start`` as its first turn (caller holds the lock)."""
         self._set_state(ActorState.ACTIVATING)
-        self._kept = False
         try:
             actor = self.cls(self)
             restored = await self._stored_state()
-            if restored is not None:
-                self._kept = True  # the file holds what the shared store had
             if restored is None:
                 await self._run(_on_start, actor, None)
             else:
@@ -685,16 +680,19 @@ class ActorSlot:
             )
 
     async def _let_stranger_go(self) -> None:
-        """Evict at once an activation that created its file and kept nothing (caller holds
-        the lock): a refused connection or a 404 to a random key leaves no file (G10).
+        """Evict at once a *stranger* (caller holds the lock): an activation that created its
+        file and wrote no row to it, after a visit from outside, whatever it answered. So a
+        refused upgrade, a 405, a refused rpc or a read to a random key leaves no file (G10)
+        without waiting for the idle timeout.
 
-        Only when nobody else is here: no connection, no other event waiting.
+        Only when nobody else is here: no connection, no other event waiting. An actor that
+        never opened its storage stays (no file to leave; its memory is its own business).
         """
         storage = self._storage
         if (
             storage is None
             or not storage.created
-            or self._kept
+            or storage.wrote
             or self.sessions
             or self.waiting > 1
             or self.state is not ActorState.ACTIVE
@@ -703,13 +701,18 @@ class ActorSlot:
         await self.evict()
 
     def _close_storage(self) -> None:
-        """Close the actor's file; remove it if this activation created it, kept nothing
-        and it holds schema only (see :meth:`ActorStorage.discard`)."""
+        """Close the actor's file at the end of an activation (any eviction: idle, stranger
+        let go, shutdown, restart, failed start).
+
+        The one rule (G10): a file this activation created is removed if it holds schema only
+        (no committed row change, every table empty; roost's alarm table counts, so a pending
+        alarm keeps it; see :meth:`ActorStorage.discard`); otherwise it stays.
+        """
         self._alarms = None
         storage, self._storage = self._storage, None
         if storage is None:
             return
-        if storage.created and not self._kept:
+        if storage.created:
             if storage.discard(prune_upto=self.registry.data_dir):
                 log.debug("removed the file of %s/%s: schema only", self.actor_type, self.key)
         else:

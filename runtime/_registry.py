@@ -226,7 +226,8 @@ class ActorRegistry:
         token = _call_chain.set(chain)
         try:
             with trio.fail_after(self.call_timeout):
-                return await target.turn(lambda actor: invoke(actor, conn))
+                # Over HTTP (a conn) the caller is a visitor: a stranger goes at once (G10).
+                return await target.turn(lambda actor: invoke(actor, conn), let_go=conn is not None)
         except trio.TooSlowError:
             raise RpcError("unavailable", f"{actor_type}/{key} did not answer in time") from None
         except RpcError:

@@ -16,8 +16,9 @@ stores anything never creates a file, and a turn on an unopened storage costs no
 Most actors create their tables in ``on_start``, so a refused connection or a 404 to a random
 key would still leave a file behind. :meth:`ActorStorage.discard` removes a file this object
 created when it holds *schema only*: no committed write changed a row (SQLite's
-``total_changes``, roost's own owner record aside) and every table is empty. The runtime
-calls it for activations that kept nothing (G10: a refused or write-free request leaves
+``total_changes``, roost's own owner record aside) and every table is empty (roost's alarm
+table too: a pending alarm is data). The runtime calls it whenever an activation that created
+its file ends, whatever the activation did (G10: a refused or write-free request leaves
 nothing on disk).
 """
 
@@ -160,6 +161,24 @@ class ActorStorage:
         """Rows changed through the open handle so far (0 when closed): compare the value at
         the start and the end of a turn to learn whether the turn wrote anything."""
         return self._conn.total_changes if self._conn is not None else 0
+
+    @property
+    def turn_changes(self) -> int:
+        """Rows changed since the last COMMIT, roost's owner record aside (0 when closed):
+        compare the value at the start and the end of a turn to learn whether it wrote.
+
+        Unlike :attr:`total_changes` it does not count the owner record that a turn creating
+        the file writes, so a turn that only creates tables is write-free (G10).
+        """
+        conn = self._conn
+        return conn.total_changes - self._clean if conn is not None else 0
+
+    @property
+    def wrote(self) -> bool:
+        """Whether a committed write of this object changed rows (the owner record aside):
+        a file it created holds data then, not schema only."""
+        self._account()
+        return self._wrote
 
     @property
     def in_turn(self) -> bool:

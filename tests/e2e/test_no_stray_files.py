@@ -63,26 +63,8 @@ async def refused_upgrades(port: int, count: int) -> None:
 
 async def not_found(port: int, count: int) -> None:
     """GETs to random keys over one keep-alive connection: every one is a 404."""
-    stream = await trio.open_tcp_stream("127.0.0.1", port)
-    async with stream:
-        conn = h11.Connection(h11.CLIENT)
-        for _ in range(count):
-            target = f"/room/{uuid.uuid4().hex}/anything".encode()
-            await stream.send_all(
-                conn.send(h11.Request(method="GET", target=target, headers=[("host", "x")]))
-                + conn.send(h11.EndOfMessage())
-            )
-            status = 0
-            while True:
-                event = conn.next_event()
-                if event is h11.NEED_DATA:
-                    conn.receive_data(await stream.receive_some(65536))
-                elif isinstance(event, h11.Response):
-                    status = event.status_code
-                elif isinstance(event, h11.EndOfMessage):
-                    break
-            assert status == 404
-            conn.start_next_cycle()
+    targets = [("GET", f"/room/{uuid.uuid4().hex}/anything", b"") for _ in range(count)]
+    assert {status for status, _ in await exchange(port, targets)} <= {404}
 
 
 async def strangers_leave_nothing(tmp_path: Path, requests: int, seconds: float) -> None:
@@ -120,3 +102,89 @@ async def test_2000_strangers_leave_the_data_dir_as_it_was(tmp_path: Path) -> No
 @pytest.mark.slow
 async def test_10000_strangers_leave_the_data_dir_as_it_was(tmp_path: Path) -> None:
     await strangers_leave_nothing(tmp_path, 10_000, seconds=240)
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+async def exchange(port: int, requests: list[tuple[str, str, bytes]]) -> list[tuple[int, bytes]]:
+    """``(method, target, json body)`` requests over one keep-alive connection."""
+    answers: list[tuple[int, bytes]] = []
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    async with stream:
+        conn = h11.Connection(h11.CLIENT)
+        for method, target, body in requests:
+            headers = [("host", "x"), ("content-length", str(len(body)))]
+            if body:
+                headers.append(("content-type", "application/json"))
+            data = conn.send(h11.Request(method=method, target=target, headers=headers))
+            data += conn.send(h11.Data(data=body)) if body else b""
+            await stream.send_all(data + conn.send(h11.EndOfMessage()))
+            status, content = 0, b""
+            while True:
+                event = conn.next_event()
+                if event is h11.NEED_DATA:
+                    conn.receive_data(await stream.receive_some(65536))
+                elif isinstance(event, h11.Response):
+                    status = event.status_code
+                elif isinstance(event, h11.Data):
+                    content += event.data
+                elif isinstance(event, h11.EndOfMessage):
+                    break
+            answers.append((status, content))
+            conn.start_next_cycle()
+    return answers
+
+
+def actor_files(data_dir: Path) -> list[str]:
+    actors = data_dir / "actors"
+    return sorted(p.name for p in actors.rglob("*") if p.is_file()) if actors.exists() else []
+
+
+async def test_the_chat_example_keeps_files_only_for_rooms_that_wrote(tmp_path: Path) -> None:
+    """The black-box run of issue 11: GET (405), a refused rpc (400) and a read-only rpc (200)
+    to random rooms left a file each, and most stayed after a graceful stop."""
+    with trio.fail_after(60):
+        process, port = await start(
+            ["serve", str(EXAMPLES / "chat.py"), "--port", "0", "--data-dir", str(tmp_path)],
+            env={"ROOST_DEMO_AUTH": "1", "ROOST_HOST": "127.0.0.1"},
+        )
+        try:
+            strangers: list[tuple[str, str, bytes]] = []
+            for _ in range(100):
+                strangers += [
+                    ("GET", f"/chat/{uuid.uuid4().hex}?user=a", b""),
+                    ("POST", f"/chat/{uuid.uuid4().hex}/rpc/say?user=a", b'{"text": ""}'),
+                    ("POST", f"/chat/{uuid.uuid4().hex}/rpc/history?user=a", b"{}"),
+                ]
+            answers = await exchange(port, strangers)
+            assert [status for status, _ in answers[:3]] == [405, 400, 200]
+            assert {status for status, _ in answers} == {405, 400, 200}
+            assert actor_files(tmp_path) == []  # at once, not after the idle timeout
+            [(status, body)] = await exchange(
+                port, [("POST", "/chat/kept/rpc/say?user=a", b'{"text": "hello"}')]
+            )
+            assert status == 200, body
+        finally:
+            process.send_signal(signal.SIGTERM)
+            assert await process.wait() == 0
+    files = actor_files(tmp_path)
+    assert [name for name in files if name.endswith(".sqlite")] == [files[0]]
+    assert files[0].startswith("kept-"), files
+
+
+async def test_the_demo_document_answers_405_and_leaves_nothing(tmp_path: Path) -> None:
+    with trio.fail_after(60):
+        process, port = await start(
+            ["serve", str(EXAMPLES / "demo.py"), "--port", "0", "--data-dir", str(tmp_path)],
+            env={"ROOST_HOST": "127.0.0.1"},
+        )
+        try:
+            targets = [("GET", f"/yjs/{uuid.uuid4().hex}", b"") for _ in range(50)]
+            answers = await exchange(port, targets)
+            assert {status for status, _ in answers} == {405}
+            assert actor_files(tmp_path) == []
+        finally:
+            process.send_signal(signal.SIGTERM)
+            assert await process.wait() == 0
+    assert actor_files(tmp_path) == []
