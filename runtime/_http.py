@@ -16,6 +16,8 @@ from ._transport import Peer
 MAX_HEAD_BYTES = 16 * 1024
 #: Longest request line (method, target, version): answered 414 beyond it.
 MAX_REQUEST_LINE = 8 * 1024
+#: The HTTP versions served; a request line with any other is answered 505.
+SUPPORTED_VERSIONS = frozenset({b"1.0", b"1.1"})
 # Where a request head ends: h11 takes a bare LF for CRLF, so this does too.
 _HEAD_END = re.compile(b"\n\r?\n")
 
@@ -32,7 +34,8 @@ async def read_head(
 
     Raises:
         HandshakeError: 414 or 431 when the request line or the head is too long, 431 when
-            it has more than ``max_headers`` header lines; 400 for both Content-Length and
+            it has more than ``max_headers`` header lines; 505 for an HTTP version other
+            than 1.0 and 1.1; 400 for both Content-Length and
             Transfer-Encoding (RFC 9112 §6.1: the caller answers and closes, so nothing can
             be smuggled behind).
         h11.RemoteProtocolError: the bytes are not HTTP/1.1.
@@ -110,9 +113,12 @@ def check_head(request: h11.Request, *, max_headers: int) -> None:
     """Checks on a parsed head that h11 leaves to us.
 
     Raises:
-        HandshakeError: 431 (too many header lines) or 400 (both Content-Length and
-            Transfer-Encoding).
+        HandshakeError: 505 for an HTTP version other than 1.0 and 1.1 (h11 parses any
+            ``HTTP/d.d``; its framing rules are 1.x's, so nothing else may reach an actor),
+            431 (too many header lines) or 400 (both Content-Length and Transfer-Encoding).
     """
+    if request.http_version not in SUPPORTED_VERSIONS:
+        raise HandshakeError("HTTP version not supported", status=505)
     if len(request.headers) > max_headers:
         raise HandshakeError("too many header fields", status=431)
     names = {name for name, _ in request.headers}

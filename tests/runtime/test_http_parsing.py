@@ -159,6 +159,22 @@ async def test_an_upgrade_over_http_1_0_is_refused(tmp_path: Path) -> None:
     assert not (tmp_path / "data" / "actors").exists()
 
 
+@pytest.mark.parametrize("version", [b"2.0", b"1.2", b"0.9", b"9.9"])
+@pytest.mark.parametrize("target", [b"/echo/k", b"/echo/k/rpc/echo", b"/_roost/health"])
+async def test_http_versions_other_than_1_0_and_1_1_are_505(
+    tmp_path: Path, version: bytes, target: bytes
+) -> None:
+    request = b"GET " + target + b" HTTP/" + version + b"\r\nHost: x\r\n\r\n"
+    request += b"GET /_roost/health HTTP/1.1\r\nHost: x\r\n\r\n"  # never answered
+    with trio.fail_after(10):
+        async with running(make_app(), tmp_path / "data") as server:
+            reply = await exchange(server, request)
+            assert reply.startswith(b"HTTP/1.1 505 "), reply[:80]
+            assert reply.count(b"HTTP/1.1") == 1 and b"connection: close" in reply.lower()
+            assert await healthy(server)
+    assert not (tmp_path / "data" / "actors").exists()  # the actor never saw it
+
+
 async def test_an_invalid_response_from_an_actor_is_500_and_the_server_goes_on(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
