@@ -45,14 +45,7 @@ from roost._errors import ConfigError, StorageError
 from ._api import EncodedState, SharedStore, dedupe_rounds, state_text
 from ._errors import StoreUnavailable
 from ._records import Lease, NodeInfo, StateWrite, StoredState, WriteOutcome, WriteStatus
-from ._schema import (
-    CLEAR_VERSION,
-    CREATE_VERSION_TABLE,
-    POSTGRES_MIGRATIONS,
-    READ_VERSION,
-    WRITE_VERSION_POSTGRES,
-    pending_migrations,
-)
+from ._schema import POSTGRES, migrate
 
 __all__ = ["PostgresSharedStore"]
 
@@ -277,15 +270,7 @@ class PostgresSharedStore(SharedStore):
                 conn.execute(
                     sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self._schema))
                 )
-            conn.execute(CREATE_VERSION_TABLE)
-            row = conn.execute(READ_VERSION).fetchone()
-            steps = pending_migrations(row[0] if row else None, POSTGRES_MIGRATIONS)
-            for _, statements in steps:
-                for statement in statements:
-                    conn.execute(statement)
-            if steps:
-                conn.execute(CLEAR_VERSION)
-                conn.execute(WRITE_VERSION_POSTGRES, (steps[-1][0],))
+            migrate(conn, POSTGRES)
 
     def _close_sync(self) -> None:
         with self._open_lock:  # after an abandoned open, if it still runs: it may open a pool

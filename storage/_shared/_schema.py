@@ -1,11 +1,13 @@
-"""The shared store's schema as ordered migrations, one list per SQL dialect.
+"""The shared store's schema as ordered migrations, one list per SQL dialect, and the one
+runner (:func:`migrate`) that both stores apply them with.
 
 The stored version lives in ``roost_schema (version int)``, one row. Opening a store applies
 the migrations after the stored version in one transaction, under a lock that serialises
 concurrent openers (``BEGIN IMMEDIATE`` in SQLite, an advisory lock in PostgreSQL), so two
-processes starting together migrate once. Each statement is also idempotent on its own
-(``IF NOT EXISTS``), so a schema created by hand, or a version row lost, is repaired rather
-than broken.
+processes starting together migrate once. The transaction and the lock are the store's (they
+differ by database); the loop inside them is written once, here. Each statement is also
+idempotent on its own (``IF NOT EXISTS``), so a schema created by hand, or a version row
+lost, is repaired rather than broken.
 
 Migration *n* (1-based) is ``MIGRATIONS[n - 1]``; published migrations are never edited, only
 appended, because other services read these tables.
@@ -19,19 +21,28 @@ PostgreSQL, so keys sort by their UTF-8 bytes as they do in SQLite.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, Protocol
+
+import attrs
 
 from roost._errors import StorageError
 
-__all__ = ["POSTGRES_MIGRATIONS", "SQLITE_MIGRATIONS", "pending_migrations"]
+__all__ = [
+    "POSTGRES",
+    "POSTGRES_MIGRATIONS",
+    "SQLITE",
+    "SQLITE_MIGRATIONS",
+    "Dialect",
+    "migrate",
+    "pending_migrations",
+]
 
 Migration = tuple[str, ...]
 
 CREATE_VERSION_TABLE = "CREATE TABLE IF NOT EXISTS roost_schema (version integer NOT NULL)"
 READ_VERSION = "SELECT max(version) FROM roost_schema"
 CLEAR_VERSION = "DELETE FROM roost_schema"
-# The placeholder differs by driver: sqlite3 takes "?", psycopg "%s".
-WRITE_VERSION_SQLITE = "INSERT INTO roost_schema (version) VALUES (?)"
-WRITE_VERSION_POSTGRES = "INSERT INTO roost_schema (version) VALUES (%s)"
+WRITE_VERSION = "INSERT INTO roost_schema (version) VALUES ({})"
 
 SQLITE_MIGRATIONS: tuple[Migration, ...] = (
     (
@@ -102,6 +113,52 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
         """,
     ),
 )
+
+
+@attrs.frozen
+class Dialect:
+    """One database's migrations and its driver's parameter placeholder."""
+
+    migrations: tuple[Migration, ...]
+    placeholder: str  # sqlite3 takes "?", psycopg "%s"
+
+
+SQLITE = Dialect(SQLITE_MIGRATIONS, "?")
+POSTGRES = Dialect(POSTGRES_MIGRATIONS, "%s")
+
+
+class _Rows(Protocol):
+    def fetchone(self) -> Any: ...
+
+
+class Connection(Protocol):
+    """What :func:`migrate` needs of a DB-API connection (sqlite3's and psycopg's both fit)."""
+
+    def execute(self, query: str, params: Any = ..., /) -> _Rows: ...
+
+
+def migrate(conn: Connection, dialect: Dialect) -> int:
+    """Bring the schema up to the dialect's last migration; return the version it ends at.
+
+    The caller holds the transaction and the lock that serialise concurrent openers: the
+    steps and the new version row commit together or not at all, so a failed step leaves
+    the previous version in place and the next open retries it.
+
+    Raises:
+        StorageError: if the stored version is newer than this roost knows.
+    """
+    conn.execute(CREATE_VERSION_TABLE)
+    row = conn.execute(READ_VERSION).fetchone()
+    steps = pending_migrations(row[0] if row else None, dialect.migrations)
+    for _, statements in steps:
+        for statement in statements:
+            conn.execute(statement)
+    if not steps:
+        return len(dialect.migrations)
+    version = steps[-1][0]
+    conn.execute(CLEAR_VERSION)  # one row, even after a lost or duplicated one
+    conn.execute(WRITE_VERSION.format(dialect.placeholder), (version,))
+    return version
 
 
 def pending_migrations(

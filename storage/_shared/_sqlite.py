@@ -36,14 +36,7 @@ from ._records import (
     WriteStatus,
     decode_state,
 )
-from ._schema import (
-    CLEAR_VERSION,
-    CREATE_VERSION_TABLE,
-    READ_VERSION,
-    SQLITE_MIGRATIONS,
-    WRITE_VERSION_SQLITE,
-    pending_migrations,
-)
+from ._schema import SQLITE, migrate
 
 __all__ = ["SQLiteSharedStore"]
 
@@ -158,16 +151,8 @@ class SQLiteSharedStore(SharedStore):
             try:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute(f"PRAGMA synchronous={self._synchronous}")  # validated above
-                with _immediate(conn):
-                    conn.execute(CREATE_VERSION_TABLE)
-                    (stored,) = conn.execute(READ_VERSION).fetchone()
-                    steps = pending_migrations(stored, SQLITE_MIGRATIONS)
-                    for _, statements in steps:
-                        for statement in statements:
-                            conn.execute(statement)
-                    if steps:
-                        conn.execute(CLEAR_VERSION)
-                        conn.execute(WRITE_VERSION_SQLITE, (steps[-1][0],))
+                with _immediate(conn):  # BEGIN IMMEDIATE: one opener migrates at a time
+                    migrate(conn, SQLITE)
             except BaseException:
                 conn.close()
                 raise
