@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import attrs
 import trio
 
-from roost._errors import CommitFailed, ConnectionModeError
+from roost._errors import BadRequest, CommitFailed, ConnectionModeError, RpcError
 from roost.actors import Actor, Connection
 from roost.actors._alarms import Alarm, AlarmChanges, Alarms
 from roost.actors._http import Response
@@ -31,6 +31,7 @@ from roost.protocol import ServerEvent, encode_binary, encode_text
 from roost.storage import ActorStorage, StoredState
 
 from ._lifecycle import ActorState, check_transition
+from ._routing import check_key
 from ._websocket import SessionState, check_close_code
 
 if TYPE_CHECKING:
@@ -216,6 +217,19 @@ class ActorSlot:
                 self.registry.stats.messages_sent_total += 1
 
     def call(self, actor_type: str, key: str) -> ActorRef:
+        """A reference to another actor; its key follows the rule of WebSocket and HTTP (G9).
+
+        Raises:
+            RpcError: bad_request, in the caller's turn, for a key that breaks the rule: no
+                slot, instance or file is made for it.
+        """
+        try:
+            check_key(key, max_key_bytes=self.registry.max_key_bytes)
+        except BadRequest as exc:
+            raise RpcError(
+                "bad_request", f"cannot call {actor_type}/{key!r}: {exc.reason}"
+            ) from None
+
         async def invoke(method: str, args: dict[str, Any]) -> Any:
             return await self.registry.call_actor(self, actor_type, key, method, args)
 

@@ -102,6 +102,8 @@ class ActorRegistry:
         self.resolve: Callable[[str, str], ActorSlot | None] | None = None
         #: Seconds an actor-to-actor call may wait for its answer.
         self.call_timeout = 30.0
+        #: Longest actor key in UTF-8 bytes, for actor-to-actor calls too (G9; set by the server).
+        self.max_key_bytes = 512
         #: Group commit: at most this many consecutive turns of one actor share a COMMIT
         #: (0 turns it off). Bounds how long a reply may wait for the group's commit.
         self.max_group_turns = 64

@@ -98,6 +98,7 @@ class Server:
             stats=self.stats,
         )
         self.registry.max_group_turns = self.config.max_group_turns
+        self.registry.max_key_bytes = self.config.max_key_bytes
         self.metrics = MetricsExporter(self.stats, self._gauges)
         self.sync: SyncWorker | None = None
         self.port: int | None = None
