@@ -59,7 +59,9 @@ class OriginPolicy:
             if entry == "*":
                 everyone = True
                 continue
-            parsed = _parse_origin(entry.replace("://*.", "://wildcard.", 1))
+            # A configured origin may end in "/" (copied from an address bar); a request's may not.
+            text = entry.strip().removesuffix("/")
+            parsed = _parse_origin(text.replace("://*.", "://wildcard.", 1))
             if parsed is None:
                 raise ConfigError(
                     f"allow_origins: {entry!r} is not an origin like https://app.example.com"
@@ -98,10 +100,11 @@ class OriginPolicy:
         credentials with a wildcard), so a foreign page cannot act as the user; a listed
         origin gets credentials. ``Vary: Origin`` keeps caches from mixing the answers.
         """
-        if origin is None:
+        parsed = None if origin is None else _parse_origin(origin)
+        if self.everyone and (parsed is None or parsed not in self.exact):
+            return (("access-control-allow-origin", "*"),) if origin is not None else ()
+        if origin is None or parsed is None:  # not an origin: never echoed
             return ()
-        if self.everyone and _parse_origin(origin) not in self.exact:
-            return (("access-control-allow-origin", "*"),)
         return (
             ("access-control-allow-origin", origin),
             ("access-control-allow-credentials", "true"),
@@ -115,13 +118,14 @@ class OriginPolicy:
 
         Only POST with the headers in :data:`ALLOWED_REQUEST_HEADERS` is granted.
         """
-        if origin is None or method != "POST":
+        cors = self.cors_headers(origin)
+        if not cors or method != "POST":  # no origin, or text that is not one
             return None
         asked = [h.strip().lower() for h in (request_headers or "").split(",") if h.strip()]
         if any(name not in ALLOWED_REQUEST_HEADERS for name in asked):
             return None
         return (
-            *self.cors_headers(origin),
+            *cors,
             ("access-control-allow-methods", "POST"),
             ("access-control-allow-headers", ", ".join(ALLOWED_REQUEST_HEADERS)),
             ("access-control-max-age", str(PREFLIGHT_MAX_AGE)),
@@ -129,10 +133,17 @@ class OriginPolicy:
 
 
 def _parse_origin(text: str) -> _Origin | None:
-    """``scheme://host[:port]`` (no path, no user info) -> its parts, lower-cased."""
-    scheme, sep, rest = text.strip().rstrip("/").partition("://")
+    """A serialized origin (RFC 6454 §6.2), ``scheme://host[:port]``, -> its parts, lower-cased.
+
+    Nothing else is one: a path (even a lone trailing ``/``), a query, a fragment, user info
+    or an empty port make the text no origin at all, so it is foreign, and never echoed in a
+    CORS answer (G10).
+    """
+    scheme, sep, rest = text.strip().partition("://")
     scheme = scheme.lower()
-    if not sep or scheme not in _DEFAULT_PORTS or not rest or any(c in rest for c in "/?#@ "):
+    if not sep or scheme not in _DEFAULT_PORTS or not rest or any(c in rest for c in "/?#@ \\"):
+        return None
+    if rest.endswith(":"):
         return None
     split = _split_host(rest)
     if split is None:

@@ -137,6 +137,38 @@ async def test_cors_preflight_and_call_from_an_allowed_origin(tmp_path: Path) ->
             assert status == 404 and headers["access-control-allow-origin"] == page
 
 
+async def test_an_origin_with_a_path_is_foreign_and_never_echoed(tmp_path: Path) -> None:
+    """``Origin: http://localhost:3000/`` is no serialized origin (RFC 6454): not the listed
+    page, not the server's own, and never repeated in a CORS header."""
+    page = "http://localhost:3000"
+    call = [("content-type", "application/json")]
+    with trio.fail_after(10):
+        async with running(make_app(), tmp_path, allow_origins=[page]) as server:
+            port = server.port
+            assert port is not None
+            for origin in (f"{page}/", f"{page}/x", f"{page}?q", f"http://u@{page[7:]}"):
+                upgrade = [*UPGRADE, ("origin", origin)]
+                assert (await ask(port, "GET", "/room/a", upgrade))[0] == 403, origin
+                own = [*UPGRADE, ("origin", f"http://127.0.0.1:{port}/")]
+                assert (await ask(port, "GET", "/room/a", own))[0] == 403
+                status, headers, _ = await ask(
+                    port, "POST", "/room/a/rpc/echo", [("origin", origin), *call], body=b"{}"
+                )
+                assert status == 403 and "access-control-allow-origin" not in headers
+                preflight = [("origin", origin), ("access-control-request-method", "POST")]
+                status, headers, _ = await ask(port, "OPTIONS", "/room/a/rpc/echo", preflight)
+                assert status == 403 and "access-control-allow-origin" not in headers
+            assert nothing_on_disk(tmp_path)
+        async with running(make_app(), tmp_path / "star", allow_origins=["*", page]) as server:
+            assert server.port is not None
+            slashed = [("origin", f"{page}/"), *call]
+            status, headers, _ = await ask(
+                server.port, "POST", "/room/a/rpc/echo", slashed, body=b'{"text": "hi"}'
+            )
+            assert status == 200 and headers["access-control-allow-origin"] == "*"
+            assert "access-control-allow-credentials" not in headers
+
+
 async def test_a_trusted_proxy_names_the_host(tmp_path: Path) -> None:
     """The test's socket plays the proxy: it connects from 127.0.0.1, the default trust."""
     with trio.fail_after(10):

@@ -21,7 +21,7 @@ def test_no_origin_is_not_a_browser_and_is_allowed() -> None:
         ("https://chat.example.com", "chat.example.com"),
         ("https://chat.example.com", "chat.example.com:443"),
         ("http://chat.example.com", "chat.example.com"),
-        ("HTTPS://Chat.Example.COM/", "chat.example.com"),
+        ("HTTPS://Chat.Example.COM", "chat.example.com"),
         ("http://[::1]:8787", "[::1]:8787"),
     ],
 )
@@ -41,6 +41,15 @@ def test_the_servers_own_page_is_allowed(origin: str, host: str) -> None:
         ("file://chat.example.com", "chat.example.com"),
         ("https://user@chat.example.com", "chat.example.com"),
         ("https://chat.example.com/path", "chat.example.com"),
+        # Not serialized origins (RFC 6454): a trailing slash, a query, a fragment, user
+        # info, an empty port, a backslash.
+        ("http://localhost:3000/", "localhost:3000"),
+        ("https://chat.example.com/", "chat.example.com"),
+        ("https://chat.example.com?x=1", "chat.example.com"),
+        ("https://chat.example.com#top", "chat.example.com"),
+        ("https://user:pw@chat.example.com", "chat.example.com"),
+        ("https://chat.example.com:", "chat.example.com"),
+        ("https://chat.example.com\\", "chat.example.com"),
         ("https://chat.example.com", ""),
         ("https://chat.example.com:99999", "chat.example.com:99999"),
         ("https://chat.example.com:\u00b2", "chat.example.com"),
@@ -67,6 +76,35 @@ def test_star_allows_every_origin_without_credentials() -> None:
     assert policy.allows("https://anyone.example", "chat.example.com")
     assert policy.allows("null", "chat.example.com")
     assert policy.cors_headers("https://anyone.example") == (("access-control-allow-origin", "*"),)
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "http://localhost:3000/",
+        "http://localhost:3000/app",
+        "http://localhost:3000?q",
+        "http://localhost:3000#f",
+        "http://me@localhost:3000",
+    ],
+)
+def test_an_origin_with_more_than_scheme_host_port_is_foreign_and_never_echoed(
+    origin: str,
+) -> None:
+    listed = OriginPolicy.parse(["http://localhost:3000"])
+    assert not listed.allows(origin, "api.internal")
+    assert not listed.allows(origin, "localhost:3000")
+    assert listed.cors_headers(origin) == ()
+    assert listed.preflight_headers(origin, "POST", None) is None
+    star = OriginPolicy.parse(["*", "http://localhost:3000"])
+    assert star.allows(origin, "api.internal")  # everyone may call, without credentials
+    assert star.cors_headers(origin) == (("access-control-allow-origin", "*"),)
+
+
+def test_a_configured_origin_may_end_in_a_slash() -> None:
+    policy = OriginPolicy.parse(["http://localhost:3000/"])
+    assert policy.allows("http://localhost:3000", "api.internal")
+    assert not policy.allows("http://localhost:3000/", "api.internal")
 
 
 def test_listed_origins_get_credentialed_cors_headers() -> None:
