@@ -63,7 +63,7 @@ from ._routing import RUNTIME_PREFIX, parse_target, route_actor
 from ._stats import NodeStats
 from ._sync import SyncWorker
 from ._transport import Flusher, Peer
-from ._websocket import WebSocketSession
+from ._websocket import WebSocketSession, clip_message
 
 log = logging.getLogger("roost.server")
 
@@ -762,8 +762,12 @@ def _with_headers(response: Response, headers: tuple[tuple[str, str], ...]) -> R
 
 
 def _rpc_error(status: int, code: str, message: str, codec: EnvelopeCodec = _JSON_BODY) -> Response:
-    """An error reply, ``{"error": {"code": ..., "message": ...}}``, in ``codec``'s encoding."""
+    """An error reply, ``{"error": {"code": ..., "message": ...}}``, in ``codec``'s encoding.
+
+    The message is clipped: it may repeat client text (a method name).
+    """
     try:
-        return _rpc_reply(codec, status, {"error": {"code": code, "message": message}})
+        error = {"code": code, "message": clip_message(message)}
+        return _rpc_reply(codec, status, {"error": error})
     except EnvelopeError:  # an actor's RpcError message off the data model or too long
         return _rpc_reply(codec, status, {"error": {"code": code, "message": code}})

@@ -45,6 +45,18 @@ if TYPE_CHECKING:
 log = logging.getLogger("roost.websocket")
 
 #: Close codes an actor may send (RFC 6455 §7.4): 1000, the defined ones, and 3000-4999.
+#: The longest error message a reply carries: messages may repeat client text (a method
+#: name, an argument), which must never make the reply too big to send (issue 12).
+MAX_ERROR_MESSAGE = 200
+
+
+def clip_message(message: str) -> str:
+    """``message`` cut to :data:`MAX_ERROR_MESSAGE` characters (an ellipsis marks the cut)."""
+    if len(message) <= MAX_ERROR_MESSAGE:
+        return message
+    return message[: MAX_ERROR_MESSAGE - 1] + "\u2026"
+
+
 _SENDABLE = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
 
 
@@ -322,8 +334,15 @@ class WebSocketSession:
         self._reply(ErrorReply(id=call_id, code=code, message=message))
 
     def _reply(self, reply: ErrorReply) -> None:
-        """An error reply: never gated, it reveals nothing a turn wrote."""
+        """An error reply: never gated, it reveals nothing a turn wrote.
+
+        Its message is clipped, so an echo of client text always fits in the limits and a
+        refused call never costs the connection (G8).
+        """
         if self.can_send:
+            message = clip_message(reply.message)
+            if message != reply.message:
+                reply = ErrorReply(id=reply.id, code=reply.code, message=message)
             self.peer.write(self.encode(reply))
 
     def _too_fast(self) -> None:
