@@ -63,7 +63,7 @@ from ._routing import RUNTIME_PREFIX, parse_target, route_actor
 from ._stats import NodeStats
 from ._sync import SyncWorker
 from ._transport import Flusher, Peer
-from ._websocket import WebSocketSession, clip_message
+from ._websocket import WebSocketSession, clip_message, linger_bytes
 
 log = logging.getLogger("roost.server")
 
@@ -443,6 +443,12 @@ class Server:
 
         ``request``: the request whose head was read, if any. An rpc call's refusal (a body
         over the limit, say) is JSON like its error replies, so its client reads them alike.
+
+        The close lingers: the client may still be sending (the rest of a 20 MiB body, a
+        head over the limit) and closing with unread bytes would reset the connection,
+        destroying the answer before it is read. So the write side is shut down behind the
+        answer and what arrives is dropped until the client's EOF, for at most
+        ``close_timeout`` seconds and ``linger_bytes`` bytes.
         """
         if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
             if request is not None and is_rpc_target(request.target):
@@ -460,7 +466,7 @@ class Server:
             except h11.LocalProtocolError:
                 pass
         with trio.move_on_after(self.config.close_timeout):
-            await peer.aclose()
+            await peer.aclose(linger_bytes=linger_bytes(self.config.max_message_size))
 
     async def _respond(self, request: h11.Request, body: bytes, peer: Peer) -> Response:
         """Answer a plain HTTP request: the runtime's own endpoints, static files or an actor."""
