@@ -2,9 +2,13 @@
 
 Bytes in, events out, bytes to send: no sockets, no clock, no trio. The runtime feeds what it
 reads to a :class:`FrameDecoder` and writes what the ``encode_*`` functions return; errors
-become close codes in :func:`close_for_error` only.
+become close codes in :func:`close_for_error` only. :class:`WebSocketConnection` wraps both
+into one endpoint (masking, pongs, the close handshake), and :class:`CallEncoder` is the
+client side of envelope rpc.
 """
 
+from ._calls import CallEncoder, error_for_reply, outcome
+from ._connection import ConnectionFailed, ConnectionState, WebSocketConnection, close_code_for
 from ._envelope import (
     SUBPROTOCOLS,
     Call,
@@ -63,8 +67,11 @@ __all__ = [
     "BadEnvelope",
     "BinaryMessage",
     "Call",
+    "CallEncoder",
     "CloseCode",
     "CloseReceived",
+    "ConnectionFailed",
+    "ConnectionState",
     "Envelope",
     "EnvelopeCodec",
     "EnvelopeError",
@@ -84,11 +91,13 @@ __all__ = [
     "UnsupportedFrame",
     "UpgradeRequest",
     "ValueTooLarge",
+    "WebSocketConnection",
     "accept_headers",
     "accept_key",
     "check_accept",
     "check_upgrade",
     "client_request_headers",
+    "close_code_for",
     "close_for_error",
     "codec_for_content_type",
     "codec_for_subprotocol",
@@ -99,6 +108,8 @@ __all__ = [
     "encode_pong",
     "encode_text",
     "envelope_error_for",
+    "error_for_reply",
     "is_websocket_upgrade",
+    "outcome",
     "rejection_headers",
 ]

@@ -52,6 +52,13 @@ PUBLIC = {
     "codec_for_content_type",
     "codec_for_subprotocol",
     "envelope_error_for",
+    "CallEncoder",
+    "ConnectionFailed",
+    "ConnectionState",
+    "WebSocketConnection",
+    "close_code_for",
+    "error_for_reply",
+    "outcome",
 }
 
 
