@@ -105,10 +105,14 @@ class Server:
         self.sessions: set[WebSocketSession] = set()
         self._flusher = Flusher()
         self._peers: set[Peer] = set()
-        self._busy: set[Peer] = set()  # peers with an HTTP request being answered
+        # Peers waiting for a request head (keep-alive between requests): they hold no work,
+        # so the drain does not wait for them.
+        self._idle: set[Peer] = set()
         self._stopping = False
+        self._listening = False
         self._stop_requested = trio.Event()
-        self._drained = trio.Event()
+        self._drained = trio.Event()  # stopping, and every peer is idle
+        self._gone = trio.Event()  # stopping, and no peer is left
         self._stopped = trio.Event()
         self._nursery: trio.Nursery | None = None
         # Origins, trusted proxies, per-client limits, admin access (G10); the admin
@@ -186,12 +190,20 @@ class Server:
                 sync_scope = trio.CancelScope()
                 nursery.start_soon(_run_in, sync_scope, sync.run)
                 accept_scope = trio.CancelScope()
+                self._listening = True
                 nursery.start_soon(self._accept, listener, admin, nursery, accept_scope)
                 task_status.started(self)
                 await self._stop_requested.wait()
-                accept_scope.cancel()
                 alarm_scope.cancel()
                 await self._drain_connections()
+                # The listeners close when the drain ends, not when it begins: meanwhile
+                # they answer probes (ready: 503 stopping) and refuse the rest with 503.
+                self._listening = False
+                accept_scope.cancel()
+                listener.close()
+                if admin is not None:
+                    admin.close()
+                await self._cut_peers()
                 await self.registry.stop_all()
                 sync_scope.cancel()
                 await self._final_sync(sync)
@@ -269,7 +281,7 @@ class Server:
             await gate.wait_for_room()
             await trio.lowlevel.wait_readable(listener)
             for _ in range(64):  # take a burst of handshakes per wake-up
-                if not gate.has_room():
+                if not gate.has_room() or not self._listening:
                     break
                 try:
                     sock, _addr = listener.accept()
@@ -326,22 +338,35 @@ class Server:
         await registry.slot(actor_type, key).fire_alarm(name)
 
     async def _drain_connections(self) -> None:
-        """Graceful shutdown: close WebSockets with 1001 and idle HTTP peers, then wait."""
+        """Graceful shutdown: close WebSockets with 1001, then wait (``shutdown_timeout``)
+        until every peer is idle: WebSockets closed, requests answered.
+
+        The listeners stay open meanwhile, and peers are served in drain mode (see
+        :meth:`_serve_http`): probes are answered, everything else gets 503 and a close.
+        """
         self._stopping = True
         for session in list(self.sessions):
             session.close(1001, "server shutting down")
-        for peer in list(self._peers):
-            if peer not in self._busy and not any(s.peer is peer for s in self.sessions):
-                peer.abort()
-        if self._peers:
-            with trio.move_on_after(self.config.shutdown_timeout):
-                await self._drained.wait()
+        self._peer_changed()
+        with trio.move_on_after(self.config.shutdown_timeout):
+            await self._drained.wait()
+
+    async def _cut_peers(self) -> None:
+        """After the drain: cut every peer left (idle keep-alives, WebSockets past the
+        deadline) and give their tasks ``close_timeout`` to run their on_close turns."""
         for peer in list(self._peers):
             peer.abort()
-        # Cut peers' tasks still run their on_close turns; give them the same deadline.
-        if self._peers:
-            with trio.move_on_after(self.config.close_timeout):
-                await self._drained.wait()
+        self._peer_changed()
+        with trio.move_on_after(self.config.close_timeout):
+            await self._gone.wait()
+
+    def _peer_changed(self) -> None:
+        """A peer left or became idle: wake the drain when it is done."""
+        if self._stopping:
+            if self._peers <= self._idle:
+                self._drained.set()
+            if not self._peers:
+                self._gone.set()
 
     # -- one TCP connection ------------------------------------------------------------------
 
@@ -371,11 +396,11 @@ class Server:
         finally:
             peer.abort()
             self._peers.discard(peer)
+            self._idle.discard(peer)
             self._admin_peers.discard(peer)
             self.exposure.gate.leave(sock)
             self.exposure.release(peer)
-            if self._stopping and not self._peers:
-                self._drained.set()
+            self._peer_changed()
 
     async def _serve_http(self, peer: Peer) -> tuple[WebSocketSession, bytes] | None:
         """Answer HTTP requests until the peer leaves or upgrades to a WebSocket."""
@@ -385,7 +410,12 @@ class Server:
             request: h11.Request | None = None
             try:
                 with self.exposure.gate.reading(peer.sock), trio.fail_after(config.request_timeout):
-                    request = await read_head(peer, conn, max_headers=config.max_headers)
+                    self._idle.add(peer)  # between requests: nothing for a drain to wait on
+                    self._peer_changed()
+                    try:
+                        request = await read_head(peer, conn, max_headers=config.max_headers)
+                    finally:
+                        self._idle.discard(peer)
                     if request is None:
                         return None
                     body = await read_body(peer, conn, request, max_body=config.max_message_size)
@@ -403,9 +433,19 @@ class Server:
             if not self.exposure.admit(peer, self._client_address(peer, request)):
                 await self._refuse(peer, conn, 429, "too many connections from this address")
                 return None
+            if self._stopping and not _is_runtime_target(request.target):
+                # Draining: only the probes are answered; a client retries elsewhere.
+                await self._refuse(
+                    peer,
+                    conn,
+                    503,
+                    "server shutting down",
+                    headers=[(b"retry-after", RETRY_AFTER)],
+                    request=request,
+                )
+                return None
             if is_websocket_upgrade(request.headers):
                 return await self._upgrade(peer, conn, request)
-            self._busy.add(peer)
             try:
                 response = await self._respond(request, body, peer)
                 if self._stopping:
@@ -420,7 +460,6 @@ class Server:
                 await self._refuse(peer, conn, 500, "internal error")
                 return None
             finally:
-                self._busy.discard(peer)
                 self.exposure.release(peer)  # an upgraded peer keeps its unit until it ends
             if conn.our_state is h11.MUST_CLOSE or self._stopping:
                 with trio.move_on_after(config.close_timeout):
@@ -452,7 +491,7 @@ class Server:
         """
         if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
             if request is not None and is_rpc_target(request.target):
-                code = "too_large" if status == 413 else "bad_request"
+                code = _REFUSAL_CODE.get(status, "bad_request")
                 response = _with_headers(
                     _rpc_error(status, code, reason), (("connection", "close"),)
                 )
@@ -640,7 +679,7 @@ class Server:
         """Run on_connect; on acceptance return the session and the bytes behind the request."""
         config = self.config
         try:
-            if self._stopping:
+            if self._stopping:  # an upgrade to /_roost/...; the others never get here
                 raise HandshakeError("server shutting down", status=503)
             if peer in self._admin_peers:
                 raise NotFound("the admin port serves the runtime endpoints only")
@@ -739,6 +778,16 @@ async def _run_in(scope: trio.CancelScope, fn: Callable[[], Awaitable[None]]) ->
 
 
 _JSON_BODY = codec_for_content_type("application/json")
+#: Retry-After of a draining node's 503, in seconds: the client should come back soon, to
+#: another node (the load balancer stops routing here once ready says "stopping").
+RETRY_AFTER = b"1"
+
+
+def _is_runtime_target(target: bytes) -> bool:
+    """Whether a raw request target is a runtime endpoint (``/_roost/...``)."""
+    return target.partition(b"?")[0].startswith(RUNTIME_PREFIX.encode())
+
+
 _RPC_STATUS = {"bad_request": 400, "not_found": 404, "unavailable": 503, "too_large": 413}
 #: The error code of an HTTP rpc call the authenticate hook refused, by status.
 _REFUSAL_CODE = {
