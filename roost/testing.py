@@ -9,56 +9,39 @@
 :class:`TestServer` runs a real :class:`~roost.Server` inside the current trio run. Each
 client talks to it over one end of a ``socket.socketpair()`` whose other end the server
 serves as if it had accepted it, so no port is used and every byte goes through the real
-HTTP, WebSocket and actor code. The clients speak WebSocket with :mod:`roost.protocol`'s codec
-in client mode and HTTP with h11. Nothing here sleeps: time is trio's, so the server's alarms,
-keep-alives and idle timeouts run on pytest-trio's ``autojump_clock``.
-
-This module is longer than most because a test kit is one piece: the server wrapper, its
-WebSocket and HTTP clients and the storage view share their plumbing.
+HTTP, WebSocket and actor code. The clients (:class:`TestClient`, in ``roost._test_client``)
+speak WebSocket over the same sans-I/O core as :mod:`roost.client`
+(:class:`~roost.protocol.WebSocketConnection`) and HTTP with h11. Nothing here sleeps: time is
+trio's, so the server's alarms, keep-alives and idle timeouts run on pytest-trio's
+``autojump_clock``.
 """
 
 from __future__ import annotations
 
-import base64
 import json
-import os
 import shutil
 import socket
 import sqlite3
 import tempfile
 import types
-from collections.abc import AsyncIterator, Generator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from pathlib import Path
 from typing import Any, cast
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 import attrs
 import h11
 import trio
 from sqlite_utils import Database
 
-from roost._errors import ConfigError, ConnectionClosed, HandshakeError, ProtocolError, RoostError
+from roost._errors import ConfigError
 from roost.actors import Alarm, Alarms
 from roost.actors._alarms import AlarmChanges
-from roost.protocol import (
-    BinaryMessage,
-    CloseReceived,
-    FrameDecoder,
-    Ping,
-    Pong,
-    TextMessage,
-    check_accept,
-    client_request_headers,
-    close_for_error,
-    encode_binary,
-    encode_close,
-    encode_ping,
-    encode_pong,
-    encode_text,
-)
 from roost.runtime import ActorState, App, Server, ServerConfig, ServerStatistics
 from roost.storage import KV, ActorStorage
+
+from ._test_client import HOST, TestClient, TestClientRefused, read_response, target
 
 __all__ = [
     "StorageView",
@@ -68,13 +51,6 @@ __all__ = [
     "TestServer",
 ]
 
-#: The Host header the kit's clients send; nothing resolves it, nothing needs to.
-HOST = "roost.test"
-#: Close codes that end ``async for message in client`` quietly instead of raising.
-_NORMAL_CLOSE = frozenset({1000, 1001, 1005})
-# Printable ASCII except space goes into a request target as it is; the rest is percent-encoded.
-_TARGET_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
-_RECEIVE_SIZE = 65536
 #: Headers a test client's handshake sets itself; ``connect(headers=...)`` may not.
 _HANDSHAKE_HEADERS = frozenset(
     {
@@ -86,27 +62,6 @@ _HANDSHAKE_HEADERS = frozenset(
         "sec-websocket-protocol",
     }
 )
-
-
-class TestClientRefused(RoostError):
-    """The server answered a test client's WebSocket handshake with ``status`` instead of 101.
-
-    Attributes:
-        status: the HTTP status (403 for a plain ``ConnectionRefused``, 404 unknown type, ...).
-        body: the response body; for a refusal, the reason given to ``ConnectionRefused``.
-    """
-
-    __test__ = False  # not a pytest test class, whatever its name
-
-    def __init__(self, status: int, body: bytes) -> None:
-        self.status = status
-        self.body = body
-        super().__init__(f"WebSocket refused with HTTP {status}: {self.text.strip()!r}")
-
-    @property
-    def text(self) -> str:
-        """The body decoded as UTF-8 (undecodable bytes replaced)."""
-        return self.body.decode("utf-8", errors="replace")
 
 
 @attrs.frozen
@@ -164,284 +119,6 @@ class StorageView:
 
     def close(self) -> None:
         self._conn.close()
-
-
-class TestClient:
-    """A WebSocket client of a :class:`TestServer`, over a socket pair.
-
-    Get one with ``client = await t.connect(path)`` or ``async with t.connect(path) as
-    client:`` (which closes it with 1000 on exit). A task in the test server's nursery reads
-    the socket: it answers the server's pings and queues messages for :meth:`receive`, at
-    most ``max_buffered`` of them; past that it stops reading, so the server sees a client
-    that does not keep up, just as with a real one.
-
-    Attributes:
-        subprotocol: the subprotocol the server chose, or None.
-        closed_code: None while open; then the code of the server's close frame (the echo of
-            ours when we closed first), or 1006 when the connection ended without one.
-        closed_reason: the reason that came with ``closed_code``.
-    """
-
-    __test__ = False
-
-    def __init__(
-        self,
-        test_server: TestServer,
-        path: str,
-        *,
-        subprotocols: Iterable[str],
-        max_message_size: int,
-        max_buffered: int,
-        headers: Iterable[tuple[str, str]] = (),
-    ) -> None:
-        self._test_server = test_server
-        self._path = path
-        self._subprotocols = tuple(subprotocols)
-        self._headers = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in headers]
-        self._max_message_size = max_message_size
-        self._send_messages, self._messages = trio.open_memory_channel[str | bytes](max_buffered)
-        self._stream: trio.SocketStream | None = None
-        self._write_lock = trio.Lock()
-        self._close_sent = False
-        self._done = trio.Event()  # the reader finished: the socket is closed
-        self._pings: dict[bytes, trio.Event] = {}
-        self._ping_count = 0
-        self.subprotocol: str | None = None
-        self.closed_code: int | None = None
-        self.closed_reason = ""
-
-    # -- opening -----------------------------------------------------------------------------
-
-    def __await__(self) -> Generator[Any, None, TestClient]:
-        return self._open().__await__()
-
-    async def __aenter__(self) -> TestClient:
-        return await self._open()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: types.TracebackType | None,
-    ) -> None:
-        await self.close()
-
-    async def _open(self) -> TestClient:
-        """Perform the opening handshake (once).
-
-        Raises:
-            TestClientRefused: the server answered with another status than 101.
-            HandshakeError: the 101 response is not a valid WebSocket acceptance.
-        """
-        if self._stream is not None:
-            return self
-        key = _nonce()
-        conn = h11.Connection(h11.CLIENT)
-        request = h11.Request(
-            method="GET",
-            target=_target(self._path),
-            headers=client_request_headers(HOST, self._path, key, self._subprotocols)
-            + self._headers,
-        )
-        stream = self._test_server._socket_stream()
-        try:
-            await stream.send_all(conn.send(request) + conn.send(h11.EndOfMessage()))
-            response, body = await _read_response(stream, conn)
-            if response.status_code != 101:
-                raise TestClientRefused(response.status_code, body)
-            self.subprotocol = check_accept(key, response.headers, subprotocols=self._subprotocols)
-        except BaseException:
-            await stream.aclose()
-            self._send_messages.close()
-            self._done.set()
-            raise
-        self._stream = stream
-        self._test_server._nursery().start_soon(self._read, bytes(conn.trailing_data[0]))
-        return self
-
-    # -- sending -----------------------------------------------------------------------------
-
-    async def send(self, message: str | bytes) -> None:
-        """Send a text (``str``) or binary (``bytes``) message.
-
-        Raises:
-            ConnectionClosed: the connection is closing or closed.
-        """
-        if self._close_sent or self.closed_code is not None:
-            raise self._closed_error()
-        if isinstance(message, str):
-            frame = encode_text(message, mask=os.urandom(4))
-        else:
-            frame = encode_binary(message, mask=os.urandom(4))
-        await self._write(frame)
-
-    async def send_json(self, value: Any) -> None:
-        """Send ``value`` serialised as JSON in a text message."""
-        await self.send(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
-
-    async def send_raw(self, data: bytes) -> None:
-        """Write ``data`` to the socket as it is: the escape hatch for protocol tests.
-
-        Build frames with :mod:`roost.protocol` (``encode_frame(..., mask=...)``), or break
-        them on purpose: an unmasked frame, bad UTF-8, a length over the server's limit.
-        """
-        await self._write(data)
-
-    async def ping(self, payload: bytes | None = None) -> None:
-        """Send a ping and wait for the server's pong (the runtime answers it, never the actor).
-
-        Raises:
-            ConnectionClosed: the connection closed before the pong arrived.
-        """
-        if payload is None:
-            self._ping_count += 1
-            payload = f"roost-test-{self._ping_count}".encode()
-        pong = self._pings.setdefault(payload, trio.Event())
-        try:
-            await self._write(encode_ping(payload, mask=os.urandom(4)))
-        except ConnectionClosed:
-            self._pings.pop(payload, None)
-            raise
-        await pong.wait()
-        if self._pings.pop(payload, None) is not None:  # woken by the end, not by a pong
-            raise self._closed_error()
-
-    async def close(self, code: int = 1000, reason: str = "") -> None:
-        """Start the close handshake (if nobody did yet) and wait until the socket is closed.
-
-        Messages not received yet are dropped. Waits at most the server's ``close_timeout``
-        for its answer, then cuts the socket.
-        """
-        if self._stream is None:
-            return
-        self._messages.close()  # the reader drops messages from now on and never blocks
-        if not self._close_sent and self.closed_code is None:
-            self._close_sent = True
-            with suppress(ConnectionClosed):
-                await self._write(encode_close(code, reason, mask=os.urandom(4)))
-        with trio.move_on_after(self._test_server.server.config.close_timeout):
-            await self._done.wait()
-        await self._stream.aclose()  # ends the reader if the server did not answer
-        await self._done.wait()
-
-    # -- receiving ---------------------------------------------------------------------------
-
-    async def receive(self) -> str | bytes:
-        """The next message: ``str`` for a text frame, ``bytes`` for a binary one.
-
-        Raises:
-            ConnectionClosed: the connection closed (carries ``code`` and ``reason``) and no
-                message received before is left.
-        """
-        self._check_open()
-        try:
-            return await self._messages.receive()
-        except (trio.EndOfChannel, trio.ClosedResourceError):
-            raise self._closed_error() from None
-
-    async def receive_json(self) -> Any:
-        """The next message parsed as JSON."""
-        return json.loads(await self.receive())
-
-    def __aiter__(self) -> TestClient:
-        return self
-
-    async def __anext__(self) -> str | bytes:
-        """Messages until the connection closes: quietly on 1000, 1001 or 1005.
-
-        Raises:
-            ConnectionClosed: it closed with any other code.
-        """
-        try:
-            return await self.receive()
-        except ConnectionClosed as exc:
-            if exc.code in _NORMAL_CLOSE:
-                raise StopAsyncIteration from None
-            raise
-
-    @property
-    def closed(self) -> bool:
-        """True once the connection is over and its socket closed."""
-        return self._done.is_set()
-
-    async def wait_closed(self) -> None:
-        """Wait until the connection is over (``closed_code`` is set and the socket closed)."""
-        self._check_open()
-        await self._done.wait()
-
-    # -- plumbing ----------------------------------------------------------------------------
-
-    def _check_open(self) -> None:
-        if self._stream is None:
-            raise RuntimeError(
-                "the client is not connected: use `await t.connect(...)` or "
-                "`async with t.connect(...) as client`"
-            )
-
-    def _closed_error(self) -> ConnectionClosed:
-        if self.closed_code is None:
-            return ConnectionClosed(1006, "closing")
-        return ConnectionClosed(self.closed_code, self.closed_reason)
-
-    async def _write(self, data: bytes) -> None:
-        self._check_open()
-        assert self._stream is not None
-        async with self._write_lock:
-            try:
-                await self._stream.send_all(data)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                raise self._closed_error() from None
-
-    async def _read(self, data: bytes) -> None:
-        """The reader task: frames in, pongs and close echoes out, messages queued."""
-        assert self._stream is not None
-        decoder = FrameDecoder(max_message_size=self._max_message_size, client=True)
-        try:
-            while True:
-                for event in decoder.receive_data(data) if data else ():
-                    await self._handle(event)
-                try:
-                    data = await self._stream.receive_some(_RECEIVE_SIZE)
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    data = b""
-                if not data:
-                    break
-        except ProtocolError as exc:  # the server broke the protocol: a bug worth a loud code
-            code, reason = close_for_error(exc)
-            if self.closed_code is None:
-                self.closed_code, self.closed_reason = code, f"server broke the protocol: {reason}"
-            if not self._close_sent:
-                self._close_sent = True
-                with suppress(ConnectionClosed):
-                    await self._write(encode_close(code, reason, mask=os.urandom(4)))
-        finally:
-            if self.closed_code is None:
-                self.closed_code = 1006
-            self._send_messages.close()
-            for pong in self._pings.values():
-                pong.set()
-            with trio.CancelScope(shield=True):
-                await self._stream.aclose()
-            self._done.set()
-
-    async def _handle(self, event: object) -> None:
-        if isinstance(event, TextMessage | BinaryMessage):
-            with suppress(trio.BrokenResourceError):  # close() dropped the queue
-                await self._send_messages.send(event.data)
-        elif isinstance(event, Ping):
-            if not self._close_sent:
-                with suppress(ConnectionClosed):
-                    await self._write(encode_pong(event.payload, mask=os.urandom(4)))
-        elif isinstance(event, Pong):
-            pong = self._pings.pop(event.payload, None)
-            if pong is not None:
-                pong.set()
-        elif isinstance(event, CloseReceived):
-            self.closed_code, self.closed_reason = event.code, event.reason
-            if not self._close_sent:  # the server started it: echo its code
-                self._close_sent = True
-                with suppress(ConnectionClosed):
-                    await self._write(encode_close(event.code, mask=os.urandom(4)))
 
 
 class TestServer:
@@ -593,8 +270,10 @@ class TestServer:
         if owned:
             raise ValueError(f"the handshake sets these headers itself: {', '.join(sorted(owned))}")
         return TestClient(
-            self,
             _with_query(path, query),
+            open_stream=self._socket_stream,
+            nursery=self._nursery,
+            close_timeout=self.server.config.close_timeout,
             subprotocols=subprotocols,
             max_message_size=max_message_size,
             max_buffered=max_buffered,
@@ -625,11 +304,11 @@ class TestServer:
         stream = self._socket_stream()
         async with stream:
             conn = h11.Connection(h11.CLIENT)
-            data = conn.send(h11.Request(method=method, target=_target(path), headers=items))
+            data = conn.send(h11.Request(method=method, target=target(path), headers=items))
             if body:
                 data += conn.send(h11.Data(data=body))
             await stream.send_all(data + conn.send(h11.EndOfMessage()))
-            response, response_body = await _read_response(stream, conn)
+            response, response_body = await read_response(stream, conn)
         joined: dict[str, str] = {}
         for raw_name, raw_value in response.headers:
             name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
@@ -715,40 +394,3 @@ def _with_query(path: str, query: Mapping[str, str] | None) -> str:
     if not query:
         return path
     return path + ("&" if "?" in path else "?") + urlencode(query)
-
-
-def _nonce() -> str:
-    """A fresh Sec-WebSocket-Key: base64 of 16 random bytes."""
-    return base64.b64encode(os.urandom(16)).decode("ascii")
-
-
-def _target(path: str) -> bytes:
-    """The request target for ``path``, with non-ASCII characters percent-encoded."""
-    return quote(path, safe=_TARGET_SAFE).encode("ascii")
-
-
-async def _read_response(
-    stream: trio.SocketStream, conn: h11.Connection
-) -> tuple[h11.Response | h11.InformationalResponse, bytes]:
-    """Read a response head and body (none after a 101).
-
-    Raises:
-        HandshakeError: the server closed the connection without answering.
-    """
-    response: h11.Response | h11.InformationalResponse | None = None
-    body = bytearray()
-    while True:
-        event = conn.next_event()
-        if event is h11.NEED_DATA:
-            conn.receive_data(await stream.receive_some(_RECEIVE_SIZE))
-        elif isinstance(event, h11.InformationalResponse):
-            if event.status_code == 101:
-                return event, b""
-        elif isinstance(event, h11.Response):
-            response = event
-        elif isinstance(event, h11.Data):
-            body += event.data
-        elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
-            if response is None:
-                raise HandshakeError("the server closed the connection without answering")
-            return response, bytes(body)
