@@ -182,14 +182,18 @@ class WebSocketConnection:
     def fail(self, exc: BaseException) -> bytes:
         """End the connection for ``exc`` (a frame or envelope error, or a bug): the close
         frame to write (``b""`` if ours was sent already), its code mapped by
-        :func:`close_code_for`. The connection is then closed."""
+        :func:`close_code_for`, with the reason from a server and without from a client.
+        The connection is then closed."""
         code, reason = close_code_for(exc)
         return self._fail(code, reason)
 
     def _fail(self, code: int, reason: str) -> bytes:
         frame = b""
         if self._state is ConnectionState.OPEN:
-            frame = encode_close(code, reason, mask=self._key())
+            # A server explains its error closes (its reasons are part of the protocol for
+            # clients); a client tells a broken server only the code and keeps the reason.
+            sent = "" if self.client else reason
+            frame = encode_close(code, sent, mask=self._key())
         if self._state is not ConnectionState.CLOSED:
             self._set_state(ConnectionState.CLOSED)
             self.close_code, self.close_reason = code, reason

@@ -8,12 +8,14 @@
         async for event in actor.events():
             print(event.name, event.data)
 
-One :class:`ActorClient` holds one WebSocket to one actor, spoken with :mod:`roost.protocol`
-over a trio stream (HTTP handshake by h11): no thread, no task per call, one task per client
-that reads frames and reconnects. When the connection drops for a reason worth retrying, the
-client reconnects to the same URL with jittered exponential backoff; calls in flight fail with
-:class:`Disconnected` (retryable) and calls made meanwhile wait for the new connection, both
-within ``call_timeout``. docs/client.md explains the choices.
+One :class:`ActorClient` holds one WebSocket to one actor over a trio stream (HTTP handshake
+by h11), spoken through :class:`roost.protocol.WebSocketConnection` and
+:class:`roost.protocol.CallEncoder`, the sans-I/O core the test kit shares (masking, pongs,
+the close handshake, close codes, call ids, error replies): no thread, no task per call, one
+task per client that reads frames and reconnects. When the connection drops for a reason
+worth retrying, the client reconnects to the same URL with jittered exponential backoff; calls
+in flight fail with :class:`Disconnected` (retryable) and calls made meanwhile wait for the new
+connection, both within ``call_timeout``. docs/client.md explains the choices.
 
 Errors, added under :class:`~roost.RpcError` of roost's one exception tree::
 
@@ -52,31 +54,26 @@ from roost._errors import (
     ConnectionClosed,
     Disconnected,
     HandshakeError,
-    ProtocolError,
     RoostError,
-    RpcError,
     Unavailable,
 )
 from roost.protocol import (
-    BadEnvelope,
     BinaryMessage,
-    Call,
+    CallEncoder,
     CloseReceived,
+    ConnectionFailed,
+    ConnectionState,
     EnvelopeCodec,
     EnvelopeError,
     ErrorReply,
-    FrameDecoder,
-    Ping,
     Result,
     ServerEvent,
     TextMessage,
+    WebSocketConnection,
     check_accept,
     client_request_headers,
-    encode_binary,
-    encode_close,
-    encode_ping,
-    encode_pong,
-    encode_text,
+    close_code_for,
+    error_for_reply,
 )
 
 from ._urls import actor_url, check_headers, redact_url
@@ -203,15 +200,22 @@ class _Pending:
         self.error: RoostError | None = None
 
 
-def _mask() -> bytes:
-    return os.urandom(4)
-
-
 class _Connection:
-    """One open WebSocket: frames out under a lock (from any task), frames in by the reader."""
+    """One open WebSocket: frames out under a lock (from any task), frames in by the reader.
 
-    def __init__(self, stream: trio.abc.Stream, subprotocol: str | None, leftover: bytes) -> None:
+    ``ws`` is the sans-I/O core shared with the test kit: it masks, answers pings and keeps
+    the close handshake; this class only writes what it returns.
+    """
+
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        ws: WebSocketConnection,
+        subprotocol: str | None,
+        leftover: bytes,
+    ) -> None:
         self.stream = stream
+        self.ws = ws
         self.subprotocol = subprotocol
         self.leftover = leftover  # bytes read with the handshake response
         self._lock = trio.StrictFIFOLock()
@@ -240,6 +244,19 @@ class _Connection:
                 await trio.aclose_forcefully(self.stream)
                 raise Disconnected("the connection was lost while sending") from exc
 
+    async def send_message(self, message: str | bytes) -> None:
+        """Write one text (str) or binary (bytes) message.
+
+        Raises:
+            Disconnected: the connection is closing (the reader is about to see how it ended),
+                broken or closed.
+        """
+        try:
+            frame = self.ws.send_message(message)
+        except ConnectionClosed as exc:
+            raise Disconnected("the connection is closing") from exc
+        await self.send(frame)
+
     async def send_control(self, frame: bytes, *, pong: bool) -> bool:
         """Send a control frame without waiting behind a blocked writer.
 
@@ -262,6 +279,8 @@ async def _open_websocket(
     subprotocols: tuple[str, ...],
     ssl_context: ssl.SSLContext | None,
     extra_headers: tuple[tuple[bytes, bytes], ...] = (),
+    *,
+    max_message_size: int,
 ) -> _Connection:
     """Open a TCP (or TLS) stream and perform the opening handshake.
 
@@ -288,7 +307,8 @@ async def _open_websocket(
         subprotocol = check_accept(key, response.headers, subprotocols=subprotocols)
         if subprotocols and subprotocol is None:
             raise HandshakeError(f"the server speaks none of {', '.join(subprotocols)}", status=101)
-        return _Connection(stream, subprotocol, bytes(http.trailing_data[0]))
+        ws = WebSocketConnection(client=True, max_message_size=max_message_size)
+        return _Connection(stream, ws, subprotocol, bytes(http.trailing_data[0]))
     except BaseException:
         await trio.aclose_forcefully(stream)
         raise
@@ -339,6 +359,7 @@ class ActorClient:
             else EnvelopeCodec(kind, client=True, max_size=settings.max_message_size)
         )
         self._subprotocols = (self._codec.subprotocol,) if self._codec else ()
+        self._calls = CallEncoder(self._codec) if self._codec else None
         self._state = ClientState.CONNECTING
         self._state_changed = trio.lowlevel.ParkingLot()
         self._conn: _Connection | None = None
@@ -350,7 +371,6 @@ class ActorClient:
         self._attempt = 0  # consecutive reconnection attempts, for the backoff
         self._connected_at = 0.0
         self._connects = 0
-        self._next_id = 1
         self._pending: dict[int, _Pending] = {}
         self._events: deque[Event] = deque(maxlen=settings.max_pending_events)
         self._events_waiting = trio.lowlevel.ParkingLot()
@@ -437,23 +457,16 @@ class ActorClient:
             ConnectionClosed: the client is closed.
             UnencodableValue: an argument is outside the data model (also a ValueError).
         """
-        codec = self._codec
-        if codec is None:
+        calls = self._calls
+        if calls is None:
             raise RuntimeError("call() needs encoding='cbor' or 'json'; this client is raw")
         deadline = trio.current_time() + self._settings.call_timeout
-        call_id = self._next_id
-        self._next_id += 1
-        payload = codec.encode(Call(call_id, method, args))
-        frame = (
-            encode_text(payload, mask=_mask())
-            if isinstance(payload, str)
-            else encode_binary(payload, mask=_mask())
-        )
+        call_id, payload = calls.call(method, args)
         conn = await self._wait_open(deadline)
         pending = self._pending[call_id] = _Pending()
         try:
             with trio.move_on_at(deadline):
-                await conn.send(frame)
+                await conn.send_message(payload)
                 await pending.done.wait()
         finally:
             del self._pending[call_id]
@@ -504,12 +517,8 @@ class ActorClient:
         """
         if self._codec is not None:
             raise RuntimeError("send() is for encoding='raw'; use call() with envelopes")
-        if isinstance(message, str):
-            frame = encode_text(message, mask=_mask())
-        else:
-            frame = encode_binary(bytes(message), mask=_mask())
         conn = await self._wait_open(trio.current_time() + self._settings.call_timeout)
-        await conn.send(frame)
+        await conn.send_message(message)
 
     async def receive(self) -> str | bytes:
         """The next message the actor sent (str: text, bytes: binary); raw mode only.
@@ -543,8 +552,10 @@ class ActorClient:
             self._set_state(ClientState.CLOSING)
             self._raw_out.close()  # a reader blocked on a full buffer must see the close
             with trio.move_on_after(self._settings.close_timeout):
+                frame = conn.ws.send_close(1000)
                 try:
-                    await conn.send(encode_close(1000, mask=_mask()))
+                    if frame:
+                        await conn.send(frame)
                 except Disconnected:
                     pass
                 await self._finished.wait()
@@ -558,7 +569,11 @@ class ActorClient:
 
     async def _open(self) -> _Connection:
         conn = await _open_websocket(
-            self._target, self._subprotocols, self._ssl_context, self._settings.headers
+            self._target,
+            self._subprotocols,
+            self._ssl_context,
+            self._settings.headers,
+            max_message_size=self._settings.max_message_size,
         )
         if self._state is ClientState.CLOSING:  # aclose() came while the handshake finished
             await trio.aclose_forcefully(conn.stream)
@@ -633,27 +648,27 @@ class ActorClient:
     async def _read(self, conn: _Connection) -> tuple[int, str]:
         """Read ``conn`` until it ends; return its close code and reason; close its stream."""
         settings = self._settings
-        decoder = FrameDecoder(max_message_size=settings.max_message_size, client=True)
+        ws = conn.ws
         data: bytes | bytearray = conn.leftover
         awaiting_pong = False
         try:
             while True:
                 if data:
                     awaiting_pong = False
+                    events = ws.receive_data(data)
+                    await self._send_owed(conn)  # pongs first, then a close echo or error close
                     try:
-                        for event in decoder.receive_data(data):
-                            end = await self._handle(conn, event)
-                            if end is not None:
+                        for event in events:
+                            end = self._handle(event)
+                            if isinstance(end, tuple):
                                 return end
-                        # Messages completed before a protocol error came first; the error is
-                        # kept, and waiting for the next read could take until the keep-alive.
-                        if decoder.failure is not None:
-                            raise decoder.failure
-                    except (ProtocolError, EnvelopeError) as exc:
-                        code = exc.close_code or 1002
+                            if end is not None:
+                                await self._raw_message(end)
+                    except EnvelopeError as exc:
+                        code, reason = close_code_for(exc)
                         with trio.move_on_after(settings.close_timeout):
-                            await conn.send_control(encode_close(code, mask=_mask()), pong=False)
-                        return code, getattr(exc, "reason", "")
+                            await conn.send_control(ws.fail(exc), pong=False)
+                        return code, reason
                 if settings.ping_interval is None:
                     data = await conn.stream.receive_some(_RECEIVE_SIZE)
                 else:
@@ -663,38 +678,53 @@ class ActorClient:
                     if idle.cancelled_caught:
                         if awaiting_pong:
                             return 1006, "keep-alive ping timeout"
-                        sent = await conn.send_control(encode_ping(b"", mask=_mask()), pong=False)
+                        sent = ws.state is ConnectionState.OPEN and await conn.send_control(
+                            ws.send_ping(b""), pong=False
+                        )
                         awaiting_pong, data = sent, b""
                         continue
                 if not data:
-                    return 1006, "connection closed without a close frame"
+                    ws.receive_eof()
+                    return ws.close_code or 1006, ws.close_reason
         except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
             return 1006, "connection lost"
         finally:
             await trio.aclose_forcefully(conn.stream)
 
-    async def _handle(self, conn: _Connection, event: Any) -> tuple[int, str] | None:
-        """Act on one frame event; return the close code and reason if it ends ``conn``."""
+    async def _send_owed(self, conn: _Connection) -> None:
+        """Write what the core owes the server: pongs (left for a blocked writer), or a close
+        echo or error close (skipped behind a blocked writer, within ``close_timeout``)."""
+        owed = conn.ws.data_to_send()
+        if not owed:
+            return
+        if conn.ws.state is not ConnectionState.CLOSED:
+            await conn.send_control(owed, pong=True)
+            return
+        with trio.move_on_after(self._settings.close_timeout):
+            await conn.send_control(owed, pong=False)
+
+    def _handle(self, event: object) -> tuple[int, str] | str | bytes | None:
+        """Act on one event of the core: the close code and reason if it ends the
+        connection, a raw message to queue, or None.
+
+        Raises:
+            EnvelopeError: an envelope message breaks the protocol (the connection closes).
+        """
         if isinstance(event, TextMessage | BinaryMessage):
-            if self._codec is None:
-                try:
-                    await self._raw_in.send(event.data)
-                except trio.BrokenResourceError:
-                    pass  # closing: nobody will read it
-                return None
-            try:
-                envelope = self._codec.decode(event.data)
-            except BadEnvelope:
-                return None  # an envelope of a newer protocol: ignored
-            self._deliver(envelope)
-        elif isinstance(event, Ping):
-            await conn.send_control(encode_pong(event.payload, mask=_mask()), pong=True)
-        elif isinstance(event, CloseReceived):
-            if self._state is not ClientState.CLOSING:  # the server started: echo its code
-                with trio.move_on_after(self._settings.close_timeout):
-                    await conn.send_control(encode_close(event.code, mask=_mask()), pong=False)
+            if self._calls is None:
+                return event.data
+            envelope = self._calls.receive(event.data)
+            if envelope is not None:  # None: an envelope of a newer protocol, ignored
+                self._deliver(envelope)
+        elif isinstance(event, CloseReceived | ConnectionFailed):
             return event.code, event.reason
         return None
+
+    async def _raw_message(self, message: str | bytes) -> None:
+        try:
+            await self._raw_in.send(message)
+        except trio.BrokenResourceError:
+            pass  # closing: nobody will read it
 
     def _deliver(self, envelope: Any) -> None:
         if isinstance(envelope, ServerEvent):
@@ -709,10 +739,7 @@ class ActorClient:
         if isinstance(envelope, Result):
             pending.value = envelope.value
         elif isinstance(envelope, ErrorReply):
-            if envelope.code == "unavailable":
-                pending.error = Unavailable(envelope.message)
-            else:
-                pending.error = RpcError(envelope.code, envelope.message)
+            pending.error = error_for_reply(envelope)
         pending.done.set()
 
 
