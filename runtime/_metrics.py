@@ -125,6 +125,11 @@ _COUNTERS = (
         "sync_failures_total",
         "Sync rounds that failed because the shared store was unreachable.",
     ),
+    (
+        "roost_sync_snapshot_failures_total",
+        "sync_snapshot_failures_total",
+        "Snapshots that could not be taken because the actor failed to activate.",
+    ),
 )
 _HISTOGRAMS = (
     ("roost_turn_seconds", "turn_seconds", "Duration of one actor turn, in seconds."),

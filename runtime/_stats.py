@@ -58,6 +58,7 @@ class NodeStats:
         "slow_consumer_disconnects_total",
         "sync_batches_total",
         "sync_failures_total",
+        "sync_snapshot_failures_total",
         "turn_seconds",
         "turns_grouped_total",
     )
@@ -71,6 +72,7 @@ class NodeStats:
         self.slow_consumer_disconnects_total = 0
         self.sync_batches_total = 0  # shared-store transactions that wrote snapshots
         self.sync_failures_total = 0  # sync rounds that failed (store unreachable)
+        self.sync_snapshot_failures_total = 0  # snapshots that failed (the actor cannot start)
         self.alarms_fired_total = 0
         self.alarm_failures_total = 0
         self.alarms_quarantined_total = 0

@@ -10,8 +10,12 @@ lock, so never in the middle of a turn, activating an evicted actor if it must â
 snapshots in batches, each batch one transaction of the shared store, fenced by this node's
 epoch. At most one snapshot per actor waits in memory: a newer one replaces it. While the store
 is unreachable the snapshots stay and the worker retries with exponential backoff; the lag
-(age of the oldest unsynced change) is a metric. A write refused for a stale fence means
-another node owns the actor now: the actor is stopped here and its connections closed.
+(age of the oldest unsynced change) is a metric. An actor whose snapshot cannot be taken
+(it fails to activate: on_start or restore raises) is retried with its own backoff, 2 s
+doubling up to SNAPSHOT_MAX_BACKOFF, its traceback logged once and a line per retry; its
+dirty mark stays, so it syncs once it can start again (G7, and G5's "no busy loop"). A write
+refused for a stale fence means another node owns the actor now: the actor is stopped here
+and its connections closed.
 
 The worker also keeps the node's view of the store current, for readiness: while it has
 nothing to write it pings a PostgreSQL store (at once, then every PROBE_INTERVAL), and any
@@ -47,6 +51,10 @@ ActorId = tuple[str, str]
 MAX_BACKOFF = 30.0
 #: Batches written at once (each in a worker thread; PostgreSQL's pool holds 4 connections).
 WRITES_IN_FLIGHT = 3
+#: First wait before retrying the snapshot of an actor that failed to activate; it doubles.
+SNAPSHOT_RETRY_DELAY = 2.0
+#: Longest wait between snapshot attempts of an actor that keeps failing to activate.
+SNAPSHOT_MAX_BACKOFF = 300.0
 #: Seconds between pings of a healthy PostgreSQL store while there is nothing to write.
 PROBE_INTERVAL = 5.0
 #: The store row whose lease fence numbers node epochs.
@@ -57,6 +65,12 @@ EPOCH_TYPE, EPOCH_KEY = "roost-node", "epoch"
 class _Dirty:
     since: float  # trio time of the oldest change not yet in the store
     generation: int  # bumped by every committed change
+
+
+@attrs.frozen
+class _Retry:
+    failures: int  # consecutive snapshots that failed
+    due: float  # trio time before which the next attempt waits
 
 
 @attrs.frozen
@@ -73,6 +87,8 @@ class SyncWorker:
             is no longer registered).
         interval: seconds between sync rounds (``sync_interval``).
         batch_size: snapshots per store transaction.
+        snapshot_max_backoff: longest wait between snapshot attempts of an actor that keeps
+            failing to activate.
     """
 
     def __init__(
@@ -85,6 +101,7 @@ class SyncWorker:
         stats: NodeStats,
         interval: float,
         batch_size: int = 500,
+        snapshot_max_backoff: float = SNAPSHOT_MAX_BACKOFF,
     ) -> None:
         self._registry = registry
         self._node = node_store
@@ -93,12 +110,14 @@ class SyncWorker:
         self._stats = stats
         self._interval = interval
         self._batch_size = batch_size
+        self.snapshot_max_backoff = snapshot_max_backoff
         self._opened = False  # open, with this node's epoch taken
         self._connected = False  # open (the epoch may still be missing)
         self._open_lock = trio.Lock()
         self._dirty: dict[ActorId, _Dirty] = {}
         self._pending: dict[ActorId, _Snapshot] = {}
         self._durable: dict[ActorId, int] = {}  # dirty marks in node.sqlite, by actor
+        self._retries: dict[ActorId, _Retry] = {}  # actors that failed to activate, backing off
         self.fence = 0
         self.written_total = 0
         self._probed_at = -float("inf")  # trio time of the last ping
@@ -281,8 +300,12 @@ class SyncWorker:
                     ):
                         # Between turns with everything committed: read it as it is, no turn
                         # needed (the common case, so it skips the coroutine of _snapshot).
+                        self._retries.pop(ident, None)
                         self._record(ident, slot.actor.snapshot(), dirty.generation)
                     else:
+                        retry = self._retries.get(ident)
+                        if retry is not None and trio.current_time() < retry.due:
+                            continue  # it failed to activate: not again before its time
                         await self._snapshot(ident, dirty.generation)
                     if snapshot is None and ident in pending:
                         queued.append(ident)
@@ -306,12 +329,38 @@ class SyncWorker:
 
         try:
             await slot.turn(take)  # waits for a running turn; activates an evicted actor
-        except Exception:
-            log.exception("could not take the snapshot of %s/%s", *ident)
+        except Exception as exc:
+            self._could_not_snapshot(ident, exc)
             return
+        self._retries.pop(ident, None)
         # Recorded only now: the turn, and any group it closed, committed.
         dirty = self._dirty.get(ident)
         self._record(ident, taken[0], dirty.generation if dirty else generation)
+
+    def _could_not_snapshot(self, ident: ActorId, exc: Exception) -> None:
+        """The actor failed to activate for its snapshot: back off, never retry every round
+        (that was a traceback per second forever). The dirty mark stays (G7)."""
+        self._stats.sync_snapshot_failures_total += 1
+        previous = self._retries.get(ident)
+        failures = 1 if previous is None else previous.failures + 1
+        delay = min(SNAPSHOT_RETRY_DELAY * 2 ** min(failures - 1, 32), self.snapshot_max_backoff)
+        self._retries[ident] = _Retry(failures, trio.current_time() + delay)
+        if failures == 1:
+            log.exception(
+                "could not take the snapshot of %s/%s (the actor failed to activate); "
+                "retrying in %.0f s",
+                *ident,
+                delay,
+            )
+        else:
+            log.warning(
+                "could not take the snapshot of %s/%s (attempt %d, %s: %s); retrying in %.0f s",
+                *ident,
+                failures,
+                type(exc).__name__,
+                exc,
+                delay,
+            )
 
     def _record(self, ident: ActorId, state: Any, generation: int) -> None:
         """Keep ``state`` as the actor's pending snapshot (None: it has nothing to sync)."""

@@ -37,6 +37,7 @@ COUNTERS = {
     "roost_sync_batches_total": ("sync_batches_total", 10),
     "roost_turns_grouped_total": ("turns_grouped_total", 13),
     "roost_sync_failures_total": ("sync_failures_total", 11),
+    "roost_sync_snapshot_failures_total": ("sync_snapshot_failures_total", 4),
 }
 # One value per region of the turn buckets, including exactly on a bound and past the last one.
 TURNS = [0.00005, 0.0001, 0.0003, 0.003, 0.003, 0.2, 0.9, 4.0]

@@ -399,3 +399,64 @@ async def test_marks_left_by_an_earlier_run_are_synced_at_start(
             with sqlite3.connect(tmp_path / "node" / "node.sqlite") as node_db:
                 assert node_db.execute("SELECT count(*) FROM dirty").fetchone() == (0,)
             node_db.close()
+
+
+class Broken(Actor):
+    """An actor whose on_start raises while ``failing``: its snapshot cannot be taken."""
+
+    failing: ClassVar[bool] = True
+    starts: ClassVar[int] = 0
+
+    async def on_start(self) -> None:
+        Broken.starts += 1
+        if Broken.failing:
+            raise RuntimeError("on_start is broken")
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"ok": True}
+
+
+@pytest.fixture
+def brisk_threaded_clock() -> trio.testing.MockClock:
+    """``threaded_autojump_clock`` with 10 ms of real idleness per jump: the embedded store's
+    few thread calls fit in it, and hundreds of mock seconds of sync rounds take seconds."""
+    return trio.testing.MockClock(autojump_threshold=0.01)
+
+
+async def test_an_actor_that_cannot_start_is_snapshotted_with_backoff(
+    tmp_path: Path, brisk_threaded_clock: trio.abc.Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """G5 spirit, issue 11: a dirty actor whose on_start raises was retried (and its traceback
+    logged) at every sync round forever. Now: 2 s, 4 s, ... capped (5 min by default, 32 s
+    here), the traceback once, one short line per retry, a counter; the mark stays and the
+    actor syncs once it can start."""
+    Broken.failing, Broken.starts = True, 0
+    (tmp_path / "node").mkdir()
+    node = NodeStore(tmp_path / "node" / "node.sqlite")
+    node.mark_dirty("broken", "b", 1)
+    node.close()
+    app = App()
+    app.actor("broken", Broken)
+    caplog.set_level("INFO", logger="roost.sync")
+    with trio.fail_after(3600):
+        async with running(app, tmp_path / "node", sync_interval=1) as server:
+            assert server.sync is not None
+            server.sync.snapshot_max_backoff = 32.0
+            await trio.sleep(300)  # at 1, 3, 7, 15, 31, 63, then every 32 s: 13 attempts
+            assert 12 <= Broken.starts <= 14, Broken.starts  # not 300
+            records = [r for r in caplog.records if r.name == "roost.sync"]
+            assert len(records) == Broken.starts
+            assert records[0].exc_info is not None  # the traceback, once
+            assert all(r.exc_info is None for r in records[1:])
+            assert "retrying in 32 s" in records[-1].getMessage()
+            assert await metric(server, "roost_sync_snapshot_failures_total") == Broken.starts
+            assert await metric(server, "roost_sync_pending") == 1  # the mark stays (G7)
+            Broken.failing = False
+            for _ in range(100):
+                await trio.sleep(1)
+                if await metric(server, "roost_sync_pending") == 0:
+                    break
+            assert await metric(server, "roost_sync_pending") == 0
+    async with open_shared_store(None, data_dir=tmp_path / "node") as store:
+        state = await store.read_state("broken", "b")
+    assert state is not None and state.state == {"ok": True}
