@@ -30,6 +30,9 @@ from roost import App, Request
 from roost.actors.yjs import YjsActor
 
 HERE = Path(__file__).resolve().parent
+#: Our JavaScript client's modules: clients/js/src in a checkout; ``client/`` beside this file
+#: where the package ships the demo (``roost demo`` from an installed wheel).
+CLIENT = HERE / "client" if (HERE / "client").is_dir() else HERE.parent / "clients" / "js" / "src"
 
 app = App()
 app.actor("yjs", YjsActor)
@@ -46,5 +49,5 @@ async def authenticate(request: Request) -> dict[str, str]:
     return {}
 
 
-app.static("/client/", HERE.parent / "clients" / "js" / "src", index=None)
+app.static("/client/", CLIENT, index=None)
 app.static("/", HERE / "web" / "public")

@@ -1,4 +1,4 @@
-"""The ``roost`` command: ``roost serve APP``, ``roost sql`` and ``roost actors``.
+"""The ``roost`` command: ``roost serve APP``, ``roost sql``, ``roost actors``, ``new``, ``demo``.
 
 Every flag of ``serve`` also reads from a ``ROOST_<NAME>`` environment variable (flags win);
 the tools find the data directory and the shared store the same way. The tools' work is in
@@ -26,7 +26,7 @@ from typing import IO, Any, NoReturn
 
 import trio
 
-from roost import _tools
+from roost import _new, _reload, _tools
 from roost._errors import ConfigError, RoostError
 from roost._version import __version__
 from roost.runtime import App, Server, ServerConfig
@@ -314,6 +314,18 @@ def _output_flags(parser: argparse.ArgumentParser) -> None:
 #: The log level's variable; the other ``serve`` settings are ServerConfig fields.
 LOG_LEVEL_ENV = "ROOST_LOG_LEVEL"
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+#: ``--reload`` from the environment (``1``/``true``/``yes``/``on`` or ``0``/``false``/...).
+RELOAD_ENV = "ROOST_RELOAD"
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+
+
+def _reload_wanted(args: argparse.Namespace, environ: Mapping[str, str]) -> bool:
+    if getattr(args, "reload", False):
+        return True
+    raw = environ.get(RELOAD_ENV, "").strip().lower()
+    if raw not in _TRUE + _FALSE:
+        raise ConfigError(f"{RELOAD_ENV}: {raw!r} is not one of {', '.join(_TRUE + _FALSE[1:])}")
+    return raw in _TRUE
 
 
 def _log_level(raw: str) -> str:
@@ -379,11 +391,37 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("app", help="a file such as examples/chat.py, or module[:attribute]")
     _serve_flags(run)
+    _log_level_flag(run)
     run.add_argument(
-        "--log-level",
-        type=_log_level,
-        help=f"DEBUG, INFO, WARNING or ERROR (default INFO; {LOG_LEVEL_ENV})",
+        "--reload",
+        action="store_true",
+        help=(
+            "development: restart the server when a .py file in the app's directory changes; "
+            f"needs watchfiles: pip install 'roost[reload]' (default off; {RELOAD_ENV})"
+        ),
     )
+
+    demo = commands.add_parser(
+        "demo",
+        help="serve the browser demo (a shared editor, cursors and a chat)",
+        description=(
+            "Serve the browser demo that ships with roost (examples/demo.py) and open "
+            "http://127.0.0.1:8787/ in two browser windows. Takes the flags of serve."
+        ),
+    )
+    _serve_flags(demo)
+    _log_level_flag(demo)
+
+    new = commands.add_parser(
+        "new",
+        help="create a small app with its tests",
+        description=(
+            "Create the directory NAME with app.py (an actor with rpc, presence and an "
+            "alarm), test_app.py (its tests with roost.testing) and a README.md."
+        ),
+    )
+    new.add_argument("name", help="the app's directory: a letter, then letters, digits, _ or -")
+    new.set_defaults(run=_new_app)
 
     sql = commands.add_parser(
         "sql",
@@ -459,11 +497,47 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _log_level_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--log-level",
+        type=_log_level,
+        help=f"DEBUG, INFO, WARNING or ERROR (default INFO; {LOG_LEVEL_ENV})",
+    )
+
+
+def _new_app(args: argparse.Namespace) -> int:
+    target = _new.create_app(args.name, Path.cwd())
+    print(f"created {target}: cd {args.name} && roost serve app.py --reload (and: pytest)")
+    return 0
+
+
+def demo_app_path() -> Path:
+    """The demo's app file: shipped in the package (``roost/_demo``) or in the checkout."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_demo" / "demo.py", here.parent / "examples" / "demo.py"):
+        if candidate.is_file():
+            return candidate
+    raise ConfigError("the demo is not installed with this copy of roost")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``roost`` console script; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
     if args.command == "serve":
-        return _serve(args)
+        return _serve(args, argv[argv.index("serve") + 1 :])
+    if args.command == "demo":
+        try:
+            args.app = str(demo_app_path())
+        except ConfigError as exc:
+            return _serve_failed(exc)
+        return _serve(args, [])
+    if args.command == "new":  # a usage error: exit 2 like argparse's, in one line
+        try:
+            return int(args.run(args))
+        except ConfigError as exc:
+            print(f"roost new: {exc}", file=sys.stderr)
+            return 2
     try:
         status: int = args.run(args)
     except DataDirLocked as exc:  # a server runs on it: the writer refuses, as serve does
@@ -500,8 +574,11 @@ def serve_config(args: argparse.Namespace, environ: Mapping[str, str]) -> Server
     return config
 
 
-def _serve(args: argparse.Namespace) -> int:
+def _serve(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """Check everything, lock the data directory, load the app, then serve.
+
+    With ``--reload`` this process only holds the lock and watches; the server runs in a child
+    started with ``argv`` (the arguments after ``serve``) less ``--reload``.
 
     Exit status: 0 after a graceful shutdown; 2 for a bad setting, a bad app or a data
     directory another server holds (nothing was opened); 1 when the system refused.
@@ -517,6 +594,14 @@ def _serve(args: argparse.Namespace) -> int:
     )
     try:
         config = serve_config(args, os.environ)
+        if args.command == "serve" and _reload_wanted(args, os.environ):
+            with DataDirLock.acquire(config.data_dir) as held:
+                return _reload.run_reloader(
+                    [a for a in argv if a != "--reload"],
+                    held,
+                    _reload.watched_dirs(args.app),
+                    shutdown_timeout=config.shutdown_timeout,
+                )
         app = load_app(args.app)
         # One server per data directory, locked before any database opens; held until exit.
         lock = DataDirLock.acquire(config.data_dir)

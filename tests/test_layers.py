@@ -99,7 +99,12 @@ def package_dirs() -> dict[str, Path]:
     """The installed package name of every source folder, from pyproject's package-dir."""
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
     mapping = config["tool"]["setuptools"]["package-dir"]
-    return {package: ROOT / folder for package, folder in mapping.items()}
+    # roost._demo* are the examples shipped for `roost demo`: apps, which use the facade.
+    return {
+        package: ROOT / folder
+        for package, folder in mapping.items()
+        if not package.startswith("roost._demo")
+    }
 
 
 def discover() -> dict[str, Path]:

@@ -41,9 +41,13 @@ def _build(tmp_path: Path) -> Path:
     source.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
-    for folder in ("roost", "actors", "runtime", "storage", "protocol"):
+    # examples/ and clients/js/src ship as roost/_demo (pyproject's package-dir).
+    demo = ("examples", "clients/js/src")
+    for folder in ("roost", "actors", "runtime", "storage", "protocol", *demo):
         shutil.copytree(
-            ROOT / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__")
+            ROOT / folder,
+            source / folder,
+            ignore=shutil.ignore_patterns("__pycache__", "node_modules"),
         )
     lib = tmp_path / "lib"
     setup = "import setuptools; setuptools.setup()"

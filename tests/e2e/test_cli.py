@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import re
@@ -180,10 +181,10 @@ async def test_version() -> None:
         result = await trio.run_process(
             [sys.executable, "-m", "roost", "--version"], capture_stdout=True
         )
-    pyproject = (Path(__file__).parents[2] / "pyproject.toml").read_text()
-    version = re.search(r'^version = "(.+)"$', pyproject, re.M)
-    assert version and result.stdout.decode() == f"roost {version.group(1)}\n"
-    assert roost.__version__ == version.group(1)
+    # pyproject.toml reads the version from roost/_version.py (tests/test_packaging.py).
+    version = importlib.metadata.version("roost")
+    assert result.stdout.decode() == f"roost {version}\n"
+    assert roost.__version__ == version
 
 
 def test_every_config_field_is_a_serve_flag_with_help() -> None:
