@@ -16,12 +16,13 @@ from __future__ import annotations
 import enum
 import os
 from collections.abc import Callable
+from typing import cast
 
 import attrs
 
 from roost._errors import ConnectionClosed, EnvelopeError, ProtocolError
 
-from ._events import CloseCode, CloseReceived, Event, Ping
+from ._events import BinaryMessage, CloseCode, CloseReceived, Event, Ping, TextMessage
 from ._frames import (
     FrameDecoder,
     close_for_error,
@@ -216,11 +217,14 @@ class WebSocketConnection:
         if self._state is ConnectionState.CLOSED or not data:
             return []
         try:
-            events: list[Event | ConnectionFailed] = list(self._decoder.receive_data(data))
+            # The decoder's fresh list, extended in place (no copy on the hot path).
+            events = cast("list[Event | ConnectionFailed]", self._decoder.receive_data(data))
             failure = self._decoder.failure
         except ProtocolError as exc:
             events, failure = [], exc
         for index, event in enumerate(events):
+            if type(event) is TextMessage or type(event) is BinaryMessage:
+                continue
             if isinstance(event, Ping):
                 if self._state is ConnectionState.OPEN:
                     self._outgoing += encode_pong(event.payload, mask=self._key())
