@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import attrs
 import trio
 
-from roost._errors import BadRequest, CommitFailed, ConnectionModeError, RpcError
+from roost._errors import (
+    BadRequest,
+    CommitFailed,
+    ConnectionModeError,
+    RpcError,
+    StoreUnavailable,
+)
 from roost.actors import Actor, Connection
 from roost.actors._alarms import Alarm, AlarmChanges, Alarms
 from roost.actors._http import Response
@@ -547,13 +553,28 @@ class ActorSlot:
         return actor
 
     async def _stored_state(self) -> StoredState | None:
-        """The last synced state, for an actor that restores and has no local file yet."""
+        """The last synced state, for an actor that restores and has no local file yet.
+
+        Raises:
+            RpcError: ``unavailable`` (retryable) when the shared store does not answer: an
+                outage, not a bug, so one warning line and no traceback; the server answers
+                503 with Retry-After, a call gets ``unavailable``.
+        """
         sync = self.registry.sync
         if sync is None or self.cls.restore is Actor.restore:
             return None
         if self._storage is not None or self.registry.db_path(self.actor_type, self.key).exists():
             return None
-        return await (await sync.store()).read_state(self.actor_type, self.key)
+        try:
+            return await (await sync.store()).read_state(self.actor_type, self.key)
+        except StoreUnavailable as exc:
+            log.warning(
+                "could not activate %s/%s: the shared store is unavailable (%s)",
+                self.actor_type,
+                self.key,
+                exc,
+            )
+            raise RpcError("unavailable", "the shared store is unavailable; retry later") from exc
 
     def _restart(self) -> None:
         """Drop the instance after a failed commit; the next event activates a fresh one."""

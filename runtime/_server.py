@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 import attrs
 import h11
@@ -561,7 +561,9 @@ class Server:
 
         try:
             response = await slot.turn(on_request)
-        except Exception:
+        except Exception as exc:
+            if _unavailable(exc):  # the shared store is down (logged): retryable
+                return _with_headers(_rpc_error(503, exc.code, exc.message), _RETRY_AFTER)
             log.exception("on_request failed for %s/%s", slot.actor_type, slot.key)
             return error_response(500, "internal error")
         if not isinstance(response, Response):
@@ -608,7 +610,8 @@ class Server:
             if exc.code == "internal":
                 log.error("rpc %r of %s/%r failed: %r", method, actor_type, key, exc.message)
                 return _rpc_error(500, "internal", "the method failed", codec)
-            return _rpc_error(_RPC_STATUS.get(exc.code, 500), exc.code, exc.message, codec)
+            reply = _rpc_error(_RPC_STATUS.get(exc.code, 500), exc.code, exc.message, codec)
+            return _with_headers(reply, _RETRY_AFTER) if _unavailable(exc) else reply
         try:
             return _rpc_reply(codec, 200, {"value": value})
         except EnvelopeError as exc:  # the turn committed; its result cannot be sent
@@ -753,6 +756,10 @@ class Server:
             return None
         except Exception as exc:
             slot.sessions.pop(connection, None)
+            if _unavailable(exc):  # the shared store is down (logged): retryable
+                headers = [(k.encode(), v.encode()) for k, v in _RETRY_AFTER]
+                await self._refuse(peer, conn, 503, "unavailable", headers=headers)
+                return None
             if not isinstance(exc, CommitFailed):
                 log.exception("on_connect failed for %s/%s", slot.actor_type, slot.key)
             await self._refuse(peer, conn, 500, "internal error")
@@ -809,6 +816,15 @@ def _rpc_reply(codec: EnvelopeCodec, status: int, body: dict[str, Any]) -> Respo
     return Response(
         status=status, body=codec.encode_body(body), content_type=f"application/{codec.kind}"
     )
+
+
+#: Retry-After of a 503 ``unavailable`` (a shared-store outage at activation): a few seconds.
+_RETRY_AFTER = (("retry-after", "5"),)
+
+
+def _unavailable(exc: Exception) -> TypeGuard[RpcError]:
+    """Whether ``exc`` is the retryable ``unavailable`` (an activation the store failed)."""
+    return isinstance(exc, RpcError) and exc.code == "unavailable"
 
 
 def _with_headers(response: Response, headers: tuple[tuple[str, str], ...]) -> Response:
