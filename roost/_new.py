@@ -161,6 +161,9 @@ roost serve app.py --reload   # run the server on http://127.0.0.1:8787 (restart
 pytest                        # run the tests (pytest and pytest-trio)
 ```
 
+`--reload` needs watchfiles (`pip install 'roost[reload]'`); the tests need pytest and
+pytest-trio.
+
 Connect with `ws://127.0.0.1:8787/room/lobby?user=ann` to see who is here, and say something
 with `curl -d '{{"text": "hello"}}' -H 'content-type: application/json'
 http://127.0.0.1:8787/room/lobby/rpc/say`.
