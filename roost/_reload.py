@@ -29,7 +29,10 @@ from roost._errors import ConfigError
 from roost.storage import DataDirLock
 from roost.storage._lock import INHERITED_FD_ENV
 
-__all__ = ["run_reloader", "watched_dirs"]
+__all__ = ["PARENT_ENV", "run_reloader", "watched_dirs"]
+
+#: Names the watcher's PID for its server, which stops when the watcher is gone (``kill -9``).
+PARENT_ENV = "ROOST_RELOAD_PARENT"
 
 #: Seconds between checks on the server process while no file changes.
 _POLL_MS = 200
@@ -81,6 +84,7 @@ def run_reloader(
     def start() -> subprocess.Popen[bytes]:
         env = {k: v for k, v in os.environ.items() if k != "ROOST_RELOAD"}  # serve, not reload
         env[INHERITED_FD_ENV] = str(lock.fd)
+        env[PARENT_ENV] = str(os.getpid())
         started = subprocess.Popen(command, env=env, pass_fds=(lock.fd,), process_group=0)
         running[:] = [started]
         _say(f"server process {started.pid} started; watching {', '.join(map(str, watch))}")

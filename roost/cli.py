@@ -87,9 +87,13 @@ async def serve(app: App, config: ServerConfig) -> None:
     A second signal during the graceful shutdown exits at once (see :func:`_exit_now`).
     """
     server = Server(app, config)
+    watching_parent = trio.CancelScope()
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             await nursery.start(server.serve)
+            parent = os.environ.get(_reload.PARENT_ENV)
+            if parent is not None and parent.isdigit():
+                nursery.start_soon(_stop_with_parent, int(parent), watching_parent)
             url = f"http://{config.host}:{server.port}"
             print(
                 f"roost listening on {url} (WebSockets at ws://{config.host}:{server.port}/<type>/<key>)",
@@ -102,7 +106,21 @@ async def serve(app: App, config: ServerConfig) -> None:
                 stopping.start_soon(_exit_on_next_signal, signals)
                 await server.shutdown()
                 stopping.cancel_scope.cancel()
+            watching_parent.cancel()
     print("roost stopped", flush=True)
+
+
+async def _stop_with_parent(parent: int, scope: trio.CancelScope) -> None:
+    """Under ``--reload``: when the watcher dies without stopping us (``kill -9``), shut down.
+
+    Otherwise this server would run on as an orphan, holding the data directory's lock.
+    The shutdown is the usual one: we send ourselves SIGTERM.
+    """
+    with scope:
+        while os.getppid() == parent:  # noqa: ASYNC110 - no event tells of a parent's death
+            await trio.sleep(1)
+        log.warning("the --reload watcher (process %d) is gone; shutting down", parent)
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 async def _exit_on_next_signal(signals: AsyncIterator[int]) -> None:

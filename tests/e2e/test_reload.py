@@ -8,6 +8,7 @@ reply. Between restarts the watching process keeps the data directory's lock, so
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -37,11 +38,11 @@ app.actor("echo", Echo)
 
 
 class Lines:
-    """Lines of a process's stdout, read as they come."""
+    """Lines of a process's stdout (or stderr), read as they come."""
 
-    def __init__(self, process: trio.Process) -> None:
+    def __init__(self, process: trio.Process, stream: trio.abc.ReceiveStream | None = None) -> None:
         assert process.stdout is not None
-        self.stream = process.stdout
+        self.stream = stream or process.stdout
         self.buffer = b""
 
     async def next(self) -> str:
@@ -68,7 +69,9 @@ async def get(port: int) -> str:
     return await trio.to_thread.run_sync(fetch)
 
 
-async def reloader(app: Path, data: Path, *, by_env: bool = False) -> trio.Process:
+async def reloader(
+    app: Path, data: Path, *, by_env: bool = False, stderr: int | None = None
+) -> trio.Process:
     flags = ["--port", "0", "--data-dir", str(data), "--shutdown-timeout", "5"]
     env = {**os.environ, "ROOST_HOST": "127.0.0.1"}
     if by_env:
@@ -78,6 +81,7 @@ async def reloader(app: Path, data: Path, *, by_env: bool = False) -> trio.Proce
     process = await trio.lowlevel.open_process(
         [sys.executable, "-m", "roost", "serve", str(app), *flags],
         stdout=subprocess.PIPE,
+        stderr=stderr,
         env=env,
     )
     STARTED.append(process)
@@ -150,3 +154,35 @@ async def test_without_watchfiles_reload_is_a_one_line_error(tmp_path: Path) -> 
         "roost: --reload needs the watchfiles package: pip install 'roost[reload]'"
     ]
     assert result.stderr.count(b"\n") == 1, result.stderr
+
+
+async def test_the_server_stops_when_its_watcher_is_killed(tmp_path: Path) -> None:
+    """kill -9 of the watcher: its server notices within a second and shuts down gracefully,
+    instead of running on as an orphan that holds the data directory."""
+    app, data = tmp_path / "app.py", tmp_path / "data"
+    app.write_text(APP.format(word="one"))
+    with trio.fail_after(60):
+        process = await reloader(app, data, stderr=subprocess.PIPE)
+        assert process.stderr is not None
+        lines, errors = Lines(process), Lines(process, process.stderr)
+        assert await get(await lines.port()) == "one"
+        while "server process" not in (line := await errors.next()):
+            pass
+        started = re.search(r"server process (\d+) started", line)
+        assert started, line
+        server = int(started.group(1))
+        process.kill()
+        await process.wait()
+        assert await lines.next() == "roost stopped"  # its graceful shutdown's last line
+        while not _gone(server):  # noqa: ASYNC110 - another process: nothing to wait on
+            await trio.sleep(0.1)
+    DataDirLock.acquire(data).release()  # and the data directory is free
+
+
+def _gone(pid: int) -> bool:
+    """The process exited (a zombie counts: its reaper is no longer us)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rpartition(")")[2].split()[0] in ("Z", "X")
