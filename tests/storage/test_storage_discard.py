@@ -138,3 +138,22 @@ def test_discard_during_a_turn_keeps_the_file(tmp_path: Path, make_storage: Make
     storage.db.execute(DDL)
     assert storage.discard(prune_upto=tmp_path) is False  # the turn's writes roll back
     assert storage.path.exists()
+
+
+def test_turn_changes_count_the_actors_rows_never_the_owner_record(
+    make_storage: MakeStorage,
+) -> None:
+    """The runtime's "did this turn write?" (sync_on_write, the stranger let-go): the turn
+    that creates the file writes roost's owner record, which is not the actor's data."""
+    storage = make_storage("fresh")
+    storage.begin_turn()
+    before = storage.turn_changes
+    storage.db.execute(DDL)  # creates the file (and its owner record) in this turn
+    assert storage.turn_changes == before == 0
+    storage.commit_turn()
+    assert storage.created and not storage.wrote
+    storage.begin_turn()
+    storage.db.execute("INSERT INTO messages (text) VALUES ('x')")
+    assert storage.turn_changes == 1
+    storage.commit_turn()
+    assert storage.wrote and storage.turn_changes == 0
