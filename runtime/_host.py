@@ -443,8 +443,9 @@ class ActorSlot:
         """Commit the turns that wait in an open transaction, then release their frames.
 
         Called by the committer once per scheduler pass; never awaits. A turn holding the
-        lock right now commits or defers the group itself.
+        lock right now commits or defers the group itself (and schedules it again).
         """
+        self.commit_scheduled = False
         if self._grouped and not self.lock.locked():
             try:
                 self._commit_and_release(in_turn=False)

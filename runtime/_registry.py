@@ -1,4 +1,4 @@
-"""The registry of a node's actor slots, and the committer that closes group commits.
+"""The registry of a node's actor slots.
 
 The registry creates slots (synchronously: G1 inside a node), tracks which instances are in
 memory (least recently used first, for ``max_active_actors`` and idle eviction), and carries
@@ -24,6 +24,7 @@ from roost.actors._rpc import bind_call
 from roost.storage import ActorStorage, HandlePool, actor_db_path
 
 from ._alarms import AlarmScheduler, NodeClock
+from ._batcher import PassBatcher
 from ._host import ActorSlot
 from ._lifecycle import ActorState
 from ._stats import NodeStats
@@ -37,40 +38,6 @@ log = logging.getLogger("roost.actor")
 _call_chain: contextvars.ContextVar[tuple[ActorSlot, ...]] = contextvars.ContextVar(
     "roost_call_chain", default=()
 )
-
-
-class Committer:
-    """Group commit across a scheduler pass: one node-wide task commits every actor whose
-    turns deferred their COMMIT, once per pass, then releases what those turns sent.
-
-    Turns that never await (most handlers) each take and release an actor's lock within
-    their own time slice, so they never see each other waiting; deferring the COMMIT to the
-    end of the pass lets all the turns an actor ran in that pass share one (one fsync with
-    ``synchronous=FULL``), at the price of one pass of latency for their replies.
-    """
-
-    __slots__ = ("_lot", "_ready")
-
-    def __init__(self) -> None:
-        self._ready: list[ActorSlot] = []
-        self._lot = trio.lowlevel.ParkingLot()
-
-    def schedule(self, slot: ActorSlot) -> None:
-        self._ready.append(slot)
-        if len(self._ready) == 1:
-            self._lot.unpark()
-
-    async def run(self) -> None:
-        while True:
-            if not self._ready:
-                await self._lot.park()
-            ready, self._ready = self._ready, []
-            for slot in ready:
-                slot.commit_scheduled = False
-                # A no-op while a turn holds the lock: that turn commits the group, or
-                # schedules it here again when it ends.
-                slot.commit_group()
-            await trio.lowlevel.checkpoint()
 
 
 class ActorRegistry:
@@ -108,7 +75,7 @@ class ActorRegistry:
         #: (0 turns it off). Bounds how long a reply may wait for the group's commit.
         self.max_group_turns = 64
         #: Commits deferred groups once per scheduler pass (set by the server).
-        self.committer: Committer | None = None
+        self.committer: PassBatcher[ActorSlot] | None = None
         self.slots: dict[tuple[str, str], ActorSlot] = {}
         self.active: OrderedDict[ActorSlot, None] = OrderedDict()  # least recently used first
         self._evictor: trio.Nursery | None = None

@@ -44,6 +44,7 @@ from roost.storage import open_shared_store
 from ._alarms import AlarmScheduler
 from ._app import App
 from ._auth import identify
+from ._batcher import PassBatcher
 from ._config import ServerConfig
 from ._exposure import Exposure
 from ._host import ActorSlot
@@ -58,11 +59,11 @@ from ._http import (
 )
 from ._metrics import Gauges, MetricsExporter
 from ._node_store import NodeStore
-from ._registry import ActorRegistry, Committer
+from ._registry import ActorRegistry
 from ._routing import RUNTIME_PREFIX, parse_target, route_actor
 from ._stats import NodeStats
 from ._sync import SyncWorker
-from ._transport import Flusher, Peer
+from ._transport import Peer
 from ._websocket import WebSocketSession, clip_message, linger_bytes
 
 log = logging.getLogger("roost.server")
@@ -103,7 +104,7 @@ class Server:
         self.sync: SyncWorker | None = None
         self.port: int | None = None
         self.sessions: set[WebSocketSession] = set()
-        self._flusher = Flusher()
+        self._flusher: PassBatcher[Peer] = PassBatcher()
         self._peers: set[Peer] = set()
         # Peers waiting for a request head (keep-alive between requests): they hold no work,
         # so the drain does not wait for them.
@@ -178,11 +179,11 @@ class Server:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                nursery.start_soon(self._flusher.run, nursery)
+                nursery.start_soon(self._flusher.run, lambda peer: peer.flush(nursery))
                 if config.max_group_turns:
-                    committer = Committer()
+                    committer: PassBatcher[ActorSlot] = PassBatcher()
                     self.registry.committer = committer
-                    nursery.start_soon(committer.run)
+                    nursery.start_soon(committer.run, ActorSlot.commit_group)
                 nursery.start_soon(self._maintain)
                 await nursery.start(self.registry.run_evictions)
                 alarm_scope = trio.CancelScope()

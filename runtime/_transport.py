@@ -3,12 +3,12 @@
 Why not a trio Stream per connection: measured here, an awaited ``send_all`` per message costs
 ~20 µs under trio-websocket's lock, while writing already-encoded frames with a non-blocking
 ``send()`` costs a syscall and nothing else. So a handler never awaits a write: frames are
-appended to the peer's queue, and one node-wide :class:`Flusher` task writes every peer with
-something queued once per scheduler pass, joining its frames into a single ``send()``. Only a
-peer whose kernel buffer is full gets a task of its own, which waits until the socket is
-writable. A peer that leaves ``max_outbound_bytes`` unread and is written more is a slow
-consumer and is cut, so it never holds memory or delays anyone else (G8); one message bigger
-than the limit still goes out to a peer that reads it.
+appended to the peer's queue, and one node-wide flusher (a :class:`PassBatcher`) writes every
+peer with something queued once per scheduler pass, joining its frames into a single
+``send()``. Only a peer whose kernel buffer is full gets a task of its own, which waits until
+the socket is writable. A peer that leaves ``max_outbound_bytes`` unread and is written more is
+a slow consumer and is cut, so it never holds memory or delays anyone else (G8); one message
+bigger than the limit still goes out to a peer that reads it.
 
 The sockets are plain non-blocking stdlib sockets driven by ``trio.lowlevel.wait_readable`` /
 ``wait_writable``, the documented trio way to do custom I/O.
@@ -22,37 +22,12 @@ from collections.abc import Callable
 
 import trio
 
+from ._batcher import PassBatcher
+
 log = logging.getLogger("roost.transport")
 
 #: Bytes asked for per ``recv``: large reads let one wake-up handle many frames.
 RECV_SIZE = 65536
-
-
-class Flusher:
-    """Writes every peer with queued frames once per scheduler pass (node-wide, one task)."""
-
-    __slots__ = ("_lot", "_ready")
-
-    def __init__(self) -> None:
-        self._ready: list[Peer] = []
-        self._lot = trio.lowlevel.ParkingLot()
-
-    def schedule(self, peer: Peer) -> None:
-        """Flush ``peer`` at the next pass (the caller guarantees it is not scheduled yet)."""
-        self._ready.append(peer)
-        if len(self._ready) == 1:
-            self._lot.unpark()
-
-    async def run(self, nursery: trio.Nursery) -> None:
-        """Flush forever; ``nursery`` hosts the drain tasks of peers whose buffer is full."""
-        while True:
-            if not self._ready:
-                await self._lot.park()
-            ready, self._ready = self._ready, []
-            for peer in ready:
-                peer.flush(nursery)
-            # Give the peers' readers a turn before flushing again.
-            await trio.lowlevel.checkpoint()
 
 
 class Peer:
@@ -77,7 +52,9 @@ class Peer:
         "sock",
     )
 
-    def __init__(self, sock: socket.socket, flusher: Flusher, *, max_outbound_bytes: int) -> None:
+    def __init__(
+        self, sock: socket.socket, flusher: PassBatcher[Peer], *, max_outbound_bytes: int
+    ) -> None:
         self.sock = sock
         self._flusher = flusher
         self.max_outbound_bytes = max_outbound_bytes
