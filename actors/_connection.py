@@ -9,16 +9,25 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from ._actor import ActorHost
+from typing import Any, Protocol
 
 #: At most this many tags per connection, each at most MAX_TAG_LENGTH characters.
 MAX_TAGS = 10
 MAX_TAG_LENGTH = 256
 #: ``conn.state`` must serialise to at most this many bytes of JSON.
 MAX_STATE_BYTES = 16 * 1024
+
+
+class ConnectionHost(Protocol):
+    """What a connection handle needs of its actor's host: the part of
+    :class:`roost.actors.ActorHost` that acts on one connection (declared here, so this
+    module does not import the actor module that imports it)."""
+
+    def send(self, conn: Connection, message: str | bytes) -> None: ...
+
+    def close(self, conn: Connection, code: int, reason: str) -> None: ...
+
+    def is_closed(self, conn: Connection) -> bool: ...
 
 
 class Connection:
@@ -42,7 +51,7 @@ class Connection:
 
     def __init__(
         self,
-        host: ActorHost,
+        host: ConnectionHost,
         connection_id: str,
         subprotocol: str | None,
         *,

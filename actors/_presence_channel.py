@@ -15,16 +15,43 @@ on an envelope connection would break its protocol and close it with 1003 or 100
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ._connection import Connection
 from ._presence import PresenceDiff, Presences, PresenceTracker
 
 if TYPE_CHECKING:
-    from ._actor import ActorHost
+    from ._alarms import Alarms
 
 #: The runtime's own alarm that expires presences without heartbeats.
 EXPIRY_ALARM = "roost.presence"
+
+
+class PresenceHost(Protocol):
+    """What presence needs of its actor's host: a part of :class:`roost.actors.ActorHost`
+    (declared here, so this module does not import the actor module that imports it)."""
+
+    @property
+    def alarms(self) -> Alarms: ...
+
+    def now(self) -> float: ...
+
+    def mark_dirty(self) -> None: ...
+
+    def emit(
+        self,
+        name: str,
+        data: Any = None,
+        *,
+        to: Connection | Collection[Connection] | None = None,
+        exclude: Collection[Connection] = (),
+        tag: str | None = None,
+    ) -> None: ...
+
+    def broadcast(
+        self, message: str | bytes, exclude: Collection[Connection] = (), tag: str | None = None
+    ) -> None: ...
 
 
 class PresenceStore:
@@ -47,7 +74,7 @@ class Presence:
             None to keep them until the connection closes.
     """
 
-    def __init__(self, host: ActorHost, store: PresenceStore, ttl: float | None) -> None:
+    def __init__(self, host: PresenceHost, store: PresenceStore, ttl: float | None) -> None:
         self._host = host
         self._store = store
         self._ttl = ttl

@@ -65,12 +65,6 @@ KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {}
 # Today's import cycles (strongly connected components of the module graph, type-only edges
 # included). No new cycle may appear; the lead removes these one by one (issue 13).
 KNOWN_CYCLES: list[frozenset[str]] = [
-    # _actor imports Connection (_connection) and, type-only, Presence (_presence_channel);
-    # both import the ActorHost Protocol back from _actor (type-only). Moving ActorHost into
-    # a module of its own (it depends on nothing) breaks it.
-    frozenset(
-        {"roost.actors._actor", "roost.actors._connection", "roost.actors._presence_channel"}
-    ),
     # The runtime's knot: _host needs _websocket.check_close_code/SessionState and, type-only,
     # the registry and the session; _registry builds ActorSlot (_host) and names SyncWorker
     # type-only; _sync names ActorSlot and the registry; _websocket hands frames to ActorSlot.
