@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Collection, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import attrs
 import trio
@@ -33,18 +33,27 @@ from roost.actors._alarms import Alarm, AlarmChanges, Alarms
 from roost.actors._http import Response
 from roost.actors._presence_channel import EXPIRY_ALARM, Presence, PresenceStore
 from roost.actors._rpc import ActorRef
-from roost.protocol import ServerEvent, encode_binary, encode_text
-from roost.storage import ActorStorage, StoredState
+from roost.protocol import (
+    EnvelopeCodec,
+    ServerEvent,
+    check_close_code,
+    encode_binary,
+    encode_text,
+)
+from roost.storage import ActorStorage, SharedStore, StoredState
 
+from ._batcher import PassBatcher
 from ._lifecycle import ActorState, check_transition
 from ._routing import check_key
-from ._websocket import SessionState, check_close_code
+from ._session_state import SessionState
+from ._stats import NodeStats
+from ._transport import Peer
 
 if TYPE_CHECKING:
-    from ._alarms import AlarmScheduler
+    from pathlib import Path
+
+    from ._alarms import AlarmScheduler, NodeClock
     from ._app import ActorType
-    from ._registry import ActorRegistry
-    from ._websocket import WebSocketSession
 
 log = logging.getLogger("roost.actor")
 _LISTED = (SessionState.CONNECTING, SessionState.OPEN)
@@ -69,9 +78,101 @@ class _Callback:
     run: Callable[[], None]
 
 
+class SlotSession(Protocol):
+    """What a slot needs of one of its WebSocket sessions (runtime/_websocket.py implements
+    it; declared here so the slot does not import the session that imports it)."""
+
+    @property
+    def state(self) -> SessionState: ...
+
+    @property
+    def can_send(self) -> bool: ...
+
+    @property
+    def can_raw(self) -> bool: ...
+
+    @property
+    def peer(self) -> Peer: ...
+
+    @property
+    def codec(self) -> EnvelopeCodec | None: ...
+
+    def encode(self, envelope: ServerEvent) -> bytes: ...
+
+    def close(self, code: int, reason: str = "") -> None: ...
+
+    def reply_error(self, call_id: int | None, code: str, message: str) -> None: ...
+
+
+class SlotSync(Protocol):
+    """What a slot needs of the node's sync worker (runtime/_sync.py implements it)."""
+
+    def before_commit(self, actor: tuple[str, str]) -> None: ...
+
+    def after_commit(self, actor: tuple[str, str]) -> None: ...
+
+    def capture(self, slot: ActorSlot, actor: Actor) -> None: ...
+
+    async def store(self) -> SharedStore: ...
+
+
+class SlotNode(Protocol):
+    """What a slot needs of its node: the registry's shared services and bookkeeping
+    (runtime/_registry.py implements it; declared here, so the slot does not import the
+    registry that creates slots)."""
+
+    @property
+    def data_dir(self) -> Path: ...
+
+    @property
+    def clock(self) -> NodeClock: ...
+
+    @property
+    def stats(self) -> NodeStats: ...
+
+    @property
+    def scheduler(self) -> AlarmScheduler | None: ...
+
+    @property
+    def sync(self) -> SlotSync | None: ...
+
+    @property
+    def committer(self) -> PassBatcher[ActorSlot] | None: ...
+
+    @property
+    def max_group_turns(self) -> int: ...
+
+    @property
+    def max_key_bytes(self) -> int: ...
+
+    @property
+    def slots(self) -> dict[tuple[str, str], ActorSlot]: ...
+
+    def storage_for(self, actor_type: str, key: str) -> ActorStorage: ...
+
+    def db_path(self, actor_type: str, key: str) -> Path: ...
+
+    def activated(self, slot: ActorSlot) -> None: ...
+
+    def deactivated(self, slot: ActorSlot) -> None: ...
+
+    def touch(self, slot: ActorSlot) -> None: ...
+
+    async def call_actor(
+        self,
+        caller: ActorSlot | None,
+        actor_type: str,
+        key: str,
+        method: str,
+        args: dict[str, Any],
+        *,
+        conn: Any = None,
+    ) -> Any: ...
+
+
 # One outbox entry: (frame, close or callback; session or None for a broadcast; excluded; tag).
 _Outgoing = tuple[
-    "bytes | _Close | _Callback", "WebSocketSession | None", Collection[Connection], str | None
+    "bytes | _Close | _Callback", SlotSession | None, Collection[Connection], str | None
 ]
 
 
@@ -81,7 +182,7 @@ class ActorSlot:
     Implements :class:`roost.actors.ActorHost` for the instance it holds.
     """
 
-    def __init__(self, registry: ActorRegistry, actor_type: ActorType, key: str) -> None:
+    def __init__(self, registry: SlotNode, actor_type: ActorType, key: str) -> None:
         self.registry = registry
         self.actor_type = actor_type.name
         self.key = key
@@ -89,7 +190,7 @@ class ActorSlot:
         self.lock = trio.Lock()
         self.state = ActorState.STOPPED
         self.actor: Actor | None = None
-        self.sessions: dict[Connection, WebSocketSession] = {}
+        self.sessions: dict[Connection, SlotSession] = {}
         self._storage: ActorStorage | None = None
         self._alarms: Alarms | None = None
         self._alarm_changes = AlarmChanges()
@@ -103,7 +204,7 @@ class ActorSlot:
         self.commit_scheduled = False  # waiting in the committer's list
         # Envelope calls whose results wait in the outbox: answered with an error if the
         # COMMIT they wait for fails, so no caller waits for a reply that will never come.
-        self.pending_calls: list[tuple[WebSocketSession, int]] = []
+        self.pending_calls: list[tuple[SlotSession, int]] = []
         self.waiting = 0  # events holding or waiting for the lock
         self.last_active = trio.current_time()
 
@@ -175,7 +276,7 @@ class ActorSlot:
             session.peer.write(frame)
             self.registry.stats.messages_sent_total += 1
 
-    def queue_frame(self, session: WebSocketSession, frame: bytes) -> None:
+    def queue_frame(self, session: SlotSession, frame: bytes) -> None:
         """Send a ready frame to one session: after the commit inside a turn, else now."""
         if self._in_turn:
             self._outbox.append((frame, session, (), None))

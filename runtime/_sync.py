@@ -30,7 +30,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 import trio
@@ -41,7 +41,6 @@ from roost.storage import EncodedState, SharedStore
 
 from ._host import ActorSlot
 from ._node_store import NodeStore
-from ._registry import ActorRegistry
 from ._stats import NodeStats
 
 log = logging.getLogger("roost.sync")
@@ -79,6 +78,19 @@ class _Snapshot:
     generation: int  # of the dirty mark when it was taken
 
 
+class SyncNode(Protocol):
+    """What the sync worker needs of its node (runtime/_registry.py implements it; declared
+    here, so sync does not import the registry that holds it)."""
+
+    @property
+    def node_id(self) -> str: ...
+
+    @property
+    def slots(self) -> dict[ActorId, ActorSlot]: ...
+
+    async def fence_lost(self, actor_type: str, key: str) -> None: ...
+
+
 class SyncWorker:
     """Persists dirty actors' snapshots to the shared store, in batches, fenced, with retries.
 
@@ -93,7 +105,7 @@ class SyncWorker:
 
     def __init__(
         self,
-        registry: ActorRegistry,
+        registry: SyncNode,
         node_store: NodeStore,
         store: SharedStore,
         resolve: Callable[[str, str], ActorSlot | None],

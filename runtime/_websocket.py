@@ -7,7 +7,6 @@ read, so a fast sender meets TCP back-pressure instead of growing a queue.
 
 from __future__ import annotations
 
-import enum
 import logging
 from typing import TYPE_CHECKING
 
@@ -37,6 +36,7 @@ from roost.protocol import (
 )
 
 from ._rate import MessageRate
+from ._session_state import SessionState
 from ._transport import Peer
 
 if TYPE_CHECKING:
@@ -69,15 +69,6 @@ def check_close_code(code: int) -> None:
     """Raise ValueError unless an endpoint may send ``code`` in a close frame."""
     if code not in _SENDABLE and not 3000 <= code <= 4999:
         raise ValueError(f"close code {code} cannot be sent")
-
-
-class SessionState(enum.Enum):
-    """The connection lifecycle."""
-
-    CONNECTING = "connecting"  # on_connect is running; nothing has been sent yet
-    OPEN = "open"
-    CLOSING = "closing"  # we sent a close frame and wait for the peer's
-    CLOSED = "closed"
 
 
 class WebSocketSession:
