@@ -43,6 +43,7 @@ from ._events import (
 )
 from ._frames import (
     FrameDecoder,
+    check_close_code,
     close_for_error,
     encode_binary,
     encode_close,
@@ -95,6 +96,7 @@ __all__ = [
     "accept_headers",
     "accept_key",
     "check_accept",
+    "check_close_code",
     "check_upgrade",
     "client_request_headers",
     "close_code_for",

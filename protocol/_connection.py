@@ -202,6 +202,8 @@ class WebSocketConnection:
 
     def data_to_send(self) -> bytes:
         """What the connection owes the peer (pongs, a close echo or error close); clears it."""
+        if not self._outgoing:
+            return b""
         data = bytes(self._outgoing)
         self._outgoing.clear()
         return data
@@ -216,24 +218,30 @@ class WebSocketConnection:
         """
         if self._state is ConnectionState.CLOSED or not data:
             return []
+        events: list[Event | ConnectionFailed]
         try:
-            # The decoder's fresh list, extended in place (no copy on the hot path).
-            events = cast("list[Event | ConnectionFailed]", self._decoder.receive_data(data))
+            # The decoder's fresh list, extended in place (no copy on the hot path: this runs
+            # for every read of every server connection).
+            events = self._decoder.receive_data(data)  # type: ignore[assignment]
             failure = self._decoder.failure
         except ProtocolError as exc:
             events, failure = [], exc
-        for index, event in enumerate(events):
-            if type(event) is TextMessage or type(event) is BinaryMessage:
+        for event in events:
+            kind = event.__class__
+            if kind is TextMessage or kind is BinaryMessage:
                 continue
-            if isinstance(event, Ping):
+            if kind is Ping:
                 if self._state is ConnectionState.OPEN:
-                    self._outgoing += encode_pong(event.payload, mask=self._key())
-            elif isinstance(event, CloseReceived):
+                    payload = cast("Ping", event).payload
+                    self._outgoing += encode_pong(payload, mask=self._key())
+            elif kind is CloseReceived:
+                close = cast("CloseReceived", event)
                 if self._state is ConnectionState.OPEN:  # the peer started: echo its code
-                    self._outgoing += encode_close(event.code, mask=self._key())
+                    self._outgoing += encode_close(close.code, mask=self._key())
                 self._set_state(ConnectionState.CLOSED)
-                self.close_code, self.close_reason = event.code, event.reason
-                return events[: index + 1]  # the decoder ignores what follows a close too
+                self.close_code, self.close_reason = close.code, close.reason
+                # The decoder ignores what follows a close too.
+                return events[: events.index(event) + 1]
         if failure is not None:
             code, reason = close_code_for(failure)
             self._outgoing += self._fail(code, reason)

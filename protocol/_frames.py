@@ -34,7 +34,23 @@ _MAX_CLOSE_REASON = _MAX_CONTROL_PAYLOAD - 2
 
 def _is_valid_close_code(code: int) -> bool:
     """Whether ``code`` may appear in a close frame on the wire (RFC 6455 §7.4)."""
-    return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
+    return (
+        CloseCode.NORMAL <= code <= CloseCode.UNSUPPORTED_DATA
+        or CloseCode.INVALID_DATA <= code <= _LAST_REGISTERED
+        or 3000 <= code <= 4999
+    )
+
+
+#: The highest close code RFC 6455 §11.7 registered that an endpoint may send (1014: bad
+#: gateway); 1015 (TLS failure) is reported, never sent.
+_LAST_REGISTERED = 1014
+
+
+def check_close_code(code: int) -> None:
+    """Raise ValueError unless an endpoint may send ``code`` in a close frame: the one rule
+    for actors' ``conn.close``, the server's own closes and :func:`encode_close`."""
+    if not _is_valid_close_code(code):
+        raise ValueError(f"close code {code} cannot be sent")
 
 
 # For payloads under 126 bytes: the mask as an int times _REPEAT[n] repeats it over n bytes
@@ -472,8 +488,7 @@ def encode_close(code: int, reason: str = "", *, mask: bytes | None = None) -> b
     """
     if code == CloseCode.NO_STATUS:
         return encode_frame(Opcode.CLOSE, b"", mask=mask)
-    if not _is_valid_close_code(code):
-        raise ValueError(f"close code {code} may not be sent in a close frame")
+    check_close_code(code)
     encoded = reason.encode()
     if len(encoded) > _MAX_CLOSE_REASON:
         encoded = encoded[:_MAX_CLOSE_REASON].decode(errors="ignore").encode()

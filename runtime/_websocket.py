@@ -1,5 +1,10 @@
 """One accepted WebSocket: its reader loop, close handshake and keep-alive state.
 
+The wire rules (frames, the pong owed for a ping, the close handshake, protocol errors as
+close codes) are protocol's :class:`~roost.protocol.WebSocketConnection`, the core the client
+and the test kit use too; this module adds what only a server does: turns, envelope calls,
+keep-alive timing, the message rate and the lingering close after a violation.
+
 The reader handles every frame of a ``recv`` in one pass and runs the actor's turn inline,
 without handing the message to another task: while a turn runs, this connection is simply not
 read, so a fast sender meets TCP back-pressure instead of growing a queue.
@@ -12,25 +17,26 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from roost._errors import CommitFailed, EnvelopeError, ProtocolError, RpcError
+from roost._errors import CommitFailed, EnvelopeError, RpcError
 from roost.actors import Actor, Connection
 from roost.actors._rpc import bind_call
 from roost.protocol import (
     BinaryMessage,
     Call,
+    CloseCode,
     CloseReceived,
+    ConnectionFailed,
+    ConnectionState,
     Envelope,
     EnvelopeCodec,
     ErrorReply,
-    FrameDecoder,
     Ping,
     Pong,
     Result,
     TextMessage,
+    WebSocketConnection,
+    check_close_code,
     encode_binary,
-    encode_close,
-    encode_ping,
-    encode_pong,
     encode_text,
     envelope_error_for,
 )
@@ -44,7 +50,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("roost.websocket")
 
-#: Close codes an actor may send (RFC 6455 §7.4): 1000, the defined ones, and 3000-4999.
+__all__ = [
+    "MAX_ERROR_MESSAGE",
+    "SessionState",
+    "WebSocketSession",
+    "check_close_code",
+    "clip_message",
+    "linger_bytes",
+]
+
 #: The longest error message a reply carries: messages may repeat client text (a method
 #: name, an argument), which must never make the reply too big to send (issue 12).
 MAX_ERROR_MESSAGE = 200
@@ -57,18 +71,9 @@ def clip_message(message: str) -> str:
     return message[: MAX_ERROR_MESSAGE - 1] + "\u2026"
 
 
-_SENDABLE = frozenset({1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014})
-
-
 def linger_bytes(max_message_size: int) -> int:
     """Bytes drained after closing for a violation: a refused message's rest and more."""
     return max(64 << 20, 4 * max_message_size)
-
-
-def check_close_code(code: int) -> None:
-    """Raise ValueError unless an endpoint may send ``code`` in a close frame."""
-    if code not in _SENDABLE and not 3000 <= code <= 4999:
-        raise ValueError(f"close code {code} cannot be sent")
 
 
 class WebSocketSession:
@@ -90,6 +95,7 @@ class WebSocketSession:
         "rate",
         "slot",
         "state",
+        "ws",
     )
 
     def __init__(
@@ -109,10 +115,13 @@ class WebSocketSession:
         self.max_message_size = max_message_size
         self.close_timeout = close_timeout
         self.state = SessionState.CONNECTING
+        # The wire's state machine; its CLOSED may run ahead of ``state`` while the turns of
+        # messages read before a close frame still run.
+        self.ws = WebSocketConnection(client=False, max_message_size=max_message_size)
         self.codec = codec  # None: raw mode; else the envelope codec of the subprotocol
         self.can_send = False  # data frames may be written (OPEN, no close frame sent yet)
         self.can_raw = False  # can_send, and in raw mode: what broadcast() checks
-        self.close_code = 1006
+        self.close_code: int = CloseCode.ABNORMAL
         self.close_reason = ""
         self.close_deadline = float("inf")
         self.last_seen = trio.current_time()
@@ -143,7 +152,7 @@ class WebSocketSession:
         self.can_send = self.can_raw = False
         self.close_code, self.close_reason = code, reason
         self.close_deadline = trio.current_time() + self.close_timeout
-        self.peer.write(encode_close(code, reason))
+        self.peer.write(self.ws.send_close(code, reason))
 
     def slow_consumer(self) -> None:
         """The peer fell ``max_outbound_bytes`` behind: close with 1008, cut if it stays mute.
@@ -156,9 +165,11 @@ class WebSocketSession:
         self.slot.registry.stats.slow_consumer_disconnects_total += 1
         self.state = SessionState.CLOSING
         self.can_send = self.can_raw = False
-        self.close_code, self.close_reason = 1008, "slow consumer"
+        self.close_code, self.close_reason = CloseCode.POLICY_VIOLATION, "slow consumer"
         self.close_deadline = trio.current_time() + self.close_timeout
-        self.peer.write(encode_close(1008, "slow consumer"), force=True)
+        frame = self.ws.send_close(CloseCode.POLICY_VIOLATION, "slow consumer")
+        if frame:
+            self.peer.write(frame, force=True)
 
     def keepalive(self, now: float, ping_interval: float, ping_timeout: float) -> None:
         """Ping a quiet peer; cut one that did not answer, or did not finish closing, in time."""
@@ -168,36 +179,29 @@ class WebSocketSession:
         elif self.state is SessionState.OPEN:
             if self.ping_sent_at is not None:
                 if now - self.ping_sent_at >= ping_timeout:
-                    self.close_code, self.close_reason = 1006, "keepalive timeout"
+                    self.close_code, self.close_reason = CloseCode.ABNORMAL, "keepalive timeout"
                     self.peer.abort()
-            elif now - self.last_seen >= ping_interval:
+            elif now - self.last_seen >= ping_interval and self.ws.state is ConnectionState.OPEN:
                 self.ping_sent_at = now
-                self.peer.write(encode_ping(b"roost"))
+                self.peer.write(self.ws.send_ping(b"roost"))
 
     async def run(self, data: bytes) -> None:
         """Read frames until the connection ends, then deliver ``on_close`` exactly once.
 
         ``data`` holds bytes that arrived right behind the handshake request.
         """
-        peer = self.peer
-        decoder = FrameDecoder(max_message_size=self.max_message_size)
+        peer, ws = self.peer, self.ws
         stats = self.slot.registry.stats
         # Answered by the runtime itself, without a turn: keep-alives never wake an actor.
         auto = self.slot.cls.auto_response
         auto_request, auto_reply = (auto[0], encode_text(auto[1])) if auto else (None, b"")
         rate = self.rate
-        closing_handshake_done = False
-        violation: ProtocolError | None = None
+        failure: ConnectionFailed | None = None
         try:
-            while not closing_handshake_done:
+            while True:
                 if data:
-                    try:
-                        events = decoder.receive_data(data)
-                    except ProtocolError as exc:
-                        violation = exc
-                        break
-                    # Every message decoded before a protocol error is delivered (issue 12).
-                    for event in events:
+                    # Every message decoded before a protocol error comes first (issue 12).
+                    for event in ws.receive_data(data):
                         kind = event.__class__
                         if kind is TextMessage or kind is BinaryMessage:
                             if self.state is SessionState.OPEN:
@@ -213,45 +217,43 @@ class WebSocketSession:
                                 else:
                                     await self._deliver(message)
                         elif kind is Ping:
-                            if self.can_send:
-                                peer.write(encode_pong(event.payload))  # type: ignore[union-attr]
+                            # The core queued the pong (not once our close frame is out).
+                            peer.write(ws.data_to_send())
                         elif kind is Pong:
                             self.ping_sent_at = None
-                        else:
-                            assert isinstance(event, CloseReceived)
-                            await self._close_received(event)
-                            closing_handshake_done = True
+                        elif kind is CloseReceived:
+                            await self._close_received(event)  # type: ignore[arg-type]
                             break
-                    if closing_handshake_done:
-                        break
-                    if decoder.failure is not None:
-                        violation = decoder.failure
+                        else:
+                            failure = event  # type: ignore[assignment]
+                            self._fail(failure)  # type: ignore[arg-type]
+                            break
+                    if ws.state is ConnectionState.CLOSED:
                         break
                 data = await peer.receive()
                 if not data:
+                    ws.receive_eof()
                     if self.state is not SessionState.CLOSING:
-                        self.close_code, self.close_reason = 1006, "connection lost"
+                        self.close_code, self.close_reason = CloseCode.ABNORMAL, "connection lost"
                     break
                 self.last_seen = trio.current_time()
-            if violation is not None:
-                self._fail(violation)
         except trio.ClosedResourceError:
             pass  # cut locally: keep-alive, slow consumer or shutdown set the code
-        except Exception:
+        except Exception as exc:
             # A bug is this connection's failure, not the node's (style 16): 1011, logged once.
             log.exception("WebSocket of %s/%s failed", self.slot.actor_type, self.slot.key)
-            violation = ProtocolError("internal error")
-            violation.close_code = 1011
-            self._fail(violation)
+            peer.write(ws.fail(exc))
+            failure = ConnectionFailed(CloseCode.INTERNAL_ERROR, "internal error")
+            self._fail(failure)
         finally:
             self.state = SessionState.CLOSED
             self.can_send = self.can_raw = False
-            if violation is None:
+            if failure is None:
                 peer.abort()
         try:
             await self._closed()
         finally:
-            if violation is not None:
+            if failure is not None:
                 await self._linger()
 
     async def _deliver(self, message: str | bytes) -> None:
@@ -349,10 +351,14 @@ class WebSocketSession:
         )
         self.close(1008, "message rate exceeded")
 
-    def _fail(self, exc: ProtocolError) -> None:
-        """The peer broke the protocol: send the matching close code (G8); ``_linger`` hangs up."""
-        self.close(exc.close_code, exc.reason)
-        self.close_code, self.close_reason = exc.close_code, exc.reason
+    def _fail(self, failure: ConnectionFailed) -> None:
+        """The peer broke the protocol: the core queued the close with the matching code and
+        reason (G8); it goes out now, and ``_linger`` hangs up."""
+        if self.state is SessionState.OPEN:
+            self.state = SessionState.CLOSING
+            self.can_send = self.can_raw = False
+        self.peer.write(self.ws.data_to_send())
+        self.close_code, self.close_reason = failure.code, failure.reason
 
     async def _linger(self) -> None:
         """Half-close and drain after a violation, so the peer reads why it was closed.
@@ -369,11 +375,13 @@ class WebSocketSession:
 
     async def _close_received(self, event: CloseReceived) -> None:
         if self.state is SessionState.OPEN:
-            # The peer started the handshake: echo its code, then we close the TCP side.
+            # The peer started the handshake: the core echoes its code, then we close TCP.
             self.close_code, self.close_reason = event.code, event.reason
             self.can_send = self.can_raw = False
-            self.state = SessionState.CLOSING
-            self.peer.write(encode_close(event.code))
+        # The echo, if the core owes one (the actor may have closed during this batch's
+        # turns, after the core had already read the peer's close: then the echo is the one
+        # close frame we send).
+        self.peer.write(self.ws.data_to_send())
         self.state = SessionState.CLOSED
         with trio.move_on_after(self.close_timeout):
             await self.peer.aclose()

@@ -30,7 +30,9 @@ from roost.protocol import (
     ServerEvent,
     TextMessage,
     WebSocketConnection,
+    check_close_code,
     close_code_for,
+    encode_close,
     encode_frame,
     error_for_reply,
     outcome,
@@ -248,3 +250,31 @@ def test_arbitrary_bytes_never_raise(data: bytes) -> None:
         if failures:
             assert side.state is ConnectionState.CLOSED
             assert side.data_to_send().startswith(b"\x88")
+
+
+@pytest.mark.parametrize("code", [1000, 1001, 1002, 1003, 1007, 1008, 1011, 1012, 1014, 3000, 4999])
+def test_sendable_close_codes_pass_the_one_rule(code: int) -> None:
+    check_close_code(code)
+    assert encode_close(code)[2:4] == code.to_bytes(2, "big")
+
+
+@pytest.mark.parametrize("code", [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, -1])
+def test_reserved_and_unregistered_close_codes_are_refused_everywhere(code: int) -> None:
+    """The server's check (actors' conn.close) is protocol's, the rule encode_close keeps."""
+    from roost.runtime._websocket import check_close_code as servers_check
+
+    assert servers_check is check_close_code
+    with pytest.raises(ValueError, match=f"close code {code} cannot be sent"):
+        check_close_code(code)
+    if code != 1005:  # sendable by encode_close only as the empty close ("no status")
+        with pytest.raises(ValueError):
+            server().send_close(code)
+
+
+def test_the_server_owes_nothing_until_a_control_frame_arrives() -> None:
+    ws = server()
+    assert ws.receive_data(encode_frame(Opcode.TEXT, b"hi", mask=MASK)) == [TextMessage("hi")]
+    assert ws.data_to_send() == b""
+    assert ws.receive_data(encode_frame(Opcode.PING, b"p", mask=MASK)) == [Ping(b"p")]
+    assert ws.data_to_send() == b"\x8a\x01p"
+    assert ws.data_to_send() == b""

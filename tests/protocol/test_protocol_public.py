@@ -23,6 +23,7 @@ PUBLIC = {
     "accept_headers",
     "accept_key",
     "check_accept",
+    "check_close_code",
     "check_upgrade",
     "client_request_headers",
     "close_for_error",
