@@ -18,7 +18,8 @@ class Request:
         path: the percent-decoded path, for example ``/chat/lobby/history``.
         rest: what follows ``/<type>/<key>`` in the path (``/history``), or "".
         query: query parameters, first value of each name.
-        headers: header names lowercased; repeated headers joined with ", ".
+        headers: header names lowercased; repeated headers joined with ", " (``Cookie``
+            lines with "; ", so two lines read as one cookie list).
         cookies: the ``Cookie`` header's pairs by name (the first of a repeated name wins).
         body: the request body (empty for upgrades), at most the server's message limit.
         client: the client's ``(host, port)`` as in ASGI, or None when unknown (a Unix

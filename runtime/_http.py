@@ -132,7 +132,9 @@ def to_request(event: h11.Request, target: Target, body: bytes, rest: str = "") 
     for name, value in event.headers:
         key = name.decode("latin-1")
         text = value.decode("latin-1")
-        headers[key] = f"{headers[key]}, {text}" if key in headers else text
+        # Repeated lines join with ", " (RFC 9110), Cookie's with "; " (RFC 6265 5.4).
+        joiner = "; " if key == "cookie" else ", "
+        headers[key] = f"{headers[key]}{joiner}{text}" if key in headers else text
     return Request(
         method=event.method.decode("ascii"),
         path=target.path,

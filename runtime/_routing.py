@@ -50,9 +50,10 @@ def parse_target(target: bytes) -> Target:
         raise BadRequest("request target must start with '/'")
     raw_path, _, query_string = text.partition("?")
     try:
-        query = dict(
-            parse_qsl(query_string, keep_blank_values=True, errors="strict", max_num_fields=100)
-        )
+        pairs = parse_qsl(query_string, keep_blank_values=True, errors="strict", max_num_fields=100)
+        query: dict[str, str] = {}
+        for name, value in pairs:  # the first value of a repeated name wins, as documented
+            query.setdefault(name, value)
         path = unquote(raw_path, errors="strict")
     except (UnicodeDecodeError, ValueError):
         raise BadRequest("malformed query or path encoding") from None
