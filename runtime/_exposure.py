@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import hmac
 
+import attrs
+
 from roost._errors import ConfigError, HandshakeError
-from roost.actors import Response
+from roost.actors import Request, Response
 
 from ._config import ServerConfig
 from ._forwarded import Headers, TrustedProxies, client_address, request_host
@@ -86,7 +88,6 @@ class Exposure:
     ) -> Response | tuple[tuple[str, str], ...]:
         """For an HTTP rpc request: a final answer (403, a preflight), or the CORS headers
         its response must carry."""
-        origin = _origin(headers)
         try:
             self.check_origin(peer, headers)
         except HandshakeError as exc:
@@ -94,12 +95,39 @@ class Exposure:
         asked = _header(headers, b"access-control-request-method")
         if method == b"OPTIONS" and asked is not None:
             granted = self.origins.preflight_headers(
-                origin, asked, _header(headers, b"access-control-request-headers")
+                _origin(headers),
+                asked,
+                _header(headers, b"access-control-request-headers"),
+                request_host(peer, headers, self.trusted),
             )
             if granted is None:
                 return error_response(403, "preflight refused")
             return Response(status=204, body=b"", content_type="text/plain", headers=granted)
-        return self.origins.cors_headers(origin)
+        return self.cors(peer, headers)
+
+    def cors(self, peer: PeerAddress, headers: Headers) -> tuple[tuple[str, str], ...]:
+        """The CORS headers every answer to an rpc call carries, refusals included, so an
+        allowed page reads its error (a 413, a 400) instead of a CORS failure; () for a
+        request whose Origin is absent or not allowed."""
+        return self.origins.cors_headers(
+            _origin(headers), request_host(peer, headers, self.trusted)
+        )
+
+    def without_foreign_credentials(
+        self, request: Request, peer: PeerAddress, headers: Headers
+    ) -> Request:
+        """``request`` without its cookies when its page may call but not as the user (G10).
+
+        A browser sends the user's cookies with a cross-site WebSocket handshake, a "simple"
+        POST and a form post whatever CORS says; a page that is not credentialed (one let in
+        only by ``*``, or a foreign page posting to ``on_request``) must not reach the
+        authenticate hook or the actor with them. ``headers``: the raw request's.
+        """
+        host = request_host(peer, headers, self.trusted)
+        if self.origins.credentialed(_origin(headers), host):
+            return request
+        kept = {name: value for name, value in request.headers.items() if name != "cookie"}
+        return attrs.evolve(request, headers=kept, cookies={})
 
     # -- the runtime endpoints
 

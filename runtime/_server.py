@@ -432,7 +432,9 @@ class Server:
                 await self._refuse(peer, conn, 400, "malformed HTTP request", request=request)
                 return None
             if not self.exposure.admit(peer, self._client_address(peer, request)):
-                await self._refuse(peer, conn, 429, "too many connections from this address")
+                await self._refuse(
+                    peer, conn, 429, "too many connections from this address", request=request
+                )
                 return None
             if self._stopping and not _is_runtime_target(request.target):
                 # Draining: only the probes are answered; a client retries elsewhere.
@@ -492,9 +494,8 @@ class Server:
         """
         if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
             if request is not None and is_rpc_target(request.target):
-                code = _REFUSAL_CODE.get(status, "bad_request")
                 response = _with_headers(
-                    _rpc_error(status, code, reason), (("connection", "close"),)
+                    self._rpc_refusal(peer, request, status, reason), (("connection", "close"),)
                 )
             else:
                 response = error_response(status, reason)
@@ -507,6 +508,13 @@ class Server:
                 pass
         with trio.move_on_after(self.config.close_timeout):
             await peer.aclose(linger_bytes=linger_bytes(self.config.max_message_size))
+
+    def _rpc_refusal(self, peer: Peer, request: h11.Request, status: int, reason: str) -> Response:
+        """An rpc call refused before its actor: JSON like its error replies, with the CORS
+        headers an allowed page needs to read it (every answer carries them, G10)."""
+        code = _REFUSAL_CODE.get(status, "bad_request")
+        cors = self.exposure.cors(self._peer_address(peer), request.headers)
+        return _with_headers(_rpc_error(status, code, reason), cors)
 
     async def _respond(self, request: h11.Request, body: bytes, peer: Peer) -> Response:
         """Answer a plain HTTP request: the runtime's own endpoints, static files or an actor."""
@@ -527,6 +535,8 @@ class Server:
             if route is None or actor_type is None:
                 raise NotFound("no actor type serves this path")
         except HandshakeError as exc:
+            if is_rpc_target(request.target):  # a bad key, no such type: an rpc error
+                return self._rpc_refusal(peer, request, exc.status, exc.reason)
             return error_response(exc.status, exc.reason)
         rpc = route.rest.startswith("/rpc/")
         cors: tuple[tuple[str, str], ...] = ()
@@ -653,6 +663,10 @@ class Server:
             HandshakeError: the hook failed (500) or timed out (503).
         """
         request = attrs.evolve(request, client=self._client_address(peer, event))
+        # A page let in only by "*" may call, but not with the user's cookies (G10).
+        request = self.exposure.without_foreign_credentials(
+            request, self._peer_address(peer), event.headers
+        )
         hook = self.app.authenticate_hook
         identity = await identify(hook, request, max_seconds=self.config.request_timeout)
         return attrs.evolve(request, identity=identity)
