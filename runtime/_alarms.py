@@ -102,10 +102,6 @@ class AlarmScheduler:
 
     Args:
         store: the node's own SQLite, which holds the index.
-        fire: ``await fire(actor_type, key, name)`` runs the alarm's turn. It must move or
-            remove the alarm (through :meth:`after_commit`, :meth:`forget` or
-            :meth:`retry_later`); if it does neither the entry is dropped, and if it raises
-            the alarm is retried later.
         max_concurrent: alarms firing at once (a bound, so 100,000 alarms due together do not
             become 100,000 tasks).
         retry_delay: the first retry of an alarm that could not fire waits this long (s);
@@ -117,7 +113,6 @@ class AlarmScheduler:
         self,
         store: NodeStore,
         clock: NodeClock,
-        fire: Callable[[str, str, str], Awaitable[None]],
         *,
         max_concurrent: int = 64,
         retry_delay: float = DEFAULT_RETRY_DELAY,
@@ -125,7 +120,6 @@ class AlarmScheduler:
     ) -> None:
         self._store = store
         self._clock = clock
-        self._fire = fire
         self._limiter = trio.CapacityLimiter(max_concurrent)
         self._retry_delay = retry_delay
         self._max_retries = max_retries
@@ -240,8 +234,15 @@ class AlarmScheduler:
 
     # -- firing ---------------------------------------------------------------------------------
 
-    async def run(self) -> None:
-        """Fire alarms when due, forever (never early: not before their due time)."""
+    async def run(self, fire: Callable[[str, str, str], Awaitable[None]]) -> None:
+        """Fire alarms when due, forever (never early: not before their due time).
+
+        ``await fire(actor_type, key, name)`` runs the alarm's turn. It must move or remove
+        the alarm (through :meth:`after_commit`, :meth:`forget` or :meth:`retry_later`); if
+        it does neither the entry is dropped, and if it raises the alarm is retried later.
+        It is given here rather than at construction: it needs the actor registry, which is
+        built after the scheduler (the registry's slots need the scheduler).
+        """
         async with trio.open_nursery() as nursery:
             while True:
                 self._wakeups_total += 1
@@ -255,7 +256,7 @@ class AlarmScheduler:
                 token = object()
                 await self._limiter.acquire_on_behalf_of(token)
                 self._firing.add(alarm)
-                nursery.start_soon(self._fire_one, alarm, token)
+                nursery.start_soon(self._fire_one, fire, alarm, token)
 
     def _next_due(self) -> AlarmKey | None:
         """Pop the earliest alarm if it is due (skipping stale heap entries)."""
@@ -272,11 +273,13 @@ class AlarmScheduler:
             return alarm
         return None
 
-    async def _fire_one(self, alarm: AlarmKey, token: object) -> None:
+    async def _fire_one(
+        self, fire: Callable[[str, str, str], Awaitable[None]], alarm: AlarmKey, token: object
+    ) -> None:
         self._firings_total += 1
         version = self._version.get(alarm)
         try:
-            await self._fire(*alarm)
+            await fire(*alarm)
         except Exception:
             if self._version.get(alarm) == version and alarm in self._due:
                 backoff = self.retry_later(alarm)

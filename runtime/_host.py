@@ -131,13 +131,13 @@ class SlotNode(Protocol):
     def stats(self) -> NodeStats: ...
 
     @property
-    def scheduler(self) -> AlarmScheduler | None: ...
+    def scheduler(self) -> AlarmScheduler: ...
 
     @property
-    def sync(self) -> SlotSync | None: ...
+    def sync(self) -> SlotSync: ...
 
     @property
-    def committer(self) -> PassBatcher[ActorSlot] | None: ...
+    def committer(self) -> PassBatcher[ActorSlot]: ...
 
     @property
     def max_group_turns(self) -> int: ...
@@ -236,7 +236,7 @@ class ActorSlot:
     def mark_dirty(self) -> None:
         if self._in_turn:
             self._dirty_in_turn = True
-        elif self.registry.sync is not None:
+        else:
             ident = (self.actor_type, self.key)
             self.registry.sync.before_commit(ident)
             self.registry.sync.after_commit(ident)
@@ -429,10 +429,8 @@ class ActorSlot:
             if self._grouped and not self.commit_scheduled:
                 # Every way out of a turn (deferred, raised, cancelled) leaves an open group
                 # to the committer, which closes it at the end of this scheduler pass.
-                committer = self.registry.committer
-                if committer is not None:
-                    self.commit_scheduled = True
-                    committer.schedule(self)
+                self.commit_scheduled = True
+                self.registry.committer.schedule(self)
 
     async def _run(
         self,
@@ -483,10 +481,8 @@ class ActorSlot:
             self._dirty_in_turn = True
         if before_release is not None:  # ahead of this turn's frames, behind earlier turns'
             self._outbox.insert(outbox_mark, (_Callback(before_release), None, (), None))
-        committer = self.registry.committer
         if (
             may_group
-            and committer is not None
             and self._storage is not None
             and self._storage.opened
             and self._group_turns < self.registry.max_group_turns
@@ -570,15 +566,11 @@ class ActorSlot:
         self._restart()
 
     def _before_commit(self, changes: dict[str, float | None]) -> None:
-        scheduler = self.registry.scheduler
-        if scheduler is not None:
-            due = [(name, at) for name, at in changes.items() if at is not None]
-            scheduler.before_commit(self.actor_type, self.key, due)
+        due = [(name, at) for name, at in changes.items() if at is not None]
+        self.registry.scheduler.before_commit(self.actor_type, self.key, due)
 
     def _after_commit(self, changes: dict[str, float | None]) -> None:
-        scheduler = self.registry.scheduler
-        if scheduler is not None:
-            scheduler.after_commit(self.actor_type, self.key, list(changes.items()))
+        self.registry.scheduler.after_commit(self.actor_type, self.key, list(changes.items()))
         changes.clear()
 
     def _release(self) -> None:
@@ -663,7 +655,7 @@ class ActorSlot:
                 503 with Retry-After, a call gets ``unavailable``.
         """
         sync = self.registry.sync
-        if sync is None or self.cls.restore is Actor.restore:
+        if self.cls.restore is Actor.restore:
             return None
         if self._storage is not None or self.registry.db_path(self.actor_type, self.key).exists():
             return None
@@ -708,7 +700,7 @@ class ActorSlot:
         except Exception:
             log.exception("on_stop failed for %s/%s", self.actor_type, self.key)
         finally:
-            if stopped and self.registry.sync is not None:
+            if stopped:
                 try:  # eviction flushes first: the committed state waits for the worker
                     self.registry.sync.capture(self, actor)
                 except Exception:
@@ -756,10 +748,9 @@ class ActorSlot:
             await self.turn(fire)
         except Exception as exc:
             if not fired:
-                scheduler = self.registry.scheduler
-                if force or scheduler is None:
+                if force:
                     raise
-                self._could_not_fire(scheduler, name, exc)
+                self._could_not_fire(self.registry.scheduler, name, exc)
                 return
             stats.alarm_failures_total += 1
             log.exception(

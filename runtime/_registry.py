@@ -2,8 +2,11 @@
 
 The registry creates slots (synchronously: G1 inside a node), tracks which instances are in
 memory (least recently used first, for ``max_active_actors`` and idle eviction), and carries
-what slots share: the handle pool, the clock, the alarm scheduler, the sync worker, and
-actor-to-actor calls.
+what slots share: the handle pool, the clock, the alarm scheduler, the sync worker, the group
+committer, and actor-to-actor calls. It gets them all at construction (runtime/_node.py
+builds a node's services in dependency order); it implements the slot's
+:class:`~roost.runtime._host.SlotNode` and the sync worker's
+:class:`~roost.runtime._sync.SyncNode`.
 """
 
 from __future__ import annotations
@@ -13,9 +16,8 @@ import itertools
 import logging
 import os
 from collections import OrderedDict
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import trio
 
@@ -24,14 +26,12 @@ from roost.actors._rpc import bind_call
 from roost.storage import ActorStorage, HandlePool, actor_db_path
 
 from ._alarms import AlarmScheduler, NodeClock
+from ._app import ActorType, App
 from ._batcher import PassBatcher
 from ._host import ActorSlot
 from ._lifecycle import ActorState
 from ._stats import NodeStats
-
-if TYPE_CHECKING:
-    from ._app import ActorType
-    from ._sync import SyncWorker
+from ._sync import SyncWorker
 
 log = logging.getLogger("roost.actor")
 #: The actors waiting on each other's rpc calls in the current task, to refuse cycles.
@@ -41,48 +41,63 @@ _call_chain: contextvars.ContextVar[tuple[ActorSlot, ...]] = contextvars.Context
 
 
 class ActorRegistry:
-    """Every actor slot of this node, and what they share: storage pool, clock, alarms.
+    """Every actor slot of this node, and what they share: storage pool, clock, alarms, sync.
 
     Args:
+        app: the actor types, to resolve a type name (actor-to-actor calls, alarms, sync).
         max_active_actors: instances kept in memory at most; past it the least recently
             used idle actors are evicted (hibernated, or stopped without connections).
+        max_group_turns: at most this many consecutive turns of one actor share a COMMIT
+            (0 turns group commit off). Bounds how long a reply may wait for the group's
+            commit.
+        max_key_bytes: longest actor key in UTF-8 bytes, for actor-to-actor calls too (G9).
+        call_timeout: seconds an actor-to-actor call may wait for its answer.
+        committer: closes deferred groups once per scheduler pass (run by the node).
     """
 
     def __init__(
         self,
         *,
+        app: App,
         data_dir: Path,
         max_open_databases: int,
         synchronous: str,
         max_active_actors: int,
+        max_group_turns: int = 64,
+        max_key_bytes: int = 512,
+        call_timeout: float = 30.0,
         stats: NodeStats,
+        clock: NodeClock,
+        scheduler: AlarmScheduler,
+        sync: SyncWorker,
+        committer: PassBatcher[ActorSlot],
+        node_id: str,
     ) -> None:
+        self.app = app
         self.data_dir = data_dir
         self.synchronous = synchronous
         self.max_active_actors = max_active_actors
+        self.max_group_turns = max_group_turns
+        self.max_key_bytes = max_key_bytes
+        self.call_timeout = call_timeout
         self.stats = stats
         self.pool = HandlePool(max_open=max_open_databases)
-        self.clock = NodeClock()
-        self.scheduler: AlarmScheduler | None = None
-        self.sync: SyncWorker | None = None
-        #: Finds (or creates) the slot of an actor id; set by the server (None: unknown type).
-        self.resolve: Callable[[str, str], ActorSlot | None] | None = None
-        #: Seconds an actor-to-actor call may wait for its answer.
-        self.call_timeout = 30.0
-        #: Longest actor key in UTF-8 bytes, for actor-to-actor calls too (G9; set by the server).
-        self.max_key_bytes = 512
-        #: Group commit: at most this many consecutive turns of one actor share a COMMIT
-        #: (0 turns it off). Bounds how long a reply may wait for the group's commit.
-        self.max_group_turns = 64
-        #: Commits deferred groups once per scheduler pass (set by the server).
-        self.committer: PassBatcher[ActorSlot] | None = None
+        self.clock = clock
+        self.scheduler = scheduler
+        self.sync = sync
+        self.committer = committer
+        #: This node process's identity in the shared store.
+        self.node_id = node_id
         self.slots: dict[tuple[str, str], ActorSlot] = {}
         self.active: OrderedDict[ActorSlot, None] = OrderedDict()  # least recently used first
         self._evictor: trio.Nursery | None = None
         self._connection_ids = itertools.count(1)
         self._id_prefix = os.urandom(4).hex()
-        #: This node process's identity in the shared store.
-        self.node_id = f"node-{os.urandom(8).hex()}"
+
+    def resolve(self, actor_type: str, key: str) -> ActorSlot | None:
+        """The slot of an actor id, created on first use; None for an unknown type."""
+        registered = self.app.get(actor_type)
+        return None if registered is None else self.slot(registered, key)
 
     def slot(self, actor_type: ActorType, key: str) -> ActorSlot:
         """The slot of (type, key), created on first use; never awaits (G1)."""
@@ -179,8 +194,6 @@ class ActorRegistry:
             RpcError: not_found (type or method), bad_request, internal (the method raised),
                 unavailable (a call back into the chain, or no answer in time).
         """
-        if self.resolve is None:
-            raise RpcError("unavailable", "the server is not running")
         target = self.resolve(actor_type, key)
         if target is None:
             raise RpcError("not_found", f"no actor type {actor_type!r}")
@@ -205,6 +218,22 @@ class ActorRegistry:
             raise RpcError("internal", f"{type(exc).__name__}: {exc}") from exc
         finally:
             _call_chain.reset(token)
+
+    async def fire_due_alarm(self, actor_type_name: str, key: str, name: str) -> None:
+        """Wake (activating if needed) the actor whose alarm ``name`` is due (G5); what the
+        scheduler runs for every due alarm."""
+        scheduler = self.scheduler
+        actor_type = self.app.get(actor_type_name)
+        if actor_type is None:
+            log.warning("dropping alarm %r of unknown actor type %r", name, actor_type_name)
+            scheduler.forget([(actor_type_name, key, name)])
+            return
+        if (actor_type_name, key) not in self.slots and not self.db_path(
+            actor_type_name, key
+        ).exists():
+            scheduler.forget([(actor_type_name, key, name)])  # the actor's file is gone
+            return
+        await self.slot(actor_type, key).fire_alarm(name)
 
     async def fence_lost(self, actor_type: str, key: str) -> None:
         """Another node owns this actor now: close its connections and stop it here."""

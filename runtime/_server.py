@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any, TypeGuard
 
 import attrs
@@ -39,9 +40,7 @@ from roost.protocol import (
     is_websocket_upgrade,
     rejection_headers,
 )
-from roost.storage import open_shared_store
 
-from ._alarms import AlarmScheduler
 from ._app import App
 from ._auth import identify
 from ._batcher import PassBatcher
@@ -58,7 +57,7 @@ from ._http import (
     write_response,
 )
 from ._metrics import Gauges, MetricsExporter
-from ._node_store import NodeStore
+from ._node import Node
 from ._registry import ActorRegistry
 from ._routing import RUNTIME_PREFIX, parse_target, route_actor
 from ._stats import NodeStats
@@ -91,17 +90,10 @@ class Server:
         self.app = app
         self.config = config or ServerConfig()
         self.stats = NodeStats()
-        self.registry = ActorRegistry(
-            data_dir=self.config.data_dir,
-            max_open_databases=self.config.max_open_databases,
-            synchronous=self.config.synchronous,
-            max_active_actors=self.config.max_active_actors,
-            stats=self.stats,
-        )
-        self.registry.max_group_turns = self.config.max_group_turns
-        self.registry.max_key_bytes = self.config.max_key_bytes
+        # The node's services (runtime/_node.py), built when serve() starts: building them
+        # opens node.sqlite, which a Server that is only configured must not do.
+        self._node: Node | None = None
         self.metrics = MetricsExporter(self.stats, self._gauges)
-        self.sync: SyncWorker | None = None
         self.port: int | None = None
         self.sessions: set[WebSocketSession] = set()
         self._flusher: PassBatcher[Peer] = PassBatcher()
@@ -122,29 +114,51 @@ class Server:
         self.admin_port: int | None = None
         self._admin_peers: set[Peer] = set()
 
+    @property
+    def node(self) -> Node:
+        """The node's services; there from the start of :meth:`serve` on.
+
+        Raises:
+            RuntimeError: the server has not started serving.
+        """
+        if self._node is None:
+            raise RuntimeError("the server has not started: its node is built by serve()")
+        return self._node
+
+    @property
+    def registry(self) -> ActorRegistry:
+        """The node's actor registry (see :attr:`node`)."""
+        return self.node.registry
+
+    @property
+    def sync(self) -> SyncWorker:
+        """The node's sync worker (see :attr:`node`)."""
+        return self.node.sync
+
     def _gauges(self) -> Gauges:
         active, hibernated = self.registry.counts()
-        scheduler = self.registry.scheduler
+        sync = self.sync
         return Gauges(
             connections=len(self.sessions),
             actors_active=active,
             actors_hibernated=hibernated,
-            alarms_pending=scheduler.pending if scheduler else 0,
+            alarms_pending=self.registry.scheduler.pending,
             alarms_quarantined=self.stats.alarms_quarantined_total,
             open_databases=self.registry.pool.statistics().open,
-            sync_pending=self.sync.pending if self.sync else 0,
-            sync_lag_seconds=self.sync.lag() if self.sync else 0.0,
-            store_up=int(self.sync.store_ready) if self.sync else 1,
+            sync_pending=sync.pending,
+            sync_lag_seconds=sync.lag(),
+            store_up=int(sync.store_ready),
         )
 
     def statistics(self) -> ServerStatistics:
-        """Counts for health checks and tests."""
+        """Counts for health checks and tests (all zero before :meth:`serve` started)."""
+        node = self._node
         return ServerStatistics(
             connections=len(self._peers),
             websockets=len(self.sessions),
-            actors=len(self.registry.slots),
+            actors=0 if node is None else len(node.registry.slots),
             activations_total=self.stats.activations_total,
-            open_databases=self.registry.pool.statistics().open,
+            open_databases=0 if node is None else node.registry.pool.statistics().open,
         )
 
     # -- running -----------------------------------------------------------------------------
@@ -156,40 +170,20 @@ class Server:
         listener.setblocking(False)
         self.port = listener.getsockname()[1]
         admin = self._listen_admin()
-        node_store = NodeStore(config.data_dir / "node.sqlite")
-        scheduler = AlarmScheduler(node_store, self.registry.clock, self._fire_alarm)
-        self.registry.scheduler = scheduler
-        # The shared store opens on first use (a dirty actor, a restore): a node that never
-        # syncs never waits on it.
-        shared = open_shared_store(
-            config.store, data_dir=config.data_dir, call_timeout=config.store_timeout
-        )
-        sync = SyncWorker(
-            self.registry,
-            node_store,
-            shared,
-            self._resolve,
-            stats=self.stats,
-            interval=config.sync_interval,
-            batch_size=config.sync_batch_size,
-        )
-        self.registry.sync = sync
-        self.registry.resolve = self._resolve
-        self.sync = sync
+        node = self._node = Node(self.app, config, self.stats)
+        registry, sync = node.registry, node.sync
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 nursery.start_soon(self._flusher.run, lambda peer: peer.flush(nursery))
-                if config.max_group_turns:
-                    committer: PassBatcher[ActorSlot] = PassBatcher()
-                    self.registry.committer = committer
-                    nursery.start_soon(committer.run, ActorSlot.commit_group)
+                nursery.start_soon(node.committer.run, ActorSlot.commit_group)
                 nursery.start_soon(self._maintain)
-                await nursery.start(self.registry.run_evictions)
+                await nursery.start(registry.run_evictions)
                 alarm_scope = trio.CancelScope()
-                nursery.start_soon(_run_in, alarm_scope, scheduler.run)
+                fire = registry.fire_due_alarm
+                nursery.start_soon(_run_in, alarm_scope, partial(node.scheduler.run, fire))
                 sync_scope = trio.CancelScope()
-                nursery.start_soon(_run_in, sync_scope, sync.run)
+                nursery.start_soon(_run_in, sync_scope, partial(sync.run, registry))
                 accept_scope = trio.CancelScope()
                 self._listening = True
                 nursery.start_soon(self._accept, listener, admin, nursery, accept_scope)
@@ -205,15 +199,15 @@ class Server:
                 if admin is not None:
                     admin.close()
                 await self._cut_peers()
-                await self.registry.stop_all()
+                await registry.stop_all()
                 sync_scope.cancel()
-                await self._final_sync(sync)
+                await self._final_sync(node)
                 nursery.cancel_scope.cancel()
         finally:
             listener.close()
             if admin is not None:
                 admin.close()
-            node_store.close()
+            node.close()
             with trio.CancelScope(shield=True):
                 await sync.aclose()
             self._stopped.set()
@@ -309,34 +303,13 @@ class Server:
             if not self._stopping:
                 await self.registry.evict_idle(now, config.idle_timeout)
 
-    async def _final_sync(self, sync: SyncWorker) -> None:
+    async def _final_sync(self, node: Node) -> None:
         """Graceful shutdown flushes: what cannot be written in time stays marked dirty."""
         with trio.move_on_after(self.config.shutdown_timeout):
             try:
-                await sync.flush()
+                await node.sync.flush(node.registry)
             except Exception as exc:
                 log.warning("final sync incomplete (%s); it resumes at the next start", exc)
-
-    def _resolve(self, actor_type: str, key: str) -> ActorSlot | None:
-        registered = self.app.get(actor_type)
-        return None if registered is None else self.registry.slot(registered, key)
-
-    async def _fire_alarm(self, actor_type_name: str, key: str, name: str) -> None:
-        """Wake (activating if needed) the actor whose alarm ``name`` is due."""
-        registry = self.registry
-        scheduler = registry.scheduler
-        assert scheduler is not None
-        actor_type = self.app.get(actor_type_name)
-        if actor_type is None:
-            log.warning("dropping alarm %r of unknown actor type %r", name, actor_type_name)
-            scheduler.forget([(actor_type_name, key, name)])
-            return
-        if (actor_type_name, key) not in registry.slots and not registry.db_path(
-            actor_type_name, key
-        ).exists():
-            scheduler.forget([(actor_type_name, key, name)])  # the actor's file is gone
-            return
-        await registry.slot(actor_type, key).fire_alarm(name)
 
     async def _drain_connections(self) -> None:
         """Graceful shutdown: close WebSockets with 1001, then wait (``shutdown_timeout``)

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable
 from typing import Any, Protocol
 
 import attrs
@@ -79,14 +78,17 @@ class _Snapshot:
 
 
 class SyncNode(Protocol):
-    """What the sync worker needs of its node (runtime/_registry.py implements it; declared
-    here, so sync does not import the registry that holds it)."""
-
-    @property
-    def node_id(self) -> str: ...
+    """What the sync worker needs of its node's actors (runtime/_registry.py implements it;
+    declared here, so sync does not import the registry that holds it). It is given to
+    :meth:`SyncWorker.run` and :meth:`SyncWorker.flush`, not to the constructor: the registry
+    is built after the sync worker, which its slots need (style rule 14)."""
 
     @property
     def slots(self) -> dict[ActorId, ActorSlot]: ...
+
+    def resolve(self, actor_type: str, key: str) -> ActorSlot | None:
+        """The slot of an actor id, created if needed; None when its type is unknown."""
+        ...
 
     async def fence_lost(self, actor_type: str, key: str) -> None: ...
 
@@ -95,8 +97,7 @@ class SyncWorker:
     """Persists dirty actors' snapshots to the shared store, in batches, fenced, with retries.
 
     Args:
-        resolve: returns the slot of an actor id, creating it if needed (None when its type
-            is no longer registered).
+        node_id: this node process's identity in the shared store (for its epoch, the fence).
         interval: seconds between sync rounds (``sync_interval``).
         batch_size: snapshots per store transaction.
         snapshot_max_backoff: longest wait between snapshot attempts of an actor that keeps
@@ -105,20 +106,18 @@ class SyncWorker:
 
     def __init__(
         self,
-        registry: SyncNode,
         node_store: NodeStore,
         store: SharedStore,
-        resolve: Callable[[str, str], ActorSlot | None],
         *,
+        node_id: str,
         stats: NodeStats,
         interval: float,
         batch_size: int = 500,
         snapshot_max_backoff: float = SNAPSHOT_MAX_BACKOFF,
     ) -> None:
-        self._registry = registry
         self._node = node_store
         self._store = store
-        self._resolve = resolve
+        self.node_id = node_id
         self._stats = stats
         self._interval = interval
         self._batch_size = batch_size
@@ -154,7 +153,7 @@ class SyncWorker:
                     if not self._connected:  # opening and taking the epoch fail separately
                         await self._store.open()
                         self._connected = True
-                    self.fence = await node_epoch(self._store, self._registry.node_id)
+                    self.fence = await node_epoch(self._store, self.node_id)
                     self._opened = True
         return self._store
 
@@ -218,7 +217,7 @@ class SyncWorker:
 
     # -- running ------------------------------------------------------------------------------
 
-    async def run(self) -> None:
+    async def run(self, node: SyncNode) -> None:
         """Sync forever: a round every interval, backing off while the store is down.
 
         A round with nothing to write may ping the store instead (see the module docstring);
@@ -229,7 +228,7 @@ class SyncWorker:
             await trio.sleep(delay)
             try:
                 if self._dirty or self._pending:
-                    await self.flush()
+                    await self.flush(node)
                 elif self._should_probe():
                     self._probed_at = trio.current_time()
                     await (await self.store()).ping()
@@ -254,7 +253,7 @@ class SyncWorker:
             return False  # a file: the calls that need it tell
         return trio.current_time() - self._probed_at >= PROBE_INTERVAL
 
-    async def flush(self) -> None:
+    async def flush(self, node: SyncNode) -> None:
         """Snapshot every dirty actor and write everything pending.
 
         Pipelined: a batch goes to a writer as soon as it is full, so the store writes while
@@ -269,7 +268,7 @@ class SyncWorker:
         if not self._dirty and not self._pending:
             return
         await self.store()
-        slots = self._registry.slots
+        slots = node.slots
         pending = self._pending
         async with trio.open_nursery() as nursery:
             in_flight = trio.Semaphore(WRITES_IN_FLIGHT)
@@ -277,7 +276,7 @@ class SyncWorker:
 
             async def write(idents: list[ActorId], snapshots: list[_Snapshot]) -> None:
                 try:
-                    await self._write(idents, snapshots)
+                    await self._write(node, idents, snapshots)
                 finally:
                     in_flight.release()
 
@@ -318,7 +317,7 @@ class SyncWorker:
                         retry = self._retries.get(ident)
                         if retry is not None and trio.current_time() < retry.due:
                             continue  # it failed to activate: not again before its time
-                        await self._snapshot(ident, dirty.generation)
+                        await self._snapshot(node, ident, dirty.generation)
                     if snapshot is None and ident in pending:
                         queued.append(ident)
                 while len(queued) >= self._batch_size:
@@ -326,10 +325,10 @@ class SyncWorker:
             while queued:
                 await hand_off(self._batch_size)
 
-    async def _snapshot(self, ident: ActorId, generation: int) -> None:
+    async def _snapshot(self, node: SyncNode, ident: ActorId, generation: int) -> None:
         """Take a snapshot in a turn: the actor is busy, has a group open, or is not in memory
         (flush reads an actor that is free at once)."""
-        slot = self._resolve(*ident)
+        slot = node.resolve(*ident)
         if slot is None:
             log.warning("dropping dirty mark of %s/%s: its type is not registered", *ident)
             self._synced(ident, generation)
@@ -389,7 +388,9 @@ class SyncWorker:
             return
         self._pending[ident] = _Snapshot(encoded, generation)
 
-    async def _write(self, idents: list[ActorId], snapshots: list[_Snapshot]) -> None:
+    async def _write(
+        self, node: SyncNode, idents: list[ActorId], snapshots: list[_Snapshot]
+    ) -> None:
         """Write one batch; forget what it stored, stop the actors it was refused for."""
         store = await self.store()
         states = [snapshot.state for snapshot in snapshots]
@@ -412,7 +413,7 @@ class SyncWorker:
                 outcome.fence,
             )
             self._synced(ident, None, cleared)
-            await self._registry.fence_lost(*ident)
+            await node.fence_lost(*ident)
         if cleared:  # one node.sqlite transaction per batch, off the event loop
             await trio.to_thread.run_sync(self._node.clear_dirty, cleared)
 

@@ -66,15 +66,15 @@ def make_app() -> App:
 def count_firings(scheduler: AlarmScheduler) -> list[tuple[str, str, str]]:
     """Record every alarm the scheduler fires; park a firing past SPIN (see above)."""
     calls: list[tuple[str, str, str]] = []
-    inner = scheduler._fire
+    inner = scheduler._fire_one  # the task of one firing; it calls the registry's fire
 
-    async def fire(actor_type: str, key: str, name: str) -> None:
-        calls.append((actor_type, key, name))
+    async def fire_one(fire: Any, alarm: tuple[str, str, str], token: object) -> None:
+        calls.append(alarm)
         if len(calls) > SPIN:
             await trio.sleep_forever()
-        await inner(actor_type, key, name)
+        await inner(fire, alarm, token)
 
-    scheduler._fire = fire
+    scheduler._fire_one = fire_one  # type: ignore[method-assign]
     return calls
 
 

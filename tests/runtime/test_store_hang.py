@@ -206,19 +206,15 @@ async def test_store_opened_but_epoch_not_taken_is_retried(
     database hangs right then): the next attempt takes the epoch on the open store, instead
     of failing for good because the store is "already open"."""
 
-    class Registry:
-        node_id = "node-test"
-
     async with open_shared_store(pg_store_url, data_dir=tmp_path) as seed:
         await node_epoch(seed, "node-seed")  # the epoch row exists
     locker = await trio.to_thread.run_sync(lambda: psycopg.connect(pg_store_url))
     node = NodeStore(tmp_path / "node.sqlite")
     store = open_shared_store(pg_store_url, data_dir=tmp_path, call_timeout=DEADLINE)
     worker = SyncWorker(
-        Registry(),  # type: ignore[arg-type]
         node,
         store,
-        lambda actor_type, key: None,
+        node_id="node-test",
         stats=NodeStats(),
         interval=1.0,
     )

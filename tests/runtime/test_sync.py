@@ -286,17 +286,13 @@ def test_clearing_dirty_marks_is_one_transaction(tmp_path: Path) -> None:
 async def test_lag_is_the_age_of_the_oldest_unsynced_change(
     tmp_path: Path, autojump_clock: trio.abc.Clock
 ) -> None:
-    class Registry:
-        node_id = "node-test"
-
     node = NodeStore(tmp_path / "node.sqlite")
     try:
         store = open_shared_store(None, data_dir=tmp_path)
         worker = SyncWorker(
-            Registry(),  # type: ignore[arg-type]
             node,
             store,
-            lambda actor_type, key: None,
+            node_id="node-test",
             stats=NodeStats(),
             interval=1.0,
         )

@@ -1,0 +1,83 @@
+"""The composition root: every service of one node, built once, in dependency order.
+
+Each service gets its collaborators at construction, so none is ``Optional`` and nothing is
+attached afterwards (style rule 14). The order:
+
+1. node.sqlite (:class:`NodeStore`) and the node clock;
+2. the alarm scheduler (the node store, the clock);
+3. the shared store (opened on first use) and the sync worker (the node store, the shared
+   store, the node id);
+4. the group committer (a :class:`PassBatcher` of slots);
+5. the actor registry (all of the above; it creates the slots, which use them).
+
+Two services call back into the registry built after them: the scheduler fires due alarms
+and the sync worker snapshots actors. They get the registry when they start to run
+(``scheduler.run(registry.fire_due_alarm)``, ``sync.run(registry)``), not at construction;
+:class:`~roost.runtime._server.Server` starts them, and the committer, in its nursery.
+"""
+
+from __future__ import annotations
+
+import os
+
+from roost.storage import SharedStore, open_shared_store
+
+from ._alarms import AlarmScheduler, NodeClock
+from ._app import App
+from ._batcher import PassBatcher
+from ._config import ServerConfig
+from ._host import ActorSlot
+from ._node_store import NodeStore
+from ._registry import ActorRegistry
+from ._stats import NodeStats
+from ._sync import SyncWorker
+
+
+class Node:
+    """One node's services, wired once. Build it inside trio, when the node starts serving:
+    it opens node.sqlite and reads the actors left dirty by the last run (G7).
+
+    Call :meth:`close` when the node has stopped (after the sync worker's last flush).
+    """
+
+    __slots__ = ("clock", "committer", "node_id", "node_store", "registry", "scheduler", "sync")
+
+    def __init__(self, app: App, config: ServerConfig, stats: NodeStats) -> None:
+        #: This node process's identity in the shared store.
+        self.node_id = f"node-{os.urandom(8).hex()}"
+        self.node_store = NodeStore(config.data_dir / "node.sqlite")
+        self.clock = NodeClock()
+        self.scheduler = AlarmScheduler(self.node_store, self.clock)
+        # The shared store opens on first use (a dirty actor, a restore): a node that never
+        # syncs never waits on it.
+        shared: SharedStore = open_shared_store(
+            config.store, data_dir=config.data_dir, call_timeout=config.store_timeout
+        )
+        self.sync = SyncWorker(
+            self.node_store,
+            shared,
+            node_id=self.node_id,
+            stats=stats,
+            interval=config.sync_interval,
+            batch_size=config.sync_batch_size,
+        )
+        self.committer: PassBatcher[ActorSlot] = PassBatcher()
+        self.registry = ActorRegistry(
+            app=app,
+            data_dir=config.data_dir,
+            max_open_databases=config.max_open_databases,
+            synchronous=config.synchronous,
+            max_active_actors=config.max_active_actors,
+            max_group_turns=config.max_group_turns,
+            max_key_bytes=config.max_key_bytes,
+            stats=stats,
+            clock=self.clock,
+            scheduler=self.scheduler,
+            sync=self.sync,
+            committer=self.committer,
+            node_id=self.node_id,
+        )
+
+    def close(self) -> None:
+        """Close node.sqlite (the shared store is closed by ``await sync.aclose()``)."""
+        self.node_store.close()
