@@ -27,8 +27,10 @@ class HandshakeGate:
 
     A connection is pending from accept until a request head is complete, and again while
     it waits for the next request of a keep-alive cycle, so a client that finishes one head
-    and then dribbles the next one is still counted. The count may pass the limit by the
-    keep-alive connections that come back to waiting; it never grows from new accepts.
+    and then dribbles the next one is still counted; one whose head failed stays counted
+    until its socket is closed. The count may pass the limit by the keep-alive connections
+    that come back to waiting; it never grows from new accepts. So the descriptors held by
+    connections without a complete head are at most about ``limit``.
     """
 
     def __init__(self, limit: int) -> None:
@@ -63,12 +65,18 @@ class HandshakeGate:
 
     @contextmanager
     def reading(self, connection: object) -> Iterator[None]:
-        """Pending for the duration of the block: wrap the read of one request head."""
+        """Pending while the block reads one request head, and after it if the read fails.
+
+        A block that ends normally (a head arrived, or the peer left between requests)
+        leaves the gate. One that raises (a timeout, a head over the limits) stays pending:
+        its refusal lingers up to ``close_timeout`` on a descriptor, so the connection keeps
+        its slot until its owner closes the socket and calls :meth:`leave`. Otherwise each
+        request timeout would admit a new generation while the last one still holds its
+        descriptors, and slow-loris sockets would cost a multiple of ``limit``.
+        """
         self.enter(connection)
-        try:
-            yield
-        finally:
-            self.leave(connection)
+        yield  # no finally: on an exception the slot is the owner's to release
+        self.leave(connection)
 
 
 class Budget(Generic[K]):

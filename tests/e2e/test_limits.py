@@ -209,6 +209,34 @@ async def test_slow_loris_sockets_cost_at_most_max_pending_handshakes(tmp_path: 
         await stop(process)
 
 
+async def test_a_timed_out_slow_loris_socket_holds_its_slot_until_it_is_closed(
+    tmp_path: Path,
+) -> None:
+    """The 408 of a socket that never sends its EOF lingers up to ``close_timeout``: the
+    gate must not admit its replacement before the descriptor is gone, or the peak grows
+    to a multiple of the limit (one generation per request timeout within the linger)."""
+    limit, count = 20, 120
+    with trio.fail_after(60):
+        process, port = await start_server(
+            tmp_path,
+            ROOST_MAX_PENDING_HANDSHAKES=str(limit),
+            ROOST_REQUEST_TIMEOUT="1",
+            ROOST_CLOSE_TIMEOUT="3",
+        )
+        assert (await ask(port, "GET", "/_roost/health"))[0] == 200
+        baseline = open_fds(process)
+        sockets = await slow_sockets(port, count)  # they never close on their own
+        try:
+            peak = await peak_fds(process, 4.5)  # three request timeouts, within lingers
+            assert baseline + limit * 0.8 <= peak <= baseline + limit + 3, (baseline, peak)
+        finally:
+            for sock in sockets:
+                sock.close()
+        with trio.fail_after(10):
+            assert (await ask(port, "GET", "/_roost/health"))[0] == 200
+        await stop(process)
+
+
 @pytest.mark.slow
 async def test_ten_thousand_slow_loris_sockets_with_the_default_gate(tmp_path: Path) -> None:
     count = 10_000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import trio
 
 from roost.runtime._limits import Budget, HandshakeGate
@@ -31,18 +32,18 @@ async def test_gate_waits_for_room_and_wakes_when_a_head_finishes() -> None:
     assert gate.pending == 1
 
 
-async def test_gate_reading_block_counts_only_while_inside() -> None:
+async def test_gate_reading_block_counts_while_inside_and_after_a_failed_read() -> None:
     gate = HandshakeGate(1)
     conn = object()
     with gate.reading(conn):
         assert gate.pending == 1 and not gate.has_room()
     assert gate.pending == 0
-    try:
+    with pytest.raises(trio.TooSlowError):
         with gate.reading(conn):
-            raise ValueError
-    except ValueError:
-        pass
-    assert gate.pending == 0
+            raise trio.TooSlowError  # a head that timed out: its 408 still holds a socket
+    assert gate.pending == 1 and not gate.has_room()
+    gate.leave(conn)  # the owner closed the socket
+    assert gate.pending == 0 and gate.has_room()
 
 
 def test_budget_counts_per_key_and_frees_entries() -> None:
