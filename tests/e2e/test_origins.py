@@ -224,6 +224,10 @@ async def test_conn_client_is_the_forwarded_client_from_trusted_proxies_only(
             }
             _, _, body = await ask(port, "POST", "/who/a/rpc/client", call, body=b"{}")
             assert json.loads(body) == {"value": ["198.51.100.7", 0]}
+            # A port the proxy gives is kept (it is information); none is port 0.
+            with_port = [("forwarded", 'for="[2001:db8::1]:4711"'), *call[1:]]
+            _, _, body = await ask(port, "POST", "/who/a/rpc/client", with_port, body=b"{}")
+            assert json.loads(body) == {"value": ["2001:db8::1", 4711]}
         async with running(app, tmp_path, forwarded_allow_ips=[]) as server:
             port = server.port
             assert port is not None

@@ -50,6 +50,17 @@ def test_forwarded_header_ports_and_ipv6() -> None:
     assert client_address(("127.0.0.1", 1), headers, LOCAL) == ("2001:db8::1", 4711)
 
 
+def test_a_forwarded_port_is_kept_and_no_port_is_zero() -> None:
+    """The proxy's port is information (documented in operations.md): it is passed on."""
+    for value in ("198.51.100.7:5555", "1.1.1.1, 198.51.100.7:5555"):
+        headers = h(("x-forwarded-for", value))
+        assert client_address(("127.0.0.1", 1), headers, LOCAL) == ("198.51.100.7", 5555)
+    headers = h(("x-forwarded-for", "[2001:db8::1]:4711"))
+    assert client_address(("127.0.0.1", 1), headers, LOCAL) == ("2001:db8::1", 4711)
+    headers = h(("x-forwarded-for", "2001:db8::1"))
+    assert client_address(("127.0.0.1", 1), headers, LOCAL) == ("2001:db8::1", 0)
+
+
 def test_x_forwarded_for_wins_over_a_passed_through_forwarded() -> None:
     headers = h(("forwarded", "for=6.6.6.6"), ("x-forwarded-for", "198.51.100.7"))
     assert client_address(("127.0.0.1", 1), headers, LOCAL) == ("198.51.100.7", 0)
