@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable, Iterable
 import attrs
 import trio
 
-from roost.actors._alarms import DEFAULT_MAX_RETRIES, DEFAULT_RETRY_DELAY
+from roost.actors.hosting import DEFAULT_MAX_RETRIES, DEFAULT_RETRY_DELAY
 
 from ._node_store import NodeStore
 

@@ -28,11 +28,18 @@ from roost._errors import (
     RpcError,
     StoreUnavailable,
 )
-from roost.actors import Actor, Connection
-from roost.actors._alarms import Alarm, AlarmChanges, Alarms
-from roost.actors._http import Response
-from roost.actors._presence_channel import EXPIRY_ALARM, Presence, PresenceStore
-from roost.actors._rpc import ActorRef
+from roost.actors import Actor, ActorRef, Connection, Response
+from roost.actors.hosting import (
+    EXPIRY_ALARM,
+    Alarm,
+    AlarmChanges,
+    Alarms,
+    Presence,
+    PresenceStore,
+    complete_alarm,
+    complete_runtime_alarm,
+    record_alarm_failure,
+)
 from roost.protocol import (
     EnvelopeCodec,
     ServerEvent,
@@ -727,7 +734,7 @@ class ActorSlot:
 
         async def fire(actor: Actor) -> None:
             if name == EXPIRY_ALARM:
-                self.alarms._complete_internal(name)
+                complete_runtime_alarm(self.alarms, name)
                 self.presence.expire()
                 return
             alarm = self.alarms.get(name)
@@ -742,7 +749,7 @@ class ActorSlot:
             stats.alarms_fired_total += 1
             stats.alarm_lateness_seconds.observe(max(0.0, now - alarm.due_at))
             await actor.on_alarm(attrs.evolve(alarm, attempt=alarm.attempt + 1))
-            self.alarms._complete(alarm)
+            complete_alarm(self.alarms, alarm)
 
         try:
             await self.turn(fire)
@@ -762,7 +769,7 @@ class ActorSlot:
             )
 
             async def record_failure(actor: Actor) -> None:
-                state = self.alarms._record_failure(fired[0], self.now())
+                state = record_alarm_failure(self.alarms, fired[0], self.now())
                 if state is not None and state.quarantined:
                     stats.alarms_quarantined_total += 1
                     log.error(

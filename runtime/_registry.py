@@ -22,7 +22,7 @@ from typing import Any
 import trio
 
 from roost._errors import RpcError
-from roost.actors._rpc import bind_call
+from roost.actors.hosting import bind_call
 from roost.storage import ActorStorage, HandlePool, actor_db_path
 
 from ._alarms import AlarmScheduler, NodeClock

@@ -26,7 +26,7 @@ from roost._errors import (
     RpcError,
 )
 from roost.actors import Actor, Connection, HttpCaller, Request, Response
-from roost.actors._rpc import http_callable
+from roost.actors.hosting import http_callable
 from roost.protocol import (
     SUBPROTOCOLS,
     EnvelopeCodec,

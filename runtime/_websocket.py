@@ -19,7 +19,7 @@ import trio
 
 from roost._errors import CommitFailed, EnvelopeError, RpcError
 from roost.actors import Actor, Connection
-from roost.actors._rpc import bind_call
+from roost.actors.hosting import bind_call
 from roost.protocol import (
     BinaryMessage,
     Call,

@@ -299,6 +299,34 @@ def test_no_new_import_cycle() -> None:
     assert set(KNOWN_CYCLES) - found == set(), "a known cycle is gone: update KNOWN_CYCLES"
 
 
+def private_actors_module(target: str) -> bool:
+    """Whether ``target`` is a private module of actors/ (``roost.actors._x...``)."""
+    parts = target.split(".")
+    return within(target, "roost.actors") and any(p.startswith("_") for p in parts[2:])
+
+
+def test_runtime_hosts_actors_only_through_the_hosting_interface() -> None:
+    """runtime/ imports roost.actors (the user API) and roost.actors.hosting, never a private
+    module of actors/ (issue 13): the boundary between the two layers is one interface."""
+    modules = discover()
+    found = [
+        f"{imp.importer}:{imp.line} imports {imp.target}"
+        for name, path in modules.items()
+        if within(name, "roost.runtime")
+        for imp in imports_of(name, path, modules)
+        if private_actors_module(imp.target)
+    ]
+    assert found == []
+
+
+def test_private_actors_module_is_recognised() -> None:
+    assert private_actors_module("roost.actors._rpc")
+    assert private_actors_module("roost.actors._alarms")
+    assert not private_actors_module("roost.actors")
+    assert not private_actors_module("roost.actors.hosting")
+    assert not private_actors_module("roost.runtime._host")
+
+
 def test_cycle_finder_finds_a_cycle() -> None:
     edges = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
     assert cycles(edges) == [frozenset({"a", "b", "c"})]
