@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 
 import attrs
 
-from roost._errors import ConnectionModeError
+from roost._errors import CloseCode, ConnectionModeError
 
 
 @attrs.frozen(kw_only=True)
@@ -45,7 +45,7 @@ class HttpCaller:
             "(check `isinstance(conn, Connection)` before sending)"
         )
 
-    def close(self, code: int = 1000, reason: str = "") -> NoReturn:
+    def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> NoReturn:
         """Always raises: there is no connection to close.
 
         Raises:

@@ -11,6 +11,8 @@ import json
 from collections.abc import Iterable
 from typing import Any, Protocol
 
+from roost._errors import CloseCode
+
 #: At most this many tags per connection, each at most MAX_TAG_LENGTH characters.
 MAX_TAGS = 10
 MAX_TAG_LENGTH = 256
@@ -121,7 +123,7 @@ class Connection:
         """
         self._host.send(self, message)
 
-    def close(self, code: int = 1000, reason: str = "") -> None:
+    def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
         """Start the close handshake; ``on_close`` follows once it completes."""
         self._host.close(self, code, reason)
 

@@ -36,7 +36,7 @@ from typing import Any
 
 import pycrdt
 
-from roost._errors import MessageTooBig, ProtocolError
+from roost._errors import CloseCode, MessageTooBig, ProtocolError
 from roost.protocol.yjs import (
     YKind,
     decode_awareness,
@@ -60,8 +60,6 @@ AWARENESS_ALARM = "yjs.awareness"
 
 _SCHEMA = "CREATE TABLE IF NOT EXISTS yjs_updates (id INTEGER PRIMARY KEY, data BLOB NOT NULL)"
 _EMPTY_UPDATE = b"\x00\x00"  # no new structs, no deletions
-_CLOSE_UNSUPPORTED = 1003
-_CLOSE_INVALID = 1007
 
 
 class YjsActor(Actor):
@@ -130,7 +128,7 @@ class YjsActor(Actor):
 
     async def on_message(self, conn: Connection, message: str | bytes) -> None:
         if isinstance(message, str):
-            return conn.close(_CLOSE_UNSUPPORTED, "y-websocket messages are binary")
+            return conn.close(CloseCode.UNSUPPORTED_DATA, "y-websocket messages are binary")
         try:
             parsed = parse_message(message)
             if parsed.kind is YKind.SYNC_STEP1:
@@ -147,7 +145,7 @@ class YjsActor(Actor):
         except ProtocolError as exc:  # malformed (1007) or over a limit (1009)
             conn.close(exc.close_code, exc.reason)
         except ValueError:  # pycrdt's word for an undecodable update or state vector
-            conn.close(_CLOSE_INVALID, "malformed Yjs update")
+            conn.close(CloseCode.INVALID_DATA, "malformed Yjs update")
 
     async def on_close(self, conn: Connection, code: int, reason: str) -> None:
         gone = self.awareness.remove_owner(conn.id)

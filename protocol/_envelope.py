@@ -9,12 +9,11 @@ examples that the tests check byte for byte, is docs/protocol.md.
 
 from __future__ import annotations
 
-import enum
 from typing import Any, Literal, TypeAlias, TypeGuard
 
 import attrs
 
-from roost._errors import HandshakeError, ProtocolError, RpcError
+from roost._errors import ErrorCode, HandshakeError, ProtocolError, RpcError
 
 from ._envelope_errors import (
     BadEnvelope,
@@ -59,30 +58,6 @@ MAX_DEPTH_CAP = 256
 
 #: Call ids are integers 0 <= id < 2**53, so that JavaScript numbers hold them exactly.
 MAX_CALL_ID = (1 << 53) - 1
-
-
-class ErrorCode(enum.StrEnum):
-    """The ``code`` of an error reply; peers must accept codes they do not know."""
-
-    BAD_REQUEST = "bad_request"  # malformed envelope or wrong arguments
-    NOT_FOUND = "not_found"  # no such method
-    INTERNAL = "internal"  # the method raised (never a traceback), or its result is unencodable
-    UNAVAILABLE = "unavailable"  # retryable: the actor could not be reached or is stopping
-    TOO_LARGE = "too_large"  # the reply is over a limit
-
-    @property
-    def http_status(self) -> int:
-        """The status of the HTTP form of rpc for this code."""
-        return _HTTP_STATUS[self]
-
-
-_HTTP_STATUS = {
-    ErrorCode.BAD_REQUEST: 400,
-    ErrorCode.NOT_FOUND: 404,
-    ErrorCode.INTERNAL: 500,
-    ErrorCode.UNAVAILABLE: 503,
-    ErrorCode.TOO_LARGE: 413,
-}
 
 
 @attrs.frozen

@@ -7,6 +7,19 @@ from typing import TypeAlias
 
 import attrs
 
+from roost._errors import CloseCode
+
+__all__ = [
+    "BinaryMessage",
+    "CloseCode",
+    "CloseReceived",
+    "Event",
+    "Opcode",
+    "Ping",
+    "Pong",
+    "TextMessage",
+]
+
 
 class Opcode(enum.IntEnum):
     """Frame opcodes defined by RFC 6455 §5.2."""
@@ -17,24 +30,6 @@ class Opcode(enum.IntEnum):
     CLOSE = 8
     PING = 9
     PONG = 10
-
-
-class CloseCode(enum.IntEnum):
-    """Close status codes registered by RFC 6455 §7.4.1 that roost uses or reports."""
-
-    NORMAL = 1000
-    GOING_AWAY = 1001
-    PROTOCOL_ERROR = 1002
-    UNSUPPORTED_DATA = 1003
-    NO_STATUS = 1005
-    ABNORMAL = 1006
-    INVALID_DATA = 1007
-    POLICY_VIOLATION = 1008
-    MESSAGE_TOO_BIG = 1009
-    MANDATORY_EXTENSION = 1010
-    INTERNAL_ERROR = 1011
-    SERVICE_RESTART = 1012
-    TRY_AGAIN_LATER = 1013
 
 
 @attrs.frozen

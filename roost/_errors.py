@@ -33,9 +33,67 @@ and internal details never reach a peer.
     │   ├── DataDirLocked        another process holds the data directory (storage._lock)
     │   └── StoreUnavailable     the shared store cannot be reached; retried with backoff
     └── ConfigError              an App or server setting is invalid
+
+The codes themselves live here too, once: :class:`CloseCode` (every close code roost sends or
+reports) and :class:`ErrorCode` (an error reply's code, with the HTTP status of its HTTP rpc
+form); roost.protocol re-exports both.
 """
 
 from __future__ import annotations
+
+import enum
+
+
+class CloseCode(enum.IntEnum):
+    """Close status codes registered by RFC 6455 §7.4.1 that roost uses or reports."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001
+    PROTOCOL_ERROR = 1002
+    UNSUPPORTED_DATA = 1003
+    NO_STATUS = 1005  # reported for an empty close frame; sent only as one
+    ABNORMAL = 1006  # reported, never sent: the connection ended without a close frame
+    INVALID_DATA = 1007
+    POLICY_VIOLATION = 1008
+    MESSAGE_TOO_BIG = 1009
+    MANDATORY_EXTENSION = 1010
+    INTERNAL_ERROR = 1011
+    SERVICE_RESTART = 1012
+    TRY_AGAIN_LATER = 1013
+    BAD_GATEWAY = 1014
+
+
+class ErrorCode(enum.StrEnum):
+    """The ``code`` of an error reply; peers must accept codes they do not know."""
+
+    BAD_REQUEST = "bad_request"  # malformed envelope or wrong arguments
+    NOT_FOUND = "not_found"  # no such method
+    INTERNAL = "internal"  # the method raised (never a traceback), or its result is unencodable
+    UNAVAILABLE = "unavailable"  # retryable: the actor could not be reached or is stopping
+    TOO_LARGE = "too_large"  # the reply is over a limit
+
+    @property
+    def http_status(self) -> int:
+        """The status of the HTTP form of rpc for this code."""
+        return _HTTP_STATUS[self]
+
+
+_HTTP_STATUS = {
+    ErrorCode.BAD_REQUEST: 400,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.INTERNAL: 500,
+    ErrorCode.UNAVAILABLE: 503,
+    ErrorCode.TOO_LARGE: 413,
+}
+
+
+def http_status_for(code: str) -> int:
+    """The HTTP status of an error reply's ``code``; 500 for a code roost does not define
+    (an actor's own ``RpcError`` code)."""
+    try:
+        return ErrorCode(code).http_status
+    except ValueError:
+        return 500
 
 
 class RoostError(Exception):
@@ -45,7 +103,7 @@ class RoostError(Exception):
 class ProtocolError(RoostError):
     """A peer broke the WebSocket protocol; the connection closes with :attr:`close_code`."""
 
-    close_code = 1002
+    close_code: int = CloseCode.PROTOCOL_ERROR
 
     def __init__(self, reason: str = "protocol error") -> None:
         super().__init__(reason)
@@ -55,13 +113,13 @@ class ProtocolError(RoostError):
 class InvalidFrameData(ProtocolError):
     """A frame's data is inconsistent with its type (for example text that is not UTF-8)."""
 
-    close_code = 1007
+    close_code = CloseCode.INVALID_DATA
 
 
 class MessageTooBig(ProtocolError):
     """A frame or a reassembled message is larger than the configured limit."""
 
-    close_code = 1009
+    close_code = CloseCode.MESSAGE_TOO_BIG
 
 
 class HandshakeError(RoostError):
@@ -108,7 +166,7 @@ class ConnectionClosed(RoostError):
 
     def __init__(self, code: int, reason: str = "") -> None:
         super().__init__(f"connection closed ({code}) {reason}".rstrip())
-        self.code = code
+        self.code = int(code)  # a plain int, also when given a CloseCode
         self.reason = reason
 
 
@@ -152,19 +210,19 @@ class InvalidEnvelopeData(EnvelopeError):
     float, a duplicate map key, a map key that is not text, trailing bytes.
     """
 
-    close_code = 1007
+    close_code = CloseCode.INVALID_DATA
 
 
 class UnsupportedFrame(EnvelopeError):
     """A frame of the wrong kind: binary in ``roost.v1.json``, text in ``roost.v1.cbor`` (1003)."""
 
-    close_code = 1003
+    close_code = CloseCode.UNSUPPORTED_DATA
 
 
 class EnvelopeTooBig(EnvelopeError):
     """A received envelope over ``max_size``, ``max_depth`` or an item limit (close 1009)."""
 
-    close_code = 1009
+    close_code = CloseCode.MESSAGE_TOO_BIG
 
 
 class BadEnvelope(EnvelopeError):
@@ -173,19 +231,19 @@ class BadEnvelope(EnvelopeError):
     :attr:`call_id` is the call's id when it could be read, else None (sent as ``null``).
     """
 
-    code = "bad_request"
+    code = ErrorCode.BAD_REQUEST.value
 
 
 class UnencodableValue(EnvelopeError, ValueError):
     """An envelope that cannot be sent: a value outside the data model (``internal``)."""
 
-    code = "internal"
+    code = ErrorCode.INTERNAL.value
 
 
 class ValueTooLarge(UnencodableValue):
     """An envelope to send is over ``max_size``, ``max_depth`` or an item limit (``too_large``)."""
 
-    code = "too_large"
+    code = ErrorCode.TOO_LARGE.value
 
 
 class Unavailable(RpcError):
@@ -194,7 +252,7 @@ class Unavailable(RpcError):
     retryable = True
 
     def __init__(self, message: str = "") -> None:
-        super().__init__("unavailable", message)
+        super().__init__(ErrorCode.UNAVAILABLE.value, message)
 
 
 class Disconnected(Unavailable):
@@ -230,6 +288,7 @@ __all__ = [
     "BadEnvelope",
     "BadRequest",
     "CallTimeout",
+    "CloseCode",
     "CommitFailed",
     "ConfigError",
     "ConnectionClosed",
@@ -237,6 +296,7 @@ __all__ = [
     "Disconnected",
     "EnvelopeError",
     "EnvelopeTooBig",
+    "ErrorCode",
     "HandshakeError",
     "InvalidEnvelopeData",
     "InvalidFrameData",
@@ -251,4 +311,5 @@ __all__ = [
     "UnencodableValue",
     "UnsupportedFrame",
     "ValueTooLarge",
+    "http_status_for",
 ]

@@ -29,6 +29,7 @@ from .protocol import (
     SUBPROTOCOLS,
     BinaryMessage,
     CallEncoder,
+    CloseCode,
     CloseReceived,
     ConnectionFailed,
     ConnectionState,
@@ -47,7 +48,7 @@ from .protocol import (
 #: The Host header the kit's clients send; nothing resolves it, nothing needs to.
 HOST = "roost.test"
 #: Close codes that end ``async for message in client`` quietly instead of raising.
-_NORMAL_CLOSE = frozenset({1000, 1001, 1005})
+_NORMAL_CLOSE = frozenset({CloseCode.NORMAL, CloseCode.GOING_AWAY, CloseCode.NO_STATUS})
 # Printable ASCII except space goes into a request target as it is; the rest is percent-encoded.
 _TARGET_SAFE = "".join(chr(c) for c in range(0x21, 0x7F))
 _RECEIVE_SIZE = 65536
@@ -236,7 +237,7 @@ class TestClient:
         if self._pings.pop(payload, None) is not None:  # woken by the end, not by a pong
             raise self._closed_error()
 
-    async def close(self, code: int = 1000, reason: str = "") -> None:
+    async def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
         """Start the close handshake (if nobody did yet) and wait until the socket is closed.
 
         Messages not received yet are dropped. Waits at most the server's ``close_timeout``
@@ -394,7 +395,7 @@ class TestClient:
 
     def _closed_error(self) -> ConnectionClosed:
         if self.closed_code is None:
-            return ConnectionClosed(1006, "closing")
+            return ConnectionClosed(CloseCode.ABNORMAL, "closing")
         return ConnectionClosed(self.closed_code, self.closed_reason)
 
     async def _write(self, data: bytes) -> None:
@@ -430,7 +431,7 @@ class TestClient:
                     break
         finally:
             if self.closed_code is None:
-                self.closed_code = 1006
+                self.closed_code = int(CloseCode.ABNORMAL)
             self._send_messages.close()
             for pong in self._pings.values():
                 pong.set()

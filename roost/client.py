@@ -60,6 +60,7 @@ from roost._errors import (
 from roost.protocol import (
     BinaryMessage,
     CallEncoder,
+    CloseCode,
     CloseReceived,
     ConnectionFailed,
     ConnectionState,
@@ -95,8 +96,18 @@ __all__ = [
 #: frame: network failure, keep-alive timeout, killed server), internal error, service
 #: restart, try again later, bad gateway. 1000 and 1005 end the client quietly; any other
 #: code (1002, 1003, 1007, 1008, 1009, 1010, 3000-4999) ends it with ConnectionClosed.
-RETRIED_CLOSE_CODES = frozenset({1001, 1006, 1011, 1012, 1013, 1014})
-_QUIET_CLOSE_CODES = frozenset({1000, 1005})
+RETRIED_CLOSE_CODES = frozenset(  # plain ints: a user may send one in an envelope
+    int(code)
+    for code in (
+        CloseCode.GOING_AWAY,
+        CloseCode.ABNORMAL,
+        CloseCode.INTERNAL_ERROR,
+        CloseCode.SERVICE_RESTART,
+        CloseCode.TRY_AGAIN_LATER,
+        CloseCode.BAD_GATEWAY,
+    )
+)
+_QUIET_CLOSE_CODES = frozenset({CloseCode.NORMAL, CloseCode.NO_STATUS})
 #: HTTP statuses of a refused reconnection that are worth retrying; others end the client.
 _RETRIED_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _RECEIVE_SIZE = 65536
@@ -413,7 +424,7 @@ class ActorClient:
         self._state_changed.unpark_all()
 
     def _closed_error(self) -> ConnectionClosed:
-        code, reason = self._end if self._end is not None else (1000, "client closing")
+        code, reason = self._end if self._end is not None else (CloseCode.NORMAL, "client closing")
         error = ConnectionClosed(code, reason)
         error.__cause__ = self._end_cause
         return error
@@ -552,7 +563,7 @@ class ActorClient:
             self._set_state(ClientState.CLOSING)
             self._raw_out.close()  # a reader blocked on a full buffer must see the close
             with trio.move_on_after(self._settings.close_timeout):
-                frame = conn.ws.send_close(1000)
+                frame = conn.ws.send_close(CloseCode.NORMAL)
                 try:
                     if frame:
                         await conn.send(frame)
@@ -623,7 +634,10 @@ class ActorClient:
                     return await self._open()
             except HandshakeError as exc:
                 if exc.status not in _RETRIED_STATUSES:
-                    self._end, self._end_cause = (1006, f"reconnection refused: {exc}"), exc
+                    self._end, self._end_cause = (
+                        (CloseCode.ABNORMAL, f"reconnection refused: {exc}"),
+                        exc,
+                    )
                     raise _Ended from None
             except (OSError, trio.BrokenResourceError, trio.TooSlowError):
                 continue
@@ -631,7 +645,7 @@ class ActorClient:
     def _finish(self) -> None:
         """The client is over: fail what waits, wake who waits."""
         if self._end is None:
-            self._end = (1000, "client closed")
+            self._end = (CloseCode.NORMAL, "client closed")
         self._fail_pending(self._closed_error)
         if self._state is not ClientState.CLOSED:
             self._set_state(ClientState.CLOSED)
@@ -677,7 +691,7 @@ class ActorClient:
                         data = await conn.stream.receive_some(_RECEIVE_SIZE)
                     if idle.cancelled_caught:
                         if awaiting_pong:
-                            return 1006, "keep-alive ping timeout"
+                            return CloseCode.ABNORMAL, "keep-alive ping timeout"
                         sent = ws.state is ConnectionState.OPEN and await conn.send_control(
                             ws.send_ping(b""), pong=False
                         )
@@ -685,9 +699,9 @@ class ActorClient:
                         continue
                 if not data:
                     ws.receive_eof()
-                    return ws.close_code or 1006, ws.close_reason
+                    return ws.close_code or CloseCode.ABNORMAL, ws.close_reason
         except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
-            return 1006, "connection lost"
+            return CloseCode.ABNORMAL, "connection lost"
         finally:
             await trio.aclose_forcefully(conn.stream)
 

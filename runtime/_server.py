@@ -21,14 +21,17 @@ import trio
 from roost._errors import (
     CommitFailed,
     ConnectionRefused,
+    ErrorCode,
     HandshakeError,
     NotFound,
     RpcError,
+    http_status_for,
 )
 from roost.actors import Actor, Connection, HttpCaller, Request, Response
 from roost.actors.hosting import http_callable
 from roost.protocol import (
     SUBPROTOCOLS,
+    CloseCode,
     EnvelopeCodec,
     EnvelopeError,
     EnvelopeTooBig,
@@ -320,7 +323,7 @@ class Server:
         """
         self._stopping = True
         for session in list(self.sessions):
-            session.close(1001, "server shutting down")
+            session.close(CloseCode.GOING_AWAY, "server shutting down")
         self._peer_changed()
         with trio.move_on_after(self.config.shutdown_timeout):
             await self._drained.wait()
@@ -547,7 +550,7 @@ class Server:
             response = await slot.turn(on_request)
         except Exception as exc:
             if _unavailable(exc):  # the shared store is down (logged): retryable
-                return _with_headers(_rpc_error(503, exc.code, exc.message), _RETRY_AFTER)
+                return _with_headers(_rpc_failure(exc.code, exc.message), _RETRY_AFTER)
             log.exception("on_request failed for %s/%s", slot.actor_type, slot.key)
             return error_response(500, "internal error")
         if not isinstance(response, Response):
@@ -581,20 +584,20 @@ class Server:
         registered = self.app.get(actor_type)
         if registered is not None and not http_callable(registered.cls, method):
             # @rpc(http=False): the same answer as a method that does not exist.
-            return _rpc_error(404, "not_found", f"no rpc method {method!r}", codec)
+            return _rpc_failure(ErrorCode.NOT_FOUND, f"no rpc method {method!r}", codec)
         try:
             args = codec.decode_args(body)
         except EnvelopeError as exc:
             if isinstance(exc, EnvelopeTooBig):
-                return _rpc_error(413, "too_large", exc.reason, codec)
-            return _rpc_error(400, "bad_request", exc.reason, codec)
+                return _rpc_failure(ErrorCode.TOO_LARGE, exc.reason, codec)
+            return _rpc_failure(ErrorCode.BAD_REQUEST, exc.reason, codec)
         try:
             value = await self.registry.call_actor(None, actor_type, key, method, args, conn=caller)
         except RpcError as exc:
-            if exc.code == "internal":
+            if exc.code == ErrorCode.INTERNAL:
                 log.error("rpc %r of %s/%r failed: %r", method, actor_type, key, exc.message)
-                return _rpc_error(500, "internal", "the method failed", codec)
-            reply = _rpc_error(_RPC_STATUS.get(exc.code, 500), exc.code, exc.message, codec)
+                return _rpc_failure(ErrorCode.INTERNAL, "the method failed", codec)
+            reply = _rpc_failure(exc.code, exc.message, codec)
             return _with_headers(reply, _RETRY_AFTER) if _unavailable(exc) else reply
         try:
             return _rpc_reply(codec, 200, {"value": value})
@@ -603,8 +606,10 @@ class Server:
                 "rpc %r of %s/%r returned an unsendable value: %s", method, actor_type, key, exc
             )
             if isinstance(exc, ValueTooLarge):
-                return _rpc_error(413, "too_large", "the result is over the size limits", codec)
-            return _rpc_error(500, "internal", "the result is outside the data model", codec)
+                return _rpc_failure(
+                    ErrorCode.TOO_LARGE, "the result is over the size limits", codec
+                )
+            return _rpc_failure(ErrorCode.INTERNAL, "the result is outside the data model", codec)
 
     def _runtime_endpoint(self, request: h11.Request, path: str) -> Response:
         if request.method not in (b"GET", b"HEAD"):
@@ -760,7 +765,7 @@ class Server:
         self.sessions.add(session)
         try:
             if self._stopping:
-                session.close(1001, "server shutting down")
+                session.close(CloseCode.GOING_AWAY, "server shutting down")
             await session.run(trailing)
         finally:
             self.sessions.discard(session)
@@ -783,13 +788,12 @@ def _is_runtime_target(target: bytes) -> bool:
     return target.partition(b"?")[0].startswith(RUNTIME_PREFIX.encode())
 
 
-_RPC_STATUS = {"bad_request": 400, "not_found": 404, "unavailable": 503, "too_large": 413}
-#: The error code of an HTTP rpc call the authenticate hook refused, by status.
+#: The error code of an HTTP rpc call the authenticate hook refused, by status: the code
+#: whose status it is (ErrorCode.http_status, the one map), else the refusal's own word.
 _REFUSAL_CODE = {
-    **{status: code for code, status in _RPC_STATUS.items()},
+    **{code.http_status: code.value for code in ErrorCode},
     401: "unauthorized",
     403: "forbidden",
-    500: "internal",
 }
 
 
@@ -818,6 +822,11 @@ def _unavailable(exc: Exception) -> TypeGuard[RpcError]:
 def _with_headers(response: Response, headers: tuple[tuple[str, str], ...]) -> Response:
     """``response`` with ``headers`` added (the CORS answer of an rpc call)."""
     return attrs.evolve(response, headers=(*response.headers, *headers)) if headers else response
+
+
+def _rpc_failure(code: str, message: str, codec: EnvelopeCodec = _JSON_BODY) -> Response:
+    """An error reply with the HTTP status of its ``code`` (:func:`http_status_for`)."""
+    return _rpc_error(http_status_for(code), str(code), message, codec)
 
 
 def _rpc_error(status: int, code: str, message: str, codec: EnvelopeCodec = _JSON_BODY) -> Response:

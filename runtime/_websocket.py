@@ -349,7 +349,7 @@ class WebSocketSession:
             self.slot.key,
             self.rate.per_second,
         )
-        self.close(1008, "message rate exceeded")
+        self.close(CloseCode.POLICY_VIOLATION, "message rate exceeded")
 
     def _fail(self, failure: ConnectionFailed) -> None:
         """The peer broke the protocol: the core queued the close with the matching code and
@@ -391,7 +391,8 @@ class WebSocketSession:
         slot, conn = self.slot, self.conn
         if slot.sessions.pop(conn, None) is None:
             return
-        code, reason = self.close_code, self.close_reason
+        # A plain int: the actor may put it in an envelope, whose data model has no enums.
+        code, reason = int(self.close_code), self.close_reason
 
         async def on_close(actor: Actor) -> None:
             await actor.on_close(conn, code, reason)

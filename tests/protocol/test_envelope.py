@@ -579,6 +579,26 @@ def test_error_codes_and_http_statuses() -> None:
     }
 
 
+def test_codes_live_once_in_the_bottom_layer() -> None:
+    """Close codes and error codes with their HTTP statuses are roost._errors' (issue 13):
+    protocol re-exports them, every error's close code is a CloseCode, and the HTTP rpc
+    path's status comes from ErrorCode.http_status (a code roost does not define: 500)."""
+    from roost import _errors, protocol
+
+    assert protocol.ErrorCode is _errors.ErrorCode
+    assert protocol.CloseCode is _errors.CloseCode
+    closing = [_errors.ProtocolError, _errors.InvalidFrameData, _errors.MessageTooBig]
+    closing += [_errors.InvalidEnvelopeData, _errors.UnsupportedFrame, _errors.EnvelopeTooBig]
+    for error in closing:
+        assert isinstance(error.close_code, _errors.CloseCode), error
+    replying = [_errors.BadEnvelope, _errors.UnencodableValue, _errors.ValueTooLarge]
+    assert {error.code for error in replying} <= {code.value for code in ErrorCode}
+    for code in ErrorCode:
+        assert _errors.http_status_for(code.value) == code.http_status
+    for unknown in ("forbidden", "", "BAD_REQUEST", "internal "):
+        assert _errors.http_status_for(unknown) == 500
+
+
 def test_subprotocols() -> None:
     assert SUBPROTOCOLS == ("roost.v1.cbor", "roost.v1.json")
     for name in SUBPROTOCOLS:
