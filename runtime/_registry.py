@@ -21,7 +21,7 @@ from typing import Any
 
 import trio
 
-from roost._errors import RpcError
+from roost._errors import CloseCode, RpcError
 from roost.actors.hosting import bind_call
 from roost.storage import ActorStorage, HandlePool, actor_db_path
 
@@ -241,7 +241,7 @@ class ActorRegistry:
         if slot is None:
             return
         for session in list(slot.sessions.values()):
-            session.close(1012, "actor moved to another node")
+            session.close(CloseCode.SERVICE_RESTART, "actor moved to another node")
         await self.evict(slot)
 
     async def stop_all(self) -> None:
