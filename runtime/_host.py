@@ -41,7 +41,6 @@ from roost.actors.hosting import (
     record_alarm_failure,
 )
 from roost.protocol import (
-    EnvelopeCodec,
     ServerEvent,
     check_close_code,
     encode_binary,
@@ -51,10 +50,10 @@ from roost.storage import ActorStorage, SharedStore, StoredState
 
 from ._batcher import PassBatcher
 from ._lifecycle import ActorState, check_transition
+from ._outbox import Outbox, SlotSession
 from ._routing import check_key
 from ._session_state import SessionState
 from ._stats import NodeStats
-from ._transport import Peer
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -65,50 +64,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("roost.actor")
 _LISTED = (SessionState.CONNECTING, SessionState.OPEN)
 T = TypeVar("T")
-
-
-@attrs.frozen
-class _Close:
-    """An outbox entry's frame slot holding a close: output like any frame, so it leaves after
-    the turn's commit and behind the frames the turn sent before it (G4)."""
-
-    code: int
-    reason: str
-
-
-@attrs.frozen
-class _Callback:
-    """An outbox entry that runs code at its place in the release order (the WebSocket
-    handshake response, which must precede the frames for the new peer; an actor's
-    ``after_commit`` callbacks)."""
-
-    run: Callable[[], None]
-
-
-class SlotSession(Protocol):
-    """What a slot needs of one of its WebSocket sessions (runtime/_websocket.py implements
-    it; declared here so the slot does not import the session that imports it)."""
-
-    @property
-    def state(self) -> SessionState: ...
-
-    @property
-    def can_send(self) -> bool: ...
-
-    @property
-    def can_raw(self) -> bool: ...
-
-    @property
-    def peer(self) -> Peer: ...
-
-    @property
-    def codec(self) -> EnvelopeCodec | None: ...
-
-    def encode(self, envelope: ServerEvent) -> bytes: ...
-
-    def close(self, code: int, reason: str = "") -> None: ...
-
-    def reply_error(self, call_id: int | None, code: str, message: str) -> None: ...
 
 
 class SlotSync(Protocol):
@@ -177,12 +132,6 @@ class SlotNode(Protocol):
     ) -> Any: ...
 
 
-# One outbox entry: (frame, close or callback; session or None for a broadcast; excluded; tag).
-_Outgoing = tuple[
-    "bytes | _Close | _Callback", SlotSession | None, Collection[Connection], str | None
-]
-
-
 class ActorSlot:
     """The node's place for one actor: its lock, instance, storage and connections.
 
@@ -198,22 +147,24 @@ class ActorSlot:
         self.state = ActorState.STOPPED
         self.actor: Actor | None = None
         self.sessions: dict[Connection, SlotSession] = {}
+        #: What turns produced, held until their COMMIT (G4), and the fan-out.
+        self.outbox = Outbox(self.sessions, registry.stats)
         self._storage: ActorStorage | None = None
         self._alarms: Alarms | None = None
         self._alarm_changes = AlarmChanges()
         # Presence belongs to the connections, so it lives here and survives hibernation.
         self._presence: Presence | None = None
-        self._outbox: list[_Outgoing] = []
-        self._in_turn = False
         self._dirty_in_turn = False  # a committed-to-be turn changed the synced state
         self._grouped = False  # turns wait in an open transaction for the group's COMMIT
         self._group_turns = 0
         self.commit_scheduled = False  # waiting in the committer's list
-        # Envelope calls whose results wait in the outbox: answered with an error if the
-        # COMMIT they wait for fails, so no caller waits for a reply that will never come.
-        self.pending_calls: list[tuple[SlotSession, int]] = []
         self.waiting = 0  # events holding or waiting for the lock
         self.last_active = trio.current_time()
+
+    @property
+    def pending_calls(self) -> list[tuple[SlotSession, int]]:
+        """Envelope calls whose results wait in the outbox (see :class:`Outbox`)."""
+        return self.outbox.pending_calls
 
     # -- ActorHost ---------------------------------------------------------------------------
 
@@ -221,7 +172,7 @@ class ActorSlot:
     def storage(self) -> ActorStorage:
         if self._storage is None:
             self._storage = self.registry.storage_for(self.actor_type, self.key)
-            if self._in_turn:
+            if self.outbox.gated:  # opened inside a turn: the turn's transaction begins
                 self._storage.begin_turn()
         return self._storage
 
@@ -241,7 +192,7 @@ class ActorSlot:
         return self.registry.clock.now()
 
     def mark_dirty(self) -> None:
-        if self._in_turn:
+        if self.outbox.gated:
             self._dirty_in_turn = True
         else:
             ident = (self.actor_type, self.key)
@@ -260,10 +211,7 @@ class ActorSlot:
         self, message: str | bytes, exclude: Collection[Connection] = (), tag: str | None = None
     ) -> None:
         frame = encode_text(message) if isinstance(message, str) else encode_binary(message)
-        if self._in_turn:
-            self._outbox.append((frame, None, exclude, tag))
-        else:
-            self._fan_out(frame, exclude, tag)
+        self.outbox.broadcast(frame, exclude, tag)
 
     def send(self, conn: Connection, message: str | bytes) -> None:
         if conn.subprotocol is not None:
@@ -277,19 +225,11 @@ class ActorSlot:
         if session is None:
             return
         frame = encode_text(message) if isinstance(message, str) else encode_binary(message)
-        if self._in_turn:
-            self._outbox.append((frame, session, (), None))
-        elif session.can_send:
-            session.peer.write(frame)
-            self.registry.stats.messages_sent_total += 1
+        self.outbox.frame(session, frame)
 
     def queue_frame(self, session: SlotSession, frame: bytes) -> None:
         """Send a ready frame to one session: after the commit inside a turn, else now."""
-        if self._in_turn:
-            self._outbox.append((frame, session, (), None))
-        elif session.can_send:
-            session.peer.write(frame)
-            self.registry.stats.messages_sent_total += 1
+        self.outbox.frame(session, frame)
 
     def emit(
         self,
@@ -300,35 +240,8 @@ class ActorSlot:
         exclude: Collection[Connection] = (),
         tag: str | None = None,
     ) -> None:
-        if to is None:
-            targets = [
-                s
-                for c, s in self.sessions.items()
-                if s.codec is not None and c not in exclude and (tag is None or tag in c.tags)
-            ]
-        else:
-            conns = [to] if isinstance(to, Connection) else list(to)
-            targets = [
-                s
-                for c in conns
-                if (s := self.sessions.get(c)) is not None
-                and s.codec is not None
-                and c not in exclude
-                and (tag is None or tag in c.tags)
-            ]
-        frames: dict[str, bytes] = {}  # encoded once per subprotocol
-        event = ServerEvent(name=name, data=data)
-        for session in targets:
-            codec = session.codec
-            assert codec is not None
-            frame = frames.get(codec.kind)
-            if frame is None:
-                frame = frames[codec.kind] = session.encode(event)  # ValueError fails the turn
-            if self._in_turn:
-                self._outbox.append((frame, session, (), None))
-            elif session.can_send:
-                session.peer.write(frame)
-                self.registry.stats.messages_sent_total += 1
+        # A ValueError (data that cannot be encoded) fails the turn.
+        self.outbox.emit(ServerEvent(name=name, data=data), to, exclude, tag)
 
     def call(self, actor_type: str, key: str) -> ActorRef:
         """A reference to another actor; its key follows the rule of WebSocket and HTTP (G9).
@@ -354,10 +267,7 @@ class ActorSlot:
         if session is None:
             return
         check_close_code(code)  # a bad code fails the turn now, not at release
-        if self._in_turn:
-            self._outbox.append((_Close(code, reason), session, (), None))
-        else:
-            session.close(code, reason)
+        self.outbox.close(session, code, reason)
 
     def after_commit(self, callback: Callable[[], None]) -> None:
         def guarded() -> None:
@@ -366,10 +276,7 @@ class ActorSlot:
             except Exception:
                 log.exception("after_commit callback of %s/%s failed", self.actor_type, self.key)
 
-        if self._in_turn:
-            self._outbox.append((_Callback(guarded), None, (), None))
-        else:
-            guarded()
+        self.outbox.callback(guarded)
 
     def is_closed(self, conn: Connection) -> bool:
         session = self.sessions.get(conn)
@@ -457,11 +364,11 @@ class ActorSlot:
         """
         started = trio.current_time()
         storage = self._storage
-        outbox_mark = len(self._outbox)
-        calls_mark = len(self.pending_calls)
+        outbox = self.outbox
+        outbox_mark = outbox.mark()
         alarm_mark = dict(self._alarm_changes.changed) if self._grouped else None
         dirty_mark = self._dirty_in_turn
-        self._in_turn = True
+        outbox.gated = True
         changes_before = 0
         if storage is not None:
             storage.begin_turn()
@@ -469,9 +376,8 @@ class ActorSlot:
         try:
             result = await handler(actor)
         except BaseException:
-            self._in_turn = False
-            del self._outbox[outbox_mark:]
-            del self.pending_calls[calls_mark:]
+            outbox.gated = False
+            outbox.rollback(outbox_mark)
             self._alarm_changes.changed.clear()
             if alarm_mark:
                 self._alarm_changes.changed.update(alarm_mark)
@@ -479,7 +385,7 @@ class ActorSlot:
             if self._storage is not None:
                 self._storage.rollback_turn()
             raise
-        self._in_turn = False
+        outbox.gated = False
         if (
             self.cls.sync_on_write
             and self._storage is not None
@@ -487,7 +393,7 @@ class ActorSlot:
         ):
             self._dirty_in_turn = True
         if before_release is not None:  # ahead of this turn's frames, behind earlier turns'
-            self._outbox.insert(outbox_mark, (_Callback(before_release), None, (), None))
+            outbox.insert_callback(outbox_mark, before_release)
         if (
             may_group
             and self._storage is not None
@@ -535,8 +441,7 @@ class ActorSlot:
             sync.after_commit(ident)
         self._dirty_in_turn = False
         self._grouped, self._group_turns = False, 0
-        self.pending_calls.clear()
-        self._release()
+        self.outbox.release()
 
     @property
     def group_open(self) -> bool:
@@ -562,10 +467,7 @@ class ActorSlot:
         Calls whose results were dropped get ``unavailable`` (retryable: nothing of theirs
         was committed).
         """
-        calls, self.pending_calls = self.pending_calls, []
-        for session, call_id in calls:
-            session.reply_error(call_id, "unavailable", "the actor could not commit; retry")
-        self._outbox.clear()
+        self.outbox.fail()
         self._alarm_changes.changed.clear()
         self._dirty_in_turn = False
         self._grouped, self._group_turns = False, 0
@@ -579,49 +481,6 @@ class ActorSlot:
     def _after_commit(self, changes: dict[str, float | None]) -> None:
         self.registry.scheduler.after_commit(self.actor_type, self.key, list(changes.items()))
         changes.clear()
-
-    def _release(self) -> None:
-        """Send what the committed turn produced, in the order it was produced."""
-        outbox = self._outbox
-        if not outbox:
-            return
-        sent = 0
-        for frame, session, exclude, tag in outbox:
-            kind = frame.__class__
-            if kind is bytes:
-                if session is None:
-                    sent += self._fan_out(frame, exclude, tag)  # type: ignore[arg-type]
-                elif session.can_send:
-                    session.peer.write(frame)  # type: ignore[arg-type]
-                    sent += 1
-            elif kind is _Close:
-                session.close(frame.code, frame.reason)  # type: ignore[union-attr]
-            else:
-                frame.run()  # type: ignore[union-attr]
-        outbox.clear()
-        self.registry.stats.messages_sent_total += sent
-
-    def _fan_out(self, frame: bytes, exclude: Collection[Connection], tag: str | None) -> int:
-        """Write ``frame`` to every eligible session; returns how many got it."""
-        # can_raw: open, and in raw mode (envelope clients get emit() events instead).
-        sent = 0
-        if tag is None:
-            if exclude:
-                for conn, session in self.sessions.items():
-                    if session.can_raw and conn not in exclude:
-                        session.peer.write(frame)
-                        sent += 1
-            else:
-                for session in self.sessions.values():
-                    if session.can_raw:
-                        session.peer.write(frame)
-                        sent += 1
-        else:
-            for conn, session in self.sessions.items():
-                if session.can_raw and tag in conn.tags and conn not in exclude:
-                    session.peer.write(frame)
-                    sent += 1
-        return sent
 
     # -- lifecycle ---------------------------------------------------------------------------
 

@@ -1,0 +1,238 @@
+"""An actor's outbox: what its turns send, held until their COMMIT (G4), then fanned out.
+
+Inside a turn every output (a frame to one session, a broadcast, a close, an ``after_commit``
+callback) is queued here; :meth:`Outbox.release` sends it in the order it was produced once
+the turn's (or group's) COMMIT succeeded, and :meth:`Outbox.fail` drops it when the COMMIT
+failed. Outside a turn (a timer, a callback) output leaves at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection
+from typing import Protocol
+
+import attrs
+
+from roost.actors import Connection
+from roost.protocol import EnvelopeCodec, ServerEvent
+
+from ._session_state import SessionState
+from ._stats import NodeStats
+from ._transport import Peer
+
+log = logging.getLogger("roost.actor")
+
+
+class SlotSession(Protocol):
+    """What an actor's slot and outbox need of one of its WebSocket sessions
+    (runtime/_websocket.py implements it; declared here, below the session, so neither the
+    slot nor the outbox imports the session that imports them)."""
+
+    @property
+    def state(self) -> SessionState: ...
+
+    @property
+    def can_send(self) -> bool: ...
+
+    @property
+    def can_raw(self) -> bool: ...
+
+    @property
+    def peer(self) -> Peer: ...
+
+    @property
+    def codec(self) -> EnvelopeCodec | None: ...
+
+    def encode(self, envelope: ServerEvent) -> bytes: ...
+
+    def close(self, code: int, reason: str = "") -> None: ...
+
+    def reply_error(self, call_id: int | None, code: str, message: str) -> None: ...
+
+
+@attrs.frozen
+class _Close:
+    """An outbox entry's frame slot holding a close: output like any frame, so it leaves after
+    the turn's commit and behind the frames the turn sent before it (G4)."""
+
+    code: int
+    reason: str
+
+
+@attrs.frozen
+class _Callback:
+    """An outbox entry that runs code at its place in the release order (the WebSocket
+    handshake response, which must precede the frames for the new peer; an actor's
+    ``after_commit`` callbacks)."""
+
+    run: Callable[[], None]
+
+
+# One outbox entry: (frame, close or callback; session or None for a broadcast; excluded; tag).
+_Outgoing = tuple[
+    "bytes | _Close | _Callback", SlotSession | None, Collection[Connection], str | None
+]
+#: Where a turn's output begins: (entries, pending calls) before it.
+Mark = tuple[int, int]
+
+
+class Outbox:
+    """One actor's held output and its fan-out to the actor's sessions.
+
+    Args:
+        sessions: the slot's sessions by connection (the same dict: it changes as clients
+            come and go).
+        stats: the node's counters (``messages_sent_total``).
+
+    Attributes:
+        gated: a turn is running, so output waits for its COMMIT.
+        pending_calls: envelope calls whose results wait here: answered with an error if
+            the COMMIT they wait for fails, so no caller waits for a reply that never comes.
+    """
+
+    __slots__ = ("_entries", "_sessions", "_stats", "gated", "pending_calls")
+
+    def __init__(self, sessions: dict[Connection, SlotSession], stats: NodeStats) -> None:
+        self._sessions = sessions
+        self._stats = stats
+        self._entries: list[_Outgoing] = []
+        self.gated = False
+        self.pending_calls: list[tuple[SlotSession, int]] = []
+
+    # -- output --------------------------------------------------------------------------------
+
+    def frame(self, session: SlotSession, frame: bytes) -> None:
+        """A ready frame for one session: after the commit inside a turn, else now."""
+        if self.gated:
+            self._entries.append((frame, session, (), None))
+        elif session.can_send:
+            session.peer.write(frame)
+            self._stats.messages_sent_total += 1
+
+    def broadcast(self, frame: bytes, exclude: Collection[Connection], tag: str | None) -> None:
+        """A raw frame for every raw-mode session (of ``tag``, not in ``exclude``)."""
+        if self.gated:
+            self._entries.append((frame, None, exclude, tag))
+        else:
+            self._fan_out(frame, exclude, tag)
+
+    def emit(
+        self,
+        event: ServerEvent,
+        to: Connection | Collection[Connection] | None,
+        exclude: Collection[Connection],
+        tag: str | None,
+    ) -> None:
+        """An event for envelope-mode sessions, encoded once per subprotocol.
+
+        Raises:
+            ValueError: the data cannot be encoded (it fails the turn).
+        """
+        sessions = self._sessions
+        if to is None:
+            targets = [
+                s
+                for c, s in sessions.items()
+                if s.codec is not None and c not in exclude and (tag is None or tag in c.tags)
+            ]
+        else:
+            conns = [to] if isinstance(to, Connection) else list(to)
+            targets = [
+                s
+                for c in conns
+                if (s := sessions.get(c)) is not None
+                and s.codec is not None
+                and c not in exclude
+                and (tag is None or tag in c.tags)
+            ]
+        frames: dict[str, bytes] = {}
+        for session in targets:
+            codec = session.codec
+            assert codec is not None
+            frame = frames.get(codec.kind)
+            if frame is None:
+                frame = frames[codec.kind] = session.encode(event)
+            self.frame(session, frame)
+
+    def close(self, session: SlotSession, code: int, reason: str) -> None:
+        """Close one session, behind the frames queued before (G4)."""
+        if self.gated:
+            self._entries.append((_Close(code, reason), session, (), None))
+        else:
+            session.close(code, reason)
+
+    def callback(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` after the commit, in order with the frames (now outside a turn)."""
+        if self.gated:
+            self._entries.append((_Callback(callback), None, (), None))
+        else:
+            callback()
+
+    # -- a turn's bounds -----------------------------------------------------------------------
+
+    def mark(self) -> Mark:
+        """Where the output of the turn about to run begins."""
+        return len(self._entries), len(self.pending_calls)
+
+    def rollback(self, mark: Mark) -> None:
+        """Drop what the turn that began at ``mark`` produced (it raised: G3, G4)."""
+        del self._entries[mark[0] :]
+        del self.pending_calls[mark[1] :]
+
+    def insert_callback(self, mark: Mark, callback: Callable[[], None]) -> None:
+        """Run ``callback`` ahead of the output of the turn that began at ``mark``, behind
+        earlier turns' (the handshake response before the new peer's first frames)."""
+        self._entries.insert(mark[0], (_Callback(callback), None, (), None))
+
+    def release(self) -> None:
+        """The COMMIT succeeded: send everything held, in the order it was produced."""
+        self.pending_calls.clear()
+        entries = self._entries
+        if not entries:
+            return
+        sent = 0
+        for frame, session, exclude, tag in entries:
+            kind = frame.__class__
+            if kind is bytes:
+                if session is None:
+                    sent += self._fan_out(frame, exclude, tag)  # type: ignore[arg-type]
+                elif session.can_send:
+                    session.peer.write(frame)  # type: ignore[arg-type]
+                    sent += 1
+            elif kind is _Close:
+                session.close(frame.code, frame.reason)  # type: ignore[union-attr]
+            else:
+                frame.run()  # type: ignore[union-attr]
+        entries.clear()
+        self._stats.messages_sent_total += sent
+
+    def fail(self) -> None:
+        """The COMMIT failed: drop everything held; calls that waited get ``unavailable``
+        (retryable: nothing of theirs was committed)."""
+        calls, self.pending_calls = self.pending_calls, []
+        for session, call_id in calls:
+            session.reply_error(call_id, "unavailable", "the actor could not commit; retry")
+        self._entries.clear()
+
+    def _fan_out(self, frame: bytes, exclude: Collection[Connection], tag: str | None) -> int:
+        """Write ``frame`` to every eligible session; returns how many got it."""
+        # can_raw: open, and in raw mode (envelope clients get emit() events instead).
+        sent = 0
+        if tag is None:
+            if exclude:
+                for conn, session in self._sessions.items():
+                    if session.can_raw and conn not in exclude:
+                        session.peer.write(frame)
+                        sent += 1
+            else:
+                for session in self._sessions.values():
+                    if session.can_raw:
+                        session.peer.write(frame)
+                        sent += 1
+        else:
+            for conn, session in self._sessions.items():
+                if session.can_raw and tag in conn.tags and conn not in exclude:
+                    session.peer.write(frame)
+                    sent += 1
+        return sent
