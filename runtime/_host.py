@@ -18,7 +18,6 @@ import logging
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-import attrs
 import trio
 
 from roost._errors import (
@@ -30,15 +29,10 @@ from roost._errors import (
 )
 from roost.actors import Actor, ActorRef, Connection, Response
 from roost.actors.hosting import (
-    EXPIRY_ALARM,
-    Alarm,
     AlarmChanges,
     Alarms,
     Presence,
     PresenceStore,
-    complete_alarm,
-    complete_runtime_alarm,
-    record_alarm_failure,
 )
 from roost.protocol import (
     ServerEvent,
@@ -151,7 +145,8 @@ class ActorSlot:
         self.outbox = Outbox(self.sessions, registry.stats)
         self._storage: ActorStorage | None = None
         self._alarms: Alarms | None = None
-        self._alarm_changes = AlarmChanges()
+        #: What this turn (or group) did to alarms, for the scheduler at the commit (G5).
+        self.alarm_changes = AlarmChanges()
         # Presence belongs to the connections, so it lives here and survives hibernation.
         self._presence: Presence | None = None
         self._dirty_in_turn = False  # a committed-to-be turn changed the synced state
@@ -185,7 +180,7 @@ class ActorSlot:
     @property
     def alarms(self) -> Alarms:
         if self._alarms is None:
-            self._alarms = Alarms(self.storage, self.registry.clock.now, self._alarm_changes)
+            self._alarms = Alarms(self.storage, self.registry.clock.now, self.alarm_changes)
         return self._alarms
 
     def now(self) -> float:
@@ -366,7 +361,7 @@ class ActorSlot:
         storage = self._storage
         outbox = self.outbox
         outbox_mark = outbox.mark()
-        alarm_mark = dict(self._alarm_changes.changed) if self._grouped else None
+        alarm_mark = dict(self.alarm_changes.changed) if self._grouped else None
         dirty_mark = self._dirty_in_turn
         outbox.gated = True
         changes_before = 0
@@ -378,9 +373,9 @@ class ActorSlot:
         except BaseException:
             outbox.gated = False
             outbox.rollback(outbox_mark)
-            self._alarm_changes.changed.clear()
+            self.alarm_changes.changed.clear()
             if alarm_mark:
-                self._alarm_changes.changed.update(alarm_mark)
+                self.alarm_changes.changed.update(alarm_mark)
             self._dirty_in_turn = dirty_mark
             if self._storage is not None:
                 self._storage.rollback_turn()
@@ -419,7 +414,7 @@ class ActorSlot:
         Raises:
             CommitFailed: the writes were rolled back, nothing was sent, the actor restarts.
         """
-        changes = self._alarm_changes.changed
+        changes = self.alarm_changes.changed
         if changes:
             self._before_commit(changes)
         ident = (self.actor_type, self.key)
@@ -468,7 +463,7 @@ class ActorSlot:
         was committed).
         """
         self.outbox.fail()
-        self._alarm_changes.changed.clear()
+        self.alarm_changes.changed.clear()
         self._dirty_in_turn = False
         self._grouped, self._group_turns = False, 0
         log.error("commit failed; restarting actor %s/%s", self.actor_type, self.key)
@@ -582,96 +577,6 @@ class ActorSlot:
                 else:
                     self._set_state(ActorState.STOPPED)
                 self.registry.deactivated(self)
-
-    async def fire_alarm(self, name: str, *, force: bool = False) -> None:
-        """Run the due alarm ``name`` as a turn; on failure schedule a retry or quarantine it.
-
-        ``force`` fires it even before its due time (the test kit's ``fire_alarm``).
-        """
-        stats = self.registry.stats
-        fired: list[Alarm] = []
-
-        async def fire(actor: Actor) -> None:
-            if name == EXPIRY_ALARM:
-                complete_runtime_alarm(self.alarms, name)
-                self.presence.expire()
-                return
-            alarm = self.alarms.get(name)
-            if alarm is None or alarm.quarantined:
-                self._alarm_changes.changed[name] = None  # nothing to fire: off the schedule
-                return
-            now = self.now()
-            if alarm.due_at > now and not force:  # the index was behind: never early
-                self._alarm_changes.changed[name] = alarm.due_at
-                return
-            fired.append(alarm)
-            stats.alarms_fired_total += 1
-            stats.alarm_lateness_seconds.observe(max(0.0, now - alarm.due_at))
-            await actor.on_alarm(attrs.evolve(alarm, attempt=alarm.attempt + 1))
-            complete_alarm(self.alarms, alarm)
-
-        try:
-            await self.turn(fire)
-        except Exception as exc:
-            if not fired:
-                if force:
-                    raise
-                self._could_not_fire(self.registry.scheduler, name, exc)
-                return
-            stats.alarm_failures_total += 1
-            log.exception(
-                "alarm %r of %s/%s failed (attempt %d)",
-                name,
-                self.actor_type,
-                self.key,
-                fired[0].attempt + 1,
-            )
-
-            async def record_failure(actor: Actor) -> None:
-                state = record_alarm_failure(self.alarms, fired[0], self.now())
-                if state is not None and state.quarantined:
-                    stats.alarms_quarantined_total += 1
-                    log.error(
-                        "alarm %r of %s/%s quarantined after %d attempts",
-                        name,
-                        self.actor_type,
-                        self.key,
-                        state.attempt,
-                    )
-
-            await self.turn(record_failure)
-
-    def _could_not_fire(self, scheduler: AlarmScheduler, name: str, exc: Exception) -> None:
-        """The alarm's turn failed before its handler ran (on_start or restore raised, the
-        file did not open): retry with backoff, then quarantine, like a failing alarm (G5).
-
-        Never re-queued at the same instant: that was a busy loop and a log storm. The
-        traceback is logged at the first failure, a line at each retry, an error once.
-        """
-        backoff = scheduler.retry_later((self.actor_type, self.key, name))
-        stats = self.registry.stats
-        stats.alarm_failures_total += 1
-        alarm = f"alarm {name!r} of {self.actor_type}/{self.key}"
-        if backoff.due is None:
-            stats.alarms_quarantined_total += 1
-            log.error(
-                "%s quarantined: the actor failed to activate %d times (%s: %s)",
-                alarm,
-                backoff.failures,
-                type(exc).__name__,
-                exc,
-            )
-        elif backoff.failures == 1:
-            log.exception("%s could not fire: the actor failed to activate; retrying", alarm)
-        else:
-            log.warning(
-                "%s could not fire (attempt %d, %s: %s); retrying at %.0f",
-                alarm,
-                backoff.failures,
-                type(exc).__name__,
-                exc,
-                backoff.due,
-            )
 
     async def _let_stranger_go(self) -> None:
         """Evict at once a *stranger* (caller holds the lock): an activation that created its

@@ -25,6 +25,7 @@ from roost._errors import CloseCode, RpcError
 from roost.actors.hosting import bind_call
 from roost.storage import ActorStorage, HandlePool, actor_db_path
 
+from ._alarm_turns import fire_alarm
 from ._alarms import AlarmScheduler, NodeClock
 from ._app import ActorType, App
 from ._batcher import PassBatcher
@@ -233,7 +234,7 @@ class ActorRegistry:
         ).exists():
             scheduler.forget([(actor_type_name, key, name)])  # the actor's file is gone
             return
-        await self.slot(actor_type, key).fire_alarm(name)
+        await fire_alarm(self.slot(actor_type, key), name)
 
     async def fence_lost(self, actor_type: str, key: str) -> None:
         """Another node owns this actor now: close its connections and stop it here."""

@@ -44,6 +44,7 @@ from roost.protocol import (
     rejection_headers,
 )
 
+from ._alarm_turns import fire_alarm
 from ._app import App
 from ._auth import identify
 from ._batcher import PassBatcher
@@ -231,7 +232,7 @@ class Server:
         app_type = self.app.get(actor_type)
         if app_type is None:
             raise KeyError(f"unknown actor type {actor_type!r}")
-        await self.registry.slot(app_type, key).fire_alarm(name, force=True)
+        await fire_alarm(self.registry.slot(app_type, key), name, force=True)
 
     async def evict(self, actor_type: str, key: str) -> None:
         """Evict an actor now: on_stop runs; it hibernates if it has connections (for tests)."""

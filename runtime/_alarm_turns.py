@@ -1,0 +1,120 @@
+"""Alarm turns (G5): an alarm that is due runs as a turn of its actor; a failure is retried
+with backoff and, when it keeps failing, quarantined and reported, never looped forever.
+
+Two kinds of failure: the handler raised (the alarm's own attempt count, kept in the actor's
+SQLite, decides the retry), or the turn failed before the handler ran (the actor could not
+activate: the node's scheduler backs off the index entry). The scheduler calls these through
+the registry's ``fire_due_alarm``; the test kit's ``Server.fire_alarm`` forces one.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import attrs
+
+from roost.actors import Actor
+from roost.actors.hosting import (
+    EXPIRY_ALARM,
+    Alarm,
+    complete_alarm,
+    complete_runtime_alarm,
+    record_alarm_failure,
+)
+
+from ._alarms import AlarmScheduler
+from ._host import ActorSlot
+
+log = logging.getLogger("roost.actor")
+
+
+async def fire_alarm(slot: ActorSlot, name: str, *, force: bool = False) -> None:
+    """Run the due alarm ``name`` as a turn; on failure schedule a retry or quarantine it.
+
+    ``force`` fires it even before its due time (the test kit's ``fire_alarm``).
+    """
+    stats = slot.registry.stats
+    fired: list[Alarm] = []
+
+    async def fire(actor: Actor) -> None:
+        if name == EXPIRY_ALARM:
+            complete_runtime_alarm(slot.alarms, name)
+            slot.presence.expire()
+            return
+        alarm = slot.alarms.get(name)
+        if alarm is None or alarm.quarantined:
+            slot.alarm_changes.changed[name] = None  # nothing to fire: off the schedule
+            return
+        now = slot.now()
+        if alarm.due_at > now and not force:  # the index was behind: never early
+            slot.alarm_changes.changed[name] = alarm.due_at
+            return
+        fired.append(alarm)
+        stats.alarms_fired_total += 1
+        stats.alarm_lateness_seconds.observe(max(0.0, now - alarm.due_at))
+        await actor.on_alarm(attrs.evolve(alarm, attempt=alarm.attempt + 1))
+        complete_alarm(slot.alarms, alarm)
+
+    try:
+        await slot.turn(fire)
+    except Exception as exc:
+        if not fired:
+            if force:
+                raise
+            _could_not_fire(slot, slot.registry.scheduler, name, exc)
+            return
+        stats.alarm_failures_total += 1
+        log.exception(
+            "alarm %r of %s/%s failed (attempt %d)",
+            name,
+            slot.actor_type,
+            slot.key,
+            fired[0].attempt + 1,
+        )
+
+        async def record_failure(actor: Actor) -> None:
+            state = record_alarm_failure(slot.alarms, fired[0], slot.now())
+            if state is not None and state.quarantined:
+                stats.alarms_quarantined_total += 1
+                log.error(
+                    "alarm %r of %s/%s quarantined after %d attempts",
+                    name,
+                    slot.actor_type,
+                    slot.key,
+                    state.attempt,
+                )
+
+        await slot.turn(record_failure)
+
+
+def _could_not_fire(slot: ActorSlot, scheduler: AlarmScheduler, name: str, exc: Exception) -> None:
+    """The alarm's turn failed before its handler ran (on_start or restore raised, the
+    file did not open): retry with backoff, then quarantine, like a failing alarm (G5).
+
+    Never re-queued at the same instant: that was a busy loop and a log storm. The
+    traceback is logged at the first failure, a line at each retry, an error once.
+    """
+    backoff = scheduler.retry_later((slot.actor_type, slot.key, name))
+    stats = slot.registry.stats
+    stats.alarm_failures_total += 1
+    alarm = f"alarm {name!r} of {slot.actor_type}/{slot.key}"
+    if backoff.due is None:
+        stats.alarms_quarantined_total += 1
+        log.error(
+            "%s quarantined: the actor failed to activate %d times (%s: %s)",
+            alarm,
+            backoff.failures,
+            type(exc).__name__,
+            exc,
+        )
+    elif backoff.failures == 1:
+        log.exception("%s could not fire: the actor failed to activate; retrying", alarm)
+    else:
+        log.warning(
+            "%s could not fire (attempt %d, %s: %s); retrying at %.0f",
+            alarm,
+            backoff.failures,
+            type(exc).__name__,
+            exc,
+            backoff.due,
+        )
