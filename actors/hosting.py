@@ -9,7 +9,7 @@ follow the runtime rather than a deprecation policy.
 
 What is here, and why the runtime needs it:
 
-- :class:`ActorHost` is what the runtime implements for each activation (runtime/_host.py).
+- :class:`ActorHost` is what the runtime implements for each activation (runtime/_slot.py).
 - :class:`Alarms` and :class:`AlarmChanges` are built per activation; :func:`complete_alarm`,
   :func:`complete_runtime_alarm` and :func:`record_alarm_failure` are the alarm turn's
   bookkeeping (G5), kept off the actor-facing ``Alarms`` API.

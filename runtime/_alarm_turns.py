@@ -23,7 +23,7 @@ from roost.actors.hosting import (
 )
 
 from ._alarms import AlarmScheduler
-from ._host import ActorSlot
+from ._slot import ActorSlot
 
 log = logging.getLogger("roost.actor")
 

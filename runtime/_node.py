@@ -26,9 +26,9 @@ from ._alarms import AlarmScheduler, NodeClock
 from ._app import App
 from ._batcher import PassBatcher
 from ._config import ServerConfig
-from ._host import ActorSlot
 from ._node_store import NodeStore
 from ._registry import ActorRegistry
+from ._slot import ActorSlot
 from ._stats import NodeStats
 from ._sync import SyncWorker
 

@@ -5,7 +5,7 @@ memory (least recently used first, for ``max_active_actors`` and idle eviction),
 what slots share: the handle pool, the clock, the alarm scheduler, the sync worker, the group
 committer, and actor-to-actor calls. It gets them all at construction (runtime/_node.py
 builds a node's services in dependency order); it implements the slot's
-:class:`~roost.runtime._host.SlotNode` and the sync worker's
+:class:`~roost.runtime._slot.SlotNode` and the sync worker's
 :class:`~roost.runtime._sync.SyncNode`.
 """
 
@@ -29,8 +29,8 @@ from ._alarm_turns import fire_alarm
 from ._alarms import AlarmScheduler, NodeClock
 from ._app import ActorType, App
 from ._batcher import PassBatcher
-from ._host import ActorSlot
 from ._lifecycle import ActorState
+from ._slot import ActorSlot
 from ._stats import NodeStats
 from ._sync import SyncWorker
 

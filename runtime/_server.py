@@ -50,7 +50,6 @@ from ._auth import identify
 from ._batcher import PassBatcher
 from ._config import ServerConfig
 from ._exposure import Exposure
-from ._host import ActorSlot
 from ._http import (
     error_response,
     is_rpc_target,
@@ -64,6 +63,7 @@ from ._metrics import Gauges, MetricsExporter
 from ._node import Node
 from ._registry import ActorRegistry
 from ._routing import RUNTIME_PREFIX, parse_target, route_actor
+from ._slot import ActorSlot
 from ._stats import NodeStats
 from ._sync import SyncWorker
 from ._transport import Peer

@@ -38,8 +38,8 @@ from roost._errors import StoreUnavailable
 from roost.actors import Actor
 from roost.storage import EncodedState, SharedStore
 
-from ._host import ActorSlot
 from ._node_store import NodeStore
+from ._slot import ActorSlot
 from ._stats import NodeStats
 
 log = logging.getLogger("roost.sync")

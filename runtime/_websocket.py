@@ -46,7 +46,7 @@ from ._session_state import SessionState
 from ._transport import Peer
 
 if TYPE_CHECKING:
-    from ._host import ActorSlot
+    from ._slot import ActorSlot
 
 log = logging.getLogger("roost.websocket")
 

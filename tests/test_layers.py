@@ -65,8 +65,8 @@ KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {}
 # Known import cycles (strongly connected components of the module graph, type-only edges
 # included). Empty: any cycle fails test_no_new_import_cycle (style rule 14, issue 13). A
 # module that needs something of a module above it declares a small Protocol for it instead
-# (runtime._host's SlotNode and SlotSession, runtime._sync's SyncNode, actors._connection's
-# ConnectionHost).
+# (runtime._slot's SlotNode and SlotSync, runtime._outbox's SlotSession, runtime._sync's
+# SyncNode, actors._connection's ConnectionHost).
 KNOWN_CYCLES: list[frozenset[str]] = []
 
 

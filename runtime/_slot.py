@@ -10,6 +10,10 @@ frames and restarts the actor, whose connections stay open.
 The slot outlives its instance: an idle actor with open connections *hibernates* (the
 instance and its SQLite handle leave memory, the connections, their tags and state stay), and
 the next event activates a fresh instance with the same identity.
+
+The slot implements the actors' :class:`~roost.actors.ActorHost` (the module is named after
+the slot, not the host, so the two layers' names do not clash). Its other jobs live beside
+it: the held output and fan-out in ``_outbox``, alarm turns in ``_alarm_turns``.
 """
 
 from __future__ import annotations
