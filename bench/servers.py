@@ -256,12 +256,10 @@ def roost_app(app: str, *flags: str) -> Server:
     )
 
 
-register(
-    Server(
-        name="roost",
-        protocol="ws",
-        command=lambda launch: [
-            str(ROOST),
+def _relay_command(roost: str) -> Callable[[Launch], list[str]]:
+    def command(launch: Launch) -> list[str]:
+        return [
+            roost,
             "serve",
             "examples/relay.py",
             "--host",
@@ -270,11 +268,44 @@ register(
             str(launch.port),
             "--data-dir",
             str(launch.data_dir),
-        ],
+        ]
+
+    return command
+
+
+register(
+    Server(
+        name="roost",
+        protocol="ws",
+        command=_relay_command(str(ROOST)),
         missing=_roost_missing,
         describe=lambda: (
             f"roost {python_version('roost')} examples/relay.py (trio {python_version('trio')})"
         ),
+    )
+)
+
+#: Another build of roost to compare against in the same run ("before" beside "after"): the
+#: `roost` executable of a virtualenv where that build is installed, e.g. a worktree of an
+#: older commit installed with `pip install --no-deps <worktree>`.
+ROOST_BASE = os.environ.get("ROOST_BENCH_BASE", "")
+
+
+def _roost_base_missing() -> str | None:
+    if not ROOST_BASE:
+        return "set ROOST_BENCH_BASE to the roost executable of another build"
+    if not Path(ROOST_BASE).exists():
+        return f"ROOST_BENCH_BASE={ROOST_BASE} does not exist"
+    return None
+
+
+register(
+    Server(
+        name="roost-base",
+        protocol="ws",
+        command=_relay_command(ROOST_BASE),
+        missing=_roost_base_missing,
+        describe=lambda: f"roost from {ROOST_BASE} examples/relay.py (the build compared against)",
     )
 )
 register(
