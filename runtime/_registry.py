@@ -4,7 +4,8 @@ The registry creates slots (synchronously: G1 inside a node), tracks which insta
 memory (least recently used first, for ``max_active_actors`` and idle eviction), and carries
 what slots share: the handle pool, the clock, the alarm scheduler, the sync worker, the group
 committer, and actor-to-actor calls. It gets them all at construction (runtime/_node.py
-builds a node's services in dependency order); it implements the slot's
+builds a node's services in dependency order); it runs a slot's lifecycle
+(``runtime/_activation``) when the slot asks, and it implements the slot's
 :class:`~roost.runtime._slot.SlotNode` and the sync worker's
 :class:`~roost.runtime._sync.SyncNode`.
 """
@@ -22,9 +23,11 @@ from typing import Any
 import trio
 
 from roost._errors import CloseCode, RpcError
+from roost.actors import Actor
 from roost.actors.hosting import bind_call
 from roost.storage import ActorStorage, HandlePool, actor_db_path
 
+from . import _activation
 from ._alarm_turns import fire_alarm
 from ._alarms import AlarmScheduler, NodeClock
 from ._app import ActorType, App
@@ -140,6 +143,17 @@ class ActorRegistry:
         if slot in self.active:
             self.active.move_to_end(slot)
 
+    # -- the lifecycle of a slot (runtime/_activation) ----------------------------------------
+
+    async def activate(self, slot: ActorSlot) -> Actor:
+        return await _activation.activate(slot)
+
+    async def let_stranger_go(self, slot: ActorSlot) -> None:
+        await _activation.let_stranger_go(slot)
+
+    def restart(self, slot: ActorSlot) -> None:
+        _activation.restart(slot)
+
     def counts(self) -> tuple[int, int]:
         """(active, hibernated) instances right now."""
         hibernated = sum(1 for s in self.slots.values() if s.state is ActorState.HIBERNATED)
@@ -172,7 +186,7 @@ class ActorRegistry:
         # garbage collector at every tick (this walk sees every slot of the node).
         for slot in list(self.slots.values()):
             if slot.state is ActorState.HIBERNATED and not slot.sessions and not slot.waiting:
-                slot._set_state(ActorState.STOPPED)
+                slot.set_state(ActorState.STOPPED)
             if slot.state is ActorState.STOPPED and not slot.sessions and not slot.waiting:
                 del self.slots[slot.actor_type, slot.key]
 
@@ -255,7 +269,7 @@ class ActorRegistry:
         slot.waiting += 1
         try:
             async with slot.lock:
-                await slot.evict()
+                await _activation.evict(slot)
         finally:
             slot.waiting -= 1
         ident = (slot.actor_type, slot.key)

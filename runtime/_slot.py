@@ -13,7 +13,13 @@ the next event activates a fresh instance with the same identity.
 
 The slot implements the actors' :class:`~roost.actors.ActorHost` (the module is named after
 the slot, not the host, so the two layers' names do not clash). Its other jobs live beside
-it: the held output and fan-out in ``_outbox``, alarm turns in ``_alarm_turns``.
+it: the held output and fan-out in ``_outbox``, alarm turns in ``_alarm_turns``, the
+lifecycle (activation, eviction, restart, closing the file) in ``_activation``.
+
+Long because: ``ActorSlot`` is the actors' ``ActorHost`` (a dozen small methods, each handing
+its output to the outbox) and the turn loop with group commit, which share the slot's state;
+and the Protocols of what the slot needs of its node and sync worker must sit beside it (they
+name ``ActorSlot``, and an import cycle is not allowed: tests/test_layers.py).
 """
 
 from __future__ import annotations
@@ -29,7 +35,6 @@ from roost._errors import (
     CommitFailed,
     ConnectionModeError,
     RpcError,
-    StoreUnavailable,
 )
 from roost.actors import Actor, ActorRef, Connection, Response
 from roost.actors.hosting import (
@@ -44,7 +49,7 @@ from roost.protocol import (
     encode_binary,
     encode_text,
 )
-from roost.storage import ActorStorage, SharedStore, StoredState
+from roost.storage import ActorStorage, SharedStore
 
 from ._batcher import PassBatcher
 from ._lifecycle import ActorState, check_transition
@@ -117,6 +122,15 @@ class SlotNode(Protocol):
     def deactivated(self, slot: ActorSlot) -> None: ...
 
     def touch(self, slot: ActorSlot) -> None: ...
+
+    # The lifecycle (runtime/_activation), which the node runs for the slot: the slot does
+    # not import it, as it does not import the node.
+
+    async def activate(self, slot: ActorSlot) -> Actor: ...
+
+    async def let_stranger_go(self, slot: ActorSlot) -> None: ...
+
+    def restart(self, slot: ActorSlot) -> None: ...
 
     async def call_actor(
         self,
@@ -299,7 +313,7 @@ class ActorSlot:
         the outbox. A turn whose caller uses its return value (an HTTP response, an
         actor-to-actor result) must commit before returning, or the value would leave first.
         ``let_go`` marks a visit from outside (an HTTP request, an rpc over HTTP): after it,
-        a stranger is evicted at once (:meth:`_let_stranger_go`); so is one whose turn raised
+        a stranger is evicted at once (``_activation.let_stranger_go``); so is one whose turn raised
         (a refused upgrade), and one answered with a :class:`Response`.
 
         Raises:
@@ -320,14 +334,14 @@ class ActorSlot:
         try:
             actor = self.actor
             if actor is None:
-                actor = await self._activate()
+                actor = await self.registry.activate(self)
             try:
-                result = await self._run(handler, actor, before_release, may_group=may_group)
+                result = await self.run_turn(handler, actor, before_release, may_group=may_group)
             except Exception:
-                await self._let_stranger_go()
+                await self.registry.let_stranger_go(self)
                 raise
             if let_go or isinstance(result, Response):
-                await self._let_stranger_go()
+                await self.registry.let_stranger_go(self)
             return result
         finally:
             self.waiting -= 1
@@ -345,11 +359,11 @@ class ActorSlot:
                 self.commit_scheduled = True
                 self.registry.committer.schedule(self)
 
-    async def _run(
+    async def run_turn(
         self,
         handler: Callable[[Actor], Awaitable[T]],
         actor: Actor,
-        before_release: Callable[[], None] | None,
+        before_release: Callable[[], None] | None = None,
         *,
         may_group: bool = False,
     ) -> T:
@@ -454,7 +468,12 @@ class ActorSlot:
         lock right now commits or defers the group itself (and schedules it again).
         """
         self.commit_scheduled = False
-        if self._grouped and not self.lock.locked():
+        if not self.lock.locked():
+            self.flush_group()
+
+    def flush_group(self) -> None:
+        """Commit an open group now (the caller may run turns: it holds or checked the lock)."""
+        if self._grouped:
             try:
                 self._commit_and_release(in_turn=False)
             except CommitFailed:
@@ -471,7 +490,7 @@ class ActorSlot:
         self._dirty_in_turn = False
         self._grouped, self._group_turns = False, 0
         log.error("commit failed; restarting actor %s/%s", self.actor_type, self.key)
-        self._restart()
+        self.registry.restart(self)
 
     def _before_commit(self, changes: dict[str, float | None]) -> None:
         due = [(name, at) for name, at in changes.items() if at is not None]
@@ -481,150 +500,19 @@ class ActorSlot:
         self.registry.scheduler.after_commit(self.actor_type, self.key, list(changes.items()))
         changes.clear()
 
-    # -- lifecycle ---------------------------------------------------------------------------
+    # -- lifecycle (runtime/_activation) ----------------------------------------------------
 
-    def _set_state(self, new: ActorState) -> None:
+    def set_state(self, new: ActorState) -> None:
+        """Move to ``new`` (the state machine of ``runtime/_lifecycle`` checks the step)."""
         self.state = check_transition(self.state, new)
 
-    async def _activate(self) -> Actor:
-        """Build the instance and run ``on_start`` as its first turn (caller holds the lock)."""
-        self._set_state(ActorState.ACTIVATING)
-        try:
-            actor = self.cls(self)
-            restored = await self._stored_state()
-            if restored is None:
-                await self._run(_on_start, actor, None)
-            else:
+    @property
+    def open_storage(self) -> ActorStorage | None:
+        """The actor's file if this activation opened it (``storage`` opens it on use)."""
+        return self._storage
 
-                async def restore_then_start(actor: Actor) -> None:
-                    await actor.restore(restored.state)
-                    await actor.on_start()
-
-                await self._run(restore_then_start, actor, None)
-        except BaseException:
-            self.actor = None
-            self._close_storage()
-            self._set_state(ActorState.STOPPED)
-            raise
-        self.actor = actor
-        self.registry.activated(self)
-        self._set_state(ActorState.ACTIVE)
-        return actor
-
-    async def _stored_state(self) -> StoredState | None:
-        """The last synced state, for an actor that restores and has no local file yet.
-
-        Raises:
-            RpcError: ``unavailable`` (retryable) when the shared store does not answer: an
-                outage, not a bug, so one warning line and no traceback; the server answers
-                503 with Retry-After, a call gets ``unavailable``.
-        """
-        sync = self.registry.sync
-        if self.cls.restore is Actor.restore:
-            return None
-        if self._storage is not None or self.registry.db_path(self.actor_type, self.key).exists():
-            return None
-        try:
-            return await (await sync.store()).read_state(self.actor_type, self.key)
-        except StoreUnavailable as exc:
-            log.warning(
-                "could not activate %s/%s: the shared store is unavailable (%s)",
-                self.actor_type,
-                self.key,
-                exc,
-            )
-            raise RpcError("unavailable", "the shared store is unavailable; retry later") from exc
-
-    def _restart(self) -> None:
-        """Drop the instance after a failed commit; the next event activates a fresh one."""
-        self.actor = None
-        self._close_storage()
-        self._set_state(ActorState.STOPPED)
-        self.registry.deactivated(self)
-
-    async def evict(self) -> None:
-        """Run ``on_stop`` and let the instance leave memory (caller holds the lock).
-
-        With connections still open the actor hibernates; otherwise it stops.
-        """
-        if self._grouped:  # the caller holds the lock: commit what earlier turns left open
-            try:
-                self._commit_and_release(in_turn=False)
-            except CommitFailed:
-                pass  # logged; the actor restarted
-        actor = self.actor
-        if actor is None or self.state is not ActorState.ACTIVE:
-            return
-        self._set_state(ActorState.STOPPING)
-        stopped = False
-        try:
-            await self._run(_on_stop, actor, None)
-            stopped = True
-        except CommitFailed:
-            return  # the actor restarted: nothing committed to capture, nothing left to stop
-        except Exception:
-            log.exception("on_stop failed for %s/%s", self.actor_type, self.key)
-        finally:
-            if stopped:
-                try:  # eviction flushes first: the committed state waits for the worker
-                    self.registry.sync.capture(self, actor)
-                except Exception:
-                    log.exception("snapshot failed for %s/%s", self.actor_type, self.key)
-            if self.state in (ActorState.STOPPING,):  # not restarted by a failed commit
-                self.actor = None
-                self._close_storage()
-                stats = self.registry.stats
-                stats.evictions_total += 1
-                if self.sessions:
-                    stats.hibernations_total += 1
-                    self._set_state(ActorState.HIBERNATED)
-                else:
-                    self._set_state(ActorState.STOPPED)
-                self.registry.deactivated(self)
-
-    async def _let_stranger_go(self) -> None:
-        """Evict at once a *stranger* (caller holds the lock): an activation that created its
-        file and wrote no row to it, after a visit from outside, whatever it answered. So a
-        refused upgrade, a 405, a refused rpc or a read to a random key leaves no file (G10)
-        without waiting for the idle timeout.
-
-        Only when nobody else is here: no connection, no other event waiting. An actor that
-        never opened its storage stays (no file to leave; its memory is its own business).
-        """
-        storage = self._storage
-        if (
-            storage is None
-            or not storage.created
-            or storage.wrote
-            or self.sessions
-            or self.waiting > 1
-            or self.state is not ActorState.ACTIVE
-        ):
-            return
-        await self.evict()
-
-    def _close_storage(self) -> None:
-        """Close the actor's file at the end of an activation (any eviction: idle, stranger
-        let go, shutdown, restart, failed start).
-
-        The one rule (G10): a file this activation created is removed if it holds schema only
-        (no committed row change, every table empty; roost's alarm table counts, so a pending
-        alarm keeps it; see :meth:`ActorStorage.discard`); otherwise it stays.
-        """
+    def detach_storage(self) -> ActorStorage | None:
+        """Forget the open file (and the alarms on it) for the lifecycle to close."""
         self._alarms = None
         storage, self._storage = self._storage, None
-        if storage is None:
-            return
-        if storage.created:
-            if storage.discard(prune_upto=self.registry.data_dir):
-                log.debug("removed the file of %s/%s: schema only", self.actor_type, self.key)
-        else:
-            storage.close()
-
-
-async def _on_start(actor: Actor) -> None:
-    await actor.on_start()
-
-
-async def _on_stop(actor: Actor) -> None:
-    await actor.on_stop()
+        return storage

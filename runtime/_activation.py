@@ -1,0 +1,171 @@
+"""The lifecycle of an actor in its slot: activation, eviction, restart, closing its file.
+
+An activation builds the instance (restoring the last synced state from the shared store when
+the actor restores and has no local file) and runs ``on_start`` as its first turn. Eviction
+runs ``on_stop``, hands the committed state to the sync worker and lets the instance and its
+SQLite handle leave memory: the actor *hibernates* while connections stay open, else it stops.
+A failed commit restarts it (no ``on_stop`` for a broken turn). A *stranger* (an activation
+from outside that wrote nothing) is let go at once. Every end of an activation closes the file
+by the one rule of G10 (:func:`close_storage`).
+
+These are functions of the slot (``runtime/_slot``), which keeps the turn loop and group
+commit and asks its node (``SlotNode``: the registry) to run them, so the slot does not import
+this module; the states and their legal transitions are ``runtime/_lifecycle``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from roost._errors import CommitFailed, RpcError, StoreUnavailable
+from roost.actors import Actor
+from roost.storage import StoredState
+
+from ._lifecycle import ActorState
+from ._slot import ActorSlot
+
+log = logging.getLogger("roost.actor")
+
+
+async def activate(slot: ActorSlot) -> Actor:
+    """Build the instance and run ``on_start`` as its first turn (caller holds the lock)."""
+    slot.set_state(ActorState.ACTIVATING)
+    try:
+        actor = slot.cls(slot)
+        restored = await _stored_state(slot)
+        if restored is None:
+            await slot.run_turn(_on_start, actor)
+        else:
+
+            async def restore_then_start(actor: Actor) -> None:
+                await actor.restore(restored.state)
+                await actor.on_start()
+
+            await slot.run_turn(restore_then_start, actor)
+    except BaseException:
+        slot.actor = None
+        close_storage(slot)
+        slot.set_state(ActorState.STOPPED)
+        raise
+    slot.actor = actor
+    slot.registry.activated(slot)
+    slot.set_state(ActorState.ACTIVE)
+    return actor
+
+
+async def _stored_state(slot: ActorSlot) -> StoredState | None:
+    """The last synced state, for an actor that restores and has no local file yet.
+
+    Raises:
+        RpcError: ``unavailable`` (retryable) when the shared store does not answer: an
+            outage, not a bug, so one warning line and no traceback; the server answers
+            503 with Retry-After, a call gets ``unavailable``.
+    """
+    registry = slot.registry
+    if slot.cls.restore is Actor.restore:
+        return None
+    if slot.open_storage is not None or registry.db_path(slot.actor_type, slot.key).exists():
+        return None
+    try:
+        return await (await registry.sync.store()).read_state(slot.actor_type, slot.key)
+    except StoreUnavailable as exc:
+        log.warning(
+            "could not activate %s/%s: the shared store is unavailable (%s)",
+            slot.actor_type,
+            slot.key,
+            exc,
+        )
+        raise RpcError("unavailable", "the shared store is unavailable; retry later") from exc
+
+
+def restart(slot: ActorSlot) -> None:
+    """Drop the instance after a failed commit; the next event activates a fresh one."""
+    slot.actor = None
+    close_storage(slot)
+    slot.set_state(ActorState.STOPPED)
+    slot.registry.deactivated(slot)
+
+
+async def evict(slot: ActorSlot) -> None:
+    """Run ``on_stop`` and let the instance leave memory (caller holds the lock).
+
+    With connections still open the actor hibernates; otherwise it stops.
+    """
+    slot.flush_group()  # the caller holds the lock: commit what earlier turns left open
+    actor = slot.actor
+    if actor is None or slot.state is not ActorState.ACTIVE:
+        return
+    slot.set_state(ActorState.STOPPING)
+    stopped = False
+    try:
+        await slot.run_turn(_on_stop, actor)
+        stopped = True
+    except CommitFailed:
+        return  # the actor restarted: nothing committed to capture, nothing left to stop
+    except Exception:
+        log.exception("on_stop failed for %s/%s", slot.actor_type, slot.key)
+    finally:
+        if stopped:
+            try:  # eviction flushes first: the committed state waits for the worker
+                slot.registry.sync.capture(slot, actor)
+            except Exception:
+                log.exception("snapshot failed for %s/%s", slot.actor_type, slot.key)
+        if slot.state in (ActorState.STOPPING,):  # not restarted by a failed commit
+            slot.actor = None
+            close_storage(slot)
+            stats = slot.registry.stats
+            stats.evictions_total += 1
+            if slot.sessions:
+                stats.hibernations_total += 1
+                slot.set_state(ActorState.HIBERNATED)
+            else:
+                slot.set_state(ActorState.STOPPED)
+            slot.registry.deactivated(slot)
+
+
+async def let_stranger_go(slot: ActorSlot) -> None:
+    """Evict at once a *stranger* (caller holds the lock): an activation that created its
+    file and wrote no row to it, after a visit from outside, whatever it answered. So a
+    refused upgrade, a 405, a refused rpc or a read to a random key leaves no file (G10)
+    without waiting for the idle timeout.
+
+    Only when nobody else is here: no connection, no other event waiting. An actor that
+    never opened its storage stays (no file to leave; its memory is its own business).
+    """
+    storage = slot.open_storage
+    if (
+        storage is None
+        or not storage.created
+        or storage.wrote
+        or slot.sessions
+        or slot.waiting > 1
+        or slot.state is not ActorState.ACTIVE
+    ):
+        return
+    await evict(slot)
+
+
+def close_storage(slot: ActorSlot) -> None:
+    """Close the actor's file at the end of an activation (any eviction: idle, stranger
+    let go, shutdown, restart, failed start).
+
+    The one rule (G10): a file this activation created is removed if it holds schema only
+    (no committed row change, every table empty; roost's alarm table counts, so a pending
+    alarm keeps it; see :meth:`ActorStorage.discard`); otherwise it stays.
+    """
+    storage = slot.detach_storage()
+    if storage is None:
+        return
+    if storage.created:
+        if storage.discard(prune_upto=slot.registry.data_dir):
+            log.debug("removed the file of %s/%s: schema only", slot.actor_type, slot.key)
+    else:
+        storage.close()
+
+
+async def _on_start(actor: Actor) -> None:
+    await actor.on_start()
+
+
+async def _on_stop(actor: Actor) -> None:
+    await actor.on_stop()
