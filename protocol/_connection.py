@@ -218,14 +218,20 @@ class WebSocketConnection:
         """
         if self._state is ConnectionState.CLOSED or not data:
             return []
+        decoder = self._decoder
+        controls = decoder.controls
         events: list[Event | ConnectionFailed]
         try:
             # The decoder's fresh list, extended in place (no copy on the hot path: this runs
             # for every read of every server connection).
-            events = self._decoder.receive_data(data)  # type: ignore[assignment]
-            failure = self._decoder.failure
+            events = decoder.receive_data(data)  # type: ignore[assignment]
+            failure = decoder.failure
         except ProtocolError as exc:
             events, failure = [], exc
+        if decoder.controls == controls:  # only messages: nothing owed, nothing to look at
+            if failure is not None:
+                events.append(self._failed(failure))
+            return events
         for event in events:
             kind = event.__class__
             if kind is TextMessage or kind is BinaryMessage:
@@ -243,10 +249,14 @@ class WebSocketConnection:
                 # The decoder ignores what follows a close too.
                 return events[: events.index(event) + 1]
         if failure is not None:
-            code, reason = close_code_for(failure)
-            self._outgoing += self._fail(code, reason)
-            events.append(ConnectionFailed(code, reason))
+            events.append(self._failed(failure))
         return events
+
+    def _failed(self, failure: BaseException) -> ConnectionFailed:
+        """The peer broke the protocol: queue the close frame and say so."""
+        code, reason = close_code_for(failure)
+        self._outgoing += self._fail(code, reason)
+        return ConnectionFailed(code, reason)
 
     def receive_eof(self) -> None:
         """The stream ended; without a close frame that is an abnormal closure (1006)."""

@@ -112,6 +112,7 @@ class FrameDecoder:
         "_text_checked",
         "_text_decoder",
         "_text_parts",
+        "controls",
     )
 
     def __init__(self, *, max_message_size: int = 1 << 20, client: bool = False) -> None:
@@ -122,6 +123,9 @@ class FrameDecoder:
         self._buffer = bytearray()
         self._needed = 0  # bytes the buffered partial frame needs before parsing can progress
         self._closed = False
+        #: Control frames decoded so far: a caller that must act on them (a pong to send) can
+        #: skip looking through a read's events when this did not move, the common case.
+        self.controls = 0
         self._failure: ProtocolError | None = None
         self._fragment_opcode: int | None = None  # opcode of the open fragmented message
         self._fragment_size = 0
@@ -382,6 +386,7 @@ class FrameDecoder:
 
     def _control(self, opcode: int, payload: bytes) -> Event:
         """Turn a control frame's payload into its event."""
+        self.controls += 1
         if opcode == Opcode.PING:
             return Ping(payload)
         if opcode == Opcode.PONG:

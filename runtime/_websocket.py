@@ -197,8 +197,9 @@ class WebSocketSession:
         auto_request, auto_reply = (auto[0], encode_text(auto[1])) if auto else (None, b"")
         rate = self.rate
         failure: ConnectionFailed | None = None
+        ended = False  # the peer's close frame or a protocol error was handled
         try:
-            while True:
+            while not ended:
                 if data:
                     # Every message decoded before a protocol error comes first (issue 12).
                     for event in ws.receive_data(data):
@@ -223,12 +224,14 @@ class WebSocketSession:
                             self.ping_sent_at = None
                         elif kind is CloseReceived:
                             await self._close_received(event)  # type: ignore[arg-type]
+                            ended = True
                             break
                         else:
                             failure = event  # type: ignore[assignment]
                             self._fail(failure)  # type: ignore[arg-type]
+                            ended = True
                             break
-                    if ws.state is ConnectionState.CLOSED:
+                    if ended:
                         break
                 data = await peer.receive()
                 if not data:

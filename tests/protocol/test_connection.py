@@ -23,6 +23,7 @@ from roost.protocol import (
     ConnectionState,
     EnvelopeCodec,
     ErrorReply,
+    FrameDecoder,
     Opcode,
     Ping,
     Pong,
@@ -278,3 +279,26 @@ def test_the_server_owes_nothing_until_a_control_frame_arrives() -> None:
     assert ws.receive_data(encode_frame(Opcode.PING, b"p", mask=MASK)) == [Ping(b"p")]
     assert ws.data_to_send() == b"\x8a\x01p"
     assert ws.data_to_send() == b""
+
+
+def test_the_decoder_counts_control_frames_so_message_reads_skip_them() -> None:
+    """The core looks through a read's events only when a control frame came (the hot path of
+    a busy server is messages only); a ping among messages is still answered, in order."""
+    ws = server()
+    decoder = FrameDecoder()
+    text = encode_frame(Opcode.TEXT, b"a", mask=MASK)
+    assert decoder.receive_data(text * 3) == [TextMessage("a")] * 3
+    assert decoder.controls == 0
+    ping = encode_frame(Opcode.PING, b"1", mask=MASK)
+    pong = encode_frame(Opcode.PONG, b"", mask=MASK)
+    decoder.receive_data(text + ping + pong + text)
+    assert decoder.controls == 2
+    events = ws.receive_data(text + ping + text + ping)
+    assert events == [TextMessage("a"), Ping(b"1"), TextMessage("a"), Ping(b"1")]
+    assert ws.data_to_send() == b"\x8a\x011" * 2
+    # Messages, then a broken frame in the same read: the failure still comes last.
+    events = ws.receive_data(text + encode_frame(Opcode.TEXT, b"b"))  # unmasked: 1002
+    assert events[:1] == [TextMessage("a")]
+    assert isinstance(events[1], ConnectionFailed) and events[1].code == 1002
+    close = ws.data_to_send()
+    assert close[0] == 0x88 and close[2:4] == (1002).to_bytes(2, "big")  # with its reason
