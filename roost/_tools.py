@@ -17,6 +17,10 @@ file open (a WAL connection keeps a shared lock on the file for as long as it is
 or idle), and copies the new content in with the backup API inside one transaction, so a
 crash leaves the old file and a concurrent opener waits on the lock and then sees the new
 content; no rename can leave a process working on an unlinked file.
+
+Long because: it is every operator tool over the files a server writes (sql, list, export,
+import), and they share the read-only opening, the error mapping and the data directory's
+rules; replacing a file safely (lock, staging, fsync) is half of it.
 """
 
 from __future__ import annotations

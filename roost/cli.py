@@ -3,6 +3,9 @@
 Every flag of ``serve`` also reads from a ``ROOST_<NAME>`` environment variable (flags win);
 the tools find the data directory and the shared store the same way. The tools' work is in
 :mod:`roost._tools`; this module parses arguments and prints.
+
+Long because: it is the whole command line: one argparse parser for every sub-command,
+``serve``'s flags generated from the settings, and the printing of the tools' rows.
 """
 
 from __future__ import annotations

@@ -23,6 +23,10 @@ store that failed every round (backing off as above) until it answers again; a h
 embedded store is never pinged, so a test on a mock clock pays nothing for it. Every store
 call ends within the store's ``call_timeout``, so a hung database makes rounds fail, never
 hang.
+
+Long because: the worker is one loop over one dirty set, with the retry tables of stores and
+actors it shares with every step (snapshot under the actor's lock, fenced batched writes,
+backoff, readiness probes); split, each piece would reach into the same state.
 """
 
 from __future__ import annotations

@@ -20,6 +20,10 @@ created when it holds *schema only*: no committed write changed a row (SQLite's
 table too: a pending alarm is data). The runtime calls it whenever an activation that created
 its file ends, whatever the activation did (G10: a refused or write-free request leaves
 nothing on disk).
+
+Long because: :class:`ActorStorage` is one file's one connection and its transaction state
+(lazy open, turn, savepoint, group commit, discard); every method reads or changes that state,
+so the class does not split without exposing it.
 """
 
 from __future__ import annotations

@@ -13,6 +13,10 @@ holds (PostgreSQL: it shuts the connection's socket down, so the blocked read fa
 rolls the transaction back and the pool drops the connection), and the thread ends soon after.
 A call that timed out may still have been applied; every call is safe to retry. So no task
 waits on the database longer than the deadline, whatever the database does.
+
+Long because: it is the one interface both backends implement: each public async method
+(its deadline and thread handling in one place) beside the blocking method a backend writes,
+plus the value types and batch helpers they exchange.
 """
 
 from __future__ import annotations

@@ -21,6 +21,9 @@ answers (a hung PostgreSQL, a proxy that stopped forwarding): the whole call has
 deadline, ``call_timeout`` (see :mod:`._api`). At that deadline the store shuts down the socket
 of the connection the call holds (checked out, or being checked), which fails the blocked
 read at once; the pool then drops the broken connection.
+
+Long because: it is one backend, one short SQL transaction per method of
+:class:`SharedStore`, and the pool, error mapping and deadline handling they all share.
 """
 
 from __future__ import annotations
