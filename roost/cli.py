@@ -29,7 +29,7 @@ from typing import IO, Any, NoReturn
 
 import trio
 
-from roost import _new, _reload, _tools
+from roost import _import_actor, _new, _reload, _tools
 from roost._errors import ConfigError, RoostError
 from roost._version import __version__
 from roost.runtime import App, Server, ServerConfig
@@ -212,7 +212,7 @@ def _actors_import(args: argparse.Namespace) -> int:
         raise ConfigError("give the database on stdin (< FILE) or with -i FILE")
     else:
         source = sys.stdin.buffer
-    report = _tools.import_actor(data_dir, args.actor, source, force=args.force)
+    report = _import_actor.import_actor(data_dir, args.actor, source, force=args.force)
     verb = "replaced" if report.replaced else "created"
     print(
         f"imported {args.actor}: {verb} {report.path} "
