@@ -1,0 +1,199 @@
+"""The sub-commands ``roost sql`` and ``roost actors``, and how their rows are printed.
+
+:mod:`roost.cli` parses the arguments and calls these; the work is in :mod:`roost._tools` and
+:mod:`roost._import_actor`. Rows go to stdout as an aligned table, CSV or JSON lines; messages
+for people go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import decimal
+import json
+import math
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from roost import _import_actor, _tools
+from roost._errors import ConfigError
+
+__all__ = ["actors_export", "actors_import", "actors_list", "sql"]
+
+
+# -- roost sql / roost actors -------------------------------------------------------------------
+
+
+def sql(args: argparse.Namespace) -> int:
+    data_dir, store = _tools.resolve_locations(args.data_dir, args.store)
+    if args.actor is not None:
+        query = _tools.query_actor(data_dir, args.actor, args.statement, write=args.write)
+    else:
+        location = _tools.store_location(data_dir, store)
+        query = _tools.query_store(location, args.statement, write=args.write)
+    with query as result:
+        if not result.columns:
+            print(result.status, file=sys.stderr)
+            return 0
+        _write(args, result.columns, result.rows)
+    return 0
+
+
+def actors_list(args: argparse.Namespace) -> int:
+    data_dir, _ = _tools.resolve_locations(args.data_dir, None)
+    found = _tools.list_actors(data_dir, args.type)
+    for actor in found:
+        if actor.error is not None:
+            print(f"roost: cannot read {actor.path}: {actor.error}", file=sys.stderr)
+    rows: list[tuple[Any, ...]]
+    if args.json or args.csv:
+        columns = ("type", "key", "size_bytes", "last_active", "pending_alarms", "path")
+        rows = [
+            (a.actor_type, a.key, a.size, _iso(a.last_active), a.pending_alarms, str(a.path))
+            for a in found
+        ]
+    else:
+        columns = ("type", "key", "size", "last active", "alarms", "file")
+        rows = [
+            (
+                a.actor_type,
+                a.key,
+                _human_size(a.size),
+                _iso(a.last_active),
+                a.pending_alarms,
+                str(a.path.relative_to(data_dir)),
+            )
+            for a in found
+        ]
+    _write(args, columns, iter(rows))
+    return 0
+
+
+def actors_export(args: argparse.Namespace) -> int:
+    data_dir, _ = _tools.resolve_locations(args.data_dir, None)
+    if args.output is not None:
+        _tools.export_actor(data_dir, args.actor, Path(args.output))
+        return 0
+    if sys.stdout.isatty():
+        raise ConfigError("refusing to write a database to a terminal: redirect it or use -o FILE")
+    _tools.export_actor(data_dir, args.actor, sys.stdout.buffer)
+    return 0
+
+
+def actors_import(args: argparse.Namespace) -> int:
+    data_dir, _ = _tools.resolve_locations(args.data_dir, None)
+    if args.input is not None:
+        source: IO[bytes] | Path = Path(args.input)
+    elif sys.stdin.isatty():
+        raise ConfigError("give the database on stdin (< FILE) or with -i FILE")
+    else:
+        source = sys.stdin.buffer
+    report = _import_actor.import_actor(data_dir, args.actor, source, force=args.force)
+    verb = "replaced" if report.replaced else "created"
+    print(
+        f"imported {args.actor}: {verb} {report.path} "
+        f"({report.pending_alarms} pending alarm(s) indexed)",
+        file=sys.stderr,
+    )
+    return 0
+
+
+# -- output -------------------------------------------------------------------------------------
+
+_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(32), 127)} | {10: "\\n", 13: "\\r", 9: "\\t"}
+
+
+def _write(args: argparse.Namespace, columns: Sequence[str], rows: Iterator[Sequence[Any]]) -> None:
+    """Rows as an aligned table (buffered), CSV or JSON lines (both streamed) on stdout."""
+    out = sys.stdout
+    if args.json:
+        names = _unique(columns)
+        for row in rows:
+            record = {name: _json_value(value) for name, value in zip(names, row, strict=True)}
+            out.write(json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n")
+    elif args.csv:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow(["" if v is None else _text(v) for v in row])
+    else:
+        _write_table(out, columns, list(rows))
+    out.flush()
+
+
+def _write_table(out: IO[str], columns: Sequence[str], rows: list[Sequence[Any]]) -> None:
+    header = [_text(c).translate(_ESCAPES) for c in columns]
+    cells = [["" if v is None else _text(v).translate(_ESCAPES) for v in row] for row in rows]
+    numeric = [all(r[i] is None or _is_number(r[i]) for r in rows) for i in range(len(header))]
+    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(header)]
+    names = " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))
+    out.write(" " + names.rstrip() + "\n")
+    out.write("-" + "-+-".join("-" * w for w in widths) + "-\n")
+    for row in cells:
+        aligned = (
+            c.rjust(w) if n else c.ljust(w) for c, w, n in zip(row, widths, numeric, strict=True)
+        )
+        out.write(" " + " | ".join(aligned).rstrip() + "\n")
+    out.write(f"({len(rows)} row{'' if len(rows) == 1 else 's'})\n")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float | decimal.Decimal) and not isinstance(value, bool)
+
+
+def _text(value: Any) -> str:
+    """One value as text: JSON for structures, ISO-8601 for times, \\x-hex for bytes."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "\\x" + bytes(value).hex()
+    if isinstance(value, dict | list):
+        return json.dumps(_json_value(value), ensure_ascii=False, separators=(",", ":"))
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
+    return str(value)
+
+
+def _json_value(value: Any) -> Any:
+    """A value as JSON can carry it (PostgreSQL types included)."""
+    if value is None or isinstance(value, str | bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, decimal.Decimal):
+        if not value.is_finite():
+            return str(value)
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {str(k): _json_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_value(v) for v in value]
+    return _text(value)
+
+
+def _unique(columns: Sequence[str]) -> list[str]:
+    """Column names as JSON keys: a repeated name gets _2, _3, ..."""
+    seen: dict[str, int] = {}
+    names = []
+    for column in columns:
+        seen[column] = seen.get(column, 0) + 1
+        names.append(column if seen[column] == 1 else f"{column}_{seen[column]}")
+    return names
+
+
+def _iso(unix: float) -> str:
+    return datetime.datetime.fromtimestamp(unix, datetime.UTC).isoformat(timespec="seconds")
+
+
+def _human_size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
