@@ -489,7 +489,7 @@ class Server:
     def _rpc_refusal(self, peer: Peer, request: h11.Request, status: int, reason: str) -> Response:
         """An rpc call refused before its actor: JSON like its error replies, with the CORS
         headers an allowed page needs to read it (every answer carries them, G10)."""
-        code = _REFUSAL_CODE.get(status, "bad_request")
+        code = _REFUSAL_CODE.get(status, ErrorCode.BAD_REQUEST.value)
         cors = self.exposure.cors(self._peer_address(peer), request.headers)
         return _with_headers(_rpc_error(status, code, reason), cors)
 
@@ -578,9 +578,11 @@ class Server:
         try:
             codec = codec_for_content_type(_content_type(request.headers), empty=not body)
         except HandshakeError as exc:
-            return _rpc_error(exc.status, "bad_request", exc.reason)
+            return _rpc_error(exc.status, ErrorCode.BAD_REQUEST.value, exc.reason)
         if request.method != b"POST":
-            return _rpc_error(405, "bad_request", "rpc calls are POST requests", codec)
+            return _rpc_error(
+                405, ErrorCode.BAD_REQUEST.value, "rpc calls are POST requests", codec
+            )
         method = rest[len("/rpc/") :]
         registered = self.app.get(actor_type)
         if registered is not None and not http_callable(registered.cls, method):
@@ -752,7 +754,9 @@ class Server:
             slot.sessions.pop(connection, None)
             if _unavailable(exc):  # the shared store is down (logged): retryable
                 headers = [(k.encode(), v.encode()) for k, v in _RETRY_AFTER]
-                await self._refuse(peer, conn, 503, "unavailable", headers=headers)
+                await self._refuse(
+                    peer, conn, ErrorCode.UNAVAILABLE.http_status, "unavailable", headers=headers
+                )
                 return None
             if not isinstance(exc, CommitFailed):
                 log.exception("on_connect failed for %s/%s", slot.actor_type, slot.key)
@@ -817,7 +821,7 @@ _RETRY_AFTER = (("retry-after", "5"),)
 
 def _unavailable(exc: Exception) -> TypeGuard[RpcError]:
     """Whether ``exc`` is the retryable ``unavailable`` (an activation the store failed)."""
-    return isinstance(exc, RpcError) and exc.code == "unavailable"
+    return isinstance(exc, RpcError) and exc.code == ErrorCode.UNAVAILABLE
 
 
 def _with_headers(response: Response, headers: tuple[tuple[str, str], ...]) -> Response:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from roost._errors import CommitFailed, EnvelopeError, RpcError
+from roost._errors import CommitFailed, EnvelopeError, ErrorCode, RpcError
 from roost.actors import Actor, Connection
 from roost.actors.hosting import bind_call
 from roost.protocol import (
@@ -291,7 +291,7 @@ class WebSocketSession:
         try:
             envelope = self.codec.decode(message)
             if not isinstance(envelope, Call):
-                raise RpcError("bad_request", "clients send calls only")
+                raise RpcError(ErrorCode.BAD_REQUEST.value, "clients send calls only")
             invoke = bind_call(self.slot.cls, envelope.method, envelope.args)
         except (EnvelopeError, RpcError) as exc:
             call_id = envelope.id if isinstance(envelope, Call) else None
@@ -323,7 +323,9 @@ class WebSocketSession:
             self._reply(ErrorReply(id=call_id, code=exc.code, message=exc.message))
         except Exception:
             log.exception("rpc %s of %s/%s failed", envelope.method, slot.actor_type, slot.key)
-            self._reply(ErrorReply(id=call_id, code="internal", message="the method failed"))
+            self._reply(
+                ErrorReply(id=call_id, code=ErrorCode.INTERNAL.value, message="the method failed")
+            )
 
     def reply_error(self, call_id: int | None, code: str, message: str) -> None:
         """Answer a call with an error reply now (not gated: it reveals nothing written)."""
