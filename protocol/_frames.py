@@ -4,6 +4,11 @@ Bytes go in and events come out; frames to send come out of plain functions. The
 no clock and no trio here: the runtime owns the socket. We negotiate no extensions, so any RSV
 bit is a protocol error. Server frames are unmasked, so one encoded frame can be written to
 many peers unchanged.
+
+Long because: most of it is the decoder, one state machine over one buffer (partial frames,
+fragmented messages, UTF-8 checked as bytes arrive, the fast path for small frames that the
+relay benchmarks depend on); the encoders share its header and masking tables. Split, the
+pieces would pass the same buffer and fragment state back and forth.
 """
 
 from __future__ import annotations

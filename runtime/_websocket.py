@@ -8,6 +8,10 @@ keep-alive timing, the message rate and the lingering close after a violation.
 The reader handles every frame of a ``recv`` in one pass and runs the actor's turn inline,
 without handing the message to another task: while a turn runs, this connection is simply not
 read, so a fast sender meets TCP back-pressure instead of growing a queue.
+
+Long because: the reader, the close handshake, keep-alive and the envelope call path all
+read and move the same per-connection state (``state``, ``can_send``, the close code and
+the core), and the reader's loop is the hot path, kept in one function on purpose.
 """
 
 from __future__ import annotations

@@ -22,8 +22,6 @@ WAITING_FOR_A_REASON = frozenset(
         "roost.client",
         "roost._test_client",
         "roost.runtime._server",
-        "roost.runtime._websocket",
-        "roost.protocol._frames",
     }
 )
 
