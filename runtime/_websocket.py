@@ -41,6 +41,7 @@ from roost.protocol import (
     WebSocketConnection,
     check_close_code,
     encode_binary,
+    encode_close,
     encode_text,
     envelope_error_for,
 )
@@ -156,7 +157,7 @@ class WebSocketSession:
         self.can_send = self.can_raw = False
         self.close_code, self.close_reason = code, reason
         self.close_deadline = trio.current_time() + self.close_timeout
-        self.peer.write(self.ws.send_close(code, reason))
+        self.peer.write(self._close_frame(code, reason))
 
     def slow_consumer(self) -> None:
         """The peer fell ``max_outbound_bytes`` behind: close with 1008, cut if it stays mute.
@@ -171,9 +172,22 @@ class WebSocketSession:
         self.can_send = self.can_raw = False
         self.close_code, self.close_reason = CloseCode.POLICY_VIOLATION, "slow consumer"
         self.close_deadline = trio.current_time() + self.close_timeout
-        frame = self.ws.send_close(CloseCode.POLICY_VIOLATION, "slow consumer")
-        if frame:
-            self.peer.write(frame, force=True)
+        frame = self._close_frame(CloseCode.POLICY_VIOLATION, "slow consumer")
+        self.peer.write(frame, force=True)
+
+    def _close_frame(self, code: int, reason: str) -> bytes:
+        """Our close frame, or b"" if one went out already.
+
+        The core decodes a whole read at once, so it may hold the peer's close frame (or a
+        violation) while the turns of the messages in front of it still run. A close from one
+        of those turns supersedes what the core queued (the echo, or the error close): the
+        peer gets the actor's code, as it did before the core.
+        """
+        frame = self.ws.send_close(code, reason)
+        if not frame and self.ws.state is ConnectionState.CLOSED:
+            self.ws.data_to_send()  # dropped: its pongs and close come after ours
+            frame = encode_close(code, reason)
+        return frame
 
     def keepalive(self, now: float, ping_interval: float, ping_timeout: float) -> None:
         """Ping a quiet peer; cut one that did not answer, or did not finish closing, in time."""
