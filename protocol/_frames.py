@@ -41,14 +41,9 @@ def _is_valid_close_code(code: int) -> bool:
     """Whether ``code`` may appear in a close frame on the wire (RFC 6455 §7.4)."""
     return (
         CloseCode.NORMAL <= code <= CloseCode.UNSUPPORTED_DATA
-        or CloseCode.INVALID_DATA <= code <= _LAST_REGISTERED
+        or CloseCode.INVALID_DATA <= code <= CloseCode.BAD_GATEWAY  # 1015 is never sent
         or 3000 <= code <= 4999
     )
-
-
-#: The highest close code RFC 6455 §11.7 registered that an endpoint may send (1014: bad
-#: gateway); 1015 (TLS failure) is reported, never sent.
-_LAST_REGISTERED = 1014
 
 
 def check_close_code(code: int) -> None:
