@@ -13,19 +13,20 @@ the next event activates a fresh instance with the same identity.
 
 The slot implements the actors' :class:`~roost.actors.ActorHost` (the module is named after
 the slot, not the host, so the two layers' names do not clash). Its other jobs live beside
-it: the held output and fan-out in ``_outbox``, alarm turns in ``_alarm_turns``, the
-lifecycle (activation, eviction, restart, closing the file) in ``_activation``.
+it: the held output and fan-out in ``_outbox``, what the actor sends in ``_messaging``
+(:class:`SlotMessaging`, its base class), alarm turns in ``_alarm_turns``, the lifecycle
+(activation, eviction, restart, closing the file) in ``_activation``.
 
-Long because: ``ActorSlot`` is the actors' ``ActorHost`` (a dozen small methods, each handing
-its output to the outbox) and the turn loop with group commit, which share the slot's state;
-and the Protocols of what the slot needs of its node and sync worker must sit beside it (they
-name ``ActorSlot``, and an import cycle is not allowed: tests/test_layers.py).
+Long because: the turn loop and group commit share the slot's transaction state with the
+ActorHost parts that reach the node (storage, alarms, dirty marks, calls); and the Protocols
+of what the slot needs of its node and sync worker must sit beside it (they name
+``ActorSlot``, and an import cycle is not allowed: tests/test_layers.py).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import trio
@@ -33,7 +34,6 @@ import trio
 from roost._errors import (
     BadRequest,
     CommitFailed,
-    ConnectionModeError,
     RpcError,
 )
 from roost.actors import Actor, ActorRef, Connection, Response
@@ -43,19 +43,13 @@ from roost.actors.hosting import (
     Presence,
     PresenceStore,
 )
-from roost.protocol import (
-    ServerEvent,
-    check_close_code,
-    encode_binary,
-    encode_text,
-)
 from roost.storage import ActorStorage, SharedStore
 
 from ._batcher import PassBatcher
 from ._lifecycle import ActorState, check_transition
+from ._messaging import SlotMessaging
 from ._outbox import Outbox, SlotSession
 from ._routing import check_key
-from ._session_state import SessionState
 from ._stats import NodeStats
 
 if TYPE_CHECKING:
@@ -65,7 +59,6 @@ if TYPE_CHECKING:
     from ._app import ActorType
 
 log = logging.getLogger("roost.actor")
-_LISTED = (SessionState.CONNECTING, SessionState.OPEN)
 T = TypeVar("T")
 
 
@@ -144,10 +137,11 @@ class SlotNode(Protocol):
     ) -> Any: ...
 
 
-class ActorSlot:
+class ActorSlot(SlotMessaging):
     """The node's place for one actor: its lock, instance, storage and connections.
 
-    Implements :class:`roost.actors.ActorHost` for the instance it holds.
+    Implements :class:`roost.actors.ActorHost` for the instance it holds (its messaging half
+    in :class:`SlotMessaging`).
     """
 
     def __init__(self, registry: SlotNode, actor_type: ActorType, key: str) -> None:
@@ -173,11 +167,6 @@ class ActorSlot:
         self.commit_scheduled = False  # waiting in the committer's list
         self.waiting = 0  # events holding or waiting for the lock
         self.last_active = trio.current_time()
-
-    @property
-    def pending_calls(self) -> list[tuple[SlotSession, int]]:
-        """Envelope calls whose results wait in the outbox (see :class:`Outbox`)."""
-        return self.outbox.pending_calls
 
     # -- ActorHost ---------------------------------------------------------------------------
 
@@ -212,50 +201,6 @@ class ActorSlot:
             self.registry.sync.before_commit(ident)
             self.registry.sync.after_commit(ident)
 
-    def connections(self, tag: str | None = None) -> Sequence[Connection]:
-        # Connecting ones count (on_connect sees itself), closing ones no longer do.
-        return [
-            c
-            for c, s in self.sessions.items()
-            if s.state in _LISTED and (tag is None or tag in c.tags)
-        ]
-
-    def broadcast(
-        self, message: str | bytes, exclude: Collection[Connection] = (), tag: str | None = None
-    ) -> None:
-        frame = encode_text(message) if isinstance(message, str) else encode_binary(message)
-        self.outbox.broadcast(frame, exclude, tag)
-
-    def send(self, conn: Connection, message: str | bytes) -> None:
-        if conn.subprotocol is not None:
-            # A raw frame would break the envelope protocol and close the client with 1003
-            # or 1007 (G8 is about *bad* clients): refuse in the actor, whose turn logs it.
-            raise ConnectionModeError(
-                f"conn.send() sends raw frames, but {conn.id} speaks the envelope protocol "
-                f"{conn.subprotocol}: use self.emit(name, data, to=conn)"
-            )
-        session = self.sessions.get(conn)
-        if session is None:
-            return
-        frame = encode_text(message) if isinstance(message, str) else encode_binary(message)
-        self.outbox.frame(session, frame)
-
-    def queue_frame(self, session: SlotSession, frame: bytes) -> None:
-        """Send a ready frame to one session: after the commit inside a turn, else now."""
-        self.outbox.frame(session, frame)
-
-    def emit(
-        self,
-        name: str,
-        data: Any = None,
-        *,
-        to: Connection | Collection[Connection] | None = None,
-        exclude: Collection[Connection] = (),
-        tag: str | None = None,
-    ) -> None:
-        # A ValueError (data that cannot be encoded) fails the turn.
-        self.outbox.emit(ServerEvent(name=name, data=data), to, exclude, tag)
-
     def call(self, actor_type: str, key: str) -> ActorRef:
         """A reference to another actor; its key follows the rule of WebSocket and HTTP (G9).
 
@@ -274,26 +219,6 @@ class ActorSlot:
             return await self.registry.call_actor(self, actor_type, key, method, args)
 
         return ActorRef(f"{actor_type}/{key}", invoke)
-
-    def close(self, conn: Connection, code: int, reason: str) -> None:
-        session = self.sessions.get(conn)
-        if session is None:
-            return
-        check_close_code(code)  # a bad code fails the turn now, not at release
-        self.outbox.close(session, code, reason)
-
-    def after_commit(self, callback: Callable[[], None]) -> None:
-        def guarded() -> None:
-            try:
-                callback()
-            except Exception:
-                log.exception("after_commit callback of %s/%s failed", self.actor_type, self.key)
-
-        self.outbox.callback(guarded)
-
-    def is_closed(self, conn: Connection) -> bool:
-        session = self.sessions.get(conn)
-        return session is None or not session.can_send
 
     # -- turns -------------------------------------------------------------------------------
 
