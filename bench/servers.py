@@ -291,7 +291,7 @@ register(
 ROOST_BASE = os.environ.get("ROOST_BENCH_BASE", "")
 
 
-def _roost_base_missing() -> str | None:
+def roost_base_missing() -> str | None:
     if not ROOST_BASE:
         return "set ROOST_BENCH_BASE to the roost executable of another build"
     if not Path(ROOST_BASE).exists():
@@ -304,7 +304,7 @@ register(
         name="roost-base",
         protocol="ws",
         command=_relay_command(ROOST_BASE),
-        missing=_roost_base_missing,
+        missing=roost_base_missing,
         describe=lambda: f"roost from {ROOST_BASE} examples/relay.py (the build compared against)",
     )
 )

@@ -43,12 +43,14 @@ from bench.servers import (
     PEERS,
     PYTHON,
     ROOST,
+    ROOST_BASE,
     BenchError,
     Launch,
     Running,
     Server,
     log_tail,
     python_version,
+    roost_base_missing,
     running,
 )
 from bench.settings import Settings
@@ -123,7 +125,7 @@ class Contender:
     missing: Callable[[], str | None]
 
 
-def _roost_server(name: str, synchronous: str) -> Server:
+def _roost_server(name: str, synchronous: str, roost: str = str(ROOST)) -> Server:
     env = shutil.which("env") or "/usr/bin/env"
     return Server(
         name=name,
@@ -133,7 +135,7 @@ def _roost_server(name: str, synchronous: str) -> Server:
             f"ROOST_SYNCHRONOUS={synchronous}",
             f"ROOST_LEDGER_ACCOUNTS={ACCOUNTS}",
             f"ROOST_LEDGER_BALANCE={BALANCE}",
-            str(ROOST),
+            roost,
             "serve",
             "examples/ledger.py",
             "--host",
@@ -204,6 +206,15 @@ CONTENDERS = (
         None,
         lambda: None,
     ),
+    Contender(  # another build in the same run, for before/after (see bench/servers.py)
+        "roost-base",
+        _roost_server("roost-base", "NORMAL", ROOST_BASE),
+        "rpc",
+        "/ledger/main",
+        "synchronous=NORMAL, the build compared against",
+        "roost",
+        roost_base_missing,
+    ),
     Contender(
         "roost FULL",
         _roost_server("roost FULL", "FULL"),
@@ -221,6 +232,15 @@ CONTENDERS = (
         "synchronous=NORMAL, HTTP rpc",
         "roost",
         lambda: None,
+    ),
+    Contender(
+        "roost-base http",
+        _roost_server("roost-base http", "NORMAL", ROOST_BASE),
+        "http",
+        "/ledger/main/rpc/transfer",
+        "synchronous=NORMAL, HTTP rpc, the build compared against",
+        "roost http",
+        roost_base_missing,
     ),
     Contender(
         "sqlite",
