@@ -6,6 +6,10 @@ server are the real client's; on an envelope subprotocol its :meth:`TestClient.c
 calls and maps error replies with the same :class:`~roost.protocol.CallEncoder`. What the kit
 adds is test-shaped: one bounded queue of raw messages, no reconnection, no timeouts of its
 own (put tests under ``trio.fail_after``).
+
+Long because :class:`TestClient` mirrors the real client's surface (raw messages, calls,
+events, presence helpers, the handshake over a socket pair with the credentials a test
+gives) for the tests users write, and each method is short; the wire is in the shared core.
 """
 
 from __future__ import annotations

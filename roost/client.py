@@ -28,6 +28,12 @@ Errors, added under :class:`~roost.RpcError` of roost's one exception tree::
 A client that is over (closed by :meth:`ActorClient.aclose`, or ended by the server with a
 close code that is not retried) raises :class:`~roost.ConnectionClosed`.
 
+Long because the client is one object with one job, a connection that outlives its
+sockets: connecting (TLS, the handshake, credentials), reading, calls with their ids and
+timeouts, events, raw messages and reconnection with backoff all share its state, and the
+wire itself is already in the sans-I/O core; split further, each piece would reach into the
+others' state.
+
 This module is longer than most because a reconnecting client is one state machine: the
 WebSocket plumbing, the call table and the event buffer all follow its transitions.
 """

@@ -19,8 +19,6 @@ MARKER = "Long because"
 #: the module is short or has its reason: test_waiting_list_is_still_real sees to it.
 WAITING_FOR_A_REASON = frozenset(
     {
-        "roost.client",
-        "roost._test_client",
         "roost.runtime._server",
     }
 )
