@@ -32,11 +32,6 @@ class SlotMessaging:
     sessions: dict[Connection, SlotSession]
     outbox: Outbox
 
-    @property
-    def pending_calls(self) -> list[tuple[SlotSession, int]]:
-        """Envelope calls whose results wait in the outbox (see :class:`Outbox`)."""
-        return self.outbox.pending_calls
-
     def connections(self, tag: str | None = None) -> Sequence[Connection]:
         # Connecting ones count (on_connect sees itself), closing ones no longer do.
         return [
@@ -65,9 +60,9 @@ class SlotMessaging:
         frame = encode_text(message) if isinstance(message, str) else encode_binary(message)
         self.outbox.frame(session, frame)
 
-    def queue_frame(self, session: SlotSession, frame: bytes) -> None:
-        """Send a ready frame to one session: after the commit inside a turn, else now."""
-        self.outbox.frame(session, frame)
+    def queue_result(self, session: SlotSession, call_id: int, frame: bytes) -> None:
+        """An envelope call's result frame, released after the turn's commit (G4)."""
+        self.outbox.result(session, call_id, frame)
 
     def emit(
         self,

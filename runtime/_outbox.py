@@ -110,6 +110,12 @@ class Outbox:
             session.peer.write(frame)
             self._stats.messages_sent_total += 1
 
+    def result(self, session: SlotSession, call_id: int, frame: bytes) -> None:
+        """An envelope call's result: it leaves after the commit (G4); if the commit fails,
+        the call is answered ``unavailable`` instead (see :meth:`fail`)."""
+        self.frame(session, frame)
+        self.pending_calls.append((session, call_id))
+
     def broadcast(self, frame: bytes, exclude: Collection[Connection], tag: str | None) -> None:
         """A raw frame for every raw-mode session (of ``tag``, not in ``exclude``)."""
         if self.gated:

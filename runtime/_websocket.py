@@ -330,8 +330,7 @@ class WebSocketSession:
                 assert isinstance(decision, ErrorReply)
                 self._reply(decision)
                 return
-            slot.queue_frame(self, frame)  # leaves after the commit (G4)
-            slot.pending_calls.append((self, call_id))
+            slot.queue_result(self, call_id, frame)  # leaves after the commit (G4)
 
         try:
             await slot.turn(call, may_group=True)
