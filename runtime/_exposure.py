@@ -80,7 +80,10 @@ class Exposure:
         Raises:
             HandshakeError: 403 when the Origin is neither this server's nor allowed.
         """
-        if not self.origins.allows(_origin(headers), request_host(peer, headers, self.trusted)):
+        origin = _origin(headers)
+        if origin is None:  # not a browser page: allowed, and no host to work out (hot path)
+            return
+        if not self.origins.allows(origin, request_host(peer, headers, self.trusted)):
             raise HandshakeError("origin not allowed", status=403)
 
     def rpc_cors(
@@ -92,8 +95,8 @@ class Exposure:
             self.check_origin(peer, headers)
         except HandshakeError as exc:
             return error_response(exc.status, exc.reason)
-        asked = _header(headers, b"access-control-request-method")
-        if method == b"OPTIONS" and asked is not None:
+        asked = _header(headers, b"access-control-request-method") if method == b"OPTIONS" else None
+        if asked is not None:
             granted = self.origins.preflight_headers(
                 _origin(headers),
                 asked,
@@ -109,9 +112,10 @@ class Exposure:
         """The CORS headers every answer to an rpc call carries, refusals included, so an
         allowed page reads its error (a 413, a 400) instead of a CORS failure; () for a
         request whose Origin is absent or not allowed."""
-        return self.origins.cors_headers(
-            _origin(headers), request_host(peer, headers, self.trusted)
-        )
+        origin = _origin(headers)
+        if origin is None:  # no page to answer: skip working out the host (hot path)
+            return ()
+        return self.origins.cors_headers(origin, request_host(peer, headers, self.trusted))
 
     def without_foreign_credentials(
         self, request: Request, peer: PeerAddress, headers: Headers
@@ -123,9 +127,11 @@ class Exposure:
         only by ``*``, or a foreign page posting to ``on_request``) must not reach the
         authenticate hook or the actor with them. ``headers``: the raw request's.
         """
-        host = request_host(peer, headers, self.trusted)
-        if self.origins.credentialed(_origin(headers), host):
-            return request
+        origin = _origin(headers)
+        if origin is None or self.origins.credentialed(
+            origin, request_host(peer, headers, self.trusted)
+        ):
+            return request  # without an Origin: not a page, nothing to hijack
         kept = {name: value for name, value in request.headers.items() if name != "cookie"}
         return attrs.evolve(request, headers=kept, cookies={})
 

@@ -11,6 +11,7 @@ Pure functions over the peer address and h11's header list; no I/O.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Sequence
 
@@ -57,6 +58,8 @@ class TrustedProxies:
         """Whether ``host`` (a peer or hop address) may speak for the client."""
         if self.everyone:
             return True
+        if not self.networks:  # the default: nobody, and no address to parse per request
+            return False
         address = _ip(host)
         return address is not None and any(address in network for network in self.networks)
 
@@ -165,8 +168,13 @@ def _ip(host: str) -> _Address | None:
         return None
 
 
+@functools.lru_cache(maxsize=1024)
 def _normalise(host: str) -> str:
-    """IPv4 clients of a dual-stack listener arrive as ``::ffff:a.b.c.d``: use ``a.b.c.d``."""
+    """IPv4 clients of a dual-stack listener arrive as ``::ffff:a.b.c.d``: use ``a.b.c.d``.
+
+    Cached (bounded): it runs for every HTTP request's peer and parsing an address costs
+    microseconds; the answer depends on the text alone.
+    """
     address = _ip(host)
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return str(address.ipv4_mapped)

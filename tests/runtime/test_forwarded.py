@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from roost._errors import ConfigError
-from roost.runtime._forwarded import TrustedProxies, client_address, request_host
+from roost.runtime._forwarded import TrustedProxies, _normalise, client_address, request_host
 
 LOCAL = TrustedProxies.parse(["127.0.0.1"])
 
@@ -104,3 +104,21 @@ def test_request_host_from_trusted_proxies_only() -> None:
     headers = h(("host", "internal:8787"), ("forwarded", 'for=1.2.3.4;host="chat.example.com"'))
     assert request_host(("127.0.0.1", 1), headers, LOCAL) == "chat.example.com"
     assert request_host(None, [], LOCAL) == ""
+
+
+def test_the_default_resolves_a_known_peer_without_parsing_it_again() -> None:
+    """The hot path of every HTTP request: no trusted proxies, the same peer address again.
+
+    Parsing an address costs microseconds per call and used to run several times per request
+    (client address, the Origin check's host); the default trusts nobody without parsing and
+    a peer's normal form is remembered (bounded), so a known peer is a cache hit.
+    """
+    nobody = TrustedProxies.parse([])
+    headers = h(("x-forwarded-for", "9.9.9.9"), ("host", "Example.COM"))
+    peer = ("::ffff:192.0.2.77", 5000)
+    assert client_address(peer, headers, nobody) == ("192.0.2.77", 5000)
+    hits = _normalise.cache_info().hits
+    assert client_address(peer, headers, nobody) == ("192.0.2.77", 5000)
+    assert request_host(peer, headers, nobody) == "example.com"
+    assert _normalise.cache_info().hits == hits + 2
+    assert not nobody.trusts("not an address") and not nobody.trusts("192.0.2.77")
