@@ -58,10 +58,18 @@ class TrustedProxies:
         """Whether ``host`` (a peer or hop address) may speak for the client."""
         if self.everyone:
             return True
-        if not self.networks:  # the default: nobody, and no address to parse per request
-            return False
-        address = _ip(host)
-        return address is not None and any(address in network for network in self.networks)
+        return bool(self.networks) and _in_networks(host, self.networks)
+
+
+@functools.lru_cache(maxsize=1024)
+def _in_networks(host: str, networks: tuple[_Network, ...]) -> bool:
+    """Whether ``host`` is an address inside one of ``networks``.
+
+    Cached (bounded): it runs for every HTTP request's peer, usually the same few proxies,
+    and parsing an address costs microseconds; the answer depends on its arguments alone.
+    """
+    address = _ip(host)
+    return address is not None and any(address in network for network in networks)
 
 
 def client_address(

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from roost._errors import ConfigError
-from roost.runtime._forwarded import TrustedProxies, _normalise, client_address, request_host
+from roost.runtime._forwarded import (
+    TrustedProxies,
+    _in_networks,
+    _normalise,
+    client_address,
+    request_host,
+)
 
 LOCAL = TrustedProxies.parse(["127.0.0.1"])
 
@@ -122,3 +128,9 @@ def test_the_default_resolves_a_known_peer_without_parsing_it_again() -> None:
     assert request_host(peer, headers, nobody) == "example.com"
     assert _normalise.cache_info().hits == hits + 2
     assert not nobody.trusts("not an address") and not nobody.trusts("192.0.2.77")
+    # The default trusts 127.0.0.1: the verdict on a known peer is remembered too.
+    assert client_address(("127.0.0.1", 1), headers, LOCAL) == ("9.9.9.9", 0)
+    hits = _in_networks.cache_info().hits
+    assert client_address(("127.0.0.1", 1), headers, LOCAL) == ("9.9.9.9", 0)
+    assert _in_networks.cache_info().hits == hits + 2  # the peer, then its hop
+    assert not LOCAL.trusts("not an address") and LOCAL.trusts("127.0.0.1")
