@@ -17,11 +17,7 @@ MARKER = "Long because"
 
 #: Long modules that still owe a reason (their owners are editing them). An entry leaves once
 #: the module is short or has its reason: test_waiting_list_is_still_real sees to it.
-WAITING_FOR_A_REASON = frozenset(
-    {
-        "roost.runtime._server",
-    }
-)
+WAITING_FOR_A_REASON: frozenset[str] = frozenset()
 
 
 def gives_a_reason(source: str) -> bool:

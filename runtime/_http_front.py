@@ -1,0 +1,295 @@
+"""The HTTP request path of one node: read requests with h11 and answer each one.
+
+A request goes, in order, to the runtime's endpoints (``/_roost/...``), a static mount
+(``App.static``), an actor's rpc over HTTP, or the actor's ``on_request``; an upgrade leaves
+for :func:`~roost.runtime._upgrade.upgrade`. Refusals (a head too slow or too big, a client
+over its limits, a draining node) are answered here, and the connection closes behind them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import attrs
+import h11
+import trio
+
+from roost._errors import ConnectionRefused, HandshakeError, NotFound
+from roost.actors import Actor, HttpCaller, Request, Response
+from roost.protocol import is_websocket_upgrade
+
+from ._app import App
+from ._auth import identify
+from ._config import ServerConfig
+from ._connections import Connections
+from ._exposure import Exposure
+from ._http import (
+    error_response,
+    is_rpc_target,
+    new_connection,
+    read_body,
+    read_head,
+    to_request,
+    write_response,
+)
+from ._http_rpc import (
+    REFUSAL_CODE,
+    RETRY_AFTER_UNAVAILABLE,
+    rpc_failure,
+    rpc_over_http,
+    rpc_refusal,
+    unavailable,
+    with_headers,
+)
+from ._registry import ActorRegistry
+from ._routing import RUNTIME_PREFIX, parse_target, route_actor
+from ._runtime_endpoints import RETRY_AFTER, is_runtime_target
+from ._transport import Peer
+from ._upgrade import upgrade
+from ._websocket import WebSocketSession, linger_bytes
+
+log = logging.getLogger("roost.server")
+
+#: Answers a runtime endpoint: the request and its path.
+Endpoint = Callable[[h11.Request, str], Response]
+
+
+class HttpFront:
+    """Answers the HTTP requests of the node's peers, until a peer leaves or upgrades."""
+
+    def __init__(
+        self,
+        app: App,
+        config: ServerConfig,
+        exposure: Exposure,
+        connections: Connections,
+        registry: ActorRegistry,
+        endpoint: Endpoint,
+    ) -> None:
+        self.app = app
+        self.config = config
+        # Origins, trusted proxies, per-client limits, admin access (G10).
+        self.exposure = exposure
+        self.connections = connections
+        self.registry = registry
+        self._endpoint = endpoint
+
+    async def serve(self, peer: Peer) -> tuple[WebSocketSession, bytes] | None:
+        """Answer HTTP requests until the peer leaves or upgrades to a WebSocket."""
+        config = self.config
+        connections = self.connections
+        conn = new_connection()
+        while not peer.closed:
+            request: h11.Request | None = None
+            try:
+                with self.exposure.gate.reading(peer.sock), trio.fail_after(config.request_timeout):
+                    connections.idle(peer)  # between requests: nothing for a drain to wait on
+                    try:
+                        request = await read_head(peer, conn, max_headers=config.max_headers)
+                    finally:
+                        connections.busy(peer)
+                    if request is None:
+                        return None
+                    body = await read_body(peer, conn, request, max_body=config.max_message_size)
+            except trio.TooSlowError:
+                if conn.their_state is h11.IDLE and not conn.trailing_data[0]:
+                    return None  # an idle keep-alive connection: just close it
+                await self.refuse(peer, conn, 408, "request timeout", request=request)
+                return None
+            except HandshakeError as exc:
+                await self.refuse(peer, conn, exc.status, exc.reason, request=request)
+                return None
+            except (h11.RemoteProtocolError, ValueError):
+                await self.refuse(peer, conn, 400, "malformed HTTP request", request=request)
+                return None
+            if not self.exposure.admit(peer, self._client_address(peer, request)):
+                await self.refuse(
+                    peer, conn, 429, "too many connections from this address", request=request
+                )
+                return None
+            if connections.stopping and not is_runtime_target(request.target):
+                # Draining: only the probes are answered; a client retries elsewhere.
+                await self.refuse(
+                    peer,
+                    conn,
+                    503,
+                    "server shutting down",
+                    headers=[(b"retry-after", RETRY_AFTER)],
+                    request=request,
+                )
+                return None
+            if is_websocket_upgrade(request.headers):
+                return await upgrade(self, peer, conn, request)
+            try:
+                response = await self._respond(request, body, peer)
+                if connections.stopping:
+                    response = attrs.evolve(
+                        response, headers=(*response.headers, ("connection", "close"))
+                    )
+                write_response(peer, conn, response, head=request.method == b"HEAD")
+            except Exception:
+                # A bug or an invalid Response (a bad header, say): this request's failure.
+                path = request.target.partition(b"?")[0]  # the query may hold a token (G10)
+                log.exception("answering %s %r failed", request.method, path)
+                await self.refuse(peer, conn, 500, "internal error")
+                return None
+            finally:
+                self.exposure.release(peer)  # an upgraded peer keeps its unit until it ends
+            if conn.our_state is h11.MUST_CLOSE or connections.stopping:
+                with trio.move_on_after(config.close_timeout):
+                    await peer.aclose()
+                return None
+            conn.start_next_cycle()
+        return None
+
+    async def refuse(
+        self,
+        peer: Peer,
+        conn: h11.Connection,
+        status: int,
+        reason: str,
+        *,
+        headers: list[tuple[bytes, bytes]] | None = None,
+        request: h11.Request | None = None,
+    ) -> None:
+        """Answer with an error and close, if HTTP still allows a response.
+
+        ``request``: the request whose head was read, if any. An rpc call's refusal (a body
+        over the limit, say) is JSON like its error replies, so its client reads them alike.
+
+        The close lingers: the client may still be sending (the rest of a 20 MiB body, a
+        head over the limit) and closing with unread bytes would reset the connection,
+        destroying the answer before it is read. So the write side is shut down behind the
+        answer and what arrives is dropped until the client's EOF, for at most
+        ``close_timeout`` seconds and ``linger_bytes`` bytes.
+        """
+        if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+            if request is not None and is_rpc_target(request.target):
+                response = with_headers(
+                    self._rpc_refusal(peer, request, status, reason), (("connection", "close"),)
+                )
+            else:
+                response = error_response(status, reason)
+            if headers:
+                extra = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in headers)
+                response = attrs.evolve(response, headers=response.headers + extra)
+            try:
+                write_response(peer, conn, response)
+            except h11.LocalProtocolError:
+                pass
+        with trio.move_on_after(self.config.close_timeout):
+            await peer.aclose(linger_bytes=linger_bytes(self.config.max_message_size))
+
+    def _rpc_refusal(self, peer: Peer, request: h11.Request, status: int, reason: str) -> Response:
+        """An rpc call refused before its actor, with the CORS headers of its Origin (G10)."""
+        cors = self.exposure.cors(self.peer_address(peer), request.headers)
+        return rpc_refusal(status, reason, cors)
+
+    async def _respond(self, request: h11.Request, body: bytes, peer: Peer) -> Response:
+        """Answer a plain HTTP request: the runtime's own endpoints, static files or an actor."""
+        try:
+            target = parse_target(request.target)
+            refusal = self.exposure.runtime_refusal(
+                target.raw_path, request.headers, admin=self.connections.is_admin(peer)
+            )
+            if refusal is not None:  # in front of the dispatch: the admin port and token
+                return refusal
+            if target.raw_path.startswith(RUNTIME_PREFIX):
+                return self._endpoint(request, target.raw_path)
+            files = self.app.files_for(target.raw_path)
+            if files is not None:
+                return await files.respond(request.method.decode("ascii"), target.raw_path)
+            route = route_actor(target, max_key_bytes=self.config.max_key_bytes)
+            actor_type = self.app.get(route.actor_type) if route else None
+            if route is None or actor_type is None:
+                raise NotFound("no actor type serves this path")
+        except HandshakeError as exc:
+            if is_rpc_target(request.target):  # a bad key, no such type: an rpc error
+                return self._rpc_refusal(peer, request, exc.status, exc.reason)
+            return error_response(exc.status, exc.reason)
+        rpc = route.rest.startswith("/rpc/")
+        cors: tuple[tuple[str, str], ...] = ()
+        if rpc:  # a browser page's call: its Origin decides, before authentication (G10)
+            answer = self.exposure.rpc_cors(
+                request.method, self.peer_address(peer), request.headers
+            )
+            if isinstance(answer, Response):
+                return answer
+            cors = answer
+        actor_request = to_request(request, target, body, route.rest)
+        try:  # before the slot: a refused request activates nothing (G10)
+            actor_request = await self.authenticate(actor_request, peer, request)
+        except (ConnectionRefused, HandshakeError) as exc:
+            if rpc:
+                code = REFUSAL_CODE.get(exc.status, "refused")
+                return rpc_refusal(exc.status, exc.reason, cors, code=code)
+            return error_response(exc.status, exc.reason)
+        if rpc:
+            caller = HttpCaller(
+                identity=actor_request.identity,
+                client=actor_request.client,
+                headers=actor_request.headers,
+            )
+            reply = await rpc_over_http(
+                self.app,
+                self.registry,
+                request,
+                route.actor_type,
+                route.key,
+                route.rest,
+                body,
+                caller,
+            )
+            return with_headers(reply, cors)
+        slot = self.registry.slot(actor_type, route.key)
+
+        async def on_request(actor: Actor) -> Response:
+            return await actor.on_request(actor_request)
+
+        try:
+            response = await slot.turn(on_request)
+        except Exception as exc:
+            if unavailable(exc):  # the shared store is down (logged): retryable
+                reply = rpc_failure(exc.code, exc.message)
+                return with_headers(reply, RETRY_AFTER_UNAVAILABLE)
+            log.exception("on_request failed for %s/%s", slot.actor_type, slot.key)
+            return error_response(500, "internal error")
+        if not isinstance(response, Response):
+            log.error("on_request of %s returned %r, not a Response", slot.actor_type, response)
+            return error_response(500, "internal error")
+        return response
+
+    async def authenticate(self, request: Request, peer: Peer, event: h11.Request) -> Request:
+        """``request`` with its client address and the app's identity for it (G10).
+
+        Raises:
+            ConnectionRefused: the authenticate hook refused.
+            HandshakeError: the hook failed (500) or timed out (503).
+        """
+        request = attrs.evolve(request, client=self._client_address(peer, event))
+        # A page let in only by "*" may call, but not with the user's cookies (G10).
+        request = self.exposure.without_foreign_credentials(
+            request, self.peer_address(peer), event.headers
+        )
+        hook = self.app.authenticate_hook
+        identity = await identify(hook, request, max_seconds=self.config.request_timeout)
+        return attrs.evolve(request, identity=identity)
+
+    def _client_address(self, peer: Peer, event: h11.Request) -> tuple[str, int] | None:
+        """The client's ``(host, port)``: the one place it is decided, from the socket's peer.
+
+        ``event`` carries the headers a trusted proxy's resolution reads
+        (``forwarded_allow_ips``); anybody else's forwarding headers are ignored.
+        """
+        return self.exposure.client(self.peer_address(peer), event.headers)
+
+    def peer_address(self, peer: Peer) -> tuple[str, int] | None:
+        """The socket's peer ``(host, port)``; None for a Unix socket or a closed one."""
+        try:
+            address = peer.sock.getpeername()
+        except OSError:  # already gone
+            return None
+        if isinstance(address, tuple) and len(address) >= 2:  # IPv6 adds flow and scope
+            return (str(address[0]), int(address[1]))
+        return None  # a Unix socket (the test kit's socket pairs)
