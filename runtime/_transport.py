@@ -43,6 +43,7 @@ class Peer:
         "_flusher",
         "_out",
         "_out_bytes",
+        "_remote",
         "_scheduled",
         "_writing",
         "closed",
@@ -66,6 +67,23 @@ class Peer:
         self.closed = False
         self.overflowed = False
         self.on_overflow: Callable[[], None] | None = None
+        self._remote: tuple[str, int] | bool | None = False  # False: not asked yet
+
+    def remote_address(self) -> tuple[str, int] | None:
+        """The socket's peer ``(host, port)``, asked of the kernel once per connection (it
+        cannot change); None for a Unix socket (the test kit's socket pairs) or a socket
+        that is already gone."""
+        if self._remote is False:
+            try:
+                address = self.sock.getpeername()
+            except OSError:  # already gone: nothing to remember
+                return None
+            if isinstance(address, tuple) and len(address) >= 2:  # IPv6 adds flow and scope
+                self._remote = (str(address[0]), int(address[1]))
+            else:
+                self._remote = None
+        assert self._remote is not True
+        return self._remote
 
     # -- reading ---------------------------------------------------------------------------
 
