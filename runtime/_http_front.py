@@ -273,6 +273,8 @@ class HttpFront:
             request, self.peer_address(peer), event.headers
         )
         hook = self.app.authenticate_hook
+        if hook is None:
+            return request  # no hook: everyone gets in, with identity None
         identity = await identify(hook, request, max_seconds=self.config.request_timeout)
         return attrs.evolve(request, identity=identity)
 
