@@ -43,6 +43,36 @@ def _proxies(_: Any, attribute: attrs.Attribute[Any], value: tuple[str, ...]) ->
     TrustedProxies.parse(value)  # ConfigError naming the entry that is not an address
 
 
+def _workers(_: Any, attribute: attrs.Attribute[Any], value: str) -> None:
+    if value == "auto":
+        return
+    try:
+        count = int(value)
+    except ValueError:
+        raise ConfigError(f"workers must be a number or 'auto', got {value!r}") from None
+    if not 1 <= count <= 256:
+        raise ConfigError(f"workers must be between 1 and 256, got {value!r}")
+
+
+def _address(_: Any, attribute: attrs.Attribute[Any], value: str | None) -> None:
+    if value is None:
+        return
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) <= 65535:
+        raise ConfigError(f"{attribute.name} must be HOST:PORT, got {value!r}")
+    if host.strip("[]") in ("0.0.0.0", "::"):
+        raise ConfigError(f"{attribute.name} must be an address others can reach, not {host}")
+
+
+def _lease_ttl(_: Any, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not 1.0 <= value <= 3600:
+        raise ConfigError(f"lease_ttl must be between 1 and 3600 seconds, got {value!r}")
+
+
+def _optional_path(value: str | Path | None) -> Path | None:
+    return None if value is None else Path(value)
+
+
 def _string_tuple(value: str | Iterable[str]) -> tuple[str, ...]:
     """A list setting from a comma-separated string (the environment) or any iterable."""
     items = value.split(",") if isinstance(value, str) else list(value)
@@ -133,6 +163,36 @@ class ServerConfig:
     # database fails that turn or sync round instead of hanging the node).
     store_timeout: float = attrs.field(default=10.0, validator=_positive)
 
+    # -- scaling out (issue 14): worker processes, and nodes over one PostgreSQL store
+
+    # Worker processes serving this port and data dir: a number, or "auto" (the CPU count).
+    # More than one makes each worker a node of the cluster below (no secret needed).
+    workers: str = attrs.field(default="1", validator=_workers)
+    # Joins the nodes on the same PostgreSQL store into one cluster: they authenticate their
+    # links with it. Without it, a node refuses to start while another live node is registered.
+    cluster_secret: str | None = attrs.field(default=None, repr=False)
+    # HOST:PORT the other nodes and key-aware load balancers reach this node at (Roost-Owner).
+    advertise: str | None = attrs.field(default=None, validator=_address)
+    # Seconds an actor's lease lasts in the database clock; a dead node's actors are served
+    # elsewhere within it (+ 2 s). The owner renews every third of it and stops serving
+    # an actor before its lease could expire.
+    lease_ttl: float = attrs.field(default=10.0, validator=_lease_ttl)
+    # TLS for node-to-node links (certificate chain and key, PEM); without it keep the nodes on
+    # a private network (docs/operations.md).
+    cluster_tls_cert: Path | None = attrs.field(default=None, converter=_optional_path)
+    cluster_tls_key: Path | None = attrs.field(default=None, converter=_optional_path)
+
+    def __attrs_post_init__(self) -> None:
+        if (self.cluster_tls_cert is None) != (self.cluster_tls_key is None):
+            raise ConfigError("cluster_tls_cert and cluster_tls_key go together")
+
+    @property
+    def worker_count(self) -> int:
+        """How many worker processes ``workers`` asks for ("auto": the CPUs available)."""
+        if self.workers == "auto":
+            return max(1, len(os.sched_getaffinity(0)))
+        return int(self.workers)
+
     @synchronous.validator
     def _check_synchronous(self, _: Any, value: str) -> None:
         if value not in ("NORMAL", "FULL"):
@@ -198,6 +258,12 @@ HELP: dict[str, str] = {
     "admin_port": "serve /_roost/* on this port instead of the main one",
     "admin_token": "bearer token required by /_roost/* (prefer the environment variable)",
     "store_timeout": "seconds any shared-store call may take before it fails",
+    "workers": "worker processes on this port and data dir: a number or auto (CPU count)",
+    "cluster_secret": "shared secret of the nodes of one cluster (prefer the environment variable)",
+    "advertise": "HOST:PORT other nodes and load balancers reach this node at",
+    "lease_ttl": "seconds an actor's lease lasts; a dead node's actors move within it",
+    "cluster_tls_cert": "PEM certificate chain for TLS on node-to-node links",
+    "cluster_tls_key": "PEM private key for TLS on node-to-node links",
 }
 
 #: Defaults that are not a plain value (None standing for something), as help shows them.
@@ -207,6 +273,10 @@ DEFAULT_TEXT: dict[str, str] = {
     "admin_host": "the --host",
     "admin_port": "none: /_roost/* on the main port",
     "admin_token": "none",
+    "cluster_secret": "none: a single node",
+    "advertise": "the listen address",
+    "cluster_tls_cert": "none: plain links on a private network",
+    "cluster_tls_key": "none",
 }
 
 #: Flags that are not simply ``--`` plus the field name with dashes.
