@@ -28,6 +28,7 @@ and internal details never reach a peer.
     │   └── Unavailable          code "unavailable": retryable
     │       ├── Disconnected     (client) the connection dropped with the call in flight
     │       └── CallTimeout      (client) no reply within call_timeout
+    ├── HandoffFailed            a connection could not be handed to a sibling worker
     ├── StorageError             per-actor or shared storage could not do what was asked
     │   ├── CommitFailed         a turn's writes could not be committed (G4: outputs dropped)
     │   ├── DataDirLocked        another process holds the data directory (storage._lock)
@@ -264,6 +265,12 @@ class CallTimeout(Unavailable):
     """The connection was open but no reply came within ``call_timeout``."""
 
 
+class HandoffFailed(RoostError):
+    """A connection could not be handed to a sibling worker (runtime/_handoff.py): nobody
+    listens at its address, or it did not take the socket in time. The sender still owns
+    the connection and keeps serving it."""
+
+
 class StorageError(RoostError):
     """Per-actor or shared storage could not do what was asked."""
 
@@ -297,6 +304,7 @@ __all__ = [
     "EnvelopeError",
     "EnvelopeTooBig",
     "ErrorCode",
+    "HandoffFailed",
     "HandshakeError",
     "InvalidEnvelopeData",
     "InvalidFrameData",
