@@ -236,6 +236,8 @@ class HandoffListener:
             log.warning("dropped a hand-off at %r: not received in time", self.address[1:])
         except OSError as exc:
             log.info("a hand-off at %r ended early: %s", self.address[1:], exc)
+        except Exception:  # a bug: this hand-off's alone, the listener serves on (rule 16)
+            log.exception("a hand-off at %r failed", self.address[1:])
         finally:
             if received is not None:
                 received.close()

@@ -269,6 +269,38 @@ async def test_a_listener_that_never_acks_times_out(autojump_clock: trio.abc.Clo
         assert front_sock.recv(10) == b"x"
 
 
+async def test_an_ack_after_the_deadline_fails_so_only_the_sender_serves(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """The listener uses a socket only once its ack went out; a sender that gave up has shut
+    the connection down first, so a late ack fails there and nobody serves it twice."""
+    address = unique_address()
+    late = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    late.setblocking(False)
+
+    async def slow_listener() -> None:
+        await trio.lowlevel.wait_readable(late)
+        conn, _ = late.accept()
+        with conn:
+            await trio.lowlevel.wait_readable(conn)
+            _, fds, _, _ = socket.recv_fds(conn, 70_000, 1)
+            for fd in fds:
+                os.close(fd)
+            await trio.sleep(10)  # past the sender's deadline
+            with pytest.raises(BrokenPipeError):
+                conn.send(b"\x01")
+            trio.lowlevel.notify_closing(conn)
+
+    with late, trio.fail_after(60), tcp_pair() as (_, front_sock):
+        late.bind(address)
+        late.listen(1)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(slow_listener)
+            with pytest.raises(HandoffFailed, match="in time"):
+                await hand_off(address, front_sock, b"GET", None, timeout=5)
+        trio.lowlevel.notify_closing(late)
+
+
 async def test_a_prefix_over_the_limit_is_refused_and_the_listener_lives_on() -> None:
     address = unique_address()
     with trio.fail_after(10), tcp_pair() as (_, front_sock):
