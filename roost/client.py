@@ -13,9 +13,11 @@ by h11), spoken through :class:`roost.protocol.WebSocketConnection` and
 :class:`roost.protocol.CallEncoder`, the sans-I/O core the test kit shares (masking, pongs,
 the close handshake, close codes, call ids, error replies): no thread, no task per call, one
 task per client that reads frames and reconnects. When the connection drops for a reason
-worth retrying, the client reconnects to the same URL with jittered exponential backoff; calls
-in flight fail with :class:`Disconnected` (retryable) and calls made meanwhile wait for the new
-connection, both within ``call_timeout``. docs/client.md explains the choices.
+worth retrying, the client reconnects with jittered exponential backoff, rotating through the
+URLs it was given (several nodes of one cluster serve the same actor), at once after a
+service restart (1012) or a server going away (1001); calls in flight fail with
+:class:`Disconnected` (retryable) and calls made meanwhile wait for the new connection, both
+within ``call_timeout``. docs/client.md explains the choices.
 
 Errors, added under :class:`~roost.RpcError` of roost's one exception tree::
 
@@ -46,7 +48,7 @@ import os
 import random
 import ssl
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -113,6 +115,11 @@ RETRIED_CLOSE_CODES = frozenset(  # plain ints: a user may send one in an envelo
         CloseCode.BAD_GATEWAY,
     )
 )
+#: Close codes after which the client reconnects at once, without the backoff delay, to
+#: the next URL: a node restarting or handing its actors over (1012), or going away (1001).
+#: Another node (or the same one, back) can take the client now, and a client's disruption
+#: then stays a round trip long.
+_IMMEDIATE_CLOSE_CODES = frozenset({CloseCode.GOING_AWAY, CloseCode.SERVICE_RESTART})
 _QUIET_CLOSE_CODES = frozenset({CloseCode.NORMAL, CloseCode.NO_STATUS})
 #: HTTP statuses of a refused reconnection that are worth retrying; others end the client.
 _RETRIED_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -362,11 +369,18 @@ class ActorClient:
     Envelope mode (``encoding`` ``"cbor"`` or ``"json"``): :meth:`call`, :meth:`events`.
     Raw mode (``"raw"``): :meth:`send`, :meth:`receive`, :meth:`messages`. Every method may
     be used from several tasks at once.
+
+    ``urls`` are the URLs it was given, in order; ``url`` the one it is connected (or was
+    last connected) to.
     """
 
-    def __init__(self, url: str, settings: _Settings, ssl_context: ssl.SSLContext | None) -> None:
-        self.url = url
-        self._target = _Target.parse(url)
+    def __init__(
+        self, urls: tuple[str, ...], settings: _Settings, ssl_context: ssl.SSLContext | None
+    ) -> None:
+        self.urls = urls
+        self._targets = tuple(_Target.parse(url) for url in urls)
+        self._index = 0  # of the URL connected to, or last connected to
+        self._last_immediate: float | None = None  # when a reconnection last skipped the backoff
         self._settings = settings
         self._ssl_context = ssl_context
         kind = settings.encoding
@@ -401,6 +415,11 @@ class ActorClient:
         return f"<ActorClient {redact_url(self.url)} {self._state.value}>"
 
     # -- state -------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The URL of the current connection (the last one while reconnecting)."""
+        return self.urls[self._index]
 
     @property
     def state(self) -> ClientState:
@@ -584,22 +603,33 @@ class ActorClient:
 
     # -- the reader and reconnecting task ----------------------------------------------------
 
-    async def _open(self) -> _Connection:
-        conn = await _open_websocket(
-            self._target,
+    async def _open(self, index: int) -> _Connection:
+        """Connect to ``urls[index]``, within ``connect_timeout``; it becomes the client's URL.
+
+        Raises:
+            OSError, trio.BrokenResourceError, trio.TooSlowError: the network failed.
+            HandshakeError: the server refused.
+        """
+        with trio.fail_after(self._settings.connect_timeout):
+            conn = await self._open_websocket(index)
+        if self._state is ClientState.CLOSING:  # aclose() came while the handshake finished
+            await trio.aclose_forcefully(conn.stream)
+            raise _Ended
+        self._conn = conn
+        self._index = index
+        self._connects += 1
+        self._connected_at = trio.current_time()
+        self._set_state(ClientState.OPEN)
+        return conn
+
+    async def _open_websocket(self, index: int) -> _Connection:
+        return await _open_websocket(
+            self._targets[index],
             self._subprotocols,
             self._ssl_context,
             self._settings.headers,
             max_message_size=self._settings.max_message_size,
         )
-        if self._state is ClientState.CLOSING:  # aclose() came while the handshake finished
-            await trio.aclose_forcefully(conn.stream)
-            raise _Ended
-        self._conn = conn
-        self._connects += 1
-        self._connected_at = trio.current_time()
-        self._set_state(ClientState.OPEN)
-        return conn
 
     async def _run(self, conn: _Connection) -> None:
         """Read until the connection ends; reconnect while worth it; never raises."""
@@ -618,35 +648,54 @@ class ActorClient:
                         self._end = (code, reason)
                         return
                     self._set_state(ClientState.RECONNECTING)
-                    if trio.current_time() - self._connected_at >= self._settings.backoff_max:
+                    now = trio.current_time()
+                    if now - self._connected_at >= self._settings.backoff_max:
                         self._attempt = 0  # it stayed up: not a flapping server
-                    conn = await self._reconnect()
+                    conn = await self._reconnect(immediate=self._skips_backoff(code, now))
         except _Ended:
             pass
         finally:
             self._finish()
 
-    async def _reconnect(self) -> _Connection:
-        """Open a new connection, waiting a jittered, growing delay before each attempt."""
+    def _skips_backoff(self, code: int, now: float) -> bool:
+        """Whether the reconnection after ``code`` starts at once: after 1001 or 1012, unless
+        the last one that did was less than ``backoff_max`` ago (a server that keeps closing
+        with 1012 gets the backoff like any other)."""
+        last = self._last_immediate
+        if code not in _IMMEDIATE_CLOSE_CODES or (
+            last is not None and now - last < self._settings.backoff_max
+        ):
+            return False
+        self._last_immediate = now
+        return True
+
+    async def _reconnect(self, *, immediate: bool) -> _Connection:
+        """Open a new connection: rounds over every URL, the next one after the URL that was
+        lost first and that one last, with a jittered, growing delay before each round (but
+        the first one when ``immediate``)."""
         settings = self._settings
+        count = len(self._targets)
         while True:
-            ceiling = min(
-                settings.backoff_max, settings.backoff_initial * 2.0 ** min(self._attempt, 64)
-            )
-            self._attempt += 1
-            await trio.sleep(ceiling * (0.5 + 0.5 * self._random.random()))
-            try:
-                with trio.fail_after(settings.connect_timeout):
-                    return await self._open()
-            except HandshakeError as exc:
-                if exc.status not in _RETRIED_STATUSES:
-                    self._end, self._end_cause = (
-                        (CloseCode.ABNORMAL, f"reconnection refused: {exc}"),
-                        exc,
-                    )
-                    raise _Ended from None
-            except (OSError, trio.BrokenResourceError, trio.TooSlowError):
-                continue
+            if not immediate:
+                ceiling = min(
+                    settings.backoff_max, settings.backoff_initial * 2.0 ** min(self._attempt, 64)
+                )
+                self._attempt += 1
+                await trio.sleep(ceiling * (0.5 + 0.5 * self._random.random()))
+            immediate = False
+            start = self._index
+            for step in range(1, count + 1):
+                try:
+                    return await self._open((start + step) % count)
+                except HandshakeError as exc:
+                    if exc.status not in _RETRIED_STATUSES:
+                        self._end, self._end_cause = (
+                            (CloseCode.ABNORMAL, f"reconnection refused: {exc}"),
+                            exc,
+                        )
+                        raise _Ended from None
+                except (OSError, trio.BrokenResourceError, trio.TooSlowError):
+                    continue
 
     def _finish(self) -> None:
         """The client is over: fail what waits, wake who waits."""
@@ -763,6 +812,39 @@ class ActorClient:
         pending.done.set()
 
 
+def _url_list(url: str | Sequence[str]) -> tuple[str, ...]:
+    """``connect``'s ``url`` as a tuple of URLs (checked by :class:`_Target` after this)."""
+    urls = (url,) if isinstance(url, str) else tuple(url)
+    if not urls:
+        raise ValueError("connect() needs at least one URL")
+    if not all(isinstance(each, str) for each in urls):
+        raise TypeError("connect() takes a URL or a list of URLs (str)")
+    return urls
+
+
+async def _first_connection(client: ActorClient) -> _Connection:
+    """Try each URL once, in order; raise what the last one raised if none connects.
+
+    Raises:
+        Disconnected: the network failed on every URL (each one is named, without query).
+        HandshakeError: a refusal that is not retried, or the last URL's retried one.
+    """
+    failures: list[str] = []
+    last = len(client.urls) - 1
+    for index, url in enumerate(client.urls):
+        try:
+            return await client._open(index)
+        except HandshakeError as exc:
+            if exc.status not in _RETRIED_STATUSES or index == last:
+                raise
+            failures.append(f"{redact_url(url)}: {exc}")
+        except (OSError, trio.BrokenResourceError, trio.TooSlowError) as exc:
+            failures.append(f"{redact_url(url)}: {exc or type(exc).__name__}")
+            if index == last:
+                raise Disconnected(f"could not connect to {'; '.join(failures)}") from exc
+    raise AssertionError("unreachable: the last URL returns or raises")
+
+
 class _Ended(Exception):
     """Internal: reconnecting is pointless; the client ends (``_end`` says why)."""
 
@@ -784,7 +866,7 @@ class _Iterate(AsyncIterator[Any]):
 
 @asynccontextmanager
 async def connect(
-    url: str,
+    url: str | Sequence[str],
     *,
     encoding: Literal["cbor", "json", "raw"] = "cbor",
     reconnect: bool = True,
@@ -804,9 +886,13 @@ async def connect(
     """Connect to the actor at ``url`` (``ws://host:port/<type>/<key>?query``).
 
     Build ``url`` with :func:`actor_url`, which percent-encodes the key (and the query).
+    ``url`` may be a list of such URLs, the same actor on several nodes of a cluster: the
+    client connects to the first that answers and, when a connection is lost, reconnects to
+    the next ones in turn (docs/client.md, "Several servers").
 
-    The first connection is tried once: if it fails, this raises. Later ones are retried
-    (see :data:`RETRIED_CLOSE_CODES`). Leaving the block closes the client with code 1000.
+    The first connection tries each URL once, in order: if none connects, this raises. Later
+    ones are retried (see :data:`RETRIED_CLOSE_CODES`). Leaving the block closes the client
+    with code 1000.
 
     Args:
         encoding: ``"cbor"`` (subprotocol ``roost.v1.cbor``), ``"json"`` (``roost.v1.json``)
@@ -833,11 +919,15 @@ async def connect(
             Error messages and ``repr`` never show them, nor the URL's query.
 
     Raises:
-        Disconnected: the first connection failed (network error, timeout).
-        HandshakeError: the server refused the first connection (``status``: its HTTP
-            status) or chose no subprotocol for an envelope encoding.
-        ValueError: ``url`` is not a ws:// or wss:// URL, a setting is out of range, or a
-            header is malformed or one the handshake sets itself (Host, Sec-WebSocket-*).
+        Disconnected: the first connection failed (network error, timeout) on every URL.
+        HandshakeError: a server refused the first connection with a status that is not
+            retried (``status``: its HTTP status; a retried one, such as 503, moves on to the
+            next URL and is raised if it was the last), or chose no subprotocol for an
+            envelope encoding.
+        ValueError: ``url`` is not a ws:// or wss:// URL (or a non-empty list of them), a
+            setting is out of range, or a header is malformed or one the handshake sets
+            itself (Host, Sec-WebSocket-*).
+        TypeError: ``url`` is neither a str nor a list of str.
     """
     settings = _Settings(
         encoding=encoding,
@@ -854,14 +944,9 @@ async def connect(
         max_message_size=max_message_size,
         headers=check_headers(headers),
     )
-    client = ActorClient(url, settings, ssl_context)
+    client = ActorClient(_url_list(url), settings, ssl_context)
     try:
-        with trio.fail_after(connect_timeout):
-            conn = await client._open()
-    except (OSError, trio.BrokenResourceError, trio.TooSlowError) as exc:
-        client._set_state(ClientState.CLOSED)
-        problem = exc or type(exc).__name__
-        raise Disconnected(f"could not connect to {redact_url(url)}: {problem}") from exc
+        conn = await _first_connection(client)
     except BaseException:
         client._set_state(ClientState.CLOSED)
         raise
