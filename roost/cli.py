@@ -7,7 +7,7 @@ the tools find the data directory and the shared store the same way. The tools' 
 
 Long because: it is the whole command line: one argparse parser for every sub-command, with
 ``serve``'s flags generated from the settings, and ``serve`` itself (loading the app, signals,
-reload, the file limit), which shares the parsed flags.
+reload, the file limit, a supervisor's start for ``--workers``), which shares the parsed flags.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import inspect
 import logging
 import os
 import resource
@@ -26,11 +27,13 @@ from typing import Any, NoReturn
 
 import trio
 
-from roost import _cli_tools, _new, _reload
+from roost import _cli_tools, _new, _reload, _supervisor
 from roost._errors import ConfigError, RoostError
 from roost._version import __version__
 from roost.runtime import App, Server, ServerConfig
 from roost.runtime._config import DEFAULT_TEXT, HELP, SETTINGS, Setting
+from roost.runtime._connections import listen
+from roost.runtime._worker import WorkerContext
 from roost.storage import DataDirLock, DataDirLocked, open_shared_store
 
 log = logging.getLogger("roost")
@@ -81,12 +84,13 @@ def raise_file_limit(wanted: int = 65536) -> None:
             log.warning("could not raise the open-file limit from %d: %s", soft, exc)
 
 
-async def serve(app: App, config: ServerConfig) -> None:
+async def serve(app: App, config: ServerConfig, worker: WorkerContext | None = None) -> None:
     """Run a server until SIGINT or SIGTERM, then shut it down gracefully.
 
     A second signal during the graceful shutdown exits at once (see :func:`_exit_now`).
+    A worker of ``--workers N`` (``worker``) leaves stdout to its supervisor: it logs instead.
     """
-    server = Server(app, config)
+    server = Server(app, config, **_worker_argument(worker))
     watching_parent = trio.CancelScope()
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
@@ -94,11 +98,10 @@ async def serve(app: App, config: ServerConfig) -> None:
             parent = os.environ.get(_reload.PARENT_ENV)
             if parent is not None and parent.isdigit():
                 nursery.start_soon(_stop_with_parent, int(parent), watching_parent)
-            url = f"http://{config.host}:{server.port}"
-            print(
-                f"roost listening on {url} (WebSockets at ws://{config.host}:{server.port}/<type>/<key>)",
-                flush=True,
-            )
+            if worker is None:
+                say_listening(config.host, server.port)
+            else:
+                log.info("worker %d serving on port %s", worker.index, server.port)
             async for signum in signals:
                 log.info("received %s; shutting down", signal.Signals(signum).name)
                 break
@@ -107,11 +110,26 @@ async def serve(app: App, config: ServerConfig) -> None:
                 await server.shutdown()
                 stopping.cancel_scope.cancel()
             watching_parent.cancel()
-    print("roost stopped", flush=True)
+    if worker is None:
+        print("roost stopped", flush=True)
+
+
+def say_listening(host: str, port: int | None) -> None:
+    """The start line on stdout, which scripts and tests read the port from."""
+    url = f"http://{host}:{port}"
+    print(f"roost listening on {url} (WebSockets at ws://{host}:{port}/<type>/<key>)", flush=True)
+
+
+def _worker_argument(worker: WorkerContext | None) -> dict[str, Any]:
+    """``worker=`` for Server, once Server takes it (the cluster's wiring, issue 14)."""
+    if worker is None or "worker" not in inspect.signature(Server).parameters:
+        return {}
+    return {"worker": worker}
 
 
 async def _stop_with_parent(parent: int, scope: trio.CancelScope) -> None:
-    """Under ``--reload``: when the watcher dies without stopping us (``kill -9``), shut down.
+    """Under ``--reload`` or ``--workers``: when the watcher or supervisor dies without stopping
+    us (``kill -9``), shut down.
 
     Otherwise this server would run on as an orphan, holding the data directory's lock.
     The shutdown is the usual one: we send ourselves SIGTERM.
@@ -119,7 +137,7 @@ async def _stop_with_parent(parent: int, scope: trio.CancelScope) -> None:
     with scope:
         while os.getppid() == parent:  # noqa: ASYNC110 - no event tells of a parent's death
             await trio.sleep(1)
-        log.warning("the --reload watcher (process %d) is gone; shutting down", parent)
+        log.warning("the supervising process %d is gone; shutting down", parent)
         os.kill(os.getpid(), signal.SIGTERM)
 
 
@@ -374,7 +392,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.app = str(demo_app_path())
         except ConfigError as exc:
             return _serve_failed(exc)
-        return _serve(args, [])
+        return _serve(args, [args.app, *argv[argv.index("demo") + 1 :]])
     if args.command == "new":  # a usage error: exit 2 like argparse's, in one line
         try:
             return int(args.run(args))
@@ -421,7 +439,9 @@ def _serve(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """Check everything, lock the data directory, load the app, then serve.
 
     With ``--reload`` this process only holds the lock and watches; the server runs in a child
-    started with ``argv`` (the arguments after ``serve``) less ``--reload``.
+    started with ``argv`` (the arguments after ``serve``) less ``--reload``. With more than one
+    worker it only holds the lock and the listening socket and supervises the workers
+    (roost/_supervisor.py), each started with ``argv``.
 
     Exit status: 0 after a graceful shutdown; 2 for a bad setting, a bad app or a data
     directory another server holds (nothing was opened); 1 when the system refused.
@@ -437,6 +457,9 @@ def _serve(args: argparse.Namespace, argv: Sequence[str]) -> int:
     )
     try:
         config = serve_config(args, os.environ)
+        worker = WorkerContext.from_env()
+        if worker is None and config.worker_count > 1:
+            return _supervise(args, argv, config)
         if args.command == "serve" and _reload_wanted(args, os.environ):
             with DataDirLock.acquire(config.data_dir) as held:
                 return _reload.run_reloader(
@@ -450,7 +473,7 @@ def _serve(args: argparse.Namespace, argv: Sequence[str]) -> int:
         lock = DataDirLock.acquire(config.data_dir)
         raise_file_limit()
         try:
-            trio.run(serve, app, config)
+            trio.run(serve, app, config, worker)
         finally:
             lock.release()
     except (RoostError, OSError) as exc:
@@ -463,6 +486,39 @@ def _serve(args: argparse.Namespace, argv: Sequence[str]) -> int:
         if not isinstance(leaf, RoostError | OSError):
             raise
         return _serve_failed(leaf)
+    return 0
+
+
+def _supervise(args: argparse.Namespace, argv: Sequence[str], config: ServerConfig) -> int:
+    """``--workers N``: check the app, lock the directory, listen, then run the workers.
+
+    Raises:
+        ConfigError: ``--reload`` was asked for too, or the app does not load.
+        DataDirLocked: another server holds the data directory.
+        OSError: the port cannot be bound.
+    """
+    if args.command == "serve" and _reload_wanted(args, os.environ):
+        raise ConfigError("--reload runs one server process: it cannot be combined with --workers")
+    load_app(args.app)  # a bad app fails here, once, with exit status 2
+    lock = DataDirLock.acquire(config.data_dir)
+    try:
+        listener = listen(config.host, config.port, backlog=1024)
+        admin = None
+        try:
+            if config.admin_port is not None:
+                admin_host = config.admin_host or config.host
+                admin = listen(admin_host, config.admin_port, backlog=128)
+            say_listening(config.host, listener.getsockname()[1])
+            forced = _supervisor.supervise(argv, config, lock, listener, admin=admin)
+        finally:
+            listener.close()
+            if admin is not None:
+                admin.close()
+    finally:
+        lock.release()
+    if forced is not None:
+        _exit_now(forced)
+    print("roost stopped", flush=True)
     return 0
 
 

@@ -24,6 +24,8 @@ ENV_COUNT = "ROOST_WORKER_COUNT"
 ENV_SUPERVISOR = "ROOST_SUPERVISOR_ID"
 ENV_LISTEN_FD = "ROOST_WORKER_LISTEN_FD"
 ENV_SECRET = "ROOST_WORKER_SECRET"
+#: Set only with ``--admin-port``: the supervisor binds the admin listener once too.
+ENV_ADMIN_FD = "ROOST_WORKER_ADMIN_FD"
 
 
 @attrs.frozen(kw_only=True)
@@ -36,6 +38,7 @@ class WorkerContext:
         supervisor_id: random hex naming this supervisor's run (and the hand-off sockets).
         listen_fd: the inherited public listening socket.
         secret: the cluster secret the supervisor made for its workers' links.
+        admin_fd: the inherited admin listening socket (``--admin-port``), or None.
     """
 
     index: int
@@ -43,6 +46,7 @@ class WorkerContext:
     supervisor_id: str
     listen_fd: int
     secret: str = attrs.field(repr=False)
+    admin_fd: int | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> WorkerContext | None:
@@ -61,6 +65,7 @@ class WorkerContext:
                 supervisor_id=environ[ENV_SUPERVISOR],
                 listen_fd=int(environ[ENV_LISTEN_FD]),
                 secret=environ[ENV_SECRET],
+                admin_fd=int(environ[ENV_ADMIN_FD]) if ENV_ADMIN_FD in environ else None,
             )
         except (KeyError, ValueError) as exc:
             raise ConfigError(f"malformed worker environment: {exc}") from None
@@ -75,6 +80,14 @@ class WorkerContext:
 
     def listener(self) -> socket.socket:
         """The inherited public listening socket, non-blocking."""
-        sock = socket.socket(fileno=self.listen_fd)
-        sock.setblocking(False)
-        return sock
+        return _inherited(self.listen_fd)
+
+    def admin_listener(self) -> socket.socket | None:
+        """The inherited admin listening socket (``--admin-port``), non-blocking, or None."""
+        return None if self.admin_fd is None else _inherited(self.admin_fd)
+
+
+def _inherited(fd: int) -> socket.socket:
+    sock = socket.socket(fileno=fd)
+    sock.setblocking(False)
+    return sock
