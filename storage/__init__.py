@@ -14,8 +14,11 @@ from ._lock import DataDirLock, DataDirLocked
 from ._paths import actor_db_path, validate_actor_type
 from ._pool import HandlePool, PoolStatistics
 from ._shared import (
+    Claim,
     EncodedState,
     Lease,
+    LeaseInfo,
+    LeaseOwner,
     NodeInfo,
     PostgresSharedStore,
     SharedStore,
@@ -32,11 +35,14 @@ __all__ = [
     "MAX_VALUE_DEPTH",
     "SYNCHRONOUS_MODES",
     "ActorStorage",
+    "Claim",
     "DataDirLock",
     "DataDirLocked",
     "EncodedState",
     "HandlePool",
     "Lease",
+    "LeaseInfo",
+    "LeaseOwner",
     "NodeInfo",
     "PoolStatistics",
     "PostgresSharedStore",

@@ -11,7 +11,10 @@ from ._errors import StoreUnavailable
 from ._factory import SHARED_SQLITE_NAME, open_shared_store
 from ._postgres import PostgresSharedStore
 from ._records import (
+    Claim,
     Lease,
+    LeaseInfo,
+    LeaseOwner,
     NodeInfo,
     StateWrite,
     StoredState,
@@ -24,8 +27,11 @@ from ._sqlite import SQLiteSharedStore
 __all__ = [
     "MAX_LIST_LIMIT",
     "SHARED_SQLITE_NAME",
+    "Claim",
     "EncodedState",
     "Lease",
+    "LeaseInfo",
+    "LeaseOwner",
     "NodeInfo",
     "PostgresSharedStore",
     "SQLiteSharedStore",

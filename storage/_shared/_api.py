@@ -35,7 +35,10 @@ from roost._errors import ConfigError, StorageError, StoreUnavailable
 
 from ._deadline import CallRunner
 from ._records import (
+    Claim,
     Lease,
+    LeaseInfo,
+    LeaseOwner,
     NodeInfo,
     StateWrite,
     StoredState,
@@ -43,16 +46,37 @@ from ._records import (
     check_name,
     check_names,
     check_ttl,
+    encode_alarms,
     encode_state,
 )
 
-__all__ = ["MAX_LIST_LIMIT", "EncodedState", "SharedStore", "StoreHealth"]
+__all__ = ["MAX_LIST_LIMIT", "EncodedState", "LeaseKey", "SharedStore", "Snapshots", "StoreHealth"]
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
 
 #: The most rows :meth:`SharedStore.list_states` returns at once (bounds its memory).
 MAX_LIST_LIMIT = 10_000
+
+#: A lease as the batch calls name it: ``(actor_type, key, fence)``.
+LeaseKey = tuple[str, str, int]
+
+
+@attrs.frozen
+class Snapshots:
+    """A checked batch for :meth:`SharedStore.write_snapshots`, as parallel columns.
+
+    ``alarm_texts`` and ``alarm_ats`` are None when the batch leaves the stored alarms as they
+    are; otherwise one JSON text (or None: no pending alarm) and one earliest due time (unix
+    seconds, or None) per write.
+    """
+
+    types: list[str]
+    keys: list[str]
+    fences: list[int]
+    texts: list[str]
+    alarm_texts: list[str | None] | None
+    alarm_ats: list[float | None] | None
 
 
 @attrs.frozen
@@ -233,6 +257,83 @@ class SharedStore(abc.ABC):
         """
         return await self._run(self._release_lease_sync, lease)
 
+    async def claim_actor(
+        self, actor_type: str, key: str, node_id: str, ttl: float
+    ) -> Claim | None:
+        """Take the actor's lease (the rule of :meth:`acquire_lease`) and read its stored state.
+
+        One transaction: the state comes from after the lease was taken, so a write of an
+        earlier owner that lands later is refused (its fence is lower) rather than missed.
+
+        Returns:
+            The lease with the stored state (and its alarms), or None while another node holds
+            an unexpired lease.
+        """
+        check_name(actor_type, "actor_type")
+        check_name(key, "key")
+        check_name(node_id, "node_id")
+        seconds = check_ttl(ttl)
+        return await self._run(self._claim_actor_sync, actor_type, key, node_id, seconds)
+
+    async def renew_leases(
+        self, node_id: str, leases: Sequence[LeaseKey], ttl: float
+    ) -> set[LeaseKey]:
+        """Extend every listed lease ``node_id`` still holds with that fence; heartbeat the node.
+
+        One statement for the leases (a node's whole tick) and the node's heartbeat in the same
+        transaction. A lease that expired a moment ago is renewed too while nobody took it (an
+        unchanged fence and holder prove no other owner existed); one that was released or
+        taken by another node is not.
+
+        Returns:
+            The ``(actor_type, key, fence)`` of the renewed leases: the others are lost.
+        """
+        check_name(node_id, "node_id")
+        seconds = check_ttl(ttl)
+        types, keys, fences = split_leases(leases)
+        return await self._run(self._renew_leases_sync, node_id, types, keys, fences, seconds)
+
+    async def release_leases(self, node_id: str, leases: Sequence[LeaseKey]) -> int:
+        """Give up the listed leases ``node_id`` still holds with those fences, in one go.
+
+        A released lease row keeps its fence (node_id NULL, expired now), so the next owner's
+        fence is higher; the lease row of an actor with no stored state is deleted instead,
+        so an actor that never synced (a stranger) leaves nothing behind.
+
+        Returns:
+            How many leases were released (deleted ones included).
+        """
+        check_name(node_id, "node_id")
+        types, keys, fences = split_leases(leases)
+        if not keys:
+            return 0
+        return await self._run(self._release_leases_sync, node_id, types, keys, fences)
+
+    async def lease_owner(self, actor_type: str, key: str) -> LeaseOwner | None:
+        """The node holding the actor's unexpired lease, with its address; None if nobody."""
+        check_name(actor_type, "actor_type")
+        check_name(key, "key")
+        return await self._run(self._lease_owner_sync, actor_type, key)
+
+    async def max_fence(self) -> int:
+        """The highest fence of any lease or stored state, 0 if there is none (a full scan)."""
+        return await self._run(self._max_fence_sync)
+
+    async def list_leases(
+        self,
+        actor_type: str | None = None,
+        *,
+        limit: int = 100,
+        after: tuple[str, str] | None = None,
+    ) -> list[LeaseInfo]:
+        """Page through lease rows in (actor_type, key) order, for tooling.
+
+        Takes the arguments of :meth:`list_states`; released and expired rows are included
+        (their ``expires_in`` is ``<= 0``).
+        """
+        after = check_page(actor_type, limit, after)
+        return await self._run(self._list_leases_sync, actor_type, limit, after)
+
     # -- actor state -------------------------------------------------------------------------
 
     async def write_states(self, writes: Sequence[StateWrite]) -> list[WriteOutcome]:
@@ -268,9 +369,13 @@ class SharedStore(abc.ABC):
         return await self._run(self._write_batch_sync, batch)
 
     async def write_snapshots(
-        self, fence: int, actors: Sequence[tuple[str, str]], states: Sequence[EncodedState]
+        self,
+        fence: int | Sequence[int],
+        actors: Sequence[tuple[str, str]],
+        states: Sequence[EncodedState],
+        alarms: Sequence[list[dict[str, Any]] | None] | None = None,
     ) -> list[WriteOutcome]:
-        """Store encoded states of many actors under one fence; return the refused writes.
+        """Store encoded states of many actors; return the refused writes.
 
         The sync worker's call, for batches of a thousand: the same as :meth:`write_states`
         with ``StateWrite(actor_type, key, fence, state)`` for each ``(actor_type, key)`` of
@@ -278,6 +383,15 @@ class SharedStore(abc.ABC):
         write checked against its fence, versions incremented, a key's repeated writes applied
         in order), except that only the refused writes are reported: the usual batch, with
         every write stored, costs no object per write.
+
+        Args:
+            fence: One fence for every write, or one per actor (per-actor leases).
+            actors: The ``(actor_type, key)`` of each write.
+            states: The encoded state of each write.
+            alarms: None to leave the stored alarms as they are; or, per actor, None (no
+                pending alarm) or the runtime's list of alarm dicts, each with a ``"due_at"``
+                in unix seconds: stored as JSON beside the state, with the earliest due time
+                in ``alarm_at`` for :meth:`due_alarms`.
 
         Returns:
             The :attr:`WriteStatus.STALE_FENCE` outcomes, in the order of ``actors``; an empty
@@ -287,19 +401,47 @@ class SharedStore(abc.ABC):
             TypeError, ValueError: if an argument is malformed (checked before anything is
                 stored).
         """
-        check_fence(fence)
         types = [actor_type for actor_type, _ in actors]
         keys = [key for _, key in actors]
         check_names(types, "actor_type")
         check_names(keys, "key")
+        if isinstance(fence, int):
+            check_fence(fence)
+            fences = [fence] * len(keys)
+        else:
+            fences = list(fence)
+            check_fences(fences)
+            if len(fences) != len(keys):
+                raise ValueError(f"{len(keys)} actors but {len(fences)} fences")
         if not all(isinstance(state, EncodedState) for state in states):
             raise TypeError("states must be EncodedState (see EncodedState.encode)")
         texts = [state.text for state in states]
         if len(texts) != len(keys):
             raise ValueError(f"{len(keys)} actors but {len(texts)} states")
+        alarm_texts: list[str | None] | None = None
+        alarm_ats: list[float | None] | None = None
+        if alarms is not None:
+            encoded = [encode_alarms(each) for each in alarms]
+            if len(encoded) != len(keys):
+                raise ValueError(f"{len(keys)} actors but {len(encoded)} alarm lists")
+            alarm_texts = [text for text, _ in encoded]
+            alarm_ats = [at for _, at in encoded]
         if not keys:
             return []
-        return await self._run(self._write_snapshots_sync, fence, types, keys, texts)
+        batch = Snapshots(types, keys, fences, texts, alarm_texts, alarm_ats)
+        return await self._run(self._write_snapshots_sync, batch)
+
+    async def due_alarms(self, limit: int = 100) -> list[tuple[str, str]]:
+        """Actors with an alarm due (database clock) that no node holds a valid lease on.
+
+        What a live node sweeps to fire the alarms of a dead node's actors: it claims each one
+        (:meth:`claim_actor`), which may fail when another node was quicker.
+
+        Returns:
+            Up to ``limit`` ``(actor_type, key)``, the earliest due first.
+        """
+        check_limit(limit)
+        return await self._run(self._due_alarms_sync, limit)
 
     async def read_state(self, actor_type: str, key: str) -> StoredState | None:
         """Return the actor's last stored state, or None if it was never synced."""
@@ -323,24 +465,43 @@ class SharedStore(abc.ABC):
 
         Keys are ordered by their UTF-8 bytes in both backends.
         """
-        if actor_type is not None:
-            check_name(actor_type, "actor_type")
-        if not isinstance(limit, int) or isinstance(limit, bool):
-            raise TypeError("limit must be an integer")
-        if not 1 <= limit <= MAX_LIST_LIMIT:
-            raise ValueError(f"limit must be between 1 and {MAX_LIST_LIMIT}")
-        if after is not None:
-            after_type, after_key = after
-            after = (check_name(after_type, "after[0]"), check_name(after_key, "after[1]"))
+        after = check_page(actor_type, limit, after)
         return await self._run(self._list_states_sync, actor_type, limit, after)
 
     # -- nodes -------------------------------------------------------------------------------
 
-    async def register_node(self, node_id: str, address: str) -> NodeInfo:
-        """Add ``node_id`` to the membership table (or restart it), with a fresh heartbeat."""
+    async def register_node(
+        self,
+        node_id: str,
+        address: str,
+        *,
+        version: str = "",
+        protocol: int = 0,
+        cluster: str = "",
+    ) -> NodeInfo:
+        """Add ``node_id`` to the membership table (or restart it), with a fresh heartbeat.
+
+        Args:
+            node_id: The node's id (kept in its data dir, so a restarted node is the same row).
+            address: Where other nodes reach it.
+            version: The roost version it runs.
+            protocol: The cluster protocol number it speaks (an integer >= 0).
+            cluster: A fingerprint of its cluster secret, ``""`` for a solo node.
+
+        Returns:
+            The node's row; ``actors`` counts the unexpired leases it still holds (a node
+            restarted after a crash finds its own).
+        """
         check_name(node_id, "node_id")
         check_name(address, "address")
-        return await self._run(self._register_node_sync, node_id, address)
+        check_name(version, "version")
+        check_name(cluster, "cluster")
+        if isinstance(protocol, bool) or not isinstance(protocol, int):
+            raise TypeError("protocol must be an integer")
+        if not 0 <= protocol < 2**31:
+            raise ValueError("protocol must be between 0 and 2**31 - 1")
+        node = NodeInfo(node_id, address, 0.0, 0.0, 0.0, version, protocol, cluster)
+        return await self._run(self._register_node_sync, node)
 
     async def heartbeat_node(self, node_id: str) -> bool:
         """Record that ``node_id`` is alive. False if it is not registered (re-register it)."""
@@ -353,8 +514,13 @@ class SharedStore(abc.ABC):
         return await self._run(self._unregister_node_sync, node_id)
 
     async def list_nodes(self) -> list[NodeInfo]:
-        """Every registered node in ``node_id`` order, with its heartbeat age."""
-        return await self._run(self._list_nodes_sync)
+        """Every registered node in ``node_id`` order, with its heartbeat age and lease count."""
+        return await self._run(self._list_nodes_sync, None)
+
+    async def live_nodes(self, within: float) -> list[NodeInfo]:
+        """The nodes whose last heartbeat is younger than ``within`` seconds (database clock)."""
+        seconds = check_ttl(within)
+        return await self._run(self._list_nodes_sync, seconds)
 
     async def ping(self) -> None:
         """One round trip to the database, for readiness checks.
@@ -411,12 +577,39 @@ class SharedStore(abc.ABC):
     def _release_lease_sync(self, lease: Lease) -> bool: ...
 
     @abc.abstractmethod
+    def _claim_actor_sync(
+        self, actor_type: str, key: str, node_id: str, ttl: float
+    ) -> Claim | None: ...
+
+    @abc.abstractmethod
+    def _renew_leases_sync(
+        self, node_id: str, types: list[str], keys: list[str], fences: list[int], ttl: float
+    ) -> set[LeaseKey]: ...
+
+    @abc.abstractmethod
+    def _release_leases_sync(
+        self, node_id: str, types: list[str], keys: list[str], fences: list[int]
+    ) -> int: ...
+
+    @abc.abstractmethod
+    def _lease_owner_sync(self, actor_type: str, key: str) -> LeaseOwner | None: ...
+
+    @abc.abstractmethod
+    def _max_fence_sync(self) -> int: ...
+
+    @abc.abstractmethod
+    def _list_leases_sync(
+        self, actor_type: str | None, limit: int, after: tuple[str, str] | None
+    ) -> list[LeaseInfo]: ...
+
+    @abc.abstractmethod
     def _write_batch_sync(self, batch: list[StateWrite]) -> list[WriteOutcome]: ...
 
     @abc.abstractmethod
-    def _write_snapshots_sync(
-        self, fence: int, types: list[str], keys: list[str], texts: list[str]
-    ) -> list[WriteOutcome]: ...
+    def _write_snapshots_sync(self, batch: Snapshots) -> list[WriteOutcome]: ...
+
+    @abc.abstractmethod
+    def _due_alarms_sync(self, limit: int) -> list[tuple[str, str]]: ...
 
     @abc.abstractmethod
     def _read_state_sync(self, actor_type: str, key: str) -> StoredState | None: ...
@@ -427,7 +620,7 @@ class SharedStore(abc.ABC):
     ) -> list[StoredState]: ...
 
     @abc.abstractmethod
-    def _register_node_sync(self, node_id: str, address: str) -> NodeInfo: ...
+    def _register_node_sync(self, node: NodeInfo) -> NodeInfo: ...
 
     @abc.abstractmethod
     def _heartbeat_node_sync(self, node_id: str) -> bool: ...
@@ -436,7 +629,7 @@ class SharedStore(abc.ABC):
     def _unregister_node_sync(self, node_id: str) -> bool: ...
 
     @abc.abstractmethod
-    def _list_nodes_sync(self) -> list[NodeInfo]: ...
+    def _list_nodes_sync(self, within: float | None) -> list[NodeInfo]: ...
 
     @abc.abstractmethod
     def _ping_sync(self) -> None: ...
@@ -455,6 +648,67 @@ def check_fence(fence: object) -> None:
         raise ValueError("fence must be between 0 and 2**63 - 1")
 
 
+def check_fences(fences: list[int]) -> None:
+    """:func:`check_fence` for a batch: one pass in C decides when all are fine.
+
+    Raises:
+        TypeError, ValueError: as :func:`check_fence`, for the first bad one.
+    """
+    if fences and all(type(f) is int for f in fences) and 0 <= min(fences) <= max(fences) < 2**63:
+        return
+    for fence in fences:
+        check_fence(fence)
+
+
+def check_limit(limit: object) -> None:
+    """Refuse a page size that is not an integer from 1 to :data:`MAX_LIST_LIMIT`.
+
+    Raises:
+        TypeError, ValueError: otherwise.
+    """
+    if not isinstance(limit, int) or isinstance(limit, bool):
+        raise TypeError("limit must be an integer")
+    if not 1 <= limit <= MAX_LIST_LIMIT:
+        raise ValueError(f"limit must be between 1 and {MAX_LIST_LIMIT}")
+
+
+def check_page(
+    actor_type: str | None, limit: int, after: tuple[str, str] | None
+) -> tuple[str, str] | None:
+    """Check the arguments of a paged listing; return ``after`` as a checked pair.
+
+    Raises:
+        TypeError, ValueError: for a bad type name, page size or ``after`` pair.
+    """
+    if actor_type is not None:
+        check_name(actor_type, "actor_type")
+    check_limit(limit)
+    if after is None:
+        return None
+    after_type, after_key = after
+    return (check_name(after_type, "after[0]"), check_name(after_key, "after[1]"))
+
+
+def split_leases(leases: Sequence[LeaseKey]) -> tuple[list[str], list[str], list[int]]:
+    """Check a batch of ``(actor_type, key, fence)`` and return it as three columns.
+
+    Raises:
+        TypeError, ValueError: if an entry is not such a triple, or a part is malformed.
+    """
+    try:
+        types, keys, fences = (list(column) for column in zip(*leases, strict=True))
+    except ValueError:  # nothing to unpack: an empty batch, or triples of other lengths
+        if any(len(lease) != 3 for lease in leases):
+            raise ValueError("leases must be (actor_type, key, fence) triples") from None
+        return [], [], []
+    except TypeError:
+        raise TypeError("leases must be (actor_type, key, fence) triples") from None
+    check_names(types, "actor_type")
+    check_names(keys, "key")
+    check_fences(fences)
+    return types, keys, fences
+
+
 def state_text(write: StateWrite) -> str:
     """The JSON text of a write's state, encoding it unless it came encoded."""
     state = write.state
@@ -463,8 +717,8 @@ def state_text(write: StateWrite) -> str:
     return encode_state(state)
 
 
-def dedupe_rounds(batch: Sequence[StateWrite]) -> list[list[int]]:
-    """Split a batch into rounds of indexes in which every (type, key) appears once.
+def dedupe_rounds(idents: Sequence[tuple[str, str]]) -> list[list[int]]:
+    """Split a batch of ``(actor_type, key)`` into rounds of indexes with each key once.
 
     A set-based upsert may touch each row only once per statement, so the n-th write of a key
     goes into round n; rounds run in order, which applies a key's writes in order. Without
@@ -472,8 +726,7 @@ def dedupe_rounds(batch: Sequence[StateWrite]) -> list[list[int]]:
     """
     rounds: list[list[int]] = []
     seen: dict[tuple[str, str], int] = {}
-    for index, write in enumerate(batch):
-        ident = (write.actor_type, write.key)
+    for index, ident in enumerate(idents):
         n = seen.get(ident, 0)
         seen[ident] = n + 1
         if n == len(rounds):

@@ -45,9 +45,19 @@ from psycopg_pool import ConnectionPool
 
 from roost._errors import ConfigError, StorageError
 
-from ._api import EncodedState, SharedStore, dedupe_rounds, state_text
+from ._api import LeaseKey, SharedStore, Snapshots, dedupe_rounds, state_text
 from ._errors import StoreUnavailable
-from ._records import Lease, NodeInfo, StateWrite, StoredState, WriteOutcome, WriteStatus
+from ._records import (
+    Claim,
+    Lease,
+    LeaseInfo,
+    LeaseOwner,
+    NodeInfo,
+    StateWrite,
+    StoredState,
+    WriteOutcome,
+    WriteStatus,
+)
 from ._schema import POSTGRES, migrate
 
 __all__ = ["PostgresSharedStore"]
@@ -116,27 +126,101 @@ WHERE NOT EXISTS (
 {_UPSERT_FENCED}RETURNING s.actor_type, s.actor_key, s.version, s.fence
 """
 
-# The sync worker's batch (write_snapshots): one fence for every write, and only the ids of
-# the refused writes come back (an anti-join of the batch with what the INSERT returned).
-_WRITE_SNAPSHOTS = f"""
+# The sync worker's batch (write_snapshots): a fence per write, and only the ids of the
+# refused writes come back (an anti-join of the batch with what the INSERT returned). {alarms}
+# is empty, or the columns that replace the stored alarms (_SNAPSHOT_ALARMS).
+_WRITE_SNAPSHOTS = """
 WITH w AS MATERIALIZED (
-    SELECT * FROM unnest(%(types)s::text[], %(keys)s::text[], %(states)s::text[])
-        AS w(actor_type, actor_key, state)
+    SELECT * FROM unnest(%(types)s::text[], %(keys)s::text[], %(fences)s::int8[],
+                         %(states)s::text[], %(alarm_ats)s::float8[], %(alarms)s::text[])
+        AS w(actor_type, actor_key, fence, state, alarm_at, alarms)
 ), written AS (
-    INSERT INTO roost_actor_state AS s (actor_type, actor_key, version, fence, state, updated_at)
-    SELECT w.actor_type, w.actor_key, 1, %(fence)s::int8, w.state::jsonb, now()
+    INSERT INTO roost_actor_state AS s
+        (actor_type, actor_key, version, fence, state, updated_at, alarm_at, alarms)
+    SELECT w.actor_type, w.actor_key, 1, w.fence, w.state::jsonb, now(),
+           to_timestamp(w.alarm_at), w.alarms::jsonb
     FROM w
     WHERE NOT EXISTS (
         SELECT FROM roost_actor_lease l
-        WHERE l.actor_type = w.actor_type AND l.actor_key = w.actor_key
-          AND l.fence > %(fence)s::int8
+        WHERE l.actor_type = w.actor_type AND l.actor_key = w.actor_key AND l.fence > w.fence
     )
-    {_UPSERT_FENCED}    RETURNING s.actor_type, s.actor_key
+    ON CONFLICT (actor_type, actor_key) DO UPDATE SET
+        version = s.version + 1,
+        fence = EXCLUDED.fence,
+        state = EXCLUDED.state,
+        updated_at = EXCLUDED.updated_at{alarms}
+    WHERE s.fence <= EXCLUDED.fence
+    RETURNING s.actor_type, s.actor_key
 )
 SELECT w.actor_type, w.actor_key FROM w
 WHERE NOT EXISTS (
     SELECT FROM written d WHERE d.actor_type = w.actor_type AND d.actor_key = w.actor_key
 )
+"""
+_SNAPSHOT_ALARMS = ",\n        alarm_at = EXCLUDED.alarm_at,\n        alarms = EXCLUDED.alarms"
+_WRITE_SNAPSHOTS_KEEP_ALARMS = _WRITE_SNAPSHOTS.format(alarms="")
+_WRITE_SNAPSHOTS_WITH_ALARMS = _WRITE_SNAPSHOTS.format(alarms=_SNAPSHOT_ALARMS)
+
+# A batch of leases as rows.
+_BATCH = "unnest(%(types)s::text[], %(keys)s::text[], %(fences)s::int8[]) AS w(t, k, f)"
+_MINE = "l.actor_type = w.t AND l.actor_key = w.k AND l.fence = w.f AND l.node_id = %(node)s"
+
+# A node's tick: every lease it still holds with that fence, and its heartbeat, at once.
+_RENEW_LEASES = f"""
+WITH beat AS (
+    UPDATE roost_node SET heartbeat_at = now() WHERE node_id = %(node)s
+)
+UPDATE roost_actor_lease l SET expires_at = now() + make_interval(secs => %(ttl)s)
+FROM {_BATCH}
+WHERE {_MINE}
+RETURNING l.actor_type, l.actor_key, l.fence
+"""
+
+# Releasing: the row of an actor that never synced goes (a stranger leaves nothing), the
+# others stay with their fence. The two sets are disjoint (decided on one snapshot).
+_RELEASE_LEASES = f"""
+WITH w AS MATERIALIZED (SELECT * FROM {_BATCH}),
+gone AS (
+    DELETE FROM roost_actor_lease l USING w
+    WHERE {_MINE} AND NOT EXISTS (
+        SELECT FROM roost_actor_state s
+        WHERE s.actor_type = l.actor_type AND s.actor_key = l.actor_key
+    )
+    RETURNING 1
+),
+kept AS (
+    UPDATE roost_actor_lease l SET node_id = NULL, expires_at = now()
+    FROM w
+    WHERE {_MINE} AND EXISTS (
+        SELECT FROM roost_actor_state s
+        WHERE s.actor_type = l.actor_type AND s.actor_key = l.actor_key
+    )
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM gone) + (SELECT count(*) FROM kept)
+"""
+
+_LEASE_OWNER = """
+SELECT l.node_id, coalesce(n.address, ''), l.fence,
+       extract(epoch from l.expires_at - now())::float8
+FROM roost_actor_lease l LEFT JOIN roost_node n ON n.node_id = l.node_id
+WHERE l.actor_type = %s AND l.actor_key = %s AND l.node_id IS NOT NULL
+  AND l.expires_at > now()
+"""
+
+_MAX_FENCE = """
+SELECT greatest(coalesce((SELECT max(fence) FROM roost_actor_lease), 0),
+                coalesce((SELECT max(fence) FROM roost_actor_state), 0))
+"""
+
+_DUE_ALARMS = """
+SELECT s.actor_type, s.actor_key FROM roost_actor_state s
+WHERE s.alarm_at <= now() AND NOT EXISTS (
+    SELECT FROM roost_actor_lease l
+    WHERE l.actor_type = s.actor_type AND l.actor_key = s.actor_key
+      AND l.node_id IS NOT NULL AND l.expires_at > now()
+)
+ORDER BY s.alarm_at LIMIT %s
 """
 
 # Why refused writes were refused: the stored version and the highest fence on record.
@@ -149,12 +233,15 @@ LEFT JOIN roost_actor_lease l ON l.actor_type = w.actor_type AND l.actor_key = w
 """
 
 _STATE_COLUMNS = (
-    "actor_type, actor_key, version, fence, state, extract(epoch from updated_at)::float8"
+    "actor_type, actor_key, version, fence, state, extract(epoch from updated_at)::float8, alarms"
 )
 _NODE_COLUMNS = (
-    "node_id, address, extract(epoch from started_at)::float8,"
-    " extract(epoch from heartbeat_at)::float8,"
-    " greatest(0, extract(epoch from now() - heartbeat_at))::float8"
+    "n.node_id, n.address, extract(epoch from n.started_at)::float8,"
+    " extract(epoch from n.heartbeat_at)::float8,"
+    " greatest(0, extract(epoch from now() - n.heartbeat_at))::float8,"
+    " n.version, n.protocol, n.cluster,"
+    " (SELECT count(*) FROM roost_actor_lease l"
+    "  WHERE l.node_id = n.node_id AND l.expires_at > now())::int"
 )
 
 
@@ -314,11 +401,67 @@ class PostgresSharedStore(SharedStore):
         with self._connection() as conn:
             return conn.execute(_RELEASE_LEASE, _lease_params(lease)).rowcount == 1
 
+    def _claim_actor_sync(
+        self, actor_type: str, key: str, node_id: str, ttl: float
+    ) -> Claim | None:
+        params = {"type": actor_type, "key": key, "node": node_id, "ttl": ttl}
+        with self._connection() as conn, conn.transaction():
+            row = conn.execute(_ACQUIRE_LEASE, params).fetchone()
+            if row is None:
+                return None
+            # A statement of its own, after the lease: it sees every write committed before
+            # the lease was taken, and later writes of an earlier owner are refused.
+            state = conn.execute(
+                f"SELECT {_STATE_COLUMNS} FROM roost_actor_state"
+                " WHERE actor_type = %s AND actor_key = %s",
+                (actor_type, key),
+            ).fetchone()
+        return Claim(Lease(actor_type, key, *row), None if state is None else StoredState(*state))
+
+    def _renew_leases_sync(
+        self, node_id: str, types: list[str], keys: list[str], fences: list[int], ttl: float
+    ) -> set[LeaseKey]:
+        params = {"node": node_id, "ttl": ttl, **_batch_params(types, keys, fences)}
+        with self._connection() as conn:  # one statement: its own transaction
+            return {(t, k, f) for t, k, f in conn.execute(_RENEW_LEASES, params)}
+
+    def _release_leases_sync(
+        self, node_id: str, types: list[str], keys: list[str], fences: list[int]
+    ) -> int:
+        params = {"node": node_id, **_batch_params(types, keys, fences)}
+        with self._connection() as conn:
+            row = conn.execute(_RELEASE_LEASES, params).fetchone()
+        return int(row[0]) if row else 0
+
+    def _lease_owner_sync(self, actor_type: str, key: str) -> LeaseOwner | None:
+        with self._connection() as conn:
+            row = conn.execute(_LEASE_OWNER, (actor_type, key)).fetchone()
+        return None if row is None else LeaseOwner(*row)
+
+    def _max_fence_sync(self) -> int:
+        with self._connection() as conn:
+            row = conn.execute(_MAX_FENCE).fetchone()
+        return int(row[0]) if row else 0
+
+    def _list_leases_sync(
+        self, actor_type: str | None, limit: int, after: tuple[str, str] | None
+    ) -> list[LeaseInfo]:
+        clause, params = _page_clause(actor_type, after)
+        query = sql.SQL(
+            "SELECT actor_type, actor_key, node_id, fence,"
+            " CASE WHEN node_id IS NULL THEN least(0, extract(epoch from expires_at - now()))"
+            " ELSE extract(epoch from expires_at - now()) END::float8"
+            " FROM roost_actor_lease{} ORDER BY actor_type, actor_key LIMIT %s"
+        ).format(clause)
+        with self._connection() as conn:
+            rows = conn.execute(query, (*params, limit)).fetchall()
+        return [LeaseInfo(*row) for row in rows]
+
     # -- actor state -------------------------------------------------------------------------
 
     def _write_batch_sync(self, batch: list[StateWrite]) -> list[WriteOutcome]:
         texts = [state_text(write) for write in batch]  # refuse bad states before writing
-        rounds = dedupe_rounds(batch)
+        rounds = dedupe_rounds([(write.actor_type, write.key) for write in batch])
         outcomes: list[WriteOutcome | None] = [None] * len(batch)
         with self._connection() as conn, conn.transaction():
             for indexes in rounds:
@@ -349,35 +492,39 @@ class PostgresSharedStore(SharedStore):
                         outcomes[i] = WriteOutcome(*ident, WriteStatus.STALE_FENCE, *held)
         return [outcome for outcome in outcomes if outcome is not None]
 
-    def _write_snapshots_sync(
-        self, fence: int, types: list[str], keys: list[str], texts: list[str]
-    ) -> list[WriteOutcome]:
-        if len(set(zip(types, keys, strict=True))) < len(keys):
-            # A key twice: an upsert touches a row once, so the general path writes in rounds.
-            batch = [
-                StateWrite(actor_type, key, fence, EncodedState(text))
-                for actor_type, key, text in zip(types, keys, texts, strict=True)
-            ]
-            return [outcome for outcome in self._write_batch_sync(batch) if not outcome.written]
-        params = {
-            "types": _text_array(types),
-            "keys": _text_array(keys),
-            "states": _text_array(texts),
-            "fence": fence,
-        }
-        with self._connection() as conn:  # one statement: its own transaction
-            rows = conn.execute(_WRITE_SNAPSHOTS, params).fetchall()
-            if not rows:
+    def _write_snapshots_sync(self, batch: Snapshots) -> list[WriteOutcome]:
+        idents = list(zip(batch.types, batch.keys, strict=True))
+        query = _WRITE_SNAPSHOTS_KEEP_ALARMS
+        if batch.alarm_texts is not None:
+            query = _WRITE_SNAPSHOTS_WITH_ALARMS
+        refused: list[int] = []  # indexes into the batch
+        with self._connection() as conn:
+            if len(set(idents)) == len(idents):  # the usual batch: one statement, one round trip
+                params = _snapshot_params(batch, range(len(idents)))
+                where = {ident: i for i, ident in enumerate(idents)}
+                refused.extend(where[t, k] for t, k in conn.execute(query, params))
+            else:  # an upsert touches a row once per statement: a key twice goes in rounds
+                with conn.transaction():
+                    for indexes in dedupe_rounds(idents):
+                        params = _snapshot_params(batch, indexes)
+                        where = {idents[i]: i for i in indexes}
+                        refused.extend(where[t, k] for t, k in conn.execute(query, params))
+            if not refused:
                 return []
-            # Read by a statement of its own: the one above saw the tables as they were when
-            # it began, without the write of a newer owner that it waited for and lost to.
-            pairs = (_text_array([t for t, _ in rows]), _text_array([k for _, k in rows]))
-            refused = {(t, k): (v, f) for t, k, v, f in conn.execute(_READ_FENCES, pairs)}
+            # Read by a statement of its own: the ones above saw the tables as they were when
+            # they began, without the write of a newer owner that they waited for and lost to.
+            pairs = {idents[i] for i in refused}
+            arrays = (_text_array([t for t, _ in pairs]), _text_array([k for _, k in pairs]))
+            held = {(t, k): (v, f) for t, k, v, f in conn.execute(_READ_FENCES, arrays)}
         return [
-            WriteOutcome(t, k, WriteStatus.STALE_FENCE, *refused[t, k])
-            for t, k in zip(types, keys, strict=True)
-            if (t, k) in refused
+            WriteOutcome(*idents[i], WriteStatus.STALE_FENCE, *held[idents[i]])
+            for i in sorted(refused)
         ]
+
+    def _due_alarms_sync(self, limit: int) -> list[tuple[str, str]]:
+        with self._connection() as conn:
+            rows = conn.execute(_DUE_ALARMS, (limit,)).fetchall()
+        return [(t, k) for t, k in rows]
 
     def _read_state_sync(self, actor_type: str, key: str) -> StoredState | None:
         with self._connection() as conn:
@@ -391,15 +538,7 @@ class PostgresSharedStore(SharedStore):
     def _list_states_sync(
         self, actor_type: str | None, limit: int, after: tuple[str, str] | None
     ) -> list[StoredState]:
-        where: list[sql.Composable] = []
-        params: list[object] = []
-        if actor_type is not None:
-            where.append(sql.SQL("actor_type = %s"))
-            params.append(actor_type)
-        if after is not None:
-            where.append(sql.SQL("(actor_type, actor_key) > (%s, %s)"))
-            params.extend(after)
-        clause = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(where) if where else sql.SQL("")
+        clause, params = _page_clause(actor_type, after)
         query = sql.SQL(
             f"SELECT {_STATE_COLUMNS} FROM roost_actor_state{{}}"
             " ORDER BY actor_type, actor_key LIMIT %s"
@@ -410,15 +549,20 @@ class PostgresSharedStore(SharedStore):
 
     # -- nodes -------------------------------------------------------------------------------
 
-    def _register_node_sync(self, node_id: str, address: str) -> NodeInfo:
+    def _register_node_sync(self, node: NodeInfo) -> NodeInfo:
         with self._connection() as conn:
             row = conn.execute(
-                "INSERT INTO roost_node (node_id, address, started_at, heartbeat_at)"
-                " VALUES (%s, %s, now(), now())"
+                "WITH n AS ("
+                " INSERT INTO roost_node"
+                " (node_id, address, started_at, heartbeat_at, version, protocol, cluster)"
+                " VALUES (%s, %s, now(), now(), %s, %s, %s)"
                 " ON CONFLICT (node_id) DO UPDATE SET address = EXCLUDED.address,"
-                " started_at = EXCLUDED.started_at, heartbeat_at = EXCLUDED.heartbeat_at"
-                f" RETURNING {_NODE_COLUMNS}",
-                (node_id, address),
+                " started_at = EXCLUDED.started_at, heartbeat_at = EXCLUDED.heartbeat_at,"
+                " version = EXCLUDED.version, protocol = EXCLUDED.protocol,"
+                " cluster = EXCLUDED.cluster"
+                " RETURNING *)"
+                f" SELECT {_NODE_COLUMNS} FROM n",
+                (node.node_id, node.address, node.version, node.protocol, node.cluster),
             ).fetchone()
         if row is None:  # pragma: no cover - an upsert always returns its row
             raise StorageError("register_node returned no row")
@@ -437,11 +581,14 @@ class PostgresSharedStore(SharedStore):
                 conn.execute("DELETE FROM roost_node WHERE node_id = %s", (node_id,)).rowcount == 1
             )
 
-    def _list_nodes_sync(self) -> list[NodeInfo]:
+    def _list_nodes_sync(self, within: float | None) -> list[NodeInfo]:
+        query = f"SELECT {_NODE_COLUMNS} FROM roost_node n"
+        params: tuple[float, ...] = ()
+        if within is not None:
+            query += " WHERE n.heartbeat_at > now() - make_interval(secs => %s)"
+            params = (within,)
         with self._connection() as conn:
-            rows = conn.execute(
-                f"SELECT {_NODE_COLUMNS} FROM roost_node ORDER BY node_id"
-            ).fetchall()
+            rows = conn.execute(query + " ORDER BY n.node_id", params).fetchall()
         return [NodeInfo(*row) for row in rows]
 
 
@@ -456,6 +603,68 @@ def _text_array(values: list[str]) -> str:
     if not values:
         return "{}"
     return '{"' + '","'.join([v.replace("\\", "\\\\").replace('"', '\\"') for v in values]) + '"}'
+
+
+def _nullable_array(values: list[str | None]) -> str:
+    """A text[] literal like :func:`_text_array`, with None as an SQL NULL element."""
+    if not values:
+        return "{}"
+    return (
+        "{"
+        + ",".join(
+            "NULL" if v is None else '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            for v in values
+        )
+        + "}"
+    )
+
+
+def _int_array(values: list[int]) -> str:
+    """An int8[] literal (ints print as digits only)."""
+    return "{" + ",".join([str(v) for v in values]) + "}"
+
+
+def _batch_params(types: list[str], keys: list[str], fences: list[int]) -> dict[str, object]:
+    """The parameters of ``_BATCH``: a batch of leases as three arrays."""
+    return {"types": _text_array(types), "keys": _text_array(keys), "fences": _int_array(fences)}
+
+
+def _snapshot_params(batch: Snapshots, indexes: range | list[int]) -> dict[str, object]:
+    """The parameters of ``_WRITE_SNAPSHOTS`` for the writes at ``indexes`` of ``batch``."""
+    whole = isinstance(indexes, range)
+
+    def pick(values: list[Any]) -> list[Any]:
+        return values if whole else [values[i] for i in indexes]
+
+    count = len(indexes)
+    alarm_ats: list[float | None] = [None] * count
+    alarm_texts: list[str | None] = [None] * count
+    if batch.alarm_texts is not None and batch.alarm_ats is not None:
+        alarm_ats, alarm_texts = pick(batch.alarm_ats), pick(batch.alarm_texts)
+    return {
+        "types": _text_array(pick(batch.types)),
+        "keys": _text_array(pick(batch.keys)),
+        "fences": _int_array(pick(batch.fences)),
+        "states": _text_array(pick(batch.texts)),
+        "alarm_ats": "{" + ",".join(["NULL" if a is None else repr(a) for a in alarm_ats]) + "}",
+        "alarms": _nullable_array(alarm_texts),
+    }
+
+
+def _page_clause(
+    actor_type: str | None, after: tuple[str, str] | None
+) -> tuple[sql.Composable, list[object]]:
+    """The WHERE clause and parameters of a paged listing in (actor_type, key) order."""
+    where: list[sql.Composable] = []
+    params: list[object] = []
+    if actor_type is not None:
+        where.append(sql.SQL("actor_type = %s"))
+        params.append(actor_type)
+    if after is not None:
+        where.append(sql.SQL("(actor_type, actor_key) > (%s, %s)"))
+        params.extend(after)
+    clause = sql.SQL(" WHERE ") + sql.SQL(" AND ").join(where) if where else sql.SQL("")
+    return clause, params
 
 
 def _lease_params(lease: Lease) -> dict[str, object]:

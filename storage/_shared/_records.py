@@ -20,7 +20,10 @@ from typing import Any
 import attrs
 
 __all__ = [
+    "Claim",
     "Lease",
+    "LeaseInfo",
+    "LeaseOwner",
     "NodeInfo",
     "StateWrite",
     "StoredState",
@@ -30,6 +33,7 @@ __all__ = [
     "check_names",
     "check_ttl",
     "decode_state",
+    "encode_alarms",
     "encode_state",
 ]
 
@@ -189,6 +193,8 @@ class StoredState:
         state: The snapshot, decoded from JSON.
         updated_at: When the last write was accepted, in seconds (unix epoch) of the database
             clock.
+        alarms: The actor's pending alarms as its last write stored them (the runtime's JSON
+            list, decoded), or None when it has none on record.
     """
 
     actor_type: str
@@ -197,6 +203,52 @@ class StoredState:
     fence: int
     state: Any
     updated_at: float
+    alarms: Any | None = None
+
+
+@attrs.frozen
+class Claim:
+    """What :meth:`SharedStore.claim_actor` got: the lease and the state to start from.
+
+    Attributes:
+        lease: The actor's lease, now held by the claiming node.
+        stored: The actor's stored state (with its pending alarms), read in the same
+            transaction that took the lease, or None if it never synced.
+    """
+
+    lease: Lease
+    stored: StoredState | None
+
+
+@attrs.frozen
+class LeaseOwner:
+    """The node that holds an actor's unexpired lease, where to reach it, and for how long.
+
+    Attributes:
+        node_id: The holder.
+        address: Its advertised address from ``roost_node``; ``""`` if it is not registered
+            (it unregistered while its lease runs out).
+        fence: The holder's fence.
+        expires_in: Seconds the lease still runs, measured by the database at the call.
+    """
+
+    node_id: str
+    address: str
+    fence: int
+    expires_in: float
+
+
+@attrs.frozen
+class LeaseInfo:
+    """One row of ``roost_actor_lease``, for tooling: the actor, its holder (None once
+    released), the fence of its current or last owner, and the seconds the lease still runs by
+    the database clock (``expires_in <= 0``: expired or released, nobody holds it)."""
+
+    actor_type: str
+    key: str
+    node_id: str | None
+    fence: int
+    expires_in: float
 
 
 @attrs.frozen
@@ -209,6 +261,10 @@ class NodeInfo:
         started_at: When it registered, in seconds of the database clock.
         heartbeat_at: Its last heartbeat, in seconds of the database clock.
         heartbeat_age: Seconds since its last heartbeat, measured by the database at the call.
+        version: The roost version it announced (``""`` if it announced none).
+        protocol: The cluster protocol number it speaks (0: none announced).
+        cluster: A fingerprint of its cluster secret; ``""`` for a solo node.
+        actors: How many unexpired actor leases it holds.
     """
 
     node_id: str
@@ -216,6 +272,10 @@ class NodeInfo:
     started_at: float
     heartbeat_at: float
     heartbeat_age: float
+    version: str = ""
+    protocol: int = 0
+    cluster: str = ""
+    actors: int = 0
 
 
 def check_name(value: object, what: str) -> str:
@@ -299,6 +359,37 @@ def encode_state(state: Any) -> str:
     if not _is_utf8(text):
         raise ValueError("state contains a string that is not valid UTF-8")
     return text
+
+
+def encode_alarms(alarms: object) -> tuple[str | None, float | None]:
+    """Encode one actor's pending alarms; return their JSON text and the earliest due time.
+
+    ``None`` means no pending alarm (both None). Otherwise a list of dicts, each with a
+    ``"due_at"`` of unix seconds; the rest of each dict is the runtime's, stored as it is. An
+    empty list is stored as given, with no due time.
+
+    Raises:
+        TypeError: if ``alarms`` is not a list of dicts, or a ``due_at`` is not a number.
+        ValueError: if a ``due_at`` is missing or not finite, or the list is not JSON-able
+            (see :func:`encode_state`).
+    """
+    if alarms is None:
+        return None, None
+    if not isinstance(alarms, list):
+        raise TypeError(f"alarms must be a list of dicts or None, not {type(alarms).__name__}")
+    due: float | None = None
+    for alarm in alarms:
+        if not isinstance(alarm, dict):
+            raise TypeError(f"an alarm must be a dict, not {type(alarm).__name__}")
+        if "due_at" not in alarm:
+            raise ValueError("an alarm needs a 'due_at' (unix seconds)")
+        at = alarm["due_at"]
+        if isinstance(at, bool) or not isinstance(at, (int, float)):
+            raise TypeError("an alarm's 'due_at' must be a number of unix seconds")
+        if not math.isfinite(at):
+            raise ValueError("an alarm's 'due_at' must be finite")
+        due = float(at) if due is None else min(due, float(at))
+    return encode_state(alarms), due
 
 
 def decode_state(text: str) -> Any:

@@ -12,6 +12,9 @@ lost, is repaired rather than broken.
 Migration *n* (1-based) is ``MIGRATIONS[n - 1]``; published migrations are never edited, only
 appended, because other services read these tables.
 
+SQLite has no ``ADD COLUMN IF NOT EXISTS``: its migrations add columns with :class:`AddColumn`
+steps, which the runner applies only when the column is missing, so they stay idempotent too.
+
 Types differ by dialect only where SQLite has no equivalent: ``jsonb`` is JSON text, and
 ``timestamptz`` is REAL seconds since the unix epoch (comparable and cheap to compute with;
 ``datetime(updated_at, 'unixepoch')`` shows it). Key columns use the "C" collation in
@@ -32,12 +35,29 @@ __all__ = [
     "POSTGRES_MIGRATIONS",
     "SQLITE",
     "SQLITE_MIGRATIONS",
+    "AddColumn",
     "Dialect",
     "migrate",
     "pending_migrations",
 ]
 
-Migration = tuple[str, ...]
+
+@attrs.frozen
+class AddColumn:
+    """An SQLite step that adds a column unless the table has it already."""
+
+    table: str
+    column: str
+    definition: str
+
+    @property
+    def statement(self) -> str:
+        """The ``ALTER TABLE`` that adds the column (names are constants of this module)."""
+        return f"ALTER TABLE {self.table} ADD COLUMN {self.column} {self.definition}"
+
+
+Migration = tuple[str | AddColumn, ...]
+HAS_COLUMN = "SELECT count(*) FROM pragma_table_info(?) WHERE name = ?"
 
 CREATE_VERSION_TABLE = "CREATE TABLE IF NOT EXISTS roost_schema (version integer NOT NULL)"
 READ_VERSION = "SELECT max(version) FROM roost_schema"
@@ -76,6 +96,16 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
         )
         """,
     ),
+    (  # 2: the cluster (issue 14): node versions, pending alarms in the store, lookups by node
+        AddColumn("roost_node", "version", "TEXT NOT NULL DEFAULT ''"),
+        AddColumn("roost_node", "protocol", "INTEGER NOT NULL DEFAULT 0"),
+        AddColumn("roost_node", "cluster", "TEXT NOT NULL DEFAULT ''"),
+        AddColumn("roost_actor_state", "alarm_at", "REAL"),
+        AddColumn("roost_actor_state", "alarms", "TEXT"),
+        "CREATE INDEX IF NOT EXISTS roost_actor_state_alarm_at ON roost_actor_state (alarm_at)"
+        " WHERE alarm_at IS NOT NULL",
+        "CREATE INDEX IF NOT EXISTS roost_actor_lease_node ON roost_actor_lease (node_id)",
+    ),
 )
 
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
@@ -111,6 +141,16 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
             heartbeat_at timestamptz NOT NULL
         )
         """,
+    ),
+    (  # 2: the cluster (issue 14): node versions, pending alarms in the store, lookups by node
+        "ALTER TABLE roost_node ADD COLUMN IF NOT EXISTS version text NOT NULL DEFAULT ''",
+        "ALTER TABLE roost_node ADD COLUMN IF NOT EXISTS protocol integer NOT NULL DEFAULT 0",
+        "ALTER TABLE roost_node ADD COLUMN IF NOT EXISTS cluster text NOT NULL DEFAULT ''",
+        "ALTER TABLE roost_actor_state ADD COLUMN IF NOT EXISTS alarm_at timestamptz",
+        "ALTER TABLE roost_actor_state ADD COLUMN IF NOT EXISTS alarms jsonb",
+        "CREATE INDEX IF NOT EXISTS roost_actor_state_alarm_at ON roost_actor_state (alarm_at)"
+        " WHERE alarm_at IS NOT NULL",
+        "CREATE INDEX IF NOT EXISTS roost_actor_lease_node ON roost_actor_lease (node_id)",
     ),
 )
 
@@ -152,6 +192,11 @@ def migrate(conn: Connection, dialect: Dialect) -> int:
     steps = pending_migrations(row[0] if row else None, dialect.migrations)
     for _, statements in steps:
         for statement in statements:
+            if isinstance(statement, AddColumn):
+                row = conn.execute(HAS_COLUMN, (statement.table, statement.column)).fetchone()
+                if row and row[0]:
+                    continue  # added before (a lost version row): nothing to do
+                statement = statement.statement
             conn.execute(statement)
     if not steps:
         return len(dialect.migrations)

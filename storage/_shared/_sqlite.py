@@ -11,24 +11,36 @@ all processes sharing the file share that clock. Timestamps are stored as REAL u
 
 One connection per store, used by one worker thread at a time (the store's limiter is 1):
 SQLite serialises writers anyway, and a single handle keeps the file descriptors bounded.
+Batches of leases (a node's renewals and releases) go in as one JSON parameter that
+``json_each`` turns into rows, one statement for the whole batch.
+
+Long because: it is one backend, one short SQL transaction per method of
+:class:`SharedStore` (state, leases, nodes), and the statements they run.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from itertools import repeat
 from pathlib import Path
+from typing import Any
+
+import attrs
 
 from roost._errors import ConfigError, StorageError
 
-from ._api import SharedStore, state_text
+from ._api import LeaseKey, SharedStore, Snapshots, state_text
 from ._errors import StoreUnavailable
 from ._records import (
+    Claim,
     Lease,
+    LeaseInfo,
+    LeaseOwner,
     NodeInfo,
     StateWrite,
     StoredState,
@@ -53,14 +65,16 @@ _UNAVAILABLE_CODES = frozenset(
 )
 
 _STATE_COLUMNS = "actor_type, actor_key, version, fence, state, updated_at"
+_READ_STATE = f"SELECT {_STATE_COLUMNS}, alarms FROM roost_actor_state"
 
 # One write of the sync worker's batch (write_snapshots): parameters type, key, fence, state,
 # time. Refused, it changes nothing: if the lease has a higher fence (no row is selected),
 # or the stored state has (the DO UPDATE's WHERE). "WHERE" after the SELECT also tells the
-# parser that ON CONFLICT belongs to the INSERT.
-_UPSERT_SNAPSHOT = f"""
-INSERT INTO roost_actor_state ({_STATE_COLUMNS})
-SELECT ?1, ?2, 1, ?3, ?4, ?5
+# parser that ON CONFLICT belongs to the INSERT. With alarms, parameters 6 and 7 (their
+# earliest due time and their JSON text) replace the stored ones; without, those stay.
+_UPSERT_TEMPLATE = f"""
+INSERT INTO roost_actor_state ({_STATE_COLUMNS}{{columns}})
+SELECT ?1, ?2, 1, ?3, ?4, ?5{{values}}
 WHERE NOT EXISTS (
     SELECT 1 FROM roost_actor_lease WHERE actor_type = ?1 AND actor_key = ?2 AND fence > ?3
 )
@@ -68,8 +82,49 @@ ON CONFLICT (actor_type, actor_key) DO UPDATE SET
     version = version + 1,
     fence = excluded.fence,
     state = excluded.state,
-    updated_at = excluded.updated_at
+    updated_at = excluded.updated_at{{alarms}}
 WHERE fence <= excluded.fence
+"""
+_UPSERT_SNAPSHOT = _UPSERT_TEMPLATE.format(columns="", values="", alarms="")
+_UPSERT_SNAPSHOT_ALARMS = _UPSERT_TEMPLATE.format(
+    columns=", alarm_at, alarms",
+    values=", ?6, ?7",
+    alarms=", alarm_at = excluded.alarm_at, alarms = excluded.alarms",
+)
+# A batch of leases (a JSON list of [type, key, fence]) as rows, for "IN".
+_BATCH = "SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(:batch)"
+_MINE = f"node_id = :node AND (actor_type, actor_key, fence) IN ({_BATCH})"
+_RENEW_LEASES = f"""
+UPDATE roost_actor_lease SET expires_at = :expires WHERE {_MINE}
+RETURNING actor_type, actor_key, fence
+"""
+# Releasing: the row of an actor that never synced goes (a stranger leaves nothing); the
+# others stay with their fence, so the next owner's is higher.
+_DELETE_STRANGERS = f"""
+DELETE FROM roost_actor_lease WHERE {_MINE} AND NOT EXISTS (
+    SELECT 1 FROM roost_actor_state s
+    WHERE s.actor_type = roost_actor_lease.actor_type AND s.actor_key = roost_actor_lease.actor_key
+)
+"""
+_RELEASE_LEASES = f"UPDATE roost_actor_lease SET node_id = NULL, expires_at = :now WHERE {_MINE}"
+_LEASE_OWNER = """
+SELECT l.node_id, coalesce(n.address, ''), l.fence, l.expires_at - :now
+FROM roost_actor_lease l LEFT JOIN roost_node n ON n.node_id = l.node_id
+WHERE l.actor_type = :type AND l.actor_key = :key AND l.node_id IS NOT NULL
+  AND l.expires_at > :now
+"""
+_MAX_FENCE = """
+SELECT max(coalesce((SELECT max(fence) FROM roost_actor_lease), 0),
+           coalesce((SELECT max(fence) FROM roost_actor_state), 0))
+"""
+_DUE_ALARMS = """
+SELECT s.actor_type, s.actor_key FROM roost_actor_state s
+WHERE s.alarm_at <= :now AND NOT EXISTS (
+    SELECT 1 FROM roost_actor_lease l
+    WHERE l.actor_type = s.actor_type AND l.actor_key = s.actor_key
+      AND l.node_id IS NOT NULL AND l.expires_at > :now
+)
+ORDER BY s.alarm_at LIMIT :limit
 """
 # An actor's stored version and the highest fence on record (state or lease).
 _HELD = """
@@ -78,7 +133,12 @@ FROM (SELECT ? AS actor_type, ? AS actor_key) w
 LEFT JOIN roost_actor_state s ON s.actor_type = w.actor_type AND s.actor_key = w.actor_key
 LEFT JOIN roost_actor_lease l ON l.actor_type = w.actor_type AND l.actor_key = w.actor_key
 """
-_NODE_COLUMNS = "node_id, address, started_at, heartbeat_at"
+_NODE_COLUMNS = "node_id, address, started_at, heartbeat_at, version, protocol, cluster"
+_LIST_NODES = """
+SELECT n.node_id, n.address, n.started_at, n.heartbeat_at, n.version, n.protocol, n.cluster,
+    (SELECT count(*) FROM roost_actor_lease l WHERE l.node_id = n.node_id AND l.expires_at > :now)
+FROM roost_node n
+"""
 
 
 class SQLiteSharedStore(SharedStore):
@@ -180,31 +240,20 @@ class SQLiteSharedStore(SharedStore):
     ) -> Lease | None:
         conn = self._db
         with _mapped_errors(), _immediate(conn):
-            now = time.time()
-            row = conn.execute(
-                "SELECT node_id, fence, expires_at FROM roost_actor_lease"
-                " WHERE actor_type = ? AND actor_key = ?",
-                (actor_type, key),
-            ).fetchone()
-            if row is not None and row[0] == node_id:
-                fence = row[1]  # ours already: renew, same fence
-            elif row is None or row[0] is None or row[2] <= now:
-                state_fence = conn.execute(
-                    "SELECT fence FROM roost_actor_state WHERE actor_type = ? AND actor_key = ?",
-                    (actor_type, key),
-                ).fetchone()
-                fence = max(row[1] if row else 0, state_fence[0] if state_fence else 0) + 1
-            else:
+            return _take_lease(conn, actor_type, key, node_id, ttl)
+
+    def _claim_actor_sync(
+        self, actor_type: str, key: str, node_id: str, ttl: float
+    ) -> Claim | None:
+        conn = self._db
+        with _mapped_errors(), _immediate(conn):
+            lease = _take_lease(conn, actor_type, key, node_id, ttl)
+            if lease is None:
                 return None
-            expires_at = now + ttl
-            conn.execute(
-                "INSERT INTO roost_actor_lease (actor_type, actor_key, node_id, fence, expires_at)"
-                " VALUES (?, ?, ?, ?, ?)"
-                " ON CONFLICT (actor_type, actor_key) DO UPDATE SET node_id = excluded.node_id,"
-                " fence = excluded.fence, expires_at = excluded.expires_at",
-                (actor_type, key, node_id, fence, expires_at),
-            )
-        return Lease(actor_type, key, node_id, fence, expires_at, ttl)
+            row = conn.execute(
+                f"{_READ_STATE} WHERE actor_type = ? AND actor_key = ?", (actor_type, key)
+            ).fetchone()
+        return Claim(lease, None if row is None else _stored_state(row))
 
     def _renew_lease_sync(self, lease: Lease, ttl: float) -> Lease | None:
         conn = self._db
@@ -228,6 +277,54 @@ class SQLiteSharedStore(SharedStore):
                 (time.time(), lease.actor_type, lease.key, lease.node_id, lease.fence),
             )
             return cursor.rowcount == 1
+
+    def _renew_leases_sync(
+        self, node_id: str, types: list[str], keys: list[str], fences: list[int], ttl: float
+    ) -> set[LeaseKey]:
+        conn = self._db
+        with _mapped_errors(), _immediate(conn):
+            now = time.time()
+            conn.execute("UPDATE roost_node SET heartbeat_at = ? WHERE node_id = ?", (now, node_id))
+            if not keys:
+                return set()
+            params = {"node": node_id, "batch": _batch(types, keys, fences), "expires": now + ttl}
+            return {(t, k, f) for t, k, f in conn.execute(_RENEW_LEASES, params).fetchall()}
+
+    def _release_leases_sync(
+        self, node_id: str, types: list[str], keys: list[str], fences: list[int]
+    ) -> int:
+        conn = self._db
+        params = {"node": node_id, "batch": _batch(types, keys, fences)}
+        with _mapped_errors(), _immediate(conn):
+            deleted = conn.execute(_DELETE_STRANGERS, params).rowcount
+            released = conn.execute(_RELEASE_LEASES, {**params, "now": time.time()}).rowcount
+        return deleted + released
+
+    def _lease_owner_sync(self, actor_type: str, key: str) -> LeaseOwner | None:
+        params = {"type": actor_type, "key": key, "now": time.time()}
+        with _mapped_errors():
+            row = self._db.execute(_LEASE_OWNER, params).fetchone()
+        return None if row is None else LeaseOwner(*row)
+
+    def _max_fence_sync(self) -> int:
+        with _mapped_errors():
+            row = self._db.execute(_MAX_FENCE).fetchone()
+        return int(row[0])
+
+    def _list_leases_sync(
+        self, actor_type: str | None, limit: int, after: tuple[str, str] | None
+    ) -> list[LeaseInfo]:
+        clause, params = _page_clause(actor_type, after)
+        with _mapped_errors():
+            now = time.time()
+            rows = self._db.execute(
+                "SELECT actor_type, actor_key, node_id, fence, expires_at - ?"
+                f" FROM roost_actor_lease{clause} ORDER BY actor_type, actor_key LIMIT ?",
+                (now, *params, limit),
+            ).fetchall()
+        return [
+            LeaseInfo(t, k, n, f, e if n is not None else min(e, 0.0)) for t, k, n, f, e in rows
+        ]
 
     # -- actor state -------------------------------------------------------------------------
 
@@ -274,70 +371,90 @@ class SQLiteSharedStore(SharedStore):
                 )
         return outcomes
 
-    def _write_snapshots_sync(
-        self, fence: int, types: list[str], keys: list[str], texts: list[str]
-    ) -> list[WriteOutcome]:
+    def _write_snapshots_sync(self, batch: Snapshots) -> list[WriteOutcome]:
         conn = self._db
+        types, keys, fences = batch.types, batch.keys, batch.fences
+        query = _UPSERT_SNAPSHOT
         with _mapped_errors(), _immediate(conn):
-            before = conn.total_changes
             now = time.time()
-            conn.executemany(
-                _UPSERT_SNAPSHOT,
-                zip(types, keys, repeat(fence), texts, repeat(now)),
-            )
+            rows: Iterable[tuple[object, ...]] = zip(types, keys, fences, batch.texts, repeat(now))
+            if batch.alarm_texts is not None and batch.alarm_ats is not None:
+                query = _UPSERT_SNAPSHOT_ALARMS
+                ats, alarms = batch.alarm_ats, batch.alarm_texts
+                rows = zip(types, keys, fences, batch.texts, repeat(now), ats, alarms)
+            if len(set(zip(types, keys, strict=True))) < len(keys):
+                return self._write_one_by_one(query, rows)  # a key twice: see each write
+            before = conn.total_changes
+            conn.executemany(query, rows)
             if conn.total_changes - before == len(keys):
                 return []
-            # Some were refused. This transaction holds the write lock, so the tables are as
-            # the writes left them: a write was refused iff a fence above its own is on record.
+            # Some were refused. This transaction holds the write lock and wrote each key
+            # once, so a write was refused iff a fence above its own is on record now.
             outcomes = []
-            for ident in zip(types, keys, strict=True):
-                version, held = conn.execute(_HELD, ident).fetchone()
+            for actor_type, key, fence in zip(types, keys, fences, strict=True):
+                version, held = conn.execute(_HELD, (actor_type, key)).fetchone()
                 if held > fence:
-                    outcomes.append(WriteOutcome(*ident, WriteStatus.STALE_FENCE, version, held))
+                    outcomes.append(
+                        WriteOutcome(actor_type, key, WriteStatus.STALE_FENCE, version, held)
+                    )
             return outcomes
+
+    def _write_one_by_one(self, query: str, rows: Iterable[tuple[Any, ...]]) -> list[WriteOutcome]:
+        """Each write of a batch on its own, inside the caller's transaction, noting which
+        ones changed nothing (refused)."""
+        conn = self._db
+        outcomes = []
+        for row in rows:
+            before = conn.total_changes
+            conn.execute(query, row)
+            if conn.total_changes == before:
+                version, held = conn.execute(_HELD, row[:2]).fetchone()
+                refused = WriteOutcome(row[0], row[1], WriteStatus.STALE_FENCE, version, held)
+                outcomes.append(refused)
+        return outcomes
+
+    def _due_alarms_sync(self, limit: int) -> list[tuple[str, str]]:
+        with _mapped_errors():
+            rows = self._db.execute(_DUE_ALARMS, {"now": time.time(), "limit": limit}).fetchall()
+        return [(t, k) for t, k in rows]
 
     def _read_state_sync(self, actor_type: str, key: str) -> StoredState | None:
         with _mapped_errors():
             row = self._db.execute(
-                f"SELECT {_STATE_COLUMNS} FROM roost_actor_state"
-                " WHERE actor_type = ? AND actor_key = ?",
-                (actor_type, key),
+                f"{_READ_STATE} WHERE actor_type = ? AND actor_key = ?", (actor_type, key)
             ).fetchone()
         return None if row is None else _stored_state(row)
 
     def _list_states_sync(
         self, actor_type: str | None, limit: int, after: tuple[str, str] | None
     ) -> list[StoredState]:
-        where: list[str] = []
-        params: list[object] = []
-        if actor_type is not None:
-            where.append("actor_type = ?")
-            params.append(actor_type)
-        if after is not None:
-            where.append("(actor_type, actor_key) > (?, ?)")
-            params.extend(after)
-        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        clause, params = _page_clause(actor_type, after)
         with _mapped_errors():
             rows = self._db.execute(
-                f"SELECT {_STATE_COLUMNS} FROM roost_actor_state{clause}"
-                " ORDER BY actor_type, actor_key LIMIT ?",
+                f"{_READ_STATE}{clause} ORDER BY actor_type, actor_key LIMIT ?",
                 (*params, limit),
             ).fetchall()
         return [_stored_state(row) for row in rows]
 
     # -- nodes -------------------------------------------------------------------------------
 
-    def _register_node_sync(self, node_id: str, address: str) -> NodeInfo:
+    def _register_node_sync(self, node: NodeInfo) -> NodeInfo:
         conn = self._db
         with _mapped_errors(), _immediate(conn):
             now = time.time()
             conn.execute(
-                f"INSERT INTO roost_node ({_NODE_COLUMNS}) VALUES (?, ?, ?, ?)"
+                f"INSERT INTO roost_node ({_NODE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (node_id) DO UPDATE SET address = excluded.address,"
-                " started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at",
-                (node_id, address, now, now),
+                " started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at,"
+                " version = excluded.version, protocol = excluded.protocol,"
+                " cluster = excluded.cluster",
+                (node.node_id, node.address, now, now, node.version, node.protocol, node.cluster),
             )
-        return NodeInfo(node_id, address, now, now, 0.0)
+            (held,) = conn.execute(
+                "SELECT count(*) FROM roost_actor_lease WHERE node_id = ? AND expires_at > ?",
+                (node.node_id, now),
+            ).fetchone()
+        return attrs.evolve(node, started_at=now, heartbeat_at=now, heartbeat_age=0.0, actors=held)
 
     def _heartbeat_node_sync(self, node_id: str) -> bool:
         conn = self._db
@@ -353,18 +470,81 @@ class SQLiteSharedStore(SharedStore):
             cursor = conn.execute("DELETE FROM roost_node WHERE node_id = ?", (node_id,))
             return cursor.rowcount == 1
 
-    def _list_nodes_sync(self) -> list[NodeInfo]:
+    def _list_nodes_sync(self, within: float | None) -> list[NodeInfo]:
+        now = time.time()
+        query = _LIST_NODES
+        if within is not None:
+            query += " WHERE n.heartbeat_at > :since"
         with _mapped_errors():
             rows = self._db.execute(
-                f"SELECT {_NODE_COLUMNS} FROM roost_node ORDER BY node_id"
+                f"{query} ORDER BY n.node_id", {"now": now, "since": now - (within or 0.0)}
             ).fetchall()
-        now = time.time()
-        return [NodeInfo(n, a, s, h, max(0.0, now - h)) for n, a, s, h in rows]
+        return [
+            NodeInfo(n, a, s, h, max(0.0, now - h), v, p, c, held)
+            for n, a, s, h, v, p, c, held in rows
+        ]
 
 
-def _stored_state(row: tuple[str, str, int, int, str, float]) -> StoredState:
-    actor_type, key, version, fence, text, updated_at = row
-    return StoredState(actor_type, key, version, fence, decode_state(text), updated_at)
+def _stored_state(row: tuple[str, str, int, int, str, float, str | None]) -> StoredState:
+    actor_type, key, version, fence, text, updated_at, alarms = row
+    return StoredState(
+        actor_type,
+        key,
+        version,
+        fence,
+        decode_state(text),
+        updated_at,
+        None if alarms is None else decode_state(alarms),
+    )
+
+
+def _take_lease(
+    conn: sqlite3.Connection, actor_type: str, key: str, node_id: str, ttl: float
+) -> Lease | None:
+    """The lease rule, inside the caller's write transaction: see ``acquire_lease``."""
+    now = time.time()
+    row = conn.execute(
+        "SELECT node_id, fence, expires_at FROM roost_actor_lease"
+        " WHERE actor_type = ? AND actor_key = ?",
+        (actor_type, key),
+    ).fetchone()
+    if row is not None and row[0] == node_id:
+        fence = row[1]  # ours already: renew, same fence
+    elif row is None or row[0] is None or row[2] <= now:
+        state_fence = conn.execute(
+            "SELECT fence FROM roost_actor_state WHERE actor_type = ? AND actor_key = ?",
+            (actor_type, key),
+        ).fetchone()
+        fence = max(row[1] if row else 0, state_fence[0] if state_fence else 0) + 1
+    else:
+        return None
+    expires_at = now + ttl
+    conn.execute(
+        "INSERT INTO roost_actor_lease (actor_type, actor_key, node_id, fence, expires_at)"
+        " VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT (actor_type, actor_key) DO UPDATE SET node_id = excluded.node_id,"
+        " fence = excluded.fence, expires_at = excluded.expires_at",
+        (actor_type, key, node_id, fence, expires_at),
+    )
+    return Lease(actor_type, key, node_id, fence, expires_at, ttl)
+
+
+def _batch(types: list[str], keys: list[str], fences: list[int]) -> str:
+    """A batch of leases as the JSON text that ``json_each`` reads (see ``_BATCH``)."""
+    return json.dumps(list(zip(types, keys, fences, strict=True)), separators=(",", ":"))
+
+
+def _page_clause(actor_type: str | None, after: tuple[str, str] | None) -> tuple[str, list[object]]:
+    """The WHERE clause and parameters of a paged listing in (actor_type, key) order."""
+    where: list[str] = []
+    params: list[object] = []
+    if actor_type is not None:
+        where.append("actor_type = ?")
+        params.append(actor_type)
+    if after is not None:
+        where.append("(actor_type, actor_key) > (?, ?)")
+        params.extend(after)
+    return (f" WHERE {' AND '.join(where)}" if where else ""), params
 
 
 @contextmanager

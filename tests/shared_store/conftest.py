@@ -6,8 +6,10 @@ schema, dropped afterwards, so tests never see each other's rows.
 
 from __future__ import annotations
 
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -72,3 +74,36 @@ async def store(make_store: MakeStore) -> AsyncIterator[SharedStore]:
     """One opened store of the parametrized backend."""
     async with make_store() as opened:
         yield opened
+
+
+@pytest.fixture
+def raw_db(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Callable[[], AbstractContextManager[tuple[Any, str]]]:
+    """Open a plain driver connection to the database ``make_store`` uses, for set-ups and
+    checks that go around the store: yields ``(connection, placeholder)``, autocommitting
+    (PostgreSQL: its search_path is the test's schema, created if missing)."""
+    if backend == "postgres":
+        url: str = request.getfixturevalue("pg_url")
+        schema: str = request.getfixturevalue("pg_schema")
+
+        @contextmanager
+        def connect_pg() -> Iterator[tuple[Any, str]]:
+            with psycopg.connect(url, autocommit=True, connect_timeout=3) as conn:
+                conn.execute("SET statement_timeout = 5000")
+                name = sql.Identifier(schema)
+                conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(name))
+                conn.execute(sql.SQL("SET search_path TO {}").format(name))
+                yield conn, "%s"
+
+        return connect_pg
+
+    @contextmanager
+    def connect_sqlite() -> Iterator[tuple[Any, str]]:
+        conn = sqlite3.connect(tmp_path / "shared.sqlite", timeout=5, isolation_level=None)
+        try:
+            yield conn, "?"
+        finally:
+            conn.close()
+
+    return connect_sqlite

@@ -11,8 +11,11 @@ from roost._errors import RoostError, StorageError
 PUBLIC = {
     "MAX_LIST_LIMIT",
     "SHARED_SQLITE_NAME",
+    "Claim",
     "EncodedState",
     "Lease",
+    "LeaseInfo",
+    "LeaseOwner",
     "NodeInfo",
     "PostgresSharedStore",
     "SQLiteSharedStore",
@@ -41,6 +44,9 @@ def test_records_are_frozen() -> None:
         shared.WriteOutcome("chat", "k", shared.WriteStatus.WRITTEN, 1, 1),
         shared.StoredState("chat", "k", 1, 1, {}, 0.0),
         shared.NodeInfo("node", "addr", 0.0, 0.0, 0.0),
+        shared.Claim(shared.Lease("chat", "k", "node", 1, 0.0, 1.0), None),
+        shared.LeaseOwner("node", "addr", 1, 1.0),
+        shared.LeaseInfo("chat", "k", None, 1, 0.0),
         shared.EncodedState("{}"),
     ]
     for record in records:

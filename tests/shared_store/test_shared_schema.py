@@ -23,9 +23,26 @@ from tests.shared_store.conftest import MakeStore
 
 TABLES = {
     "roost_schema": {"version"},
-    "roost_actor_state": {"actor_type", "actor_key", "version", "fence", "state", "updated_at"},
+    "roost_actor_state": {
+        "actor_type",
+        "actor_key",
+        "version",
+        "fence",
+        "state",
+        "updated_at",
+        "alarm_at",
+        "alarms",
+    },
     "roost_actor_lease": {"actor_type", "actor_key", "node_id", "fence", "expires_at"},
-    "roost_node": {"node_id", "address", "started_at", "heartbeat_at"},
+    "roost_node": {
+        "node_id",
+        "address",
+        "started_at",
+        "heartbeat_at",
+        "version",
+        "protocol",
+        "cluster",
+    },
 }
 
 
@@ -89,6 +106,8 @@ async def test_postgres_schema_created_on_open(pg_url: str, pg_schema: str) -> N
             "fence": "bigint",
             "state": "jsonb",
             "updated_at": "timestamp with time zone",
+            "alarm_at": "timestamp with time zone",
+            "alarms": "jsonb",
         }
 
 
