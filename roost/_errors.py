@@ -33,7 +33,10 @@ and internal details never reach a peer.
     │   ├── CommitFailed         a turn's writes could not be committed (G4: outputs dropped)
     │   ├── DataDirLocked        another process holds the data directory (storage._lock)
     │   └── StoreUnavailable     the shared store cannot be reached; retried with backoff
-    └── ConfigError              an App or server setting is invalid
+    ├── ConfigError              an App or server setting is invalid
+    └── LinkError                a node-to-node link (runtime/_links.py) failed
+        ├── LinkRefused          refused: bad secret proof, incompatible cluster protocol
+        └── LinkUnavailable      cannot connect, the link was lost, or a timeout
 
 The codes themselves live here too, once: :class:`CloseCode` (every close code roost sends or
 reports) and :class:`ErrorCode` (an error reply's code, with the HTTP status of its HTTP rpc
@@ -291,6 +294,22 @@ class ConfigError(RoostError):
     """An App registration or a server setting is invalid."""
 
 
+class LinkError(RoostError):
+    """A link between two nodes of a cluster failed (runtime/_links.py), or a peer broke
+    the link protocol (protocol/_link.py)."""
+
+
+class LinkRefused(LinkError):
+    """One side refused the link: the proof of the cluster secret did not verify, or the
+    nodes speak different cluster protocols (the message names both numbers and versions).
+    Dialing again will not help until the configuration changes."""
+
+
+class LinkUnavailable(LinkError):
+    """The peer cannot be reached, the link was lost, or it did not answer in time; a
+    stream or call in flight on a lost link fails with it. The next use dials again."""
+
+
 __all__ = [
     "BadEnvelope",
     "BadRequest",
@@ -308,6 +327,9 @@ __all__ = [
     "HandshakeError",
     "InvalidEnvelopeData",
     "InvalidFrameData",
+    "LinkError",
+    "LinkRefused",
+    "LinkUnavailable",
     "MessageTooBig",
     "NotFound",
     "ProtocolError",
