@@ -18,6 +18,7 @@ import pytest
 import trio
 
 from roost._errors import LinkRefused, LinkUnavailable, RpcError, Unavailable
+from roost.protocol._link import encode_data
 from roost.runtime._links import NodeLinks, StreamBroken
 
 
@@ -509,3 +510,52 @@ async def start_http_404(nursery: trio.Nursery) -> str:
 
     listeners = await nursery.start(partial(trio.serve_tcp, handle, 0, host="127.0.0.1"))
     return f"127.0.0.1:{listeners[0].socket.getsockname()[1]}"
+
+
+async def raw_link(address: str, payload: bytes) -> bytes:
+    """Upgrade a raw connection, send ``payload``, return what comes back until EOF."""
+    host, port = address.rsplit(":", 1)
+    stream = await trio.open_tcp_stream(host, int(port))
+    async with stream:
+        await stream.send_all(
+            b"GET /_roost/link HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+            b"Upgrade: roost-link\r\n\r\n" + payload
+        )
+        received = bytearray()
+        try:
+            while data := await stream.receive_some():
+                received += data
+        except trio.BrokenResourceError:
+            pass  # reset by the closing side
+        return bytes(received)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"\xff" * 100,  # not a frame type
+        bytes.fromhex("04 00 00000001 7fffffff"),  # a DATA frame, huge, before the handshake
+        bytes.fromhex("01 00 00000000 00000001 a0"),  # a HELLO that is not one
+        b"",  # nothing at all: the handshake times out
+    ],
+)
+async def test_garbage_from_a_peer_closes_only_its_connection(
+    payload: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="roost.links")
+    async with linked(None, dict(connect_timeout=0.5)) as (a, b, _nursery):
+        answer = await raw_link(b.address, payload)
+        assert answer.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
+        assert b.handler.streams == b.handler.calls == 0
+        assert await a.links.call(b.address, {"op": "who"}) == "a"  # b still serves others
+    assert len([r for r in caplog.records if "accepted link" in r.getMessage()]) == 1
+
+
+async def test_a_peer_overrunning_its_window_loses_the_link() -> None:
+    async with linked(None, dict(stream_window=1024)) as (a, b, _nursery):
+        stream = await a.links.open_stream(b.address, {"kind": "stall"})
+        link = a.links._by_address[b.address]  # to break the rules on purpose
+        link.queue(encode_data(stream.id, bytes(2048)))  # past the 1 KiB window b announced
+        with pytest.raises(LinkUnavailable, match="closed"):
+            await stream.receive_some()
+        assert await a.links.call(b.address, {"op": "who"}) == "a"  # a new link
