@@ -22,14 +22,25 @@ What is here, and why the runtime needs it:
 from __future__ import annotations
 
 from ._actor import ActorHost
-from ._alarms import DEFAULT_MAX_RETRIES, DEFAULT_RETRY_DELAY, Alarm, AlarmChanges, Alarms
+from ._alarms import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_RETRY_DELAY,
+    RESERVED_PREFIX,
+    Alarm,
+    AlarmChanges,
+    Alarms,
+)
 from ._presence_channel import EXPIRY_ALARM, Presence, PresenceStore
 from ._rpc import bind_call, http_callable
+
+#: Alarm names that belong to the runtime (presence expiry): they never leave their node.
+RESERVED_ALARM_PREFIX = RESERVED_PREFIX
 
 __all__ = [
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_RETRY_DELAY",
     "EXPIRY_ALARM",
+    "RESERVED_ALARM_PREFIX",
     "ActorHost",
     "Alarm",
     "AlarmChanges",

@@ -16,29 +16,39 @@ this module; the states and their legal transitions are ``runtime/_lifecycle``.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from roost._errors import CommitFailed, RpcError, StoreUnavailable
 from roost.actors import Actor
-from roost.storage import StoredState
+from roost.storage import StoredState, read_file_fence, remove_actor_file
 
 from ._lifecycle import ActorState
+from ._placement import Activation
 from ._slot import ActorSlot
 
 log = logging.getLogger("roost.actor")
 
 
 async def activate(slot: ActorSlot) -> Actor:
-    """Build the instance and run ``on_start`` as its first turn (caller holds the lock)."""
+    """Build the instance and run ``on_start`` as its first turn (caller holds the lock).
+
+    On a cluster node the activation runs under the actor's lease (claimed now if this node
+    does not hold it; :class:`NotOwner` when another node does), and the state to start from
+    is decided by fences: see :func:`_stored_state`.
+    """
     slot.set_state(ActorState.ACTIVATING)
     try:
+        lease = await slot.registry.placement.activation(slot.actor_type, slot.key)
         actor = slot.cls(slot)
-        restored = await _stored_state(slot)
+        restored = await _stored_state(slot, lease)
         if restored is None:
             await slot.run_turn(_on_start, actor)
         else:
 
             async def restore_then_start(actor: Actor) -> None:
-                await actor.restore(restored.state)
+                if restored.state is not None and slot.cls.restore is not Actor.restore:
+                    await actor.restore(restored.state)
+                _restore_alarms(slot, restored.alarms)
                 await actor.on_start()
 
             await slot.run_turn(restore_then_start, actor)
@@ -53,8 +63,14 @@ async def activate(slot: ActorSlot) -> Actor:
     return actor
 
 
-async def _stored_state(slot: ActorSlot) -> StoredState | None:
-    """The last synced state, for an actor that restores and has no local file yet.
+async def _stored_state(slot: ActorSlot, lease: Activation) -> StoredState | None:
+    """The last synced state to start from, or None to start from the local file (or empty).
+
+    A single node restores only an actor that has no local file yet (G7). A cluster node
+    that has just claimed the lease compares the fence stamped in its local file with the
+    fence of the state in the store: a higher stored fence means another node owned the
+    actor since this file was last written, so the file is stale: it is removed and the
+    actor starts from the store (state and alarms). A file as new as the store is the truth.
 
     Raises:
         RpcError: ``unavailable`` (retryable) when the shared store does not answer: an
@@ -62,9 +78,27 @@ async def _stored_state(slot: ActorSlot) -> StoredState | None:
             503 with Retry-After, a call gets ``unavailable``.
     """
     registry = slot.registry
+    path = registry.db_path(slot.actor_type, slot.key)
+    if lease.claimed:
+        stored = lease.stored
+        if stored is None or slot.open_storage is not None:
+            return None
+        if path.exists():
+            if read_file_fence(path) >= stored.fence:
+                return None  # this file is as new as the store: it is the truth
+            remove_actor_file(path)
+            registry.stats.takeovers_total += 1
+            log.info(
+                "%s/%s: the store holds a newer state (fence %d) than the local file; "
+                "restoring from the store",
+                slot.actor_type,
+                slot.key,
+                stored.fence,
+            )
+        return stored
     if slot.cls.restore is Actor.restore:
         return None
-    if slot.open_storage is not None or registry.db_path(slot.actor_type, slot.key).exists():
+    if slot.open_storage is not None or path.exists():
         return None
     try:
         return await (await registry.sync.store()).read_state(slot.actor_type, slot.key)
@@ -76,6 +110,21 @@ async def _stored_state(slot: ActorSlot) -> StoredState | None:
             exc,
         )
         raise RpcError("unavailable", "the shared store is unavailable; retry later") from exc
+
+
+def _restore_alarms(slot: ActorSlot, alarms: Any) -> None:
+    """Set again the alarms that came from the store with the state (in the restore turn)."""
+    if not isinstance(alarms, list):
+        return
+    for alarm in alarms:
+        try:
+            slot.alarms.set(
+                str(alarm["name"]), at=float(alarm["scheduled_at"]), payload=alarm.get("payload")
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            log.warning(
+                "%s/%s: a stored alarm could not be set again: %s", slot.actor_type, slot.key, exc
+            )
 
 
 def restart(slot: ActorSlot) -> None:

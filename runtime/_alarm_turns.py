@@ -23,6 +23,7 @@ from roost.actors.hosting import (
 )
 
 from ._alarms import AlarmScheduler
+from ._placement import NotOwner
 from ._slot import ActorSlot
 
 log = logging.getLogger("roost.actor")
@@ -57,6 +58,11 @@ async def fire_alarm(slot: ActorSlot, name: str, *, force: bool = False) -> None
 
     try:
         await slot.turn(fire)
+    except NotOwner:
+        # Another node owns the actor now and fires its alarms (they moved with its state):
+        # this node's index entry is stale.
+        slot.registry.scheduler.forget([(slot.actor_type, slot.key, name)])
+        return
     except Exception as exc:
         if not fired:
             if force:

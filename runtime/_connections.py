@@ -45,6 +45,9 @@ class Connections:
         #: Draining: the listeners still answer, but only the probes (see HttpFront).
         self.stopping = False
         self.listening = False
+        #: What the drain closes WebSockets with: 1001 (going away) for a single node, 1012
+        #: (service restart: reconnect now) for a cluster node handing its actors over.
+        self.close_code = CloseCode.GOING_AWAY
         self._drained = trio.Event()  # stopping, and every peer is idle
         self._gone = trio.Event()  # stopping, and no peer is left
 
@@ -83,12 +86,16 @@ class Connections:
         nursery: trio.Nursery,
         scope: trio.CancelScope,
         handle: Handler,
+        extra: list[socket.socket] | None = None,
     ) -> None:
-        """Accept on the public listener (and the admin one) until ``scope`` is cancelled."""
+        """Accept on the public listener (the admin one, and ``extra`` listeners served like
+        the public one: a worker's own port) until ``scope`` is cancelled."""
         with scope:
             async with trio.open_nursery() as loops:
                 if admin is not None:
                     loops.start_soon(self._accept_loop, admin, nursery, True, handle)
+                for other in extra or ():
+                    loops.start_soon(self._accept_loop, other, nursery, False, handle)
                 await self._accept_loop(listener, nursery, False, handle)
 
     async def _accept_loop(
@@ -127,7 +134,7 @@ class Connections:
         """
         self.stopping = True
         for session in list(sessions):
-            session.close(CloseCode.GOING_AWAY, "server shutting down")
+            session.close(self.close_code, "server shutting down")
         self._peer_changed()
         with trio.move_on_after(max_seconds):
             await self._drained.wait()

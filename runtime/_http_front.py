@@ -15,12 +15,13 @@ import attrs
 import h11
 import trio
 
-from roost._errors import ConnectionRefused, HandshakeError, NotFound
+from roost._errors import ConnectionRefused, HandshakeError, LinkError, NotFound, RpcError
 from roost.actors import Actor, HttpCaller, Request, Response
 from roost.protocol import is_websocket_upgrade
 
 from ._app import App
 from ._auth import identify
+from ._cluster import Cluster
 from ._config import ServerConfig
 from ._connections import Connections
 from ._exposure import Exposure
@@ -66,22 +67,45 @@ class HttpFront:
         connections: Connections,
         registry: ActorRegistry,
         endpoint: Endpoint,
+        *,
+        cluster: Cluster | None = None,
     ) -> None:
         self.app = app
         self.config = config
+        #: A cluster node's routing: requests for actors owned elsewhere go to their owner.
+        self.cluster = cluster
         # Origins, trusted proxies, per-client limits, admin access (G10).
         self.exposure = exposure
         self.connections = connections
         self.registry = registry
         self._endpoint = endpoint
 
-    async def serve(self, peer: Peer) -> tuple[WebSocketSession, bytes] | None:
-        """Answer HTTP requests until the peer leaves or upgrades to a WebSocket."""
+    @property
+    def owner_headers(self) -> list[tuple[bytes, bytes]]:
+        """``Roost-Owner: HOST:PORT`` on a cluster node (the owner serves every request it
+        answers, forwarded or not), for key-aware load balancers; none on a single node."""
+        if self.cluster is None or not self.cluster.public_address:
+            return []
+        return [(b"roost-owner", self.cluster.public_address.encode())]
+
+    async def serve(
+        self, peer: Peer, *, prefix: bytes = b"", forwarded: bool = False
+    ) -> tuple[WebSocketSession, bytes] | None:
+        """Answer HTTP requests until the peer leaves, upgrades to a WebSocket, or goes to
+        the node that owns the actor it asks for (a cluster node).
+
+        ``prefix``: bytes another node or worker read from this connection already.
+        ``forwarded``: that node sent it here because this node owns the actor of its first
+        request, which is therefore served here or refused (never forwarded again).
+        """
         config = self.config
         connections = self.connections
         conn = new_connection()
+        if prefix:
+            conn.receive_data(prefix)
         while not peer.closed:
             request: h11.Request | None = None
+            elsewhere: tuple[str, str] | None = None
             try:
                 with self.exposure.gate.reading(peer.sock), trio.fail_after(config.request_timeout):
                     connections.idle(peer)  # between requests: nothing for a drain to wait on
@@ -91,7 +115,15 @@ class HttpFront:
                         connections.busy(peer)
                     if request is None:
                         return None
-                    body = await read_body(peer, conn, request, max_body=config.max_message_size)
+                    if self.cluster is not None:
+                        if _is_link(request):
+                            await self._accept_link(peer, conn)
+                            return None
+                        elsewhere = self._not_held_here(request)
+                    if elsewhere is None:
+                        body = await read_body(
+                            peer, conn, request, max_body=config.max_message_size
+                        )
             except trio.TooSlowError:
                 if conn.their_state is h11.IDLE and not conn.trailing_data[0]:
                     return None  # an idle keep-alive connection: just close it
@@ -103,6 +135,15 @@ class HttpFront:
             except (h11.RemoteProtocolError, ValueError):
                 await self.refuse(peer, conn, 400, "malformed HTTP request", request=request)
                 return None
+            if elsewhere is not None:
+                if await self._route(peer, conn, request, elsewhere, forwarded=forwarded):
+                    return None  # gone to its owner, or refused
+                forwarded = False
+                read = await self._read_body(peer, conn, request)
+                if read is None:
+                    return None
+                body = read
+            forwarded = False
             if not self.exposure.admit(peer, self._client_address(peer, request)):
                 await self.refuse(
                     peer, conn, 429, "too many connections from this address", request=request
@@ -127,6 +168,10 @@ class HttpFront:
                     response = attrs.evolve(
                         response, headers=(*response.headers, ("connection", "close"))
                     )
+                if self.cluster is not None:
+                    response = attrs.evolve(
+                        response, headers=(*response.headers, *_text(self.owner_headers))
+                    )
                 write_response(peer, conn, response, head=request.method == b"HEAD")
             except Exception:
                 # A bug or an invalid Response (a bad header, say): this request's failure.
@@ -142,6 +187,85 @@ class HttpFront:
                 return None
             conn.start_next_cycle()
         return None
+
+    # -- a cluster node's routing --------------------------------------------------------------
+
+    def _not_held_here(self, request: h11.Request) -> tuple[str, str] | None:
+        """The actor a request is for, when this node does not hold its lease now (never
+        raises: a target that is no actor's is answered by the usual path)."""
+        assert self.cluster is not None
+        try:
+            target = parse_target(request.target)
+            if target.raw_path.startswith(RUNTIME_PREFIX):
+                return None
+            if self.app.files_for(target.raw_path) is not None:
+                return None
+            route = route_actor(target, max_key_bytes=self.config.max_key_bytes)
+        except HandshakeError:
+            return None
+        if route is None or self.app.get(route.actor_type) is None:
+            return None
+        if self.cluster.serves(route.actor_type, route.key):
+            return None
+        return (route.actor_type, route.key)
+
+    async def _route(
+        self,
+        peer: Peer,
+        conn: h11.Connection,
+        request: h11.Request,
+        actor: tuple[str, str],
+        *,
+        forwarded: bool,
+    ) -> bool:
+        """Find the actor's owner and send the connection there; True when it is gone (to
+        the owner, or refused here), False when this node serves it (it holds the lease now).
+
+        A forwarded connection's first request is served here or refused: never sent on.
+        """
+        assert self.cluster is not None
+        try:
+            if forwarded:
+                await self.cluster.locate(*actor, forwarded=True)
+                return False
+            return await self.cluster.hand_over(peer, conn, request, actor)
+        except RpcError as exc:
+            log.info("cannot serve %s/%s here or at its owner: %s", *actor, exc.message)
+            headers = [(k.encode(), v.encode()) for k, v in RETRY_AFTER_UNAVAILABLE]
+            await self.refuse(
+                peer, conn, 503, "actor unavailable", headers=headers, request=request
+            )
+            return True
+
+    async def _read_body(
+        self, peer: Peer, conn: h11.Connection, request: h11.Request
+    ) -> bytes | None:
+        """The body of a request routed here after its head was read; None when refused."""
+        try:
+            with (
+                self.exposure.gate.reading(peer.sock),
+                trio.fail_after(self.config.request_timeout),
+            ):
+                return await read_body(peer, conn, request, max_body=self.config.max_message_size)
+        except trio.TooSlowError:
+            await self.refuse(peer, conn, 408, "request timeout", request=request)
+        except HandshakeError as exc:
+            await self.refuse(peer, conn, exc.status, exc.reason, request=request)
+        except (h11.RemoteProtocolError, ValueError):
+            await self.refuse(peer, conn, 400, "malformed HTTP request", request=request)
+        return None
+
+    async def _accept_link(self, peer: Peer, conn: h11.Connection) -> None:
+        """Another node's link (``GET /_roost/link``, Upgrade: roost-link): the link protocol
+        proves the cluster secret before anything is served (runtime/_links.py)."""
+        assert self.cluster is not None
+        self.connections.idle(peer)  # a link is no request a drain waits for
+        stream = trio.SocketStream(trio.socket.from_stdlib_socket(peer.sock))
+        trailing, _closed = conn.trailing_data
+        try:
+            await self.cluster.links.accept(stream, prefix=bytes(trailing))
+        except LinkError as exc:
+            log.info("a node link ended: %s", exc)
 
     async def refuse(
         self,
@@ -289,3 +413,21 @@ class HttpFront:
     def peer_address(self, peer: Peer) -> tuple[str, int] | None:
         """The socket's peer ``(host, port)``; None for a Unix socket or a closed one."""
         return peer.remote_address()
+
+
+def _is_link(request: h11.Request) -> bool:
+    """A node link's upgrade request (runtime/_links.py)."""
+    if request.target != LINK_TARGET or request.method != b"GET":
+        return False
+    return any(
+        name == b"upgrade" and value.lower() == LINK_UPGRADE for name, value in request.headers
+    )
+
+
+def _text(headers: list[tuple[bytes, bytes]]) -> tuple[tuple[str, str], ...]:
+    return tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in headers)
+
+
+#: The path and upgrade token of node links.
+LINK_TARGET = b"/_roost/link"
+LINK_UPGRADE = b"roost-link"

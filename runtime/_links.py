@@ -185,6 +185,11 @@ class NodeLinks:
         link = self._by_address.get(address)
         return link.peer_node if link is not None and link.alive else None
 
+    def advertise_as(self, address: str) -> None:
+        """Where peers reach this node, sent in HELLO so a peer that accepted our link reuses
+        it instead of dialing back (known only once the node listens)."""
+        self._advertise = address
+
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Host the links this node dials, until cancelled; then close every link."""
         try:

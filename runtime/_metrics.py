@@ -44,6 +44,8 @@ class Gauges:
     sync_pending: int = 0
     sync_lag_seconds: float = 0.0
     store_up: int = 1  # 0 while the shared store does not answer (what /_roost/ready reports)
+    leases_held: int = 0  # per-actor leases this node holds (a cluster node)
+    cluster_nodes: int = 0  # live nodes this node knows of, itself included (0: not a cluster)
 
 
 # (metric name, attribute, HELP) for each family, in exposition order. A counter is exposed
@@ -78,6 +80,12 @@ _GAUGES = (
         "roost_store_up",
         "store_up",
         "1 while the shared store answers, 0 while its calls fail or time out.",
+    ),
+    ("roost_leases_held", "leases_held", "Per-actor leases this node holds (a cluster node)."),
+    (
+        "roost_cluster_nodes",
+        "cluster_nodes",
+        "Live nodes of the cluster seen at the last membership check, this one included.",
     ),
 )
 _COUNTERS = (
@@ -129,6 +137,32 @@ _COUNTERS = (
         "roost_sync_snapshot_failures_total",
         "sync_snapshot_failures_total",
         "Snapshots that could not be taken because the actor failed to activate.",
+    ),
+    ("roost_lease_claims_total", "lease_claims_total", "Per-actor leases claimed."),
+    (
+        "roost_self_fences_total",
+        "self_fences_total",
+        "Actors stopped because their lease was lost or could have expired.",
+    ),
+    (
+        "roost_forwards_total",
+        "forwards_total",
+        "Connections forwarded to the owner node over a node link.",
+    ),
+    (
+        "roost_handoffs_total",
+        "handoffs_total",
+        "Connections handed to the owning sibling worker (the socket itself).",
+    ),
+    (
+        "roost_takeovers_total",
+        "takeovers_total",
+        "Actors claimed with a newer state in the store than the local file (moved here).",
+    ),
+    (
+        "roost_remote_calls_total",
+        "remote_calls_total",
+        "Actor-to-actor calls sent to the owner node over a node link.",
     ),
 )
 _HISTOGRAMS = (

@@ -25,27 +25,62 @@ from roost.storage import SharedStore, open_shared_store
 from ._alarms import AlarmScheduler, NodeClock
 from ._app import App
 from ._batcher import PassBatcher
+from ._cluster import Cluster
 from ._config import ServerConfig
+from ._membership import node_id_for
 from ._node_store import NodeStore
+from ._placement import Placement, Solo
 from ._registry import ActorRegistry
 from ._slot import ActorSlot
 from ._stats import NodeStats
 from ._sync import SyncWorker
+from ._worker import WorkerContext
 
 
 class Node:
     """One node's services, wired once. Build it inside trio, when the node starts serving:
     it opens node.sqlite and reads the actors left dirty by the last run (G7).
 
+    A cluster node (``--cluster-secret``, or a worker of ``--workers``) also gets its
+    :class:`~roost.runtime._cluster.Cluster` (leases, routing, links), which the registry
+    sees as its :class:`~roost.runtime._placement.Placement`; a single node places every
+    actor here (:class:`~roost.runtime._placement.Solo`).
+
     Call :meth:`close` when the node has stopped (after the sync worker's last flush).
     """
 
-    __slots__ = ("clock", "committer", "node_id", "node_store", "registry", "scheduler", "sync")
+    __slots__ = (
+        "clock",
+        "cluster",
+        "committer",
+        "node_dir",
+        "node_id",
+        "node_store",
+        "registry",
+        "scheduler",
+        "sync",
+    )
 
-    def __init__(self, app: App, config: ServerConfig, stats: NodeStats) -> None:
-        #: This node process's identity in the shared store.
-        self.node_id = f"node-{os.urandom(8).hex()}"
-        self.node_store = NodeStore(config.data_dir / "node.sqlite")
+    def __init__(
+        self,
+        app: App,
+        config: ServerConfig,
+        stats: NodeStats,
+        *,
+        worker: WorkerContext | None = None,
+    ) -> None:
+        #: This node's directory: the data dir, or a worker's own directory in it.
+        self.node_dir = config.data_dir if worker is None else worker.node_dir(config.data_dir)
+        secret = config.cluster_secret if worker is None else worker.secret
+        clustered = secret is not None
+        #: This node's identity in the shared store, kept in its directory across restarts
+        #: (a single node on the embedded store needs none that lasts).
+        self.node_id = (
+            node_id_for(self.node_dir)
+            if clustered or config.store is not None
+            else f"node-{os.urandom(8).hex()}"
+        )
+        self.node_store = NodeStore(self.node_dir / "node.sqlite")
         self.clock = NodeClock()
         self.scheduler = AlarmScheduler(self.node_store, self.clock)
         # The shared store opens on first use (a dirty actor, a restore): a node that never
@@ -60,7 +95,23 @@ class Node:
             stats=stats,
             interval=config.sync_interval,
             batch_size=config.sync_batch_size,
+            clustered=clustered,
         )
+        placement: Placement
+        if secret is not None:
+            self.cluster: Cluster | None = Cluster(
+                config,
+                node_id=self.node_id,
+                node_dir=self.node_dir,
+                secret=secret,
+                worker=worker,
+                sync=self.sync,
+                stats=stats,
+            )
+            placement = self.cluster
+        else:
+            self.cluster = None
+            placement = Solo()
         self.committer: PassBatcher[ActorSlot] = PassBatcher()
         self.registry = ActorRegistry(
             app=app,
@@ -76,6 +127,7 @@ class Node:
             sync=self.sync,
             committer=self.committer,
             node_id=self.node_id,
+            placement=placement,
         )
 
     def close(self) -> None:

@@ -24,7 +24,7 @@ import trio
 
 from roost._errors import CloseCode, RpcError
 from roost.actors import Actor
-from roost.actors.hosting import bind_call
+from roost.actors.hosting import RESERVED_ALARM_PREFIX, bind_call
 from roost.storage import ActorStorage, HandlePool, actor_db_path
 
 from . import _activation
@@ -33,6 +33,7 @@ from ._alarms import AlarmScheduler, NodeClock
 from ._app import ActorType, App
 from ._batcher import PassBatcher
 from ._lifecycle import ActorState
+from ._placement import Placement
 from ._slot import ActorSlot
 from ._stats import NodeStats
 from ._sync import SyncWorker
@@ -76,6 +77,7 @@ class ActorRegistry:
         sync: SyncWorker,
         committer: PassBatcher[ActorSlot],
         node_id: str,
+        placement: Placement,
     ) -> None:
         self.app = app
         self.data_dir = data_dir
@@ -92,6 +94,9 @@ class ActorRegistry:
         self.committer = committer
         #: This node process's identity in the shared store.
         self.node_id = node_id
+        #: Where actors live: here (a single node) or under this node's leases (a cluster).
+        self.placement = placement
+        self.clustered = placement.clustered
         self.slots: dict[tuple[str, str], ActorSlot] = {}
         self.active: OrderedDict[ActorSlot, None] = OrderedDict()  # least recently used first
         self._evictor: trio.Nursery | None = None
@@ -112,14 +117,58 @@ class ActorRegistry:
         return slot
 
     def storage_for(self, actor_type: str, key: str) -> ActorStorage:
-        """Storage for one actor; its file is created only when first used."""
+        """Storage for one actor; its file is created only when first used (and stamped
+        with the lease's fence on a cluster node: storage/_file_fence.py)."""
         return ActorStorage(
             self.db_path(actor_type, key),
             actor_type=actor_type,
             key=key,
             pool=self.pool,
             synchronous=self.synchronous,
+            fence=self.placement.fence(actor_type, key) if self.clustered else None,
         )
+
+    # -- the cluster's questions (runtime/_placement) -----------------------------------------
+
+    def serves(self, slot: ActorSlot) -> bool:
+        return self.placement.serves(slot.actor_type, slot.key)
+
+    def lease_fence(self, actor_type: str, key: str) -> int | None:
+        return self.placement.fence(actor_type, key) if self.clustered else None
+
+    def has_slot(self, actor_type: str, key: str) -> bool:
+        return (actor_type, key) in self.slots
+
+    def pending_alarms(self, slot: ActorSlot) -> list[dict[str, Any]] | None:
+        """The actor's own pending alarms, for the store (a cluster node; else None): they
+        move with its state, so the next owner fires them (roost's own alarms stay)."""
+        if not self.clustered:
+            return None
+        storage = slot.open_storage
+        if storage is None and not self.db_path(slot.actor_type, slot.key).exists():
+            return None
+        return [
+            {
+                "name": a.name,
+                "due_at": a.due_at,
+                "scheduled_at": a.scheduled_at,
+                "payload": a.payload,
+            }
+            for a in slot.alarms.list()
+            if not a.quarantined and not a.name.startswith(RESERVED_ALARM_PREFIX)
+        ] or None
+
+    async def wake_for_alarms(self, actor_type: str, key: str) -> None:
+        """Activate an actor taken over for its due alarms (its state and alarms come from
+        the store); the scheduler fires them once they are in this node's index."""
+        slot = self.resolve(actor_type, key)
+        if slot is None:
+            return
+
+        async def nothing(actor: Actor) -> None:
+            return None
+
+        await slot.turn(nothing)
 
     def db_path(self, actor_type: str, key: str) -> Path:
         return actor_db_path(self.data_dir, actor_type, key)
@@ -213,6 +262,10 @@ class ActorRegistry:
         if target is None:
             raise RpcError("not_found", f"no actor type {actor_type!r}")
         invoke = bind_call(target.cls, method, args)
+        if self.clustered and conn is None:  # an actor's call: its owner may be elsewhere
+            answered, result = await self.placement.call_elsewhere(actor_type, key, method, args)
+            if answered:
+                return result
         chain = _call_chain.get()
         if caller is not None:
             chain = (*chain, caller)
@@ -252,6 +305,8 @@ class ActorRegistry:
 
     async def fence_lost(self, actor_type: str, key: str) -> None:
         """Another node owns this actor now: close its connections and stop it here."""
+        if self.clustered:
+            self.placement.fence_refused(actor_type, key)
         slot = self.slots.get((actor_type, key))
         if slot is None:
             return

@@ -25,10 +25,12 @@ from roost.protocol import CloseCode
 from ._alarm_turns import fire_alarm
 from ._app import App
 from ._batcher import PassBatcher
+from ._cluster import cluster_addresses
 from ._config import ServerConfig
 from ._connections import Connections, listen
 from ._exposure import Exposure
 from ._http_front import HttpFront
+from ._membership import host_text, run_solo
 from ._metrics import Gauges, MetricsExporter
 from ._node import Node
 from ._registry import ActorRegistry
@@ -38,6 +40,7 @@ from ._stats import NodeStats
 from ._sync import SyncWorker
 from ._transport import Peer
 from ._websocket import WebSocketSession
+from ._worker import WorkerContext
 
 log = logging.getLogger("roost.server")
 
@@ -60,9 +63,13 @@ class Server:
     (graceful: stop accepting, let turns finish, close WebSockets with 1001).
     """
 
-    def __init__(self, app: App, config: ServerConfig | None = None) -> None:
+    def __init__(
+        self, app: App, config: ServerConfig | None = None, *, worker: WorkerContext | None = None
+    ) -> None:
         self.app = app
         self.config = config or ServerConfig()
+        #: Set in a worker process of ``--workers N``: its index, the inherited listener.
+        self.worker = worker
         self.stats = NodeStats()
         # The node's services (runtime/_node.py), built when serve() starts: building them
         # opens node.sqlite, which a Server that is only configured must not do.
@@ -116,6 +123,8 @@ class Server:
             sync_pending=sync.pending,
             sync_lag_seconds=sync.lag(),
             store_up=int(sync.store_ready),
+            leases_held=0 if self.node.cluster is None else self.node.cluster.keeper.count,
+            cluster_nodes=0 if self.node.cluster is None else self.node.cluster.live_nodes,
         )
 
     def statistics(self) -> ServerStatistics:
@@ -135,14 +144,27 @@ class Server:
         """Listen, serve until :meth:`shutdown`, then shut down gracefully."""
         config = self.config
         connections = self._connections
-        listener = listen(config.host, config.port, backlog=1024)
+        worker = self.worker
+        if worker is None:
+            listener = listen(config.host, config.port, backlog=1024)
+        else:  # the supervisor's socket, shared by every worker
+            listener = worker.listener()
         self.port = listener.getsockname()[1]
         admin = self._listen_admin()
-        node = self._node = Node(self.app, config, self.stats)
+        # A worker's own address, for its siblings' links (the public port reaches any worker).
+        private = listen("127.0.0.1", 0, backlog=128) if worker is not None else None
+        node = self._node = Node(self.app, config, self.stats, worker=worker)
         registry, sync = node.registry, node.sync
         self._front = HttpFront(
-            self.app, config, self.exposure, connections, registry, self._runtime_endpoint
+            self.app,
+            config,
+            self.exposure,
+            connections,
+            registry,
+            self._runtime_endpoint,
+            cluster=node.cluster,
         )
+        extra = [] if private is None else [private]
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
@@ -150,6 +172,31 @@ class Server:
                 nursery.start_soon(node.committer.run, ActorSlot.commit_group)
                 nursery.start_soon(self._maintain)
                 await nursery.start(registry.run_evictions)
+                cluster_scope = trio.CancelScope()
+                if node.cluster is not None:
+                    address, public = cluster_addresses(config, self.port, private)
+                    await nursery.start(
+                        partial(
+                            _run_in_started,
+                            cluster_scope,
+                            partial(
+                                node.cluster.run,
+                                registry,
+                                self,
+                                address=address,
+                                public_address=public,
+                            ),
+                        )
+                    )
+                elif config.store is not None:
+                    solo = partial(
+                        run_solo,
+                        node.sync.store,
+                        node_id=node.node_id,
+                        address=f"{host_text(config.host)}:{self.port}",
+                        close_timeout=config.close_timeout,
+                    )
+                    await nursery.start(partial(_run_in_started, cluster_scope, solo))
                 alarm_scope = trio.CancelScope()
                 fire = registry.fire_due_alarm
                 nursery.start_soon(_run_in, alarm_scope, partial(node.scheduler.run, fire))
@@ -158,11 +205,16 @@ class Server:
                 accept_scope = trio.CancelScope()
                 connections.listening = True
                 nursery.start_soon(
-                    connections.accept, listener, admin, nursery, accept_scope, self._handle
+                    connections.accept, listener, admin, nursery, accept_scope, self._handle, extra
                 )
                 task_status.started(self)
                 await self._stop_requested.wait()
                 alarm_scope.cancel()
+                if node.cluster is not None:
+                    # Handing over, not going away: clients reconnect at once (1012) and
+                    # other nodes take the actors as soon as their leases are released.
+                    node.cluster.draining = True
+                    connections.close_code = CloseCode.SERVICE_RESTART
                 await connections.drain(self.sessions, config.shutdown_timeout)
                 # The listeners close when the drain ends, not when it begins: meanwhile
                 # they answer probes (ready: 503 stopping) and refuse the rest with 503.
@@ -171,13 +223,20 @@ class Server:
                 listener.close()
                 if admin is not None:
                     admin.close()
+                for sock in extra:
+                    sock.close()
                 await connections.cut(config.close_timeout)
                 await registry.stop_all()
                 sync_scope.cancel()
                 await self._final_sync(node)
+                if node.cluster is not None:
+                    await node.cluster.hand_back(config.shutdown_timeout)
+                cluster_scope.cancel()
                 nursery.cancel_scope.cancel()
         finally:
             listener.close()
+            for sock in extra:
+                sock.close()
             if admin is not None:
                 admin.close()
             node.close()
@@ -185,16 +244,31 @@ class Server:
                 await sync.aclose()
             self._stopped.set()
 
-    def serve_socket(self, sock: socket.socket) -> None:
+    def serve_socket(
+        self,
+        sock: socket.socket,
+        *,
+        prefix: bytes = b"",
+        client: tuple[str, int] | None = None,
+        forwarded: bool = False,
+    ) -> None:
         """Serve an already connected socket as if it had been accepted.
 
         The test kit hands it one end of a ``socket.socketpair()``, so tests talk to the
-        real server code without a listening port. Call only while :meth:`serve` runs.
+        real server code without a listening port; the cluster hands it connections that
+        another node or worker forwarded: ``prefix`` are the bytes that node read already,
+        ``client`` the address the client connected from, and ``forwarded`` says that the
+        first request must be served here (never forwarded again). Call only while
+        :meth:`serve` runs.
         """
-        if self._nursery is None or self._connections.stopping:
+        if self._nursery is None:
+            raise RuntimeError("the server is not serving")
+        if self._connections.stopping and not forwarded:
             raise RuntimeError("the server is not serving")
         sock.setblocking(False)
-        self._nursery.start_soon(self._handle, sock)
+        self._nursery.start_soon(
+            partial(self._handle, sock, prefix=prefix, client=client, forwarded=forwarded)
+        )
 
     async def fire_alarm(self, actor_type: str, key: str, name: str) -> None:
         """Fire the alarm ``name`` of an actor now, whatever its due time (for tests)."""
@@ -257,7 +331,15 @@ class Server:
 
     # -- one TCP connection ------------------------------------------------------------------
 
-    async def _handle(self, sock: socket.socket, admin: bool = False) -> None:
+    async def _handle(
+        self,
+        sock: socket.socket,
+        admin: bool = False,
+        *,
+        prefix: bytes = b"",
+        client: tuple[str, int] | None = None,
+        forwarded: bool = False,
+    ) -> None:
         """Serve one TCP connection; whatever goes wrong ends this connection only.
 
         ``admin``: it came in on the admin listener, which serves the runtime endpoints only.
@@ -268,9 +350,11 @@ class Server:
         """
         assert self._front is not None  # built by serve(), which runs this task
         peer = Peer(sock, self._flusher, max_outbound_bytes=self.config.max_outbound_bytes)
+        if forwarded:
+            peer.set_remote_address(client)
         self._connections.add(peer, admin=admin)
         try:
-            upgraded = await self._front.serve(peer)
+            upgraded = await self._front.serve(peer, prefix=prefix, forwarded=forwarded)
             if upgraded is not None:
                 # Only the session stays referenced while the WebSocket lives: the HTTP
                 # parser and the upgrade request are gone with HttpFront.serve's frame.
@@ -287,10 +371,21 @@ class Server:
         self.sessions.add(session)
         try:
             if self._connections.stopping:
-                session.close(CloseCode.GOING_AWAY, "server shutting down")
+                session.close(self._connections.close_code, "server shutting down")
             await session.run(trailing)
         finally:
             self.sessions.discard(session)
+
+
+async def _run_in_started(
+    scope: trio.CancelScope,
+    fn: Callable[..., Awaitable[None]],
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run ``fn`` (which supports ``nursery.start``) inside ``scope``."""
+    with scope:
+        await fn(task_status=task_status)
 
 
 async def _run_in(scope: trio.CancelScope, fn: Callable[[], Awaitable[None]]) -> None:

@@ -49,6 +49,7 @@ from ._batcher import PassBatcher
 from ._lifecycle import ActorState, check_transition
 from ._messaging import SlotMessaging
 from ._outbox import Outbox, SlotSession
+from ._placement import NotOwner, Placement
 from ._routing import check_key
 from ._stats import NodeStats
 
@@ -107,6 +108,20 @@ class SlotNode(Protocol):
     def slots(self) -> dict[tuple[str, str], ActorSlot]: ...
 
     def storage_for(self, actor_type: str, key: str) -> ActorStorage: ...
+
+    def lease_fence(self, actor_type: str, key: str) -> int | None: ...
+
+    def pending_alarms(self, slot: ActorSlot) -> list[dict[str, Any]] | None: ...
+
+    @property
+    def clustered(self) -> bool: ...
+
+    @property
+    def placement(self) -> Placement: ...
+
+    def serves(self, slot: ActorSlot) -> bool:
+        """Whether this node may run the actor's turns now (its lease is valid)."""
+        ...
 
     def db_path(self, actor_type: str, key: str) -> Path: ...
 
@@ -258,6 +273,10 @@ class ActorSlot(SlotMessaging):
                 raise
         try:
             actor = self.actor
+            if actor is not None and self.registry.clustered and not self.registry.serves(self):
+                # A cluster node whose lease expired (a pause, a lost store): not one more
+                # turn here (G1); the lease keeper closes the connections with 1012.
+                raise NotOwner(self.actor_type, self.key)
             if actor is None:
                 actor = await self.registry.activate(self)
             try:
@@ -361,7 +380,11 @@ class ActorSlot(SlotMessaging):
         if changes:
             self._before_commit(changes)
         ident = (self.actor_type, self.key)
-        sync = self.registry.sync if self._dirty_in_turn else None
+        # A cluster node also syncs an actor whose alarms changed: they move with its state.
+        dirty = self._dirty_in_turn or (
+            changes and self.registry.clustered and any(not n.startswith("roost.") for n in changes)
+        )
+        sync = self.registry.sync if dirty else None
         if sync is not None:
             sync.before_commit(ident)
         if self._storage is not None:

@@ -52,13 +52,19 @@ class NodeStats:
         "alarms_fired_total",
         "alarms_quarantined_total",
         "evictions_total",
+        "forwards_total",
+        "handoffs_total",
         "hibernations_total",
+        "lease_claims_total",
         "messages_received_total",
         "messages_sent_total",
+        "remote_calls_total",
+        "self_fences_total",
         "slow_consumer_disconnects_total",
         "sync_batches_total",
         "sync_failures_total",
         "sync_snapshot_failures_total",
+        "takeovers_total",
         "turn_seconds",
         "turns_grouped_total",
     )
@@ -76,6 +82,16 @@ class NodeStats:
         self.alarms_fired_total = 0
         self.alarm_failures_total = 0
         self.alarms_quarantined_total = 0
+        # The cluster (issue 14): leases claimed, actors stopped because their lease was lost
+        # or could be, connections forwarded over a node link or handed to a sibling worker,
+        # actors restored from the store on a claim that took them from another node, and
+        # actor-to-actor calls answered by another node.
+        self.lease_claims_total = 0
+        self.self_fences_total = 0
+        self.forwards_total = 0
+        self.handoffs_total = 0
+        self.takeovers_total = 0
+        self.remote_calls_total = 0
         self.turns_grouped_total = 0  # turns whose COMMIT was shared with the next turn's
         self.turn_seconds = Histogram(TURN_BUCKETS)
         self.alarm_lateness_seconds = Histogram(LATENESS_BUCKETS)

@@ -43,6 +43,7 @@ from roost.actors import Actor
 from roost.storage import EncodedState, SharedStore
 
 from ._node_store import NodeStore
+from ._placement import NotOwner
 from ._slot import ActorSlot
 from ._stats import NodeStats
 
@@ -79,9 +80,23 @@ class _Retry:
 class _Snapshot:
     state: EncodedState
     generation: int  # of the dirty mark when it was taken
+    fence: int | None = None  # the actor's lease fence when it was taken (a cluster node)
+    alarms: list[dict[str, Any]] | None = None  # its pending alarms then (a cluster node)
 
 
-class SyncNode(Protocol):
+class SnapshotSource(Protocol):
+    """What a snapshot records beside the state on a cluster node (the registry has it)."""
+
+    def lease_fence(self, actor_type: str, key: str) -> int | None:
+        """The actor's lease fence on a cluster node; None on a single node."""
+        ...
+
+    def pending_alarms(self, slot: ActorSlot) -> list[dict[str, Any]] | None:
+        """The actor's pending alarms for the store (a cluster node), else None."""
+        ...
+
+
+class SyncNode(SnapshotSource, Protocol):
     """What the sync worker needs of its node's actors (runtime/_registry.py implements it;
     declared here, so sync does not import the registry that holds it). It is given to
     :meth:`SyncWorker.run` and :meth:`SyncWorker.flush`, not to the constructor: the registry
@@ -118,9 +133,12 @@ class SyncWorker:
         interval: float,
         batch_size: int = 500,
         snapshot_max_backoff: float = SNAPSHOT_MAX_BACKOFF,
+        clustered: bool = False,
     ) -> None:
         self._node = node_store
         self._store = store
+        #: A cluster node: writes carry each actor's lease fence, not the node's epoch.
+        self.clustered = clustered
         self.node_id = node_id
         self._stats = stats
         self._interval = interval
@@ -195,6 +213,10 @@ class SyncWorker:
             return trio.current_time() - dirty.since
         return 0.0
 
+    def is_synced(self, ident: ActorId) -> bool:
+        """Whether everything the actor committed is in the store (nothing dirty or pending)."""
+        return ident not in self._dirty and ident not in self._pending
+
     # -- marking, around a turn's commit ------------------------------------------------------
 
     def before_commit(self, actor: ActorId) -> None:
@@ -217,7 +239,7 @@ class SyncWorker:
         ident = (slot.actor_type, slot.key)
         dirty = self._dirty.get(ident)
         if dirty is not None:
-            self._record(ident, actor.snapshot(), dirty.generation)
+            self._record(ident, actor.snapshot(), dirty.generation, slot, slot.registry)
 
     # -- running ------------------------------------------------------------------------------
 
@@ -316,7 +338,7 @@ class SyncWorker:
                         # Between turns with everything committed: read it as it is, no turn
                         # needed (the common case, so it skips the coroutine of _snapshot).
                         self._retries.pop(ident, None)
-                        self._record(ident, slot.actor.snapshot(), dirty.generation)
+                        self._record(ident, slot.actor.snapshot(), dirty.generation, slot, node)
                     else:
                         retry = self._retries.get(ident)
                         if retry is not None and trio.current_time() < retry.due:
@@ -341,16 +363,30 @@ class SyncWorker:
 
         async def take(actor: Actor) -> None:
             taken.append(actor.snapshot())
+            taken.append(node.pending_alarms(slot))
 
         try:
             await slot.turn(take)  # waits for a running turn; activates an evicted actor
+        except NotOwner:
+            # Another node owns the actor now (a mark left from before this node lost it):
+            # its state is that node's to sync.
+            log.info("dropping dirty mark of %s/%s: another node owns it now", *ident)
+            self._synced(ident, None)
+            return
         except Exception as exc:
             self._could_not_snapshot(ident, exc)
             return
         self._retries.pop(ident, None)
         # Recorded only now: the turn, and any group it closed, committed.
         dirty = self._dirty.get(ident)
-        self._record(ident, taken[0], dirty.generation if dirty else generation)
+        self._record(
+            ident,
+            taken[0],
+            dirty.generation if dirty else generation,
+            slot,
+            node,
+            alarms=taken[1],
+        )
 
     def _could_not_snapshot(self, ident: ActorId, exc: Exception) -> None:
         """The actor failed to activate for its snapshot: back off, never retry every round
@@ -377,8 +413,33 @@ class SyncWorker:
                 delay,
             )
 
-    def _record(self, ident: ActorId, state: Any, generation: int) -> None:
-        """Keep ``state`` as the actor's pending snapshot (None: it has nothing to sync)."""
+    def _record(
+        self,
+        ident: ActorId,
+        state: Any,
+        generation: int,
+        slot: ActorSlot,
+        node: SnapshotSource,
+        *,
+        alarms: list[dict[str, Any]] | bool | None = False,
+    ) -> None:
+        """Keep ``state`` as the actor's pending snapshot (None: it has nothing to sync).
+
+        On a cluster node the snapshot carries the actor's lease fence and its pending
+        alarms (``alarms``: already read in the snapshot's turn, or False to read them now),
+        so the next owner restores both; an actor whose lease this node no longer holds is
+        not written at all (a newer owner exists, or will).
+        """
+        fence = node.lease_fence(*ident)
+        if alarms is False:
+            alarms = node.pending_alarms(slot)
+        assert alarms is not True
+        if fence is None and self.clustered:
+            self._pending.pop(ident, None)
+            self._synced(ident, None)
+            return
+        if state is None and alarms:
+            state = {}  # alarms alone are worth a row: the next owner must fire them
         if state is None:  # nothing to sync for this actor
             self._pending.pop(ident, None)
             self._synced(ident, generation)
@@ -390,7 +451,7 @@ class SyncWorker:
             self._pending.pop(ident, None)
             self._synced(ident, None)
             return
-        self._pending[ident] = _Snapshot(encoded, generation)
+        self._pending[ident] = _Snapshot(encoded, generation, fence, alarms)
 
     async def _write(
         self, node: SyncNode, idents: list[ActorId], snapshots: list[_Snapshot]
@@ -398,7 +459,12 @@ class SyncWorker:
         """Write one batch; forget what it stored, stop the actors it was refused for."""
         store = await self.store()
         states = [snapshot.state for snapshot in snapshots]
-        refused = await store.write_snapshots(self.fence, idents, states)
+        if self.clustered:  # each actor under its own lease's fence, with its alarms
+            fences: int | list[int] = [snapshot.fence or 0 for snapshot in snapshots]
+            alarms: list[Any] | None = [snapshot.alarms for snapshot in snapshots]
+        else:
+            fences, alarms = self.fence, None
+        refused = await store.write_snapshots(fences, idents, states, alarms)
         self._stats.sync_batches_total += 1
         self.written_total += len(idents) - len(refused)
         stale = {(outcome.actor_type, outcome.key): outcome for outcome in refused}
@@ -410,10 +476,10 @@ class SyncWorker:
             if ident not in stale:
                 self._synced(ident, snapshot.generation, cleared)
         for ident, outcome in stale.items():
-            log.error(
-                "shared store refused %s/%s: fence %d is stale (now %d); stopping it here",
+            log.warning(
+                "shared store refused %s/%s: its fence is stale (now %d, another node owns "
+                "it); stopping it here",
                 *ident,
-                self.fence,
                 outcome.fence,
             )
             self._synced(ident, None, cleared)
@@ -452,5 +518,7 @@ async def node_epoch(store: SharedStore, node_id: str) -> int:
         lease = await store.acquire_lease(EPOCH_TYPE, EPOCH_KEY, node_id, 5.0)
         if lease is not None:
             await store.release_lease(lease)
-            return lease.fence
+            # Above every per-actor fence too: a single node started on a store a cluster
+            # used must not have its writes refused as stale.
+            return max(lease.fence, await store.max_fence())
         await trio.sleep(0.05)  # another node is taking its epoch right now

@@ -85,6 +85,11 @@ class Peer:
         assert self._remote is not True
         return self._remote
 
+    def set_remote_address(self, address: tuple[str, int] | None) -> None:
+        """The client's address when another node or worker forwarded the connection (the
+        socket's own peer is that node, or a socket pair)."""
+        self._remote = address
+
     # -- reading ---------------------------------------------------------------------------
 
     async def receive(self) -> bytes:

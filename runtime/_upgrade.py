@@ -51,6 +51,11 @@ class UpgradeFront(Protocol):
     connections: Connections
     registry: ActorRegistry
 
+    @property
+    def owner_headers(self) -> list[tuple[bytes, bytes]]:
+        """``Roost-Owner: HOST:PORT`` on a cluster node (key-aware load balancers), else none."""
+        ...
+
     async def refuse(
         self,
         peer: Peer,
@@ -133,7 +138,7 @@ async def upgrade(
     def accept() -> None:
         # After the commit, before the turn's frames: the 101 must lead the stream.
         response = h11.InformationalResponse(
-            status_code=101, headers=accept_headers(upgrade, subprotocol)
+            status_code=101, headers=[*accept_headers(upgrade, subprotocol), *front.owner_headers]
         )
         peer.write(conn.send(response))
         session.opened()

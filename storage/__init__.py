@@ -9,6 +9,7 @@ from __future__ import annotations
 from ._actor_storage import ActorStorage
 from ._codec import MAX_VALUE_DEPTH
 from ._connection import SYNCHRONOUS_MODES
+from ._file_fence import read_file_fence, remove_actor_file
 from ._kv import KV
 from ._lock import DataDirLock, DataDirLocked
 from ._paths import actor_db_path, validate_actor_type
@@ -54,5 +55,7 @@ __all__ = [
     "WriteStatus",
     "actor_db_path",
     "open_shared_store",
+    "read_file_fence",
+    "remove_actor_file",
     "validate_actor_type",
 ]

@@ -44,6 +44,7 @@ from ._connection import (
     open_connection,
     set_synchronous,
 )
+from ._file_fence import SIDE_FILES, stamp_fence
 from ._kv import KV
 from ._pool import HandlePool
 
@@ -58,7 +59,7 @@ _META_READ = "SELECT name, value FROM _roost_meta WHERE name IN ('actor_type', '
 _META_EXISTS = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_roost_meta'"
 _TABLES = "SELECT name FROM sqlite_master WHERE type = 'table' AND name != '_roost_meta'"
 #: The files SQLite keeps beside a database.
-_SIDE_FILES = ("-wal", "-shm", "-journal")
+_SIDE_FILES = SIDE_FILES
 
 
 class ActorStorage:
@@ -95,6 +96,9 @@ class ActorStorage:
         synchronous: ``PRAGMA synchronous`` for this file: ``"NORMAL"`` (default: survives
             process crashes) or ``"FULL"`` (also survives power loss; one fsync per commit).
         busy_timeout: Seconds to wait for a lock held by another process (tools).
+        fence: The fence of the lease this activation holds (a cluster node): the file is
+            stamped with it when opened (storage/_file_fence.py), so a later owner can tell
+            whether the file is older than the state in the shared store.
 
     Raises:
         ConfigError: if ``synchronous`` is not one of :data:`SYNCHRONOUS_MODES`.
@@ -109,8 +113,10 @@ class ActorStorage:
         pool: HandlePool,
         synchronous: str = "NORMAL",
         busy_timeout: float = 5.0,
+        fence: int | None = None,
     ) -> None:
         self._path = Path(path)
+        self._fence = fence
         self._actor_type = actor_type
         self._key = key
         self._pool = pool
@@ -439,6 +445,8 @@ class ActorStorage:
         # the next open initialises).
         meta_in_turn = fresh and self._in_turn
         try:
+            if self._fence is not None:
+                stamp_fence(conn, self._fence)
             if not meta_in_turn:
                 self._check_meta(conn, fresh=fresh)
             if fresh:

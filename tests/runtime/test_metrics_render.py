@@ -21,6 +21,8 @@ GAUGES = Gauges(
     open_databases=4,
     sync_pending=9,
     sync_lag_seconds=1.5,
+    leases_held=13,
+    cluster_nodes=3,
 )
 # Exposed name -> (NodeStats attribute, value). The quarantine counter is not named
 # roost_alarms_quarantined_total: its family would clash with the roost_alarms_quarantined gauge.
@@ -38,6 +40,12 @@ COUNTERS = {
     "roost_turns_grouped_total": ("turns_grouped_total", 13),
     "roost_sync_failures_total": ("sync_failures_total", 11),
     "roost_sync_snapshot_failures_total": ("sync_snapshot_failures_total", 4),
+    "roost_lease_claims_total": ("lease_claims_total", 21),
+    "roost_self_fences_total": ("self_fences_total", 2),
+    "roost_forwards_total": ("forwards_total", 17),
+    "roost_handoffs_total": ("handoffs_total", 19),
+    "roost_takeovers_total": ("takeovers_total", 3),
+    "roost_remote_calls_total": ("remote_calls_total", 23),
 }
 # One value per region of the turn buckets, including exactly on a bound and past the last one.
 TURNS = [0.00005, 0.0001, 0.0003, 0.003, 0.003, 0.2, 0.9, 4.0]

@@ -11,6 +11,7 @@ import pytest
 import trio
 
 from roost import Actor, App, Connection, rpc
+from roost.runtime._membership import ClusterConflict
 from roost.runtime._node_store import NodeStore
 from roost.runtime._stats import NodeStats
 from roost.runtime._sync import SyncWorker
@@ -141,33 +142,31 @@ async def test_an_actor_without_its_file_restores_from_the_store(
     assert Counter.starts == [0, 7, 0]  # restore ran before on_start
 
 
-async def test_two_owners_with_different_fences_exactly_one_write_wins(
+async def test_a_second_single_node_on_the_store_refuses_to_start(
     tmp_path: Path, shared_url: str, threaded_autojump_clock: trio.abc.Clock
 ) -> None:
-    shared = shared_url
+    """Two single nodes on one store would write the same actors without leases and diverge
+    (issue 14): the second refuses to start, naming the live one; nothing of it is written."""
     with trio.fail_after(600):
-        async with running(make_app(), tmp_path / "a", store=shared, sync_interval=1) as node_a:
-            async with connect(node_a, "/counter/x") as on_a:
+        async with running(make_app(), tmp_path / "a", store=shared_url, sync_interval=1) as a:
+            async with connect(a, "/counter/x") as on_a:
                 await bump(on_a, 1)
-                await trio.sleep(2)  # node A syncs first: it takes the lower epoch
-                async with (
-                    running(make_app(), tmp_path / "b", store=shared, sync_interval=1) as node_b,
-                    connect(node_b, "/counter/x") as on_b,
-                ):
-                    # B has no local file: it restores A's synced count (1), then adds 5.
-                    assert await bump(on_b, 5) == 6
-                    await trio.sleep(2)  # node B's write, with the higher fence, wins
-                    state = await stored(tmp_path, "x", shared)
-                    assert state is not None and state.state["n"] == 6
-                    assert node_b.sync is not None and state.fence == node_b.sync.fence
-                    await on_a.send_message("+")  # A's next write is refused: A stops x
-                    assert await on_a.get_message() == "2"
-                    closed = await _closed_code(on_a)
-                    assert closed == 1012
-                    await trio.sleep(3)
-                    state = await stored(tmp_path, "x", shared)
-                    assert state is not None and state.state["n"] == 6  # A never overwrote it
-                    assert state.fence == node_b.sync.fence
+                await trio.sleep(2)
+                with pytest.raises(BaseException) as refused:
+                    async with running(make_app(), tmp_path / "b", store=shared_url):
+                        pass
+                conflict = refused.value
+                while isinstance(conflict, BaseExceptionGroup):
+                    conflict = conflict.exceptions[0]
+                assert isinstance(conflict, ClusterConflict)
+                assert a.node.node_id in str(conflict)
+                assert "--cluster-secret" in str(conflict)
+                assert not (tmp_path / "b" / "counter").exists()
+                assert await bump(on_a, 1) == 2  # the first node goes on undisturbed
+        # Once the first node has stopped (and left the table), another may start.
+        async with running(make_app(), tmp_path / "b", store=shared_url) as b:
+            async with connect(b, "/counter/x") as on_b:
+                assert await bump(on_b, 1) == 3  # restored from the store: A synced 2
 
 
 async def _closed_code(ws: Any) -> int:
@@ -383,7 +382,8 @@ async def test_marks_left_by_an_earlier_run_are_synced_at_start(
     app.actor("item", Item)
     with trio.fail_after(600):
         async with running(app, tmp_path / "node", store=shared_url, sync_interval=1) as server:
-            assert await metric(server, "roost_sync_pending") == 2
+            # Both, or the known one only if the first round ran while the node registered.
+            assert await metric(server, "roost_sync_pending") in (1, 2)
             for _ in range(10):
                 await trio.sleep(1)
                 if await metric(server, "roost_sync_pending") == 0:
