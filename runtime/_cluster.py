@@ -99,6 +99,8 @@ class ClusterServer(Protocol):
         forwarded: bool = False,
     ) -> None: ...
 
+    def metrics_snapshot(self) -> dict[str, Any]: ...
+
 
 class ClusterRegistry(Protocol):
     """What the cluster needs of the node's actors (runtime/_registry.py implements it)."""
@@ -404,7 +406,10 @@ class Cluster(LeaseNode):
         await splice(ours, stream)  # closes both when the connection ends
 
     async def on_call(self, peer_node: str, request: dict[str, Any]) -> Any:
-        """An actor-to-actor call for an actor of this node (or one nobody holds)."""
+        """An actor-to-actor call for an actor of this node (or one nobody holds), or a
+        sibling worker asking for this worker's metrics."""
+        if request.get("kind") == "metrics" and self._server is not None:
+            return self._server.metrics_snapshot()
         if self._registry is None or self.draining:
             raise RpcError("unavailable", "the node is not serving")
         try:
@@ -414,6 +419,34 @@ class Cluster(LeaseNode):
             raise RpcError("bad_request", f"malformed call: {exc}") from None
         await self.locate(actor_type, key, forwarded=True)
         return await self._registry.call_actor(None, actor_type, key, method, args)
+
+    async def sibling_metrics(self) -> list[tuple[str, dict[str, Any]]]:
+        """The metrics of every live sibling worker, as ``(index, snapshot)``; a sibling that
+        does not answer within a second is left out of this scrape."""
+        if self.worker is None:
+            return []
+        store = await self._sync.store()
+        try:
+            live = await store.live_nodes(self.config.lease_ttl)
+        except StoreUnavailable:
+            return []
+        found: list[tuple[str, dict[str, Any]]] = []
+
+        async def ask(index: int, address: str) -> None:
+            with trio.move_on_after(1.0):
+                try:
+                    snap = await self.links.call(address, {"kind": "metrics"}, timeout=1.0)
+                except (LinkError, RpcError):
+                    return
+                if isinstance(snap, dict):
+                    found.append((str(index), snap))
+
+        async with trio.open_nursery() as nursery:
+            for node in live:
+                index = self._sibling_index(node.node_id)
+                if index is not None and node.node_id != self.node_id:
+                    nursery.start_soon(ask, index, node.address)
+        return found
 
     # -- LeaseNode ---------------------------------------------------------------------------
 

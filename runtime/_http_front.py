@@ -9,7 +9,7 @@ over its limits, a draining node) are answered here, and the connection closes b
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import attrs
 import h11
@@ -53,7 +53,7 @@ from ._websocket import WebSocketSession, linger_bytes
 log = logging.getLogger("roost.server")
 
 #: Answers a runtime endpoint: the request and its path.
-Endpoint = Callable[[h11.Request, str], Response]
+Endpoint = Callable[[h11.Request, str], Awaitable[Response]]
 
 
 class HttpFront:
@@ -320,7 +320,7 @@ class HttpFront:
             if refusal is not None:  # in front of the dispatch: the admin port and token
                 return refusal
             if target.raw_path.startswith(RUNTIME_PREFIX):
-                return self._endpoint(request, target.raw_path)
+                return await self._endpoint(request, target.raw_path)
             files = self.app.files_for(target.raw_path)
             if files is not None:
                 return await files.respond(request.method.decode("ascii"), target.raw_path)

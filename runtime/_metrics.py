@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from itertools import accumulate
+from typing import Any
 
 import attrs
 from prometheus_client import CollectorRegistry
@@ -204,6 +205,42 @@ class _NodeCollector:
             yield _histogram_family(name, help_text, getattr(self._stats, attr))
 
 
+#: One node's numbers as plain data (:meth:`MetricsExporter.snapshot`), which a worker sends
+#: a sibling over their node link so one scrape covers every worker.
+Snapshot = dict[str, Any]
+
+
+class _WorkersCollector:
+    """Every worker's numbers in one exposition, each sample labelled ``worker="<index>"``."""
+
+    def __init__(self, snapshots: list[tuple[str, Snapshot]]) -> None:
+        self._snapshots = snapshots
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ["worker"]
+        for name, attr, help_text in _GAUGES:
+            gauge = GaugeMetricFamily(name, help_text, labels=labels)
+            for worker, snap in self._snapshots:
+                gauge.add_metric([worker], float(snap["gauges"].get(attr, 0)))
+            yield gauge
+        for name, attr, help_text in _COUNTERS:
+            counter = CounterMetricFamily(name, help_text, labels=labels)
+            for worker, snap in self._snapshots:
+                counter.add_metric([worker], float(snap["counters"].get(attr, 0)))
+            yield counter
+        for name, attr, help_text in _HISTOGRAMS:
+            family = HistogramMetricFamily(name, help_text, labels=labels)
+            for worker, snap in self._snapshots:
+                bounds, counts, total = snap["histograms"][attr]
+                edges = [*map(_le, bounds), "+Inf"]
+                family.add_metric(
+                    [worker],
+                    buckets=list(zip(edges, accumulate(counts), strict=True)),
+                    sum_value=total,
+                )
+            yield family
+
+
 class MetricsExporter:
     """Renders one node's metrics for a Prometheus scrape.
 
@@ -216,8 +253,37 @@ class MetricsExporter:
     """
 
     def __init__(self, stats: NodeStats, gauges: Callable[[], Gauges]) -> None:
+        self._stats = stats
+        self._gauges = gauges
         self._registry = CollectorRegistry()
         self._registry.register(_NodeCollector(stats, gauges))
+
+    def snapshot(self) -> Snapshot:
+        """This node's numbers now, as plain data (for a sibling worker's scrape)."""
+        stats = self._stats
+        return {
+            "gauges": attrs.asdict(self._gauges()),
+            "counters": {attr: getattr(stats, attr) for _, attr, _ in _COUNTERS},
+            "histograms": {
+                attr: [
+                    list(getattr(stats, attr).buckets),
+                    list(getattr(stats, attr).counts),
+                    getattr(stats, attr).total,
+                ]
+                for _, attr, _ in _HISTOGRAMS
+            },
+        }
+
+    def render_workers(
+        self, own: str, others: list[tuple[str, Snapshot]], accept: str | None = None
+    ) -> tuple[bytes, str]:
+        """One exposition for every worker of ``--workers N``: this one (labelled ``own``)
+        and the snapshots its siblings sent, each sample with a ``worker`` label."""
+        registry = CollectorRegistry()
+        snapshots = sorted([(own, self.snapshot()), *others])
+        registry.register(_WorkersCollector(snapshots))
+        encoder, content_type = choose_encoder(accept or "")
+        return encoder(registry), content_type
 
     def render(self, accept: str | None = None) -> tuple[bytes, str]:
         """The exposition body and its content type, chosen from an HTTP Accept header.

@@ -6,12 +6,14 @@ Who may reach them (the admin port, the admin token) is decided in front of them
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import h11
 
 from roost.actors import Response
 
 from ._http import error_response
-from ._metrics import MetricsExporter
+from ._metrics import MetricsExporter, Snapshot
 from ._routing import RUNTIME_PREFIX
 from ._sync import SyncWorker
 
@@ -25,7 +27,7 @@ def is_runtime_target(target: bytes) -> bool:
     return target.partition(b"?")[0].startswith(RUNTIME_PREFIX.encode())
 
 
-def runtime_endpoint(
+async def runtime_endpoint(
     request: h11.Request,
     path: str,
     *,
@@ -33,11 +35,15 @@ def runtime_endpoint(
     stopping: bool,
     sync: SyncWorker | None,
     metrics: MetricsExporter,
+    siblings: Callable[[], Awaitable[list[tuple[str, Snapshot]]]] | None = None,
+    worker: str | None = None,
 ) -> Response:
     """Answer ``request`` for the runtime endpoint ``path``.
 
     ``draining``: the node drains its connections; ``stopping``: it drains or was asked to
-    stop (a shutdown that has not begun draining yet).
+    stop (a shutdown that has not begun draining yet). A worker of ``--workers N`` gives its
+    index (``worker``) and a way to ask its siblings for their numbers (``siblings``), so its
+    metrics cover every worker, each labelled.
     """
     if request.method not in (b"GET", b"HEAD"):
         return error_response(405, "method not allowed")
@@ -56,6 +62,9 @@ def runtime_endpoint(
         return Response.json({"status": "ready"})
     if path == RUNTIME_PREFIX + "metrics":
         accept = next((v.decode("latin-1") for k, v in request.headers if k == b"accept"), None)
-        body, content_type = metrics.render(accept)
+        if siblings is not None and worker is not None:  # one scrape covers every worker
+            body, content_type = metrics.render_workers(worker, await siblings(), accept)
+        else:
+            body, content_type = metrics.render(accept)
         return Response(body=body, content_type=content_type)
     return error_response(404, "not found")

@@ -317,17 +317,26 @@ class Server:
             except Exception as exc:
                 log.warning("final sync incomplete (%s); it resumes at the next start", exc)
 
-    def _runtime_endpoint(self, request: h11.Request, path: str) -> Response:
-        """Answer a runtime endpoint (``/_roost/...``) with this node's state."""
+    async def _runtime_endpoint(self, request: h11.Request, path: str) -> Response:
+        """Answer a runtime endpoint (``/_roost/...``) with this node's state (a worker's
+        metrics cover its siblings too)."""
         draining = self._connections.stopping
-        return runtime_endpoint(
+        cluster = self.node.cluster
+        worker = self.worker
+        return await runtime_endpoint(
             request,
             path,
             draining=draining,
             stopping=draining or self._stop_requested.is_set(),
             sync=self.sync,
             metrics=self.metrics,
+            siblings=None if cluster is None or worker is None else cluster.sibling_metrics,
+            worker=None if worker is None else str(worker.index),
         )
+
+    def metrics_snapshot(self) -> dict[str, Any]:
+        """This node's numbers as plain data (a sibling worker asks for them)."""
+        return self.metrics.snapshot()
 
     # -- one TCP connection ------------------------------------------------------------------
 

@@ -180,8 +180,8 @@ async def test_ready_follows_the_store_and_drain_while_health_stays_200(
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(server.shutdown)
                 await trio.sleep(0.3)
-                ready = server._runtime_endpoint(_get("/_roost/ready"), "/_roost/ready")
-                health = server._runtime_endpoint(_get("/_roost/health"), "/_roost/health")
+                ready = await server._runtime_endpoint(_get("/_roost/ready"), "/_roost/ready")
+                health = await server._runtime_endpoint(_get("/_roost/health"), "/_roost/health")
                 assert (ready.status, json.loads(ready.body)) == (503, {"status": "stopping"})
                 assert (health.status, json.loads(health.body)) == (200, {"status": "stopping"})
             await silent.aclose()  # type: ignore[attr-defined]
