@@ -1,8 +1,9 @@
-"""The sub-commands ``roost sql`` and ``roost actors``, and how their rows are printed.
+"""The sub-commands ``roost sql``, ``roost actors`` and ``roost nodes``, and how their rows are
+printed.
 
-:mod:`roost.cli` parses the arguments and calls these; the work is in :mod:`roost._tools` and
-:mod:`roost._import_actor`. Rows go to stdout as an aligned table, CSV or JSON lines; messages
-for people go to stderr.
+:mod:`roost.cli` parses the arguments and calls these; the work is in :mod:`roost._tools`,
+:mod:`roost._import_actor` and :mod:`roost._cluster_tools`. Rows go to stdout as an aligned
+table, CSV or JSON lines; messages for people go to stderr.
 """
 
 from __future__ import annotations
@@ -14,14 +15,16 @@ import decimal
 import json
 import math
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
-from roost import _import_actor, _tools
+from roost import _cluster_tools, _import_actor, _tools
 from roost._errors import ConfigError
 
-__all__ = ["actors_export", "actors_import", "actors_list", "sql"]
+__all__ = ["actors_export", "actors_import", "actors_list", "nodes", "sql"]
+
+T = TypeVar("T")
 
 
 # -- roost sql / roost actors -------------------------------------------------------------------
@@ -43,33 +46,102 @@ def sql(args: argparse.Namespace) -> int:
 
 
 def actors_list(args: argparse.Namespace) -> int:
+    if args.store is not None:
+        return _store_actors_list(args)
     data_dir, _ = _tools.resolve_locations(args.data_dir, None)
     found = _tools.list_actors(data_dir, args.type)
     for actor in found:
         if actor.error is not None:
             print(f"roost: cannot read {actor.path}: {actor.error}", file=sys.stderr)
-    rows: list[tuple[Any, ...]]
-    if args.json or args.csv:
-        columns = ("type", "key", "size_bytes", "last_active", "pending_alarms", "path")
-        rows = [
-            (a.actor_type, a.key, a.size, _iso(a.last_active), a.pending_alarms, str(a.path))
-            for a in found
-        ]
-    else:
-        columns = ("type", "key", "size", "last active", "alarms", "file")
-        rows = [
-            (
-                a.actor_type,
-                a.key,
-                _human_size(a.size),
-                _iso(a.last_active),
-                a.pending_alarms,
-                str(a.path.relative_to(data_dir)),
-            )
-            for a in found
-        ]
-    _write(args, columns, iter(rows))
+    _write_listing(
+        args,
+        found,
+        ("type", "key", "size_bytes", "last_active", "pending_alarms", "path"),
+        lambda a: (a.actor_type, a.key, a.size, _iso(a.last_active), a.pending_alarms, str(a.path)),
+        ("type", "key", "size", "last active", "alarms", "file"),
+        lambda a: (
+            a.actor_type,
+            a.key,
+            _human_size(a.size),
+            _iso(a.last_active),
+            a.pending_alarms,
+            str(a.path.relative_to(data_dir)),
+        ),
+    )
     return 0
+
+
+def _store_actors_list(args: argparse.Namespace) -> int:
+    """``actors list --store``: the actors the shared store knows, each with owner and fence."""
+    data_dir, store = _tools.resolve_locations(args.data_dir, args.store)
+    found = _cluster_tools.list_owned_actors(_tools.store_location(data_dir, store), args.type)
+    _write_listing(
+        args,
+        found,
+        ("type", "key", "owner", "fence", "version", "synced_at"),
+        lambda a: (a.actor_type, a.key, a.owner, a.fence, a.version, _iso_or_none(a.synced_at)),
+        ("type", "key", "owner", "fence", "version", "synced"),
+        lambda a: (
+            a.actor_type,
+            a.key,
+            a.owner or "-",
+            a.fence,
+            a.version,
+            _iso_or_none(a.synced_at) or "-",
+        ),
+    )
+    return 0
+
+
+def nodes(args: argparse.Namespace) -> int:
+    """``roost nodes``: the registered nodes, live and recently dead."""
+    data_dir, store = _tools.resolve_locations(args.data_dir, args.store)
+    location = _tools.store_location(data_dir, store)
+    dead_for = None if args.all else args.dead_for
+    found = _cluster_tools.list_nodes(location, lease_ttl=args.lease_ttl, dead_for=dead_for)
+    _write_listing(
+        args,
+        found,
+        _NODE_FIELDS,
+        lambda n: (
+            n.node_id,
+            n.address,
+            n.version,
+            n.protocol,
+            n.cluster,
+            _liveness(n),
+            round(n.heartbeat_age, 3),
+            n.actors,
+            _iso(n.started_at),
+        ),
+        ("node", "address", "version", "state", "heartbeat", "actors"),
+        lambda n: (
+            n.node_id,
+            n.address,
+            n.version or "-",
+            _liveness(n),
+            f"{n.heartbeat_age:.1f} s ago",
+            n.actors,
+        ),
+    )
+    return 0
+
+
+_NODE_FIELDS = (
+    "node_id",
+    "address",
+    "version",
+    "protocol",
+    "cluster",
+    "state",
+    "heartbeat_age",
+    "actors",
+    "started_at",
+)
+
+
+def _liveness(node: _cluster_tools.NodeRow) -> str:
+    return "live" if node.live else "dead"
 
 
 def actors_export(args: argparse.Namespace) -> int:
@@ -102,6 +174,22 @@ def actors_import(args: argparse.Namespace) -> int:
 
 
 # -- output -------------------------------------------------------------------------------------
+
+
+def _write_listing(
+    args: argparse.Namespace,
+    found: Sequence[T],
+    machine_columns: Sequence[str],
+    machine_row: Callable[[T], tuple[Any, ...]],
+    table_columns: Sequence[str],
+    table_row: Callable[[T], tuple[Any, ...]],
+) -> None:
+    """Listed records as rows: raw values for ``--json``/``--csv``, for people in the table."""
+    if args.json or args.csv:
+        _write(args, machine_columns, (machine_row(item) for item in found))
+    else:
+        _write(args, table_columns, (table_row(item) for item in found))
+
 
 _ESCAPES = {c: f"\\x{c:02x}" for c in (*range(32), 127)} | {10: "\\n", 13: "\\r", 9: "\\t"}
 
@@ -188,6 +276,10 @@ def _unique(columns: Sequence[str]) -> list[str]:
 
 def _iso(unix: float) -> str:
     return datetime.datetime.fromtimestamp(unix, datetime.UTC).isoformat(timespec="seconds")
+
+
+def _iso_or_none(unix: float | None) -> str | None:
+    return None if unix is None else _iso(unix)
 
 
 def _human_size(size: int) -> str:

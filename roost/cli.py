@@ -1,4 +1,4 @@
-"""The ``roost`` command: ``roost serve APP``, ``roost sql``, ``roost actors``, ``new``, ``demo``.
+"""The ``roost`` command: ``roost serve APP``, ``sql``, ``actors``, ``nodes``, ``new``, ``demo``.
 
 Every flag of ``serve`` also reads from a ``ROOST_<NAME>`` environment variable (flags win);
 the tools find the data directory and the shared store the same way. The tools' work is in
@@ -324,6 +324,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     listing.add_argument("--type", help="only actors of this type")
     listing.add_argument("--data-dir", help=_DATA_DIR_HELP)
+    listing.add_argument(
+        "--store",
+        help="list the actors this shared store knows, with each one's owner node and fence",
+    )
     _output_flags(listing)
     listing.set_defaults(run=_cli_tools.actors_list)
 
@@ -355,6 +359,31 @@ def _parser() -> argparse.ArgumentParser:
     )
     imp.add_argument("--data-dir", help=_DATA_DIR_HELP)
     imp.set_defaults(run=_cli_tools.actors_import)
+
+    nodes = commands.add_parser(
+        "nodes",
+        help="the cluster's nodes: live and recently dead",
+        description=(
+            "List the nodes registered in the shared store: id, address, version, heartbeat "
+            "age and actors owned; a node is live while its heartbeat is younger than the "
+            "lease TTL (database clock). Read-only."
+        ),
+    )
+    nodes.add_argument("--store", help=_STORE_HELP)
+    nodes.add_argument("--data-dir", help=_DATA_DIR_HELP)
+    nodes.add_argument(
+        "--lease-ttl", type=float, default=10.0, help="the nodes' --lease-ttl (default 10)"
+    )
+    nodes.add_argument(
+        "--dead-for",
+        type=float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="leave out nodes silent for longer (default 3600)",
+    )
+    nodes.add_argument("--all", action="store_true", help="every registered node")
+    _output_flags(nodes)
+    nodes.set_defaults(run=_cli_tools.nodes)
     return parser
 
 

@@ -23,7 +23,14 @@ import pytest
 import trio
 
 from roost.actors._alarms import _SCHEMA as ALARMS_SCHEMA
-from roost.storage import actor_db_path
+from roost.storage import (
+    EncodedState,
+    PostgresSharedStore,
+    SharedStore,
+    SQLiteSharedStore,
+    actor_db_path,
+)
+from roost.storage._shared._schema import SQLITE, SQLITE_MIGRATIONS, Dialect, migrate
 from tests.support import EXAMPLES, open_client
 
 CHAT = str(EXAMPLES / "chat.py")
@@ -443,7 +450,15 @@ async def test_errors_are_one_clear_line_and_exit_1(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "command", [["sql"], ["actors"], ["actors", "list"], ["actors", "export"], ["actors", "import"]]
+    "command",
+    [
+        ["sql"],
+        ["actors"],
+        ["actors", "list"],
+        ["actors", "export"],
+        ["actors", "import"],
+        ["nodes"],
+    ],
 )
 async def test_every_command_has_help(command: list[str]) -> None:
     with trio.fail_after(30):
@@ -465,3 +480,175 @@ async def test_serve_reports_startup_failures_in_one_line(tmp_path: Path) -> Non
             busy = await roost("serve", CHAT, "--port", str(port), "--data-dir", str(tmp_path))
         assert busy.status == 1 and "Address already in use" in busy.err
         assert busy.err.count("\n") == 1
+
+
+# -- the cluster: roost nodes, roost actors list --store (issue 14) --------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A shared store for the cluster tools: the data dir's SQLite file, or a PostgreSQL URL
+    whose search_path is a fresh schema."""
+    if request.param == "sqlite":
+        return str(tmp_path / "data" / "shared.sqlite")
+    url: str = request.getfixturevalue("pg_store_url")
+    return url
+
+
+def open_store(url: str) -> SharedStore:
+    if url.startswith("postgresql:"):
+        return PostgresSharedStore(url)
+    return SQLiteSharedStore(url)
+
+
+def snap(state: object) -> list[EncodedState]:
+    return [EncodedState.encode(state)]
+
+
+async def test_nodes_lists_live_and_recently_dead_nodes(store_url: str) -> None:
+    with trio.fail_after(60):
+        async with open_store(store_url) as store:
+            await store.register_node(
+                "node-a", "10.0.0.5:8080", version="1.4.0", protocol=3, cluster="c1"
+            )
+            await store.register_node("node-b", "10.0.0.6:8080", version="1.4.0")
+            await store.register_node("node-gone", "10.0.0.7:8080")
+            await store.register_node("node-ancient", "10.0.0.8:8080")
+            for key in ("one", "two"):
+                await store.claim_actor("chat", key, "node-a", 60)
+            await store.claim_actor("chat", "three", "node-b", 60)
+        sqlite = not store_url.startswith("postgresql:")
+        minus = "{} - {}" if sqlite else "{} - interval '{} s'"
+        for node, seconds in (("node-gone", 60), ("node-ancient", 7200)):
+            aged = await roost(
+                "sql", "--store", store_url, "--write",
+                f"update roost_node set heartbeat_at = {minus.format('heartbeat_at', seconds)}"
+                f" where node_id = '{node}'",
+            )  # fmt: skip
+            assert aged.status == 0, aged.err
+
+        listed = await roost("nodes", "--store", store_url, "--json")
+        assert listed.status == 0, listed.err
+        rows = {row["node_id"]: row for row in listed.json_lines()}
+        assert set(rows) == {"node-a", "node-b", "node-gone"}  # not the one silent for 2 h
+        assert [rows[n]["state"] for n in ("node-a", "node-b", "node-gone")] == [
+            "live",
+            "live",
+            "dead",
+        ]
+        assert (rows["node-a"]["actors"], rows["node-b"]["actors"]) == (2, 1)
+        assert (rows["node-a"]["version"], rows["node-a"]["protocol"]) == ("1.4.0", 3)
+        assert rows["node-a"]["address"] == "10.0.0.5:8080"
+        assert 59 < rows["node-gone"]["heartbeat_age"] < 120
+        assert rows["node-a"]["heartbeat_age"] < 30
+
+        everyone = await roost("nodes", "--store", store_url, "--json", "--all")
+        assert len(everyone.json_lines()) == 4
+        recent = await roost("nodes", "--store", store_url, "--json", "--dead-for", "30")
+        assert sorted(r["node_id"] for r in recent.json_lines()) == ["node-a", "node-b"]
+        strict = await roost("nodes", "--store", store_url, "--json", "--lease-ttl", "0.000001")
+        assert {r["state"] for r in strict.json_lines()} == {"dead"}
+
+        table = await roost("nodes", "--store", store_url)
+        assert table.status == 0
+        assert re.search(
+            r" node-a +\| 10\.0\.0\.5:8080 +\| 1\.4\.0 +\| live +\| .* s ago +\| +2", table.out
+        )
+        assert re.search(r" node-gone +\| 10\.0\.0\.7:8080 +\| - +\| dead ", table.out)
+        assert table.out.endswith("(3 rows)\n")
+
+
+async def test_nodes_finds_the_data_dirs_store(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with trio.fail_after(30):
+        async with SQLiteSharedStore(data / "shared.sqlite") as store:
+            await store.register_node("node-a", "127.0.0.1:9000")
+        ran = await roost("nodes", "--csv", env={"ROOST_DATA_DIR": str(data)})
+        assert ran.status == 0, ran.err
+        header, row = ran.out.splitlines()
+        assert header.startswith("node_id,address,version,protocol,cluster,state,")
+        assert row.startswith("node-a,127.0.0.1:9000,,0,,live,")
+        assert sorted(p.name for p in data.iterdir()) == ["shared.sqlite"]  # read-only
+
+
+async def test_nodes_reads_a_store_an_older_roost_made(tmp_path: Path) -> None:
+    """A schema version 1 store (before the cluster columns) is read, not upgraded."""
+    path = tmp_path / "shared.sqlite"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    migrate(conn, Dialect(SQLITE_MIGRATIONS[:1], SQLITE.placeholder))
+    now = time.time()
+    conn.execute("INSERT INTO roost_node VALUES ('old-node', 'h:1', ?, ?)", (now, now))
+    conn.execute("COMMIT")
+    conn.close()
+    with trio.fail_after(30):
+        ran = await roost("nodes", "--store", str(path), "--json")
+    assert ran.status == 0, ran.err
+    (row,) = ran.json_lines()
+    assert (row["node_id"], row["version"], row["state"], row["actors"]) == (
+        "old-node",
+        "",
+        "live",
+        0,
+    )
+    with sqlite3.connect(path) as check:
+        assert check.execute("SELECT version FROM roost_schema").fetchall() == [(1,)]
+
+
+async def test_actors_list_with_a_store_shows_owners_and_fences(store_url: str) -> None:
+    with trio.fail_after(60):
+        async with open_store(store_url) as store:
+            held = await store.claim_actor("chat", "held", "node-a", 60)
+            gone = await store.claim_actor("chat", "released", "node-b", 60)
+            assert held is not None and gone is not None
+            await store.write_snapshots([held.lease.fence], [("chat", "held")], snap(1))
+            await store.write_snapshots([gone.lease.fence], [("chat", "released")], snap(2))
+            await store.release_leases("node-b", [("chat", "released", gone.lease.fence)])
+            again = await store.claim_actor("chat", "released", "node-a", 0.2)
+            assert again is not None and again.lease.fence == 2
+            await store.claim_actor("room", "never-synced", "node-b", 60)
+            await store.write_snapshots(7, [("room", "old")], snap(3))  # a solo node's epoch
+        await trio.sleep(0.3)  # node-a's short lease on "released" runs out
+
+        listed = await roost("actors", "list", "--store", store_url, "--json")
+        assert listed.status == 0, listed.err
+        rows = [
+            (r["type"], r["key"], r["owner"], r["fence"], r["version"]) for r in listed.json_lines()
+        ]
+        assert rows == [
+            ("chat", "held", "node-a", 1, 1),
+            ("chat", "released", None, 2, 1),
+            ("room", "never-synced", "node-b", 1, None),
+            ("room", "old", None, 7, 1),
+        ]
+        synced = [r["synced_at"] for r in listed.json_lines()]
+        assert synced[0].startswith("20") and synced[2] is None
+
+        only_rooms = await roost("actors", "list", "--store", store_url, "--json", "--type", "room")
+        assert [r["key"] for r in only_rooms.json_lines()] == ["never-synced", "old"]
+        table = await roost("actors", "list", "--store", store_url)
+        assert re.search(r" chat +\| held +\| node-a +\| +1 \| +1 \| 20", table.out)
+        assert re.search(r" room +\| never-synced +\| node-b +\| +1 \| +\| -", table.out)
+        assert re.search(r" chat +\| released +\| - +\| +2 \|", table.out)
+
+
+async def test_cluster_tools_fail_in_one_line(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    cases: list[tuple[list[str], str]] = [
+        (["nodes", "--data-dir", str(data)], "no shared store"),
+        (["nodes", "--store", "mysql://db/x"], "unsupported shared store URL"),
+        (["nodes", "--store", "postgresql://postgres@127.0.0.1:1/test"], "PostgreSQL: connection"),
+        (["actors", "list", "--store", str(data / "none.sqlite")], "no shared store"),
+        (["actors", "list", "--store", str(data / "x.sqlite"), "--type", "Bad!"], "invalid"),
+    ]
+    with trio.fail_after(60):
+        for args, message in cases:
+            ran = await roost(*args)
+            assert ran.status == 1 and ran.err.startswith("roost: ") and message in ran.err, (
+                args,
+                ran,
+            )
+        bad = await roost("nodes", "--lease-ttl", "soon")
+        assert bad.status == 2 and "--lease-ttl" in bad.err
+        assert not list(data.iterdir())  # nothing created
