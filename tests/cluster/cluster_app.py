@@ -69,6 +69,10 @@ class Timer(Actor):
         return alarm.due_at
 
     @rpc
+    async def pid(self, conn: Any) -> int:
+        return os.getpid()
+
+    @rpc
     async def rings(self, conn: Any) -> list[Any]:
         return list(self.storage.kv.get("rings", []))
 
