@@ -168,7 +168,7 @@ def _reading(location: Path | str) -> Iterator[_Reader]:
         if isinstance(location, Path):
             if not location.is_file():
                 raise StorageError(
-                    f"no shared store at {location}: a server creates it when it starts "
+                    f"no shared store at {location}: a roost server creates it "
                     "(check --data-dir or --store)"
                 )
             with _tools.open_sqlite(location, write=False) as conn:
