@@ -80,3 +80,44 @@ async def test_one_instance_whichever_node_the_clients_reach(
             assert a.stats.lease_claims_total >= 1
             assert b.stats.forwards_total >= 2
             assert not (tmp_path / "b" / "counter").exists()  # B never activated it
+
+
+async def test_a_refused_fence_stops_the_actor_at_once_without_a_storm(
+    tmp_path: Path, pg_store_url: str, caplog: Any
+) -> None:
+    """When the store holds a newer owner's fence, the node's next write of the actor is
+    refused: the actor stops here and its clients are closed with 1012, once."""
+    import trio_websocket
+
+    from roost.storage import EncodedState, open_shared_store
+
+    with trio.fail_after(60):
+        async with running(make_app(), tmp_path / "a", store=pg_store_url, **cluster()) as a:
+            async with connect(a, "/counter/z") as ws:
+                assert await bump(ws) == 1
+                await trio.sleep(0.5)  # synced under A's fence
+                async with open_shared_store(pg_store_url, data_dir=tmp_path) as store:
+                    state = await store.read_state("counter", "z")
+                    assert state is not None
+                    # A newer owner took the actor behind A's back (as after a partition A
+                    # did not notice) and wrote under its own, higher fence.
+                    (lease,) = await store.list_leases("counter")
+                    await store.release_leases(lease.node_id, [("counter", "z", lease.fence)])
+                    claim = await store.claim_actor("counter", "z", "node-newer", 3.0)
+                    assert claim is not None and claim.lease.fence == state.fence + 1
+                    await store.write_snapshots(
+                        [claim.lease.fence], [("counter", "z")], [EncodedState.encode({"n": 50})]
+                    )
+                await ws.send_message("+")
+                assert await ws.get_message() == "2"  # committed locally, then refused
+                try:
+                    await ws.get_message()
+                    raise AssertionError("the stale actor kept its client")
+                except trio_websocket.ConnectionClosed as closed:
+                    assert closed.reason.code == 1012
+            await trio.sleep(1.0)  # rounds pass: no retry loop, no second refusal
+            refusals = [r for r in caplog.records if "refused counter/z" in r.getMessage()]
+            assert len(refusals) == 1
+            async with open_shared_store(pg_store_url, data_dir=tmp_path) as store:
+                state = await store.read_state("counter", "z")
+                assert state is not None and state.state == {"n": 50}
