@@ -28,6 +28,8 @@ PUBLIC = {
     "WriteStatus",
     "actor_db_path",
     "open_shared_store",
+    "read_file_fence",
+    "remove_actor_file",
     "validate_actor_type",
 }
 
