@@ -121,3 +121,29 @@ async def test_a_refused_fence_stops_the_actor_at_once_without_a_storm(
             async with open_shared_store(pg_store_url, data_dir=tmp_path) as store:
                 state = await store.read_state("counter", "z")
                 assert state is not None and state.state == {"n": 50}
+
+
+async def test_nodes_forward_over_tls_links(tmp_path: Path, pg_store_url: str) -> None:
+    """With --cluster-tls-cert/-key the links run TLS: forwarding works, and a node without
+    TLS cannot link with them (it cannot serve their actors, and says why)."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    await trio.run_process(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=roost",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        capture_stdout=True, capture_stderr=True,
+    )  # fmt: skip
+    tls = cluster(cluster_tls_cert=cert, cluster_tls_key=key)
+    with trio.fail_after(60):
+        async with (
+            running(make_app(), tmp_path / "a", store=pg_store_url, **tls) as a,
+            running(make_app(), tmp_path / "b", store=pg_store_url, **tls) as b,
+            running(make_app(), tmp_path / "c", store=pg_store_url, **cluster()) as c,
+        ):
+            async with connect(a, "/counter/t") as on_a, connect(b, "/counter/t") as on_b:
+                assert await bump(on_a) == 1
+                assert await bump(on_b) == 2
+            assert b.stats.forwards_total >= 1
+            status, _, _ = await http(c, "GET", "/counter/t")
+            assert status == 503  # the plain node cannot reach the TLS owner
+            assert c.stats.forwards_total == 0

@@ -312,3 +312,45 @@ async def test_sigterm_hands_actors_over_with_under_a_second_of_disruption(
                 gaps = [b[1] - a[1] for a, b in itertools.pairwise(history)]
                 assert max(gaps) < 1.0, gaps
             assert await a.process.wait() == 0
+
+
+async def test_a_node_cut_from_postgresql_stops_serving_and_another_takes_over(
+    tmp_path: Path, pg_store_url: str
+) -> None:
+    """Node A reaches PostgreSQL through a proxy the test cuts: A can no longer renew, so it
+    self-fences (its client gets 1012) before B may claim; B serves within the ttl + 2 s."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    from tests.shared_store.proxy import CuttableProxy
+
+    parts = conninfo_to_dict(pg_store_url)
+    proxy = CuttableProxy(str(parts.get("host", "127.0.0.1")), int(parts.get("port", 5432)))
+    with trio.fail_after(90):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(proxy.serve)
+            via_proxy = make_conninfo("", **{**parts, "host": "127.0.0.1", "port": str(proxy.port)})
+            a = await start_node(tmp_path / "a", via_proxy, "--store-timeout", "2")
+            b = await start_node(tmp_path / "b", pg_store_url)
+            try:
+                async with open_client(f"{a.url}/counter/p") as on_a:
+                    await on_a.send_message("+")
+                    assert await on_a.get_message() == "1"
+                    await trio.sleep(0.6)  # synced
+                    proxy.hang()  # PostgreSQL stops answering A, nothing is closed
+                    cut_at = trio.current_time()
+                    with pytest.raises(trio_websocket.ConnectionClosed) as closed:
+                        while True:
+                            await on_a.get_message()
+                    fenced_after = trio.current_time() - cut_at
+                    assert closed.value.reason.code == 1012
+                    assert fenced_after < TTL, fenced_after  # before the lease could expire
+                served = await served_within(TTL + 2 + 2, b, "counter/p", "whoami")
+                assert served["pid"] == b.pid and served["n"] == 1
+                assert trio.current_time() - cut_at <= TTL + 2 + 1
+                assert await ok(b, "counter/p", "add", by=1) == 2
+            finally:
+                proxy.restore()
+                for node in (a, b):
+                    node.process.kill()
+                    await node.process.wait()
+                nursery.cancel_scope.cancel()
