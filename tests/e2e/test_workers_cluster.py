@@ -132,3 +132,28 @@ async def test_a_killed_worker_comes_back_with_its_actors_and_alarms(tmp_path: P
         finally:
             supervised.process.send_signal(signal.SIGTERM)
             assert await supervised.process.wait() == 0
+
+
+async def test_workers_on_a_postgresql_store(tmp_path: Path, pg_store_url: str) -> None:
+    """The same mechanism on PostgreSQL: the workers are nodes of its cluster (no secret
+    given: the supervisor made one), and `roost nodes` would list both."""
+    from roost.storage import open_shared_store
+
+    with trio.fail_after(60):
+        supervised, port = await supervise(tmp_path, "--store", pg_store_url)
+        try:
+            pids = {(await rpc(port, "counter/pg", "whoami"))["pid"] for _ in range(20)}
+            assert len(pids) == 1
+            assert await rpc(port, "counter/pg", "add", by=2) == 2
+            async with open_shared_store(pg_store_url, data_dir=tmp_path) as store:
+                nodes = await store.live_nodes(10.0)
+                assert len(nodes) == 2 and all(n.cluster for n in nodes)
+                owner = await store.lease_owner("counter", "pg")
+                assert owner is not None and owner.node_id in {n.node_id for n in nodes}
+        finally:
+            supervised.process.send_signal(signal.SIGTERM)
+            assert await supervised.process.wait() == 0
+        async with open_shared_store(pg_store_url, data_dir=tmp_path) as store:
+            assert await store.live_nodes(10.0) == []  # both left on SIGTERM
+            state = await store.read_state("counter", "pg")
+            assert state is not None and state.state == {"n": 2}
