@@ -46,6 +46,19 @@ def metrics(srv: Running) -> dict[str, float]:
     }
 
 
+def metric_totals(srv: Running) -> dict[str, float]:
+    """Every sample of ``/_roost/metrics`` by name, summed over its labels.
+
+    Under ``--workers N`` each sample carries a ``worker`` label; this adds the workers up.
+    """
+    text = get(srv, "/_roost/metrics").decode()
+    totals: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
+    return totals
+
+
 def wait_for(
     srv: Running, what: str, ready: Callable[[dict[str, float]], bool], timeout: float
 ) -> dict[str, float]:

@@ -256,7 +256,9 @@ def roost_app(app: str, *flags: str) -> Server:
     )
 
 
-def _relay_command(roost: str) -> Callable[[Launch], list[str]]:
+def relay_command(roost: str, *flags: str) -> Callable[[Launch], list[str]]:
+    """``roost serve examples/relay.py`` on the launch's address, with extra ``flags``."""
+
     def command(launch: Launch) -> list[str]:
         return [
             roost,
@@ -268,6 +270,7 @@ def _relay_command(roost: str) -> Callable[[Launch], list[str]]:
             str(launch.port),
             "--data-dir",
             str(launch.data_dir),
+            *flags,
         ]
 
     return command
@@ -277,7 +280,7 @@ register(
     Server(
         name="roost",
         protocol="ws",
-        command=_relay_command(str(ROOST)),
+        command=relay_command(str(ROOST)),
         missing=_roost_missing,
         describe=lambda: (
             f"roost {python_version('roost')} examples/relay.py (trio {python_version('trio')})"
@@ -303,7 +306,7 @@ register(
     Server(
         name="roost-base",
         protocol="ws",
-        command=_relay_command(ROOST_BASE),
+        command=relay_command(ROOST_BASE),
         missing=roost_base_missing,
         describe=lambda: f"roost from {ROOST_BASE} examples/relay.py (the build compared against)",
     )

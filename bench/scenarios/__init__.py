@@ -51,8 +51,9 @@ def all_scenarios() -> dict[str, Scenario]:
         latency,
         sync,
         transfer,
+        workers,
         yjs,
     )
 
-    family_modules = (fanout, latency, idle, cold, hibernate, alarms, transfer, sync, yjs)
+    family_modules = (fanout, workers, latency, idle, cold, hibernate, alarms, transfer, sync, yjs)
     return {s.name: s for module in family_modules for s in module.SCENARIOS}

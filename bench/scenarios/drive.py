@@ -6,6 +6,7 @@ generator's delivery counts.
 """
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -96,6 +97,7 @@ class LoadRun:
 
     result: dict[str, Any]
     window: Window
+    marks: dict[str, Any] = attrs.field(factory=dict)
 
 
 def run_load(server: Server, settings: Settings, args: list[str]) -> LoadRun:
@@ -110,26 +112,36 @@ def run_load(server: Server, settings: Settings, args: list[str]) -> LoadRun:
         return run_generator(srv, settings, args)
 
 
-def run_generator(srv: Running, settings: Settings, args: list[str]) -> LoadRun:
+def run_generator(
+    srv: Running,
+    settings: Settings,
+    args: list[str],
+    at_marks: Callable[[], Any] | None = None,
+) -> LoadRun:
     """Run the generator with ``args`` against the running ``srv``; check it, measure it.
 
-    CPU is sampled at the generator's "measure" and "drain" phase marks.
+    CPU is sampled at the generator's "measure" and "drain" phase marks; ``at_marks``, when
+    given, is called there too and what it returns is kept in ``LoadRun.marks`` by phase (a
+    scenario's own figures over the same window, such as each worker's CPU).
 
     Raises:
         BenchError: as :func:`run_load`.
     """
     with Generator(settings.generator, srv, args, settings.workdir) as gen:
         marks: dict[str, Sample] = {}
+        extra: dict[str, Any] = {}
         result: dict[str, Any] | None = None
         for event in gen.events():
             if event["event"] == "phase":
                 marks[event["phase"]] = Sample.take(srv.pid, gen.pid)
+                if at_marks is not None:
+                    extra[event["phase"]] = at_marks()
             elif event["event"] == "result":
                 result = event
         code = gen.finish()
         check(srv, gen, result, code)
     assert result is not None
-    return LoadRun(result, Window.between(marks["measure"], marks["drain"]))
+    return LoadRun(result, Window.between(marks["measure"], marks["drain"]), extra)
 
 
 def check(srv: Running, gen: Generator, result: dict[str, Any] | None, code: int) -> None:

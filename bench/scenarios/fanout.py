@@ -9,7 +9,7 @@ from functools import partial
 
 from bench.results import CPU_LEGEND, CPU_METRICS, Metric, Row
 from bench.scenarios import Family, Scenario
-from bench.scenarios.drive import run_load
+from bench.scenarios.drive import LoadRun, run_load
 from bench.servers import Server
 from bench.settings import Settings
 
@@ -56,22 +56,20 @@ def saturate(
             str(BATCH_US),
         ],
     )
+    return [Row(name, server.name, relay_values(run), note=f"window {window}/room")]
+
+
+def relay_values(run: LoadRun) -> dict[str, float]:
+    """The family's figures from one saturated run."""
     result, cpu = run.result, run.window
     deliveries = result["deliveries"]
-    return [
-        Row(
-            name,
-            server.name,
-            {
-                "deliveries_per_s": deliveries / result["measure_s"],
-                "server_us_per_delivery": 1e6 * cpu.server_cpu / deliveries if deliveries else 0.0,
-                **cpu.values(),
-                "p50_ms": result["lat_us"]["p50"] / 1000,
-                "p99_ms": result["lat_us"]["p99"] / 1000,
-            },
-            note=f"window {window}/room",
-        )
-    ]
+    return {
+        "deliveries_per_s": deliveries / result["measure_s"],
+        "server_us_per_delivery": 1e6 * cpu.server_cpu / deliveries if deliveries else 0.0,
+        **cpu.values(),
+        "p50_ms": result["lat_us"]["p50"] / 1000,
+        "p99_ms": result["lat_us"]["p99"] / 1000,
+    }
 
 
 def _scenario(rooms: int, members: int, window: int, summary: str) -> Scenario:
