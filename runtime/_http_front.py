@@ -19,6 +19,7 @@ from roost._errors import ConnectionRefused, HandshakeError, LinkError, NotFound
 from roost.actors import Actor, HttpCaller, Request, Response
 from roost.protocol import is_websocket_upgrade
 
+from . import _tracing
 from ._app import App
 from ._auth import identify
 from ._cluster import Cluster
@@ -163,7 +164,11 @@ class HttpFront:
             if is_websocket_upgrade(request.headers):
                 return await upgrade(self, peer, conn, request)
             try:
-                response = await self._respond(request, body, peer)
+                answer = self._respond(request, body, peer)
+                if _tracing.tracer is not None:  # OpenTelemetry (runtime/_tracing)
+                    peer_client = self._client_address(peer, request)
+                    answer = _tracing.traced_http(answer, request, peer_client)
+                response = await answer
                 if connections.stopping:
                     response = attrs.evolve(
                         response, headers=(*response.headers, ("connection", "close"))

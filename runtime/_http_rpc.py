@@ -26,6 +26,7 @@ from roost.protocol import (
     codec_for_content_type,
 )
 
+from . import _tracing
 from ._app import App
 from ._registry import ActorRegistry
 from ._websocket import clip_message
@@ -80,7 +81,10 @@ async def rpc_over_http(
             return rpc_failure(ErrorCode.TOO_LARGE, exc.reason, codec)
         return rpc_failure(ErrorCode.BAD_REQUEST, exc.reason, codec)
     try:
-        value = await registry.call_actor(None, actor_type, key, method, args, conn=caller)
+        call = registry.call_actor(None, actor_type, key, method, args, conn=caller)
+        if _tracing.tracer is not None:  # OpenTelemetry (runtime/_tracing)
+            call = _tracing.traced_rpc(call, actor_type, key, method, server=False)
+        value = await call
     except RpcError as exc:
         if exc.code == ErrorCode.INTERNAL:
             log.error("rpc %r of %s/%r failed: %r", method, actor_type, key, exc.message)

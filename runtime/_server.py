@@ -22,6 +22,7 @@ import trio
 from roost.actors import Response
 from roost.protocol import CloseCode
 
+from . import _tracing
 from ._alarm_turns import fire_alarm
 from ._app import App
 from ._batcher import PassBatcher
@@ -142,6 +143,7 @@ class Server:
 
     async def serve(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Listen, serve until :meth:`shutdown`, then shut down gracefully."""
+        _tracing.setup()  # OpenTelemetry, when the standard OTEL_* variables configure it
         config = self.config
         connections = self._connections
         worker = self.worker

@@ -45,6 +45,7 @@ from roost.actors.hosting import (
 )
 from roost.storage import ActorStorage, SharedStore
 
+from . import _tracing
 from ._batcher import PassBatcher
 from ._lifecycle import ActorState, check_transition
 from ._messaging import SlotMessaging
@@ -320,6 +321,8 @@ class ActorSlot(SlotMessaging):
         that raises rolls back only itself; nothing leaves before the group's COMMIT).
         """
         started = trio.current_time()
+        if _tracing.tracer is not None:  # OpenTelemetry (runtime/_tracing): off, one check
+            handler = _tracing.traced_turn(self, handler)
         storage = self._storage
         outbox = self.outbox
         outbox_mark = outbox.mark()

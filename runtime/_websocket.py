@@ -46,6 +46,7 @@ from roost.protocol import (
     envelope_error_for,
 )
 
+from . import _tracing
 from ._rate import MessageRate
 from ._session_state import SessionState
 from ._transport import Peer
@@ -333,7 +334,12 @@ class WebSocketSession:
             slot.queue_result(self, call_id, frame)  # leaves after the commit (G4)
 
         try:
-            await slot.turn(call, may_group=True)
+            turn = slot.turn(call, may_group=True)
+            if _tracing.tracer is not None:  # OpenTelemetry (runtime/_tracing)
+                turn = _tracing.traced_rpc(
+                    turn, slot.actor_type, slot.key, envelope.method, server=True
+                )
+            await turn
         except CommitFailed:
             pass  # every call of the failed commit was answered "unavailable"
         except RpcError as exc:
