@@ -46,6 +46,7 @@ def all_scenarios() -> dict[str, Scenario]:
         alarms,
         cold,
         fanout,
+        forward,
         hibernate,
         idle,
         latency,
@@ -55,5 +56,17 @@ def all_scenarios() -> dict[str, Scenario]:
         yjs,
     )
 
-    family_modules = (fanout, workers, latency, idle, cold, hibernate, alarms, transfer, sync, yjs)
+    family_modules = (
+        fanout,
+        workers,
+        latency,
+        idle,
+        cold,
+        hibernate,
+        alarms,
+        transfer,
+        sync,
+        yjs,
+        forward,
+    )
     return {s.name: s for module in family_modules for s in module.SCENARIOS}

@@ -39,7 +39,7 @@ from pathlib import Path
 import attrs
 import trio
 
-from bench import machine, probe, proc
+from bench import machine, pg, probe, proc
 from bench.results import Metric, Row
 from bench.scenarios import Family, Scenario
 from bench.scenarios.drive import run_generator
@@ -62,7 +62,7 @@ SNAPSHOT_POLL = 0.02  # seconds between polls of the app while the round takes s
 METRICS_POLL = 0.05  # seconds between polls of /_roost/metrics while the round writes
 ROUND_TIMEOUT = 300.0
 GATE_ATTEMPTS = 5
-PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+PG_DSN = pg.PG_DSN
 PG_APP = "roost-bench-sync"
 TARGET_PG = 20_000  # states/s to PostgreSQL, the target
 _TEXT = "see you all at the retro tomorrow, and bring the numbers from last week's run, please"
@@ -119,16 +119,7 @@ class Store:
 
 
 def _postgres_missing() -> str | None:
-    try:
-        import psycopg
-    except ImportError:
-        return "psycopg is not installed"
-    try:
-        with psycopg.connect(PG_DSN, connect_timeout=5) as conn:
-            conn.execute("SELECT 1")
-    except psycopg.Error as error:
-        return f"PostgreSQL at {PG_DSN} not reachable: {str(error).strip()[:120]}"
-    return None
+    return pg.missing()
 
 
 @contextmanager
