@@ -27,7 +27,7 @@ from typing import Any, NoReturn
 
 import trio
 
-from roost import _cli_tools, _new, _reload, _supervisor
+from roost import _cli_tools, _logging, _new, _reload, _supervisor
 from roost._errors import ConfigError, RoostError
 from roost._version import __version__
 from roost.runtime import App, Server, ServerConfig
@@ -197,8 +197,27 @@ def _log_level(raw: str) -> str:
 
 
 def _serve_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per ServerConfig field, from the settings table (so none can be missing)."""
+    """One flag per ServerConfig field, from the settings table (so none can be missing).
+
+    A yes/no setting is a pair of switches, as in uvicorn: ``--access-log``/``--no-access-log``
+    (its variable takes ``true`` or ``false``).
+    """
     for setting in SETTINGS:
+        if setting.kind == "bool":
+            default = "on" if setting.default else "off"
+            switches = (
+                (setting.flag, True, f"{setting.help} (default {default}; {setting.env})"),
+                (
+                    "--no-" + setting.flag[2:],
+                    False,
+                    f"the opposite of {setting.flag} ({setting.env})",
+                ),
+            )
+            for flag, value, text in switches:
+                parser.add_argument(
+                    flag, dest=setting.name, action="store_const", const=value, help=text
+                )
+            continue
         parser.add_argument(
             setting.flag,
             dest=setting.name,
@@ -393,6 +412,21 @@ def _log_level_flag(parser: argparse.ArgumentParser) -> None:
         type=_log_level,
         help=f"DEBUG, INFO, WARNING or ERROR (default INFO; {LOG_LEVEL_ENV})",
     )
+    parser.add_argument(
+        "--log-format",
+        type=_log_format,
+        help=(
+            "text (time level=... lines) or json: one JSON object per line "
+            f"(default text; {_logging.LOG_FORMAT_ENV})"
+        ),
+    )
+
+
+def _log_format(raw: str) -> str:
+    try:
+        return _logging.parse_log_format(raw)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _new_app(args: argparse.Namespace) -> int:
@@ -479,11 +513,11 @@ def _serve(args: argparse.Namespace, argv: Sequence[str]) -> int:
         level = args.log_level or _log_level(os.environ.get(LOG_LEVEL_ENV, "INFO"))
     except argparse.ArgumentTypeError as exc:
         return _serve_failed(ConfigError(f"{LOG_LEVEL_ENV}: {exc}"))
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s level=%(levelname)s logger=%(name)s %(message)s",
-        stream=sys.stderr,
-    )
+    try:
+        log_format = args.log_format or _log_format(os.environ.get(_logging.LOG_FORMAT_ENV, "text"))
+    except argparse.ArgumentTypeError as exc:
+        return _serve_failed(ConfigError(f"{_logging.LOG_FORMAT_ENV}: {exc}"))
+    _logging.setup(level, log_format)
     try:
         config = serve_config(args, os.environ)
         worker = WorkerContext.from_env()

@@ -152,13 +152,23 @@ async def evict(slot: ActorSlot) -> None:
     except CommitFailed:
         return  # the actor restarted: nothing committed to capture, nothing left to stop
     except Exception:
-        log.exception("on_stop failed for %s/%s", slot.actor_type, slot.key)
+        log.exception(
+            "on_stop failed for %s/%s",
+            slot.actor_type,
+            slot.key,
+            extra={"actor_type": slot.actor_type, "key": slot.key},
+        )
     finally:
         if stopped:
             try:  # eviction flushes first: the committed state waits for the worker
                 slot.registry.sync.capture(slot, actor)
             except Exception:
-                log.exception("snapshot failed for %s/%s", slot.actor_type, slot.key)
+                log.exception(
+                    "snapshot failed for %s/%s",
+                    slot.actor_type,
+                    slot.key,
+                    extra={"actor_type": slot.actor_type, "key": slot.key},
+                )
         if slot.state in (ActorState.STOPPING,):  # not restarted by a failed commit
             slot.actor = None
             close_storage(slot)

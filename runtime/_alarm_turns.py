@@ -76,6 +76,7 @@ async def fire_alarm(slot: ActorSlot, name: str, *, force: bool = False) -> None
             slot.actor_type,
             slot.key,
             fired[0].attempt + 1,
+            extra={"actor_type": slot.actor_type, "key": slot.key, "alarm": name},
         )
 
         async def record_failure(actor: Actor) -> None:
@@ -88,6 +89,7 @@ async def fire_alarm(slot: ActorSlot, name: str, *, force: bool = False) -> None
                     slot.actor_type,
                     slot.key,
                     state.attempt,
+                    extra={"actor_type": slot.actor_type, "key": slot.key, "alarm": name},
                 )
 
         await slot.turn(record_failure)
@@ -104,6 +106,7 @@ def _could_not_fire(slot: ActorSlot, scheduler: AlarmScheduler, name: str, exc: 
     stats = slot.registry.stats
     stats.alarm_failures_total += 1
     alarm = f"alarm {name!r} of {slot.actor_type}/{slot.key}"
+    fields = {"actor_type": slot.actor_type, "key": slot.key, "alarm": name}
     if backoff.due is None:
         stats.alarms_quarantined_total += 1
         log.error(
@@ -112,9 +115,12 @@ def _could_not_fire(slot: ActorSlot, scheduler: AlarmScheduler, name: str, exc: 
             backoff.failures,
             type(exc).__name__,
             exc,
+            extra=fields,
         )
     elif backoff.failures == 1:
-        log.exception("%s could not fire: the actor failed to activate; retrying", alarm)
+        log.exception(
+            "%s could not fire: the actor failed to activate; retrying", alarm, extra=fields
+        )
     else:
         log.warning(
             "%s could not fire (attempt %d, %s: %s); retrying at %.0f",
@@ -123,4 +129,5 @@ def _could_not_fire(slot: ActorSlot, scheduler: AlarmScheduler, name: str, exc: 
             type(exc).__name__,
             exc,
             backoff.due,
+            extra=fields,
         )

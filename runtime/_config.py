@@ -162,6 +162,9 @@ class ServerConfig:
     # Seconds any shared-store call may take before it fails (a client-side deadline: a hung
     # database fails that turn or sync round instead of hanging the node).
     store_timeout: float = attrs.field(default=10.0, validator=_positive)
+    # One log record per answered HTTP request and per ended WebSocket session (logger
+    # roost.access: path without query, status or close code, duration, bytes, client).
+    access_log: bool = True
 
     # -- scaling out (issue 14): worker processes, and nodes over one PostgreSQL store
 
@@ -258,6 +261,7 @@ HELP: dict[str, str] = {
     "admin_port": "serve /_roost/* on this port instead of the main one",
     "admin_token": "bearer token required by /_roost/* (prefer the environment variable)",
     "store_timeout": "seconds any shared-store call may take before it fails",
+    "access_log": "log each HTTP request and WebSocket session to the logger roost.access",
     "workers": "worker processes on this port and data dir: a number or auto (CPU count)",
     "cluster_secret": "shared secret of the nodes of one cluster (prefer the environment variable)",
     "advertise": "HOST:PORT other nodes and load balancers reach this node at",

@@ -19,7 +19,7 @@ from roost._errors import ConnectionRefused, HandshakeError, LinkError, NotFound
 from roost.actors import Actor, HttpCaller, Request, Response
 from roost.protocol import is_websocket_upgrade
 
-from . import _tracing
+from . import _access_log, _tracing
 from ._app import App
 from ._auth import identify
 from ._cluster import Cluster
@@ -80,6 +80,7 @@ class HttpFront:
         self.connections = connections
         self.registry = registry
         self._endpoint = endpoint
+        self._access_log = config.access_log  # read once: off costs nothing per request
 
     @property
     def owner_headers(self) -> list[tuple[bytes, bytes]]:
@@ -116,6 +117,7 @@ class HttpFront:
                         connections.busy(peer)
                     if request is None:
                         return None
+                    started = trio.current_time() if self._access_log else 0.0
                     if self.cluster is not None:
                         if _is_link(request):
                             await self._accept_link(peer, conn)
@@ -145,7 +147,8 @@ class HttpFront:
                     return None
                 body = read
             forwarded = False
-            if not self.exposure.admit(peer, self._client_address(peer, request)):
+            client = self._client_address(peer, request)
+            if not self.exposure.admit(peer, client):
                 await self.refuse(
                     peer, conn, 429, "too many connections from this address", request=request
                 )
@@ -178,6 +181,8 @@ class HttpFront:
                         response, headers=(*response.headers, *_text(self.owner_headers))
                     )
                 write_response(peer, conn, response, head=request.method == b"HEAD")
+                if self._access_log:
+                    _access_log.answered(request, response, client, started, bytes_in=len(body))
             except Exception:
                 # A bug or an invalid Response (a bad header, say): this request's failure.
                 path = request.target.partition(b"?")[0]  # the query may hold a token (G10)
@@ -305,10 +310,17 @@ class HttpFront:
                 response = attrs.evolve(response, headers=response.headers + extra)
             try:
                 write_response(peer, conn, response)
+                if self._access_log:
+                    self._log_refusal(peer, request, response)
             except h11.LocalProtocolError:
                 pass
         with trio.move_on_after(self.config.close_timeout):
             await peer.aclose(linger_bytes=linger_bytes(self.config.max_message_size))
+
+    def _log_refusal(self, peer: Peer, request: h11.Request | None, response: Response) -> None:
+        """The access record of a refusal (its duration is not known: ``-``)."""
+        client = self.peer_address(peer) if request is None else self._client_address(peer, request)
+        _access_log.answered(request, response, client)
 
     def _rpc_refusal(self, peer: Peer, request: h11.Request, status: int, reason: str) -> Response:
         """An rpc call refused before its actor, with the CORS headers of its Origin (G10)."""
@@ -382,7 +394,12 @@ class HttpFront:
             if unavailable(exc):  # the shared store is down (logged): retryable
                 reply = rpc_failure(exc.code, exc.message)
                 return with_headers(reply, RETRY_AFTER_UNAVAILABLE)
-            log.exception("on_request failed for %s/%s", slot.actor_type, slot.key)
+            log.exception(
+                "on_request failed for %s/%s",
+                slot.actor_type,
+                slot.key,
+                extra={"actor_type": slot.actor_type, "key": slot.key},
+            )
             return error_response(500, "internal error")
         if not isinstance(response, Response):
             log.error("on_request of %s returned %r, not a Response", slot.actor_type, response)
@@ -405,6 +422,8 @@ class HttpFront:
         if hook is None:
             return request  # no hook: everyone gets in, with identity None
         identity = await identify(hook, request, max_seconds=self.config.request_timeout)
+        if self._access_log:
+            _access_log.IDENTITY.set(identity)
         return attrs.evolve(request, identity=identity)
 
     def _client_address(self, peer: Peer, event: h11.Request) -> tuple[str, int] | None:

@@ -87,7 +87,15 @@ async def rpc_over_http(
         value = await call
     except RpcError as exc:
         if exc.code == ErrorCode.INTERNAL:
-            log.error("rpc %r of %s/%r failed: %r", method, actor_type, key, exc.message)
+            log.error(
+                "rpc %r of %s/%r failed: %r",
+                method,
+                actor_type,
+                key,
+                exc.message,
+                exc_info=exc.__cause__,  # the method's own exception, when it ran here
+                extra={"actor_type": actor_type, "key": key, "method": method},
+            )
             return rpc_failure(ErrorCode.INTERNAL, "the method failed", codec)
         reply = rpc_failure(exc.code, exc.message, codec)
         return with_headers(reply, RETRY_AFTER_UNAVAILABLE) if unavailable(exc) else reply

@@ -88,7 +88,12 @@ class SlotMessaging:
             try:
                 callback()
             except Exception:
-                log.exception("after_commit callback of %s/%s failed", self.actor_type, self.key)
+                log.exception(
+                    "after_commit callback of %s/%s failed",
+                    self.actor_type,
+                    self.key,
+                    extra={"actor_type": self.actor_type, "key": self.key},
+                )
 
         self.outbox.callback(guarded)
 

@@ -440,7 +440,12 @@ class ActorSlot(SlotMessaging):
         self.alarm_changes.changed.clear()
         self._dirty_in_turn = False
         self._grouped, self._group_turns = False, 0
-        log.error("commit failed; restarting actor %s/%s", self.actor_type, self.key)
+        log.error(
+            "commit failed; restarting actor %s/%s",
+            self.actor_type,
+            self.key,
+            extra={"actor_type": self.actor_type, "key": self.key},
+        )
         self.registry.restart(self)
 
     def _before_commit(self, changes: dict[str, float | None]) -> None:

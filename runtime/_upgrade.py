@@ -28,6 +28,7 @@ from roost.protocol import (
     rejection_headers,
 )
 
+from ._access_log import session_started
 from ._app import App
 from ._config import ServerConfig
 from ._connections import Connections
@@ -92,14 +93,16 @@ async def upgrade(
         if route is None or actor_type is None:
             raise NotFound("no actor type serves this path")
     except HandshakeError as exc:
-        await front.refuse(peer, conn, exc.status, exc.reason, headers=rejection_headers(exc))
+        await front.refuse(
+            peer, conn, exc.status, exc.reason, headers=rejection_headers(exc), request=request
+        )
         return None
     try:  # before the slot: a refused upgrade activates nothing (G10)
         actor_request = await front.authenticate(
             to_request(request, target, b"", route.rest), peer, request
         )
     except (ConnectionRefused, HandshakeError) as exc:
-        await front.refuse(peer, conn, exc.status, exc.reason)
+        await front.refuse(peer, conn, exc.status, exc.reason, request=request)
         return None
 
     # The client lists subprotocols by preference: the first we speak is the one.
@@ -123,6 +126,8 @@ async def upgrade(
         max_messages_per_second=config.max_messages_per_second,
     )
     peer.on_overflow = session.slow_consumer
+    if config.access_log:
+        session.access = session_started(request)
 
     async def on_connect(actor: Actor) -> None:
         # Counted inside the turn, where sessions are added: exact under concurrency.
@@ -147,19 +152,29 @@ async def upgrade(
         await slot.turn(on_connect, before_release=accept, may_group=True)
     except ConnectionRefused as exc:
         slot.sessions.pop(connection, None)
-        await front.refuse(peer, conn, exc.status, exc.reason)
+        await front.refuse(peer, conn, exc.status, exc.reason, request=request)
         return None
     except Exception as exc:
         slot.sessions.pop(connection, None)
         if unavailable(exc):  # the shared store is down (logged): retryable
             headers = [(k.encode(), v.encode()) for k, v in RETRY_AFTER_UNAVAILABLE]
             await front.refuse(
-                peer, conn, ErrorCode.UNAVAILABLE.http_status, "unavailable", headers=headers
+                peer,
+                conn,
+                ErrorCode.UNAVAILABLE.http_status,
+                "unavailable",
+                headers=headers,
+                request=request,
             )
             return None
         if not isinstance(exc, CommitFailed):
-            log.exception("on_connect failed for %s/%s", slot.actor_type, slot.key)
-        await front.refuse(peer, conn, 500, "internal error")
+            log.exception(
+                "on_connect failed for %s/%s",
+                slot.actor_type,
+                slot.key,
+                extra={"actor_type": slot.actor_type, "key": slot.key},
+            )
+        await front.refuse(peer, conn, 500, "internal error", request=request)
         return None
 
     trailing, _closed = conn.trailing_data

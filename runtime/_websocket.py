@@ -47,6 +47,7 @@ from roost.protocol import (
 )
 
 from . import _tracing
+from ._access_log import SessionStart, session_ended
 from ._rate import MessageRate
 from ._session_state import SessionState
 from ._transport import Peer
@@ -86,6 +87,7 @@ class WebSocketSession:
     """The runtime's side of one connection; the actor only sees its :class:`Connection`."""
 
     __slots__ = (
+        "access",
         "can_raw",
         "can_send",
         "close_code",
@@ -132,6 +134,7 @@ class WebSocketSession:
         self.close_deadline = float("inf")
         self.last_seen = trio.current_time()
         self.ping_sent_at: float | None = None
+        self.access: SessionStart | None = None  # set at the upgrade when access_log is on
         # Inbound messages per second (0: no limit); excess closes with 1008 (see _rate).
         self.rate = (
             MessageRate(max_messages_per_second, self.last_seen)
@@ -216,6 +219,7 @@ class WebSocketSession:
         auto_request, auto_reply = (auto[0], encode_text(auto[1])) if auto else (None, b"")
         rate = self.rate
         failure: ConnectionFailed | None = None
+        received = messages = 0  # for the access log
         ended = False  # the peer's close frame or a protocol error was handled
         try:
             while not ended:
@@ -226,6 +230,7 @@ class WebSocketSession:
                         if kind is TextMessage or kind is BinaryMessage:
                             if self.state is SessionState.OPEN:
                                 stats.messages_received_total += 1
+                                messages += 1
                                 message = event.data  # type: ignore[union-attr]
                                 if rate is not None and not rate.take(self.last_seen):
                                     self._too_fast()
@@ -253,6 +258,7 @@ class WebSocketSession:
                     if ended:
                         break
                 data = await peer.receive()
+                received += len(data)
                 if not data:
                     ws.receive_eof()
                     if self.state is not SessionState.CLOSING:
@@ -263,7 +269,12 @@ class WebSocketSession:
             pass  # cut locally: keep-alive, slow consumer or shutdown set the code
         except Exception as exc:
             # A bug is this connection's failure, not the node's (style 16): 1011, logged once.
-            log.exception("WebSocket of %s/%s failed", self.slot.actor_type, self.slot.key)
+            log.exception(
+                "WebSocket of %s/%s failed",
+                self.slot.actor_type,
+                self.slot.key,
+                extra={"actor_type": self.slot.actor_type, "key": self.slot.key},
+            )
             peer.write(ws.fail(exc))
             failure = ConnectionFailed(CloseCode.INTERNAL_ERROR, "internal error")
             self._fail(failure)
@@ -272,6 +283,9 @@ class WebSocketSession:
             self.can_send = self.can_raw = False
             if failure is None:
                 peer.abort()
+        if self.access is not None:
+            code = int(self.close_code)
+            session_ended(self.access, self.conn, code, bytes_in=received, messages_in=messages)
         try:
             await self._closed()
         finally:
@@ -291,6 +305,7 @@ class WebSocketSession:
                 "on_message failed for %s/%s; the turn was rolled back",
                 self.slot.actor_type,
                 self.slot.key,
+                extra={"actor_type": self.slot.actor_type, "key": self.slot.key},
             )
 
     def encode(self, envelope: Envelope) -> bytes:
@@ -345,7 +360,13 @@ class WebSocketSession:
         except RpcError as exc:
             self._reply(ErrorReply(id=call_id, code=exc.code, message=exc.message))
         except Exception:
-            log.exception("rpc %s of %s/%s failed", envelope.method, slot.actor_type, slot.key)
+            log.exception(
+                "rpc %s of %s/%s failed",
+                envelope.method,
+                slot.actor_type,
+                slot.key,
+                extra={"actor_type": slot.actor_type, "key": slot.key, "method": envelope.method},
+            )
             self._reply(
                 ErrorReply(id=call_id, code=ErrorCode.INTERNAL.value, message="the method failed")
             )
@@ -430,4 +451,9 @@ class WebSocketSession:
         try:
             await slot.turn(on_close, may_group=True)
         except Exception:
-            log.exception("on_close failed for %s/%s", slot.actor_type, slot.key)
+            log.exception(
+                "on_close failed for %s/%s",
+                slot.actor_type,
+                slot.key,
+                extra={"actor_type": slot.actor_type, "key": slot.key},
+            )
