@@ -169,8 +169,7 @@ class HttpFront:
             try:
                 answer = self._respond(request, body, peer)
                 if _tracing.tracer is not None:  # OpenTelemetry (runtime/_tracing)
-                    peer_client = self._client_address(peer, request)
-                    answer = _tracing.traced_http(answer, request, peer_client)
+                    answer = _tracing.traced_http(answer, request, client)
                 response = await answer
                 if connections.stopping:
                     response = attrs.evolve(
