@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter
-    from opentelemetry.trace import Span, Tracer
+    from opentelemetry.trace import Tracer
 
     from roost.actors import Actor, Response
 
@@ -233,15 +233,6 @@ async def traced_http(
         if response.status >= 500:
             span.set_status(StatusCode.ERROR)
         return response
-
-
-def current_span() -> Span | None:
-    """The span roost's code runs in now, None while tracing is off (for tests and apps)."""
-    if tracer is None:
-        return None
-    from opentelemetry import trace
-
-    return trace.get_current_span()
 
 
 # -- setup -------------------------------------------------------------------------------------
