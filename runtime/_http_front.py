@@ -4,6 +4,12 @@ A request goes, in order, to the runtime's endpoints (``/_roost/...``), a static
 (``App.static``), an actor's rpc over HTTP, or the actor's ``on_request``; an upgrade leaves
 for :func:`~roost.runtime._upgrade.upgrade`. Refusals (a head too slow or too big, a client
 over its limits, a draining node) are answered here, and the connection closes behind them.
+On a cluster node a request for an actor owned elsewhere goes to its owner from here
+(runtime/_cluster.py), and a node link's upgrade is handed to the links.
+
+Long because: one request's whole path (read, route, refuse, answer, and on a cluster node
+the hand-over to the owner between its head and its body) shares the connection's h11 state
+and its refusal rules; split, each piece would pass that state back and forth.
 """
 
 from __future__ import annotations
