@@ -134,9 +134,15 @@ export class ProtocolError extends RoostError {
 }
 
 export class RoostClient {
-  constructor(url: string, options?: ConnectOptions);
-  /** The full URL, query included: show it with care (util.inspect and toString() redact it). */
+  /** `url`: the actor's URL, or its URLs on several nodes, tried in turn (TypeError if empty). */
+  constructor(url: string | string[], options?: ConnectOptions);
+  /**
+   * The URL connected to, or being tried; the full URL, query included: show it with care
+   * (util.inspect and toString() redact it).
+   */
   readonly url: string;
+  /** Every URL given, in order. */
+  readonly urls: readonly string[];
   readonly encoding: Encoding;
   /** Resolves on the first open; rejects if the client closes before it ever opened. */
   readonly ready: Promise<void>;
@@ -168,4 +174,4 @@ export class RoostClient {
 }
 
 /** Connects to an actor: `connect(actorUrl("ws://host", "chat", "lobby", { params: { user: "ada" } }), { encoding: "cbor" })`. */
-export function connect(url: string, options?: ConnectOptions): RoostClient;
+export function connect(url: string | string[], options?: ConnectOptions): RoostClient;

@@ -3452,6 +3452,7 @@ function redactUrl(url) {
 
 // src/roost.js
 var FATAL_CLOSE_CODES = Object.freeze([1003, 1007, 1008, 1009]);
+var IMMEDIATE_CLOSE_CODES = Object.freeze([1001, 1012]);
 var TRANSITIONS = Object.freeze({
   connecting: ["open", "closed"],
   // the first connection, retried until it opens
@@ -3487,6 +3488,15 @@ function toWebSocketUrl(url) {
   }
   return parsed.href;
 }
+function toWebSocketUrls(url) {
+  const urls = Array.isArray(url) ? url : [url];
+  if (urls.length === 0) throw new TypeError("connect() needs at least one URL");
+  for (const each of urls) {
+    if (typeof each !== "string" && !(each instanceof URL)) throw new TypeError("a roost URL is a string or a URL");
+  }
+  return Object.freeze(urls.map((each) => toWebSocketUrl(String(each))));
+}
+var now = () => globalThis.performance?.now() ?? Date.now();
 function positive(name, value) {
   if (typeof value !== "number" || !(value > 0)) {
     throw new RangeError(`${name} must be a positive number, not ${value}`);
@@ -3495,13 +3505,17 @@ function positive(name, value) {
 }
 var RoostClient = class {
   /**
-   * @param {string} url `ws://host:port/<type>/<key>?query` (http: and https: are accepted too);
-   *   build it with actorUrl(), which percent-encodes the key
+   * @param {string | string[]} url `ws://host:port/<type>/<key>?query` (http: and https: are
+   *   accepted too), or several: the actor's URL on each node of a cluster, tried in turn;
+   *   build them with actorUrl(), which percent-encodes the key
    * @param {import("../index.d.ts").ConnectOptions} [options]
    */
   constructor(url, options = {}) {
     const o = { ...DEFAULTS, ...options, backoff: { ...DEFAULTS.backoff, ...options.backoff } };
-    this.url = toWebSocketUrl(url);
+    this.urls = toWebSocketUrls(url);
+    this._index = 0;
+    this._roundLeft = this.urls.length - 1;
+    this._lastImmediate = null;
     this.encoding = o.encoding;
     if (!["json", "cbor", "raw"].includes(o.encoding)) {
       throw new TypeError(`encoding must be "json", "cbor" or "raw", not ${JSON.stringify(o.encoding)}`);
@@ -3556,6 +3570,10 @@ var RoostClient = class {
   }
   toString() {
     return `RoostClient <${redactUrl(this.url)}> ${this._state}`;
+  }
+  /** The URL connected to, or being tried. */
+  get url() {
+    return this.urls[this._index];
   }
   /** "connecting" (the first time), "open", "reconnecting" or "closed". */
   get state() {
@@ -3809,17 +3827,37 @@ var RoostClient = class {
       return;
     }
     this._failInFlight(new RpcError(CLIENT_CODES.UNAVAILABLE, why, { closeCode: code }));
+    this._index = (this._index + 1) % this.urls.length;
+    let delay = 0;
     if (this._state === "open") {
       this._transition("reconnecting");
       this._emit("close", { code, reason, willReconnect: true });
+      this._roundLeft = this.urls.length - 1;
+      if (!this._skipsBackoff(code)) delay = this._backoffDelay();
+    } else if (this._roundLeft > 0) {
+      this._roundLeft -= 1;
+    } else {
+      this._roundLeft = this.urls.length - 1;
+      delay = this._backoffDelay();
     }
-    const ceiling = Math.min(this._backoff.max, this._backoff.initial * 2 ** this._attempt);
-    this._attempt = Math.min(this._attempt + 1, 30);
-    const delay = ceiling / 2 + Math.random() * ceiling / 2;
     this._timer = setTimeout(() => {
       this._timer = null;
       this._open();
     }, delay);
+  }
+  /** The next round's jittered, growing delay, in ms. */
+  _backoffDelay() {
+    const ceiling = Math.min(this._backoff.max, this._backoff.initial * 2 ** this._attempt);
+    this._attempt = Math.min(this._attempt + 1, 30);
+    return ceiling / 2 + Math.random() * ceiling / 2;
+  }
+  /** Whether the reconnection after `code` starts at once (1001, 1012; once per backoff.max). */
+  _skipsBackoff(code) {
+    const time = now();
+    if (!IMMEDIATE_CLOSE_CODES.includes(code)) return false;
+    if (this._lastImmediate !== null && time - this._lastImmediate < this._backoff.max) return false;
+    this._lastImmediate = time;
+    return true;
   }
   _failInFlight(error) {
     const calls = [...this._inFlight.values()];

@@ -5,7 +5,11 @@
  * roost.v1.cbor of docs/protocol.md) it makes rpc calls and receives the actor's events; in raw
  * mode (`encoding: "raw"`) it sends and receives frames unchanged. It reconnects with jittered
  * exponential backoff, fails calls in flight during a disconnect with a retryable error, and
- * queues a bounded number of calls and sends made while offline.
+ * queues a bounded number of calls and sends made while offline. Given several URLs (the actor
+ * on several nodes of a cluster), it rotates through them: each round of attempts tries every
+ * URL once, the one after the URL just lost first, and the backoff separates rounds; after a
+ * close with 1001 or 1012 (a node going away or handing its actors over) the first round starts
+ * at once.
  *
  * Connection lifecycle (one state machine, `client.state`; failed attempts and backoff waits
  * stay in the state they started from):
@@ -25,6 +29,13 @@ export { actorUrl } from "./urls.js";
 
 /** Close codes after which reconnecting would only be refused again (protocol.md). */
 export const FATAL_CLOSE_CODES = Object.freeze([1003, 1007, 1008, 1009]);
+
+/**
+ * Close codes after which the client reconnects at once, to the next URL, without the backoff:
+ * going away (1001) and service restart (1012), a node stopping or handing its actors over.
+ * At most once per backoff.max, so a server that keeps closing with 1012 gets the backoff.
+ */
+const IMMEDIATE_CLOSE_CODES = Object.freeze([1001, 1012]);
 
 const TRANSITIONS = Object.freeze({
   connecting: ["open", "closed"], // the first connection, retried until it opens
@@ -67,6 +78,18 @@ function toWebSocketUrl(url) {
   return parsed.href;
 }
 
+/** `url`, or an array of them, as a frozen non-empty array of ws:/wss: URLs. */
+function toWebSocketUrls(url) {
+  const urls = Array.isArray(url) ? url : [url];
+  if (urls.length === 0) throw new TypeError("connect() needs at least one URL");
+  for (const each of urls) {
+    if (typeof each !== "string" && !(each instanceof URL)) throw new TypeError("a roost URL is a string or a URL");
+  }
+  return Object.freeze(urls.map((each) => toWebSocketUrl(String(each))));
+}
+
+const now = () => globalThis.performance?.now() ?? Date.now();
+
 function positive(name, value) {
   if (typeof value !== "number" || !(value > 0)) {
     throw new RangeError(`${name} must be a positive number, not ${value}`);
@@ -76,13 +99,18 @@ function positive(name, value) {
 
 export class RoostClient {
   /**
-   * @param {string} url `ws://host:port/<type>/<key>?query` (http: and https: are accepted too);
-   *   build it with actorUrl(), which percent-encodes the key
+   * @param {string | string[]} url `ws://host:port/<type>/<key>?query` (http: and https: are
+   *   accepted too), or several: the actor's URL on each node of a cluster, tried in turn;
+   *   build them with actorUrl(), which percent-encodes the key
    * @param {import("../index.d.ts").ConnectOptions} [options]
    */
   constructor(url, options = {}) {
     const o = { ...DEFAULTS, ...options, backoff: { ...DEFAULTS.backoff, ...options.backoff } };
-    this.url = toWebSocketUrl(url);
+    /** Every URL given, in order. */
+    this.urls = toWebSocketUrls(url);
+    this._index = 0; // of the URL connected to, or being tried
+    this._roundLeft = this.urls.length - 1; // attempts of this round still to make without delay
+    this._lastImmediate = null; // when a reconnection last skipped the backoff (performance.now())
     this.encoding = o.encoding;
     if (!["json", "cbor", "raw"].includes(o.encoding)) {
       throw new TypeError(`encoding must be "json", "cbor" or "raw", not ${JSON.stringify(o.encoding)}`);
@@ -145,6 +173,11 @@ export class RoostClient {
 
   toString() {
     return `RoostClient <${redactUrl(this.url)}> ${this._state}`;
+  }
+
+  /** The URL connected to, or being tried. */
+  get url() {
+    return this.urls[this._index];
   }
 
   /** "connecting" (the first time), "open", "reconnecting" or "closed". */
@@ -422,18 +455,42 @@ export class RoostClient {
       return;
     }
     this._failInFlight(new RpcError(CLIENT_CODES.UNAVAILABLE, why, { closeCode: code }));
+    // The next URL, now while the round lasts; a new round (every URL once) after the backoff,
+    // or at once the first time after 1001 or 1012.
+    this._index = (this._index + 1) % this.urls.length;
+    let delay = 0;
     // A failed attempt was reported as an "error"; "close" is for connections that opened.
     if (this._state === "open") {
       this._transition("reconnecting");
       this._emit("close", { code, reason, willReconnect: true });
+      this._roundLeft = this.urls.length - 1;
+      if (!this._skipsBackoff(code)) delay = this._backoffDelay();
+    } else if (this._roundLeft > 0) {
+      this._roundLeft -= 1;
+    } else {
+      this._roundLeft = this.urls.length - 1;
+      delay = this._backoffDelay();
     }
-    const ceiling = Math.min(this._backoff.max, this._backoff.initial * 2 ** this._attempt);
-    this._attempt = Math.min(this._attempt + 1, 30);
-    const delay = ceiling / 2 + (Math.random() * ceiling) / 2; // "equal jitter"
     this._timer = setTimeout(() => {
       this._timer = null;
       this._open();
     }, delay);
+  }
+
+  /** The next round's jittered, growing delay, in ms. */
+  _backoffDelay() {
+    const ceiling = Math.min(this._backoff.max, this._backoff.initial * 2 ** this._attempt);
+    this._attempt = Math.min(this._attempt + 1, 30);
+    return ceiling / 2 + (Math.random() * ceiling) / 2; // "equal jitter"
+  }
+
+  /** Whether the reconnection after `code` starts at once (1001, 1012; once per backoff.max). */
+  _skipsBackoff(code) {
+    const time = now();
+    if (!IMMEDIATE_CLOSE_CODES.includes(code)) return false;
+    if (this._lastImmediate !== null && time - this._lastImmediate < this._backoff.max) return false;
+    this._lastImmediate = time;
+    return true;
   }
 
   _failInFlight(error) {
@@ -484,7 +541,7 @@ export class RoostClient {
 /**
  * Connects to an actor; the client starts connecting at once (await `client.ready`).
  *
- * @param {string} url
+ * @param {string | string[]} url the actor's URL, or its URLs on several nodes (tried in turn)
  * @param {import("../index.d.ts").ConnectOptions} [options]
  */
 export function connect(url, options) {
