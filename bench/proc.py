@@ -56,6 +56,13 @@ def machine_busy_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
 
 
+def softirq_seconds() -> float:
+    """CPU seconds all cores spent in soft interrupts since boot: on this machine mostly the
+    loopback network's receive work, which belongs to no process (part of "other")."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    return int(fields[6]) / CLOCK_TICKS
+
+
 def rss_kib(pids: list[int]) -> int:
     """Sum VmRSS of ``pids`` in KiB."""
     total = 0

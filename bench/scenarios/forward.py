@@ -142,10 +142,10 @@ def _measure(
 
 
 def _node_cpu(a: int, b: int) -> dict[str, float]:
-    return {
-        "a": proc.cpu_seconds(proc.process_tree(a)),
-        "b": proc.cpu_seconds(proc.process_tree(b)),
-    }
+    """CPU seconds of node A and node B (with their child processes), and the machine's soft
+    interrupts (loopback network work, part of "other")."""
+    found = {name: proc.cpu_seconds(proc.process_tree(pid)) for name, pid in (("a", a), ("b", b))}
+    return {"softirq": proc.softirq_seconds(), **found}
 
 
 def _values(run: LoadRun, on_a: bool) -> dict[str, float]:
@@ -168,14 +168,16 @@ def _values(run: LoadRun, on_a: bool) -> dict[str, float]:
 
 
 def _note(run: LoadRun, args: tuple[str, ...]) -> str:
-    """For a fixed load: whether the nodes kept up with it (as in the latency table)."""
+    """The machine's soft-interrupt share; for a fixed load, whether the nodes kept up."""
+    start, end = run.marks["measure"], run.marks["drain"]
+    note = f"softirq {100 * (end['softirq'] - start['softirq']) / (run.window.wall or 1.0):.0f} %"
     if "--rate" not in args:
-        return ""
+        return note
     rate = float(args[args.index("--rate") + 1])
     achieved = run.result["deliveries"] / run.result["measure_s"]
     if achieved < KEEP_UP * rate or run.result["skipped"]:
-        return f"CANNOT KEEP UP ({achieved:,.0f}/s delivered)"
-    return ""
+        note += f"; CANNOT KEEP UP ({achieved:,.0f}/s delivered)"
+    return note
 
 
 SCENARIOS = (

@@ -76,20 +76,22 @@ def _roost_run(
         run = run_generator(srv, settings, args, at_marks=partial(_worker_cpu, srv.pid))
         totals = probe.metric_totals(srv)
     split = _split(run.marks.get("measure", {}), run.marks.get("drain", {}), run.window.wall)
-    note = f"window {window}/room"
-    if split:
+    note = f"window {window}/room; {split}"
+    if server.name != "roost":
         handed = totals.get("roost_handoffs_total", 0.0)
         linked = totals.get("roost_forwards_total", 0.0)
         note += (
             f"; {handed:,.0f} of {rooms * members} connections handed to the other worker"
-            f", {linked:,.0f} over a link; worker CPU % {split}"
+            f", {linked:,.0f} over a link"
         )
     return Row(name, server.name, relay_values(run), note=note)
 
 
 def _worker_cpu(supervisor: int) -> dict[int, float]:
-    """CPU seconds of each direct child of ``supervisor`` (its workers), with their children."""
-    return {child: proc.cpu_seconds(proc.process_tree(child)) for child in _children(supervisor)}
+    """CPU seconds of each direct child of ``supervisor`` (its workers), with their children;
+    key 0: the machine's soft-interrupt seconds (loopback network work)."""
+    found = {child: proc.cpu_seconds(proc.process_tree(child)) for child in _children(supervisor)}
+    return {0: proc.softirq_seconds(), **found}
 
 
 def _children(pid: int) -> list[int]:
@@ -108,11 +110,14 @@ def _children(pid: int) -> list[int]:
 
 
 def _split(start: dict[int, float], end: dict[int, float], wall: float) -> str:
-    """Each worker's share of one core over the window, "61/58" (empty for one process)."""
-    if len(end) < 2 or wall <= 0:
+    """Each worker's share of one core over the window and the machine's soft interrupts,
+    "61/58, softirq 40" (the split is empty for one process)."""
+    if wall <= 0:
         return ""
     shares = [100 * (end[pid] - start.get(pid, 0.0)) / wall for pid in sorted(end)]
-    return "/".join(f"{share:.0f}" for share in shares)
+    softirq = f"softirq {shares[0]:.0f} %" if 0 in end else ""
+    workers = "/".join(f"{share:.0f}" for share in shares[1:])
+    return f"worker CPU % {workers}; {softirq}" if len(shares) > 2 else softirq
 
 
 def _scenario(rooms: int, members: int, window: int) -> Scenario:
