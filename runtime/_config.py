@@ -162,6 +162,9 @@ class ServerConfig:
     # Seconds any shared-store call may take before it fails (a client-side deadline: a hung
     # database fails that turn or sync round instead of hanging the node).
     store_timeout: float = attrs.field(default=10.0, validator=_positive)
+    # The web inspector at /_roost/ (runtime/_inspector.py): off unless asked for, and then
+    # always behind admin_token (403 without one, on 127.0.0.1 too).
+    inspector: bool = False
     # One log record per answered HTTP request and per ended WebSocket session (logger
     # roost.access: path without query, status or close code, duration, bytes, client).
     access_log: bool = True
@@ -273,6 +276,7 @@ HELP: dict[str, str] = {
 #: Defaults that are not a plain value (None standing for something), as help shows them.
 DEFAULT_TEXT: dict[str, str] = {
     "data_dir": "./roost-data",
+    "inspector": "serve the web inspector at /_roost/ (needs --admin-token)",
     "store": "<data-dir>/shared.sqlite",
     "admin_host": "the --host",
     "admin_port": "none: /_roost/* on the main port",

@@ -26,6 +26,11 @@ from ._routing import RUNTIME_PREFIX
 
 #: Runtime endpoints a load balancer probes: open without the admin token on the public port.
 PROBES = frozenset({RUNTIME_PREFIX + "health", RUNTIME_PREFIX + "ready"})
+#: The inspector's page and its two assets: static, holding no data, so a browser loads them
+#: without the token; every /_roost/api/ call of the page needs it (runtime/_inspector.py).
+PAGES = frozenset(
+    {RUNTIME_PREFIX, RUNTIME_PREFIX + "inspector.js", RUNTIME_PREFIX + "inspector.css"}
+)
 
 PeerAddress = tuple[str, int] | None
 
@@ -148,7 +153,7 @@ class Exposure:
         runtime = path.startswith(RUNTIME_PREFIX)
         if (admin and not runtime) or (runtime and self.admin_listener and not admin):
             return error_response(404, "not found")
-        if not runtime or self._token is None or (path in PROBES and not admin):
+        if not runtime or self._token is None or (path in PROBES and not admin) or path in PAGES:
             return None
         scheme, _, credentials = (_header(headers, b"authorization") or "").partition(" ")
         if scheme.lower() == "bearer" and hmac.compare_digest(

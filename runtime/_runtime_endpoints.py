@@ -1,4 +1,5 @@
-"""The runtime's own endpoints: ``/_roost/health``, ``/_roost/ready`` and ``/_roost/metrics``.
+"""The runtime's own endpoints: ``/_roost/health``, ``/_roost/ready``, ``/_roost/metrics``, and
+the inspector (``/_roost/`` and ``/_roost/api/*``, runtime/_inspector.py) when it is on.
 
 Who may reach them (the admin port, the admin token) is decided in front of them, by
 :meth:`~roost.runtime._exposure.Exposure.runtime_refusal`; here they only answer.
@@ -13,6 +14,7 @@ import h11
 from roost.actors import Response
 
 from ._http import error_response
+from ._inspector import Inspector
 from ._metrics import MetricsExporter, Snapshot
 from ._routing import RUNTIME_PREFIX
 from ._sync import SyncWorker
@@ -37,13 +39,14 @@ async def runtime_endpoint(
     metrics: MetricsExporter,
     siblings: Callable[[], Awaitable[list[tuple[str, Snapshot]]]] | None = None,
     worker: str | None = None,
+    inspector: Inspector | None = None,
 ) -> Response:
     """Answer ``request`` for the runtime endpoint ``path``.
 
     ``draining``: the node drains its connections; ``stopping``: it drains or was asked to
     stop (a shutdown that has not begun draining yet). A worker of ``--workers N`` gives its
     index (``worker``) and a way to ask its siblings for their numbers (``siblings``), so its
-    metrics cover every worker, each labelled.
+    metrics cover every worker, each labelled. ``inspector``: the node's, with ``--inspector``.
     """
     if request.method not in (b"GET", b"HEAD"):
         return error_response(405, "method not allowed")
@@ -67,4 +70,6 @@ async def runtime_endpoint(
         else:
             body, content_type = metrics.render(accept)
         return Response(body=body, content_type=content_type)
+    if inspector is not None and inspector.handles(path):
+        return await inspector.respond(request, path)
     return error_response(404, "not found")

@@ -35,6 +35,7 @@ from ._membership import host_text, run_solo
 from ._metrics import Gauges, MetricsExporter
 from ._node import Node
 from ._registry import ActorRegistry
+from ._inspector import Inspector
 from ._runtime_endpoints import runtime_endpoint
 from ._slot import ActorSlot
 from ._stats import NodeStats
@@ -93,6 +94,8 @@ class Server:
     @property
     def node(self) -> Node:
         """The node's services; there from the start of :meth:`serve` on.
+        # The web inspector at /_roost/ (--inspector): it reads this server's node when asked.
+        self.inspector = Inspector(self) if self.config.inspector else None
 
         Raises:
             RuntimeError: the server has not started serving.
@@ -338,6 +341,7 @@ class Server:
 
     def metrics_snapshot(self) -> dict[str, Any]:
         """This node's numbers as plain data (a sibling worker asks for them)."""
+            inspector=self.inspector,
         return self.metrics.snapshot()
 
     # -- one TCP connection ------------------------------------------------------------------

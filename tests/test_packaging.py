@@ -91,6 +91,9 @@ def test_the_wheel_and_the_sdist_build_install_and_run(tmp_path: Path) -> None:
         "roost/_demo/web/public/index.html",
         "roost/_demo/web/public/vendor.js",
         "roost/_demo/client/roost.js",
+        "roost/runtime/_inspector_page/index.html",
+        "roost/runtime/_inspector_page/inspector.js",
+        "roost/runtime/_inspector_page/inspector.css",
     } <= names
     assert not any(name.startswith(("tests/", "runtime/", "examples/")) for name in names)
     assert not any("node_modules" in name or "__pycache__" in name for name in names)

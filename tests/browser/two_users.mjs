@@ -8,7 +8,7 @@
 // one JSON line that tests/e2e/test_demo_browser.py asserts on. A page error or a timeout
 // exits 1 with the reason on stderr.
 
-import { chromium } from "playwright-core";
+import { launchChromium } from "./chromium.mjs";
 
 const [base, screenshot, executablePath = "/usr/bin/chromium"] = process.argv.slice(2);
 if (!base || !screenshot) {
@@ -18,22 +18,7 @@ if (!base || !screenshot) {
 const STEP_MS = 15_000;
 const DOC = "plan";
 
-const browser = await chromium.launch({
-  executablePath,
-  headless: true,
-  // playwright-core also passes a fresh --user-data-dir (a temporary profile) of its own.
-  args: [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-  timeout: 60_000,
-});
+const browser = await launchChromium(executablePath);
 const errors = [];
 
 async function open(user) {
