@@ -337,11 +337,11 @@ class Server:
             metrics=self.metrics,
             siblings=None if cluster is None or worker is None else cluster.sibling_metrics,
             worker=None if worker is None else str(worker.index),
+            inspector=self.inspector,
         )
 
     def metrics_snapshot(self) -> dict[str, Any]:
         """This node's numbers as plain data (a sibling worker asks for them)."""
-            inspector=self.inspector,
         return self.metrics.snapshot()
 
     # -- one TCP connection ------------------------------------------------------------------
