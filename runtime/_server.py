@@ -31,11 +31,11 @@ from ._config import ServerConfig
 from ._connections import Connections, listen
 from ._exposure import Exposure
 from ._http_front import HttpFront
+from ._inspector import Inspector
 from ._membership import host_text, run_solo
 from ._metrics import Gauges, MetricsExporter
 from ._node import Node
 from ._registry import ActorRegistry
-from ._inspector import Inspector
 from ._runtime_endpoints import runtime_endpoint
 from ._slot import ActorSlot
 from ._stats import NodeStats
