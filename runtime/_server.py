@@ -90,12 +90,12 @@ class Server:
         self._connections = Connections(self.exposure)
         # The HTTP request path, built with the node (it routes to the node's registry).
         self._front: HttpFront | None = None
+        # The web inspector at /_roost/ (--inspector): it reads this server's node when asked.
+        self.inspector = Inspector(self) if self.config.inspector else None
 
     @property
     def node(self) -> Node:
         """The node's services; there from the start of :meth:`serve` on.
-        # The web inspector at /_roost/ (--inspector): it reads this server's node when asked.
-        self.inspector = Inspector(self) if self.config.inspector else None
 
         Raises:
             RuntimeError: the server has not started serving.
