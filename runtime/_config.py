@@ -263,6 +263,7 @@ HELP: dict[str, str] = {
     "admin_host": "address of the separate admin listener",
     "admin_port": "serve /_roost/* on this port instead of the main one",
     "admin_token": "bearer token required by /_roost/* (prefer the environment variable)",
+    "inspector": "serve the web inspector at /_roost/ (needs --admin-token)",
     "store_timeout": "seconds any shared-store call may take before it fails",
     "access_log": "log each HTTP request and WebSocket session to the logger roost.access",
     "workers": "worker processes on this port and data dir: a number or auto (CPU count)",
@@ -276,7 +277,6 @@ HELP: dict[str, str] = {
 #: Defaults that are not a plain value (None standing for something), as help shows them.
 DEFAULT_TEXT: dict[str, str] = {
     "data_dir": "./roost-data",
-    "inspector": "serve the web inspector at /_roost/ (needs --admin-token)",
     "store": "<data-dir>/shared.sqlite",
     "admin_host": "the --host",
     "admin_port": "none: /_roost/* on the main port",
