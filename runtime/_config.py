@@ -159,12 +159,12 @@ class ServerConfig:
     admin_host: str | None = None
     admin_port: int | None = attrs.field(default=None, validator=_port)
     admin_token: str | None = attrs.field(default=None, repr=False)
-    # Seconds any shared-store call may take before it fails (a client-side deadline: a hung
-    # database fails that turn or sync round instead of hanging the node).
-    store_timeout: float = attrs.field(default=10.0, validator=_positive)
     # The web inspector at /_roost/ (runtime/_inspector.py): off unless asked for, and then
     # always behind admin_token (403 without one, on 127.0.0.1 too).
     inspector: bool = False
+    # Seconds any shared-store call may take before it fails (a client-side deadline: a hung
+    # database fails that turn or sync round instead of hanging the node).
+    store_timeout: float = attrs.field(default=10.0, validator=_positive)
     # One log record per answered HTTP request and per ended WebSocket session (logger
     # roost.access: path without query, status or close code, duration, bytes, client).
     access_log: bool = True
