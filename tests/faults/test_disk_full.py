@@ -1,0 +1,199 @@
+"""A full disk under a real ``roost serve`` (issue 15 point 5): its data dir on a 2 MiB tmpfs.
+
+A ballast file takes part of the tmpfs; actors then write until the disk is full, during a
+commit (big rows) and during the creation of actor files (many new actors). Each client gets
+a clear error promptly (an HTTP 5xx with a message, an rpc error over a WebSocket), never a
+hang; the server keeps serving what needs no space (reads), spends no CPU while full, and
+takes writes again once the ballast is gone. After a restart every SQLite file of the data
+dir passes ``PRAGMA integrity_check`` and each actor holds exactly the writes that were
+acknowledged (G3, G4).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from roost import HandshakeError, RpcError
+from roost.client import connect
+from tests.faults.support import FILL_APP, RoostProcess, cpu_seconds, serve, tmpfs
+
+ROW = 32 * 1024  # bytes per row of the big writer
+BALLAST = 1280 * 1024  # what the test frees to end the fault: more than the rows take,
+# so that the WAL they sit in can be checkpointed into the database file after the restart
+ENV = {"ROOST_SYNC_INTERVAL": "0.2", "ROOST_SHUTDOWN_TIMEOUT": "3", "ROOST_DEMO_AUTH": "1"}
+
+
+def fill_ballast(mount: Path) -> Path:
+    ballast = mount / "ballast"
+    ballast.write_bytes(b"\0" * BALLAST)
+    return ballast
+
+
+def assert_clear_error(status: int, body: Any) -> None:
+    """A refused write: a 5xx with an error code and a message, nothing that looks like a
+    success or a client mistake."""
+    assert 500 <= status < 600, (status, body)
+    assert isinstance(body, dict) and set(body) == {"error"}, body
+    assert body["error"]["code"] in {"internal", "unavailable"}, body
+    assert body["error"]["message"], body
+
+
+async def assert_idle(server: RoostProcess, seconds: float = 2.0) -> None:
+    """No busy loop while the disk is full: under 0.2 s of CPU and a quiet log."""
+    before, logged = cpu_seconds(server.pid), server.log_bytes
+    await trio.sleep(seconds)
+    used = cpu_seconds(server.pid) - before
+    assert used < 0.2, f"roost used {used:.2f} s of CPU in {seconds} s with the disk full"
+    assert server.log_bytes - logged < 64 * 1024, "a log storm while the disk is full"
+
+
+def stored_rows(data_dir: Path) -> dict[str, list[int]]:
+    """Every SQLite file of the data dir passes integrity_check; the rows of each actor."""
+    held: dict[str, list[int]] = {}
+    files = sorted(p for p in data_dir.rglob("*.sqlite"))
+    assert files
+    for path in files:
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)], path
+            if "actors" in path.parts:
+                has_rows = conn.execute(
+                    "SELECT count(*) FROM sqlite_master WHERE name = 'rows'"
+                ).fetchone()[0]
+                rows = conn.execute("SELECT n FROM rows ORDER BY n") if has_rows else []
+                held[path.name.split("-")[0]] = [n for (n,) in rows]
+        conn.close()
+    return held
+
+
+async def test_a_commit_on_a_full_disk_fails_clearly_and_loses_nothing_acknowledged(
+    tmp_path: Path,
+) -> None:
+    with tmpfs(tmp_path / "mnt", "2m") as mount, trio.fail_after(14):
+        data_dir = mount / "data"
+        acked: dict[str, list[int]] = {"big": [], "other": []}
+        async with serve([str(FILL_APP), "--data-dir", str(data_dir)], env=ENV) as server:
+            assert await server.post("/box/other/rpc/put", {"n": 0, "size": 10}) == (
+                200,
+                {"value": 0},
+            )
+            acked["other"].append(0)
+            ballast = fill_ballast(mount)
+            for n in range(64):  # 2 MiB of rows at most: the disk fills long before
+                status, body = await server.post("/box/big/rpc/put", {"n": n, "size": ROW})
+                if status != 200:
+                    assert_clear_error(status, body)
+                    break
+                assert body == {"value": n}
+                acked["big"].append(n)
+            else:
+                raise AssertionError("the disk never filled")
+            assert acked["big"], "nothing fitted before the disk was full"
+
+            # Over a WebSocket the same write is a retryable rpc error, promptly, and the
+            # socket stays open for the next call.
+            url = f"ws://127.0.0.1:{server.port}/box/big"
+            async with connect(url, encoding="json", call_timeout=5) as client:
+                for n in (1000, 1001):
+                    with pytest.raises(RpcError) as error:
+                        await client.call("put", n=n, size=ROW)
+                    assert error.value.code == "unavailable", error.value
+                assert await client.call("rows") == acked["big"]
+
+            # What needs no space is served: the other actor answers reads.
+            assert await server.post("/box/other/rpc/rows") == (200, {"value": [0]})
+            await assert_idle(server)
+
+            ballast.unlink()  # the fault ends: writes go through again, no restart needed
+            for name, n in (("big", 500), ("other", 1)):
+                assert await server.post(f"/box/{name}/rpc/put", {"n": n, "size": 100}) == (
+                    200,
+                    {"value": n},
+                )
+                acked[name].append(n)
+            assert await server.stop() == 0
+
+        async with serve([str(FILL_APP), "--data-dir", str(data_dir)], env=ENV) as server:
+            for name, rows in acked.items():
+                assert await server.post(f"/box/{name}/rpc/rows") == (200, {"value": rows})
+            assert await server.stop() == 0
+        assert stored_rows(data_dir) == acked
+
+
+async def test_creating_actor_files_on_a_full_disk_fails_clearly_and_leaves_nothing_broken(
+    tmp_path: Path,
+) -> None:
+    with tmpfs(tmp_path / "mnt", "2m") as mount, trio.fail_after(14):
+        data_dir = mount / "data"
+        acked: dict[str, list[int]] = {}
+        refused: list[str] = []
+        async with serve([str(FILL_APP), "--data-dir", str(data_dir)], env=ENV) as server:
+            assert await server.post("/box/old/rpc/put", {"n": 0, "size": 10}) == (
+                200,
+                {"value": 0},
+            )
+            acked["old"] = [0]
+            ballast = fill_ballast(mount)
+            for i in range(200):  # each new actor takes a file, its WAL and its shm (32 KiB)
+                name = f"new{i:03}"
+                status, body = await server.post(f"/box/{name}/rpc/put", {"n": 0, "size": 10})
+                if status == 200:
+                    assert body == {"value": 0}
+                    acked[name] = [0]
+                    continue
+                assert_clear_error(status, body)
+                refused.append(name)
+                if len(refused) == 5:
+                    break
+            else:
+                raise AssertionError("the disk never filled")
+
+            # A WebSocket to a new actor is refused with a 5xx, promptly.
+            url = f"ws://127.0.0.1:{server.port}/box/ws-new"
+            with pytest.raises(HandshakeError) as refusal:
+                async with connect(url, encoding="json", call_timeout=5, reconnect=False) as client:
+                    await client.call("put", n=0, size=10)
+            assert refusal.value.status >= 500, refusal.value
+            refused.append("ws-new")
+
+            assert await server.post("/box/old/rpc/rows") == (200, {"value": [0]})
+            await assert_idle(server)
+
+            ballast.unlink()
+            for name in ("old", refused[0], "fresh"):
+                n = 1 if name == "old" else 0
+                assert await server.post(f"/box/{name}/rpc/put", {"n": n, "size": 10}) == (
+                    200,
+                    {"value": n},
+                )
+                acked.setdefault(name, []).append(n)
+            assert await server.stop() == 0
+
+        held = stored_rows(data_dir)
+        # A refused actor left no file, or an empty one: never a half-written one.
+        assert {name: rows for name, rows in held.items() if rows} == acked
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="roost bug: over HTTP a commit that failed is 500 'internal' ('the method failed'),"
+    " over a WebSocket it is 'unavailable' ('the actor could not commit; retry'); nothing was"
+    " committed, so HTTP should say 503 unavailable too",
+)
+async def test_a_failed_commit_over_http_is_unavailable_as_over_a_websocket(
+    tmp_path: Path,
+) -> None:
+    with tmpfs(tmp_path / "mnt", "2m") as mount, trio.fail_after(14):
+        async with serve([str(FILL_APP), "--data-dir", str(mount / "data")], env=ENV) as server:
+            fill_ballast(mount)
+            for n in range(64):
+                status, body = await server.post("/box/big/rpc/put", {"n": n, "size": ROW})
+                if status != 200:
+                    break
+            else:
+                raise AssertionError("the disk never filled")
+    assert (status, body["error"]["code"]) == (503, "unavailable"), body
