@@ -6,6 +6,8 @@
                                                 # default stage, then the `slow` stage
     python3 dev.py check                        # ruff, mypy (strict) on the library
                                                 # and on examples/
+    python3 dev.py chaos [--seconds S] [--seed N] [--nodes 3]
+                                                # the chaos harness (docs/chaos.md)
 
 Needs nothing but Python 3.11+: it makes ./.venv, installs roost with its dev extras into it
 (again only when pyproject.toml changed), then runs the command inside it.
@@ -69,13 +71,13 @@ def check() -> int:
     status |= subprocess.call([str(BIN / "ruff"), "format", "--check", "."], cwd=ROOT)
     tree = typecheck_tree()
     status |= subprocess.call(
-        [str(BIN / "mypy"), "--strict", str(tree.relative_to(ROOT)), "examples"], cwd=ROOT
+        [str(BIN / "mypy"), "--strict", str(tree.relative_to(ROOT)), "examples", "chaos"], cwd=ROOT
     )
     return status
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("demo", "test", "check"):
+    if not argv or argv[0] not in ("demo", "test", "check", "chaos"):
         print(__doc__, file=sys.stderr)
         return 2
     setup()
@@ -84,6 +86,8 @@ def main(argv: list[str]) -> int:
         return subprocess.call([str(BIN / "roost"), *DEMO, *rest], cwd=ROOT)
     if command == "check":
         return check()
+    if command == "chaos":
+        return subprocess.call([str(BIN / "python"), "-m", "chaos", *rest], cwd=ROOT)
     if rest:  # an explicit selection runs as given
         return pytest(rest)
     # The whole suite in two stages: the default one (minutes), then the slow fault and load

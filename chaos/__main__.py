@@ -1,0 +1,109 @@
+"""``python3 -m chaos`` (what ``python3 dev.py chaos`` runs): a chaos run, or a saved
+history checked again.
+
+    python3 -m chaos [--seconds 60] [--seed N] [--nodes 3] [--durable] [--keep] [--commit REV]
+    python3 -m chaos check RUN_DIR/history.jsonl
+    python3 -m chaos plan --seed N [--seconds 60] [--nodes 3]   # the fault schedule only
+
+Exit status: 0 without violations, 1 with any, 2 for bad usage or a run that could not start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+from pathlib import Path
+
+import trio
+
+from .checker import check
+from .cluster import NodeFailed
+from .history import Fault, History, Op
+from .run import Options, run
+from .schedule import plan
+from .source import SourceError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python3 -m chaos", description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=60.0, help="chaos phase length")
+    parser.add_argument("--seed", type=int, default=None, help="the fault schedule's seed")
+    parser.add_argument("--nodes", type=int, default=3)
+    parser.add_argument("--lease-ttl", type=float, default=3.0)
+    parser.add_argument("--sync-interval", type=float, default=0.2)
+    parser.add_argument(
+        "--margin", type=float, default=0.5, help="slack of the loss bound, in seconds"
+    )
+    parser.add_argument(
+        "--durable", action="store_true", help="check that nothing acknowledged is ever lost"
+    )
+    parser.add_argument(
+        "--pg",
+        default=os.environ.get("ROOST_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"),
+        help="the PostgreSQL server (a fresh schema is made per run)",
+    )
+    parser.add_argument(
+        "--commit", default=None, help="run the nodes from this git revision, not the tree"
+    )
+    parser.add_argument("--workdir", type=Path, default=None, help="keep the run's files here")
+    parser.add_argument("--keep", action="store_true", help="keep the schema and the files")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["check"]:
+        return _check(argv[1:])
+    if argv[:1] == ["plan"]:
+        args = _parser().parse_args(argv[1:])
+        for planned in plan(args.seed or 0, args.seconds, args.nodes, args.lease_ttl):
+            print(f"{planned.at:7.2f} s  {planned.kind:<11} node {planned.node}  "
+                  f"{planned.duration:.2f} s")  # fmt: skip
+        return 0
+    args = _parser().parse_args(argv)
+    if args.nodes < 1 or args.seconds <= 0:
+        print("chaos: --nodes must be >= 1 and --seconds > 0", file=sys.stderr)
+        return 2
+    seed = args.seed if args.seed is not None else random.randrange(1, 1 << 31)
+    options = Options(
+        seed=seed, seconds=args.seconds, nodes=args.nodes, lease_ttl=args.lease_ttl,
+        sync_interval=args.sync_interval, margin=args.margin, durable=args.durable,
+        pg_url=args.pg, workdir=args.workdir, keep=args.keep, commit=args.commit,
+    )  # fmt: skip
+    try:
+        outcome = trio.run(run, options)
+    except (SourceError, NodeFailed, ExceptionGroup) as exc:
+        cause: BaseException = exc
+        if isinstance(exc, ExceptionGroup):
+            matched, rest = exc.split((SourceError, NodeFailed))
+            if rest is not None or matched is None:
+                raise
+            cause = matched.exceptions[0]
+        print(f"chaos: the run could not start: {cause}", file=sys.stderr)
+        return 2
+    for violation in outcome.violations:
+        print(violation)
+    if outcome.violations:
+        replay = f"dev.py chaos --seed {seed} --seconds {args.seconds:g} --nodes {args.nodes}"
+        print(f"chaos: seed {seed}; replay: {replay}; files in {outcome.workdir}")
+    print(outcome.summary())
+    return 1 if outcome.violations else 0
+
+
+def _check(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python3 -m chaos check HISTORY.jsonl", file=sys.stderr)
+        return 2
+    history = History.load(Path(argv[0]))
+    violations = check(history)
+    for violation in violations:
+        print(violation)
+    ops = sum(1 for _ in history.of(Op))
+    faults = sum(1 for _ in history.of(Fault))
+    print(f"{ops} ops, {faults} faults, {sum(1 + v.more for v in violations)} violations")
+    return 1 if violations else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
