@@ -462,11 +462,17 @@ class ActorClient:
     async def _wait_open(self, deadline: float) -> _Connection:
         """The open connection, waiting for a reconnection until ``deadline``.
 
+        A connection whose end the reader has seen but not yet acted on (it is still writing
+        the close echo or closing the socket) counts as gone: a call made then waits for the
+        next connection instead of failing without having been sent.
+
         Raises:
             Disconnected: not connected by ``deadline``.
             ConnectionClosed: the client is closing or closed.
         """
-        while self._state is not ClientState.OPEN:
+        while self._state is not ClientState.OPEN or (
+            self._conn is not None and self._conn.ws.state is not ConnectionState.OPEN
+        ):
             if self._state in (ClientState.CLOSING, ClientState.CLOSED):
                 raise self._closed_error()
             with trio.move_on_at(deadline) as waiting:

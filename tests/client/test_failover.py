@@ -25,6 +25,7 @@ from trio.testing import MockClock
 
 from roost import App, HandshakeError, Server
 from roost.client import ClientState, Disconnected, connect
+from roost.protocol import ConnectionState
 
 from .conftest import Probe, serving, url
 
@@ -94,6 +95,29 @@ async def test_1012_reconnects_without_the_backoff_other_closes_and_a_repeated_o
                 assert 5 <= await lost_for(1012) <= 10
                 assert actor.url == urls[1]
                 assert actor.statistics().connects == 4
+
+
+async def test_a_call_made_while_the_lost_connection_winds_down_waits_for_the_next(
+    tmp_path: Path, probe_app: App, threaded_autojump_clock: MockClock
+) -> None:
+    with trio.fail_after(60):
+        async with two_servers(probe_app, tmp_path) as (_, urls):
+            async with connect(urls) as actor, trio.open_nursery() as nursery:
+                conn = actor._conn
+                assert conn is not None
+
+                async def kicked() -> None:
+                    with pytest.raises(Disconnected):
+                        await actor.call("kick", code=1012)
+
+                nursery.start_soon(kicked)
+                # The reader has seen the close but still writes its echo and closes the
+                # socket: the client is OPEN a little longer. A call made now was never sent.
+                while conn.ws.state is ConnectionState.OPEN:
+                    await trio.lowlevel.checkpoint()
+                assert actor.state is ClientState.OPEN
+                assert await actor.call("echo", value="next") == "next"
+                assert actor.url == urls[1]
 
 
 async def test_a_url_that_refuses_connections_is_skipped_first_and_on_each_round(
