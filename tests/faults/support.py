@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -21,17 +22,34 @@ from typing import Any
 
 import pytest
 import trio
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.test_cli import start
 from tests.e2e.test_idle_cpu import cpu_seconds
-from tests.support import http
+from tests.support import http, missing_tool
 
 APPS = Path(__file__).resolve().parent
 FILL_APP = APPS / "fill_app.py"
 STOP_TIMEOUT = 15.0  # SIGTERM to exit, the final sync included
 LOG_KEPT = 256 * 1024  # the tail of a server's log a test may search, in bytes
+FAKETIME_LIBRARIES = [
+    Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"),  # Debian's faketime package
+    Path("/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1"),
+    Path("/usr/local/lib/faketime/libfaketime.so.1"),  # built from source
+]
 
-__all__ = ["FILL_APP", "RoostProcess", "cpu_seconds", "post", "serve", "tmpfs"]
+__all__ = [
+    "FILL_APP",
+    "FakeClock",
+    "RoostProcess",
+    "assert_quiet",
+    "cpu_seconds",
+    "metrics",
+    "post",
+    "ready",
+    "serve",
+    "tmpfs",
+]
 
 
 class RoostProcess:
@@ -121,6 +139,34 @@ async def post(port: int, path: str, body: Any = None) -> tuple[int, Any]:
         return status, None
 
 
+async def assert_quiet(server: RoostProcess, seconds: float, while_: str) -> None:
+    """No busy loop: under 0.2 s of CPU in ``seconds`` and no log storm (``while_`` says
+    when, for the message)."""
+    before, logged = cpu_seconds(server.pid), server.log_bytes
+    await trio.sleep(seconds)
+    used = cpu_seconds(server.pid) - before
+    assert used < 0.2, f"roost used {used:.2f} s of CPU in {seconds} s {while_}"
+    assert server.log_bytes - logged < 64 * 1024, f"a log storm {while_}"
+
+
+async def metrics(port: int) -> dict[str, float]:
+    """``GET /_roost/metrics``: every sample without labels, by name."""
+    status, _, body = await http(SimpleNamespace(port=port), "GET", "/_roost/metrics")  # type: ignore[arg-type]
+    assert status == 200, (status, body)
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(body.decode())
+        for sample in family.samples
+        if not sample.labels
+    }
+
+
+async def ready(port: int) -> int:
+    """The status of ``GET /_roost/ready``."""
+    status, _, _ = await http(SimpleNamespace(port=port), "GET", "/_roost/ready")  # type: ignore[arg-type]
+    return status
+
+
 @contextmanager
 def tmpfs(path: Path, size: str) -> Iterator[Path]:
     """A tmpfs of ``size`` (``mount -o size=``) mounted on ``path``, unmounted afterwards.
@@ -147,3 +193,39 @@ def tmpfs(path: Path, size: str) -> Iterator[Path]:
         yield path
     finally:
         subprocess.run(["umount", "--lazy", str(path)], check=False)
+
+
+class FakeClock:
+    """The wall clock of processes started with :attr:`env`, moved by :meth:`jump`.
+
+    libfaketime (``LD_PRELOAD``) reads the offset from a file at every call
+    (``FAKETIME_NO_CACHE``), so a jump reaches a running server at once. Only the wall clock
+    moves (``FAKETIME_DONT_FAKE_MONOTONIC``), as when an administrator or NTP steps it: the
+    monotonic clock (trio's) never jumps. Skips loudly without libfaketime, or fails when
+    ``ROOST_REQUIRE_FAKETIME=1`` (CI installs it).
+    """
+
+    def __init__(self, folder: Path) -> None:
+        library = next((p for p in FAKETIME_LIBRARIES if p.is_file()), None)
+        if library is None:
+            missing_tool("faketime", "the wall-clock jump tests", "ROOST_REQUIRE_FAKETIME")
+        self._file = folder / "faketime"
+        self.offset = 0
+        self._file.write_text("+0\n")
+        self.env = {
+            "LD_PRELOAD": str(library),
+            "FAKETIME_TIMESTAMP_FILE": str(self._file),
+            "FAKETIME_NO_CACHE": "1",
+            "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+        }
+
+    def jump(self, seconds: int) -> None:
+        """Move the fake wall clock by ``seconds`` (negative: back) from where it is."""
+        self.offset += seconds
+        fresh = self._file.with_suffix(".new")  # renamed over it: never read half-written
+        fresh.write_text(f"{self.offset:+d}\n")
+        fresh.replace(self._file)
+
+    def now(self) -> float:
+        """The fake wall clock's time now, as the server reads it."""
+        return time.time() + self.offset
