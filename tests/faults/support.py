@@ -14,7 +14,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from types import SimpleNamespace
@@ -49,6 +49,7 @@ __all__ = [
     "ready",
     "serve",
     "tmpfs",
+    "until",
 ]
 
 
@@ -147,6 +148,15 @@ async def assert_quiet(server: RoostProcess, seconds: float, while_: str) -> Non
     used = cpu_seconds(server.pid) - before
     assert used < 0.2, f"roost used {used:.2f} s of CPU in {seconds} s {while_}"
     assert server.log_bytes - logged < 64 * 1024, f"a log storm {while_}"
+
+
+async def until(check: Callable[[], Awaitable[bool]], seconds: float, every: float = 0.1) -> None:
+    """Poll ``check`` every ``every`` s until it is true; TooSlowError after ``seconds``."""
+    with trio.fail_after(seconds):
+        while True:
+            if await check():
+                return
+            await trio.sleep(every)
 
 
 async def metrics(port: int) -> dict[str, float]:
