@@ -148,7 +148,7 @@ def check_log(actor: str, ops: list[Op], log: tuple[str, ...], bound: LossBound)
     for op in writes.values():
         if op.id in position:
             present.append((position[op.id], op))
-            n = _position(op)
+            n = write_position(op)
             if op.status == "ok" and n is not None and n != position[op.id]:
                 found.append(
                     Violation(
@@ -156,14 +156,14 @@ def check_log(actor: str, ops: list[Op], log: tuple[str, ...], bound: LossBound)
                         f"{position[op.id]} ({_where(op)})"
                     )
                 )  # fmt: skip
-        elif op.status == "ok" and _position(op) is not None and not bound.excuses(op):
+        elif op.status == "ok" and write_position(op) is not None and not bound.excuses(op):
             found.append(Violation("lost", actor, f"{op.id} acknowledged and lost ({_where(op)})"))
     found += real_time_order(actor, present)
     found += reads(actor, ops, position, writes, bound)
     return found
 
 
-def _position(op: Op) -> int | None:
+def write_position(op: Op) -> int | None:
     """An acknowledged write's position (None: a refused transfer, which wrote nothing)."""
     if not isinstance(op.result, dict) or op.result.get("refused"):
         return None

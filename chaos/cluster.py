@@ -46,6 +46,7 @@ class Settings:
     sync_interval: float
     workdir: Path
     pythonpath: Path | None = None  # roost from one revision (chaos.source), else the tree
+    durable: bool = False  # roost serve --durable (issue 15's durable output)
 
 
 @attrs.define(eq=False)
@@ -92,6 +93,7 @@ class Node:
             "--store", self.store_url(), "--lease-ttl", str(s.lease_ttl),
             "--sync-interval", str(s.sync_interval),
             "--advertise", f"127.0.0.1:{self.link_proxy.port}", "--shutdown-timeout", "5",
+            *(["--durable"] if s.durable else []),
         ]  # fmt: skip
 
     async def start(self, nursery: trio.Nursery) -> None:

@@ -25,8 +25,12 @@ from .app import TOTAL
 from .checker import check
 from .history import Fault, History, Meta, Op
 from .proxy import Proxy
+from .stats import figures
 from .violation import Violation
 from .workload import ACTORS, Workload
+
+#: Seconds between the end of every fault and the final reads.
+SETTLE = 2.0
 
 
 @attrs.frozen
@@ -56,6 +60,7 @@ class Outcome:
     faults: int
     violations: list[Violation]
     workdir: Path
+    figures: list[str]  # chaos.stats' lines
 
     @property
     def count(self) -> int:
@@ -97,7 +102,11 @@ async def run(options: Options, *, say: Any = print) -> Outcome:
             await trio.to_thread.run_sync(_admin, options.pg_url, statement)
     violations = check(history)
     outcome = Outcome(
-        sum(1 for _ in history.of(Op)), sum(1 for _ in history.of(Fault)), violations, workdir
+        sum(1 for _ in history.of(Op)),
+        sum(1 for _ in history.of(Fault)),
+        violations,
+        workdir,
+        figures(history).lines(),
     )
     if not violations and not options.keep and options.workdir is None:
         shutil.rmtree(workdir, ignore_errors=True)
@@ -121,7 +130,7 @@ async def _run(
     settings = cluster.Settings(
         pg_url=options.pg_url, schema=schema, run_id=run_id, secret=secrets.token_urlsafe(24),
         lease_ttl=options.lease_ttl, sync_interval=options.sync_interval, workdir=workdir,
-        pythonpath=pythonpath,
+        pythonpath=pythonpath, durable=options.durable,
     )  # fmt: skip
     target = psycopg.conninfo.conninfo_to_dict(options.pg_url)
     pg = (str(target.get("host", "127.0.0.1")), int(str(target.get("port", 5432))))
@@ -178,6 +187,9 @@ async def _drive(
             workload.stop.set()
         await cluster.heal(nodes, infra)
         say(f"chaos: healed after {trio.current_time() - start:.1f} s; reading the final state")
+        # A request a client gave up on may still sit in a node that was frozen until now:
+        # let it land before anyone reads the final state, or observers would differ.
+        await trio.sleep(SETTLE)
         workload.final_deadline = trio.current_time() + 20
         workload.final.set()
         for node in nodes:

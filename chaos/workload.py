@@ -113,9 +113,11 @@ class Workload:
         self.history.add(Final(name, actor, None, None, f"no final read: {error}"))
 
     def _connect(self, targets: list[str]) -> AbstractAsyncContextManager[ActorClient]:
+        # Pings every second: a client of a frozen node (SIGSTOP) notices within 3 s and
+        # moves on to the next URL; with the default 20 s + 20 s it waits for the node.
         return connect(
             targets, call_timeout=CALL_TIMEOUT, backoff_initial=0.05, backoff_max=1.0,
-            connect_timeout=3.0,
+            connect_timeout=3.0, ping_interval=1.0, ping_timeout=2.0,
         )  # fmt: skip
 
     async def _final_read(self, name: str, actor: str, call: Callable[..., Any]) -> bool:
