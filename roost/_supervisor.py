@@ -1,42 +1,50 @@
 """``roost serve APP --workers N``: one small process that keeps N worker processes running.
 
-The supervisor binds the public listening socket and holds the data directory's lock (both
-taken by roost/cli.py before it starts), then runs N workers: the same ``roost serve`` command
-line with the environment of runtime/_worker.py, which hands each worker the listening socket
-(they all accept on it: the kernel spreads the connections, and connections waiting in the
-backlog survive a worker's death), the lock (adopted as under ``--reload``), its index and a
-cluster secret. A worker that dies is started again with the same index (so the same node id)
-at once; one that keeps dying right after it started backs off (see :func:`restart_delay`).
+``roost serve`` checks the settings and the app, takes the data directory's lock and binds the
+public listening socket, then calls :func:`exec_supervisor`, which replaces the process (same
+PID, the one in the lock file) with ``python -m roost._supervisor``: this module's loop, which
+imports only the standard library (and roost/_logging.py, which does too), so the supervisor
+holds under 20 MB instead of a server's 50 (the rest of roost's imports here are local to
+:func:`exec_supervisor`, which runs before the exec).
+It runs N workers: the same ``roost serve`` command line with the environment of
+runtime/_worker.py, which hands each worker the listening socket (they all accept on it: the
+kernel spreads the connections, and connections waiting in the backlog survive a worker's
+death), the lock (adopted as under ``--reload``), its index and a cluster secret. A worker
+that dies is started again with the same index (so the same node id) at once; one that keeps
+dying right after it started backs off (see :func:`restart_delay`).
 
-The supervisor serves nothing and hosts no actor: waiting on its children (trio's pidfd wait)
-and on signals is all it does, so it stays small and idle. SIGTERM or SIGINT stops the workers
-gracefully (SIGTERM to each; SIGKILL to those still running after :func:`stop_timeout`); a
-second signal kills them at once. Each worker runs in its own process group, so a Ctrl-C in
-the terminal reaches only the supervisor, which forwards exactly one SIGTERM (a worker reads a
-second signal as "exit now"). A worker whose supervisor is gone (``kill -9``) notices within a
-second and shuts down gracefully (roost/cli.py's parent check, shared with ``--reload``).
+The loop waits in ``select`` on signals (``signal.set_wakeup_fd``) and deadlines: it serves
+nothing and wakes only when a worker exits or a signal comes. SIGTERM or SIGINT stops the
+workers gracefully (SIGTERM to each, SIGKILL to those still running after
+:func:`stop_timeout`); a second signal kills them at once. Each worker runs in its own process
+group, so a Ctrl-C in the terminal reaches only the supervisor, which forwards exactly one
+SIGTERM (a worker reads a second signal as "exit now"). A worker whose supervisor is gone
+(``kill -9``) notices within a second and shuts down gracefully (roost/cli.py's parent check,
+shared with ``--reload``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
+import select
 import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Mapping, Sequence
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, NoReturn
 
-import trio
+from roost import _logging
 
-from roost import _reload
-from roost.runtime import ServerConfig
-from roost.runtime import _worker as worker_env
-from roost.storage import DataDirLock
-from roost.storage._lock import INHERITED_FD_ENV
+if TYPE_CHECKING:
+    from roost.runtime import ServerConfig
+    from roost.storage import DataDirLock
 
-__all__ = ["restart_delay", "stop_timeout", "supervise"]
+__all__ = ["exec_supervisor", "restart_delay", "stop_timeout"]
 
 log = logging.getLogger("roost.supervisor")
 
@@ -81,156 +89,235 @@ def describe_exit(returncode: int) -> str:
     return f"status {returncode}"
 
 
-def supervise(
+def exec_supervisor(
     serve_argv: Sequence[str],
     config: ServerConfig,
     lock: DataDirLock,
     listener: socket.socket,
     *,
     admin: socket.socket | None = None,
-    environ: Mapping[str, str] | None = None,
-) -> int | None:
-    """Run ``config.worker_count`` workers (``python -m roost serve ARGV``) until signalled.
+    log_level: str = "INFO",
+    log_format: str = "text",
+) -> NoReturn:
+    """Become the supervisor of ``config.worker_count`` workers (``roost serve ARGV``).
 
-    ``admin``: the ``--admin-port`` listener, shared by the workers like ``listener``.
-    Returns None after a graceful stop, or the number of the second signal that cut it short
-    (every worker was killed). ``lock`` and the listeners stay open: the caller closes them.
+    ``lock`` and ``listener`` (and ``admin``, the ``--admin-port`` listener) pass to the new
+    program and on to every worker; it logs at ``log_level`` in ``log_format`` (text, json).
+    The workers' shared environment (and the secret) travels in the environment, never in the
+    command line, which every user of the machine can read.
+
+    Raises:
+        OSError: the exec failed.
     """
-    supervisor = _Supervisor(serve_argv, config, lock, (listener, admin), environ)
-    return trio.run(supervisor.run)
+    from roost import _reload
+    from roost.runtime import _worker as worker_env
+    from roost.storage._lock import INHERITED_FD_ENV
+
+    fds = [lock.fd, listener.fileno(), *([] if admin is None else [admin.fileno()])]
+    for fd in fds:
+        os.set_inheritable(fd, True)
+    environ = {key: value for key, value in os.environ.items() if key != "ROOST_RELOAD"}
+    environ.update(
+        {
+            "ROOST_WORKERS": "1",  # a worker never supervises
+            INHERITED_FD_ENV: str(lock.fd),
+            _reload.PARENT_ENV: str(os.getpid()),  # exec keeps it: workers stop when we go
+            worker_env.ENV_COUNT: str(config.worker_count),
+            worker_env.ENV_SUPERVISOR: secrets.token_hex(8),
+            worker_env.ENV_LISTEN_FD: str(listener.fileno()),
+            worker_env.ENV_SECRET: config.cluster_secret or secrets.token_hex(32),
+        }
+    )
+    if admin is not None:
+        environ[worker_env.ENV_ADMIN_FD] = str(admin.fileno())
+    plan = {
+        "command": [sys.executable, "-m", "roost", "serve", *serve_argv],
+        "count": config.worker_count,
+        "index_variable": worker_env.ENV_INDEX,
+        "pass_fds": fds,
+        "stop_timeout": stop_timeout(config),
+        "log_level": log_level,
+        "log_format": log_format,
+    }
+    sys.stdout.flush()
+    sys.stderr.flush()
+    program = [sys.executable, "-m", "roost._supervisor", json.dumps(plan)]
+    os.execve(sys.executable, program, environ)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The supervisor program (after :func:`exec_supervisor`); returns the exit status."""
+    plan = json.loads((sys.argv[1:] if argv is None else argv)[0])
+    _logging.setup(plan["log_level"], plan["log_format"])
+    supervisor = _Supervisor(plan)
+    forced = supervisor.run()
+    if supervisor.refused and forced is None:
+        return 2
+    if forced is not None:  # the words and status of roost/cli.py's _exit_now
+        name = signal.Signals(forced).name
+        print(f"roost: {name} again: exiting without finishing the shutdown", file=sys.stderr)
+        return 128 + forced
+    print("roost stopped", flush=True)
+    return 0
+
+
+class _Worker:
+    """One worker slot: its current process, or when it is due to start again."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.process: subprocess.Popen[bytes] | None = None
+        self.runs = 0
+        self.started = 0.0
+        self.quick_deaths = 0
+        self.restart_at: float | None = None
+        self.kill_at: float | None = None
 
 
 class _Supervisor:
-    def __init__(
-        self,
-        serve_argv: Sequence[str],
-        config: ServerConfig,
-        lock: DataDirLock,
-        listeners: tuple[socket.socket, socket.socket | None],
-        environ: Mapping[str, str] | None,
-    ) -> None:
-        listener, admin = listeners
-        self.command = [sys.executable, "-m", "roost", "serve", *serve_argv]
-        self.count = config.worker_count
-        self.stop_timeout = stop_timeout(config)
-        self.pass_fds = (lock.fd, listener.fileno(), *([] if admin is None else [admin.fileno()]))
-        self.environ = dict(os.environ if environ is None else environ)
-        self.environ.update(
-            {
-                "ROOST_WORKERS": "1",  # a worker never supervises
-                INHERITED_FD_ENV: str(lock.fd),
-                _reload.PARENT_ENV: str(os.getpid()),  # the worker stops when we are gone
-                worker_env.ENV_COUNT: str(self.count),
-                worker_env.ENV_SUPERVISOR: secrets.token_hex(8),
-                worker_env.ENV_LISTEN_FD: str(listener.fileno()),
-                worker_env.ENV_SECRET: config.cluster_secret or secrets.token_hex(32),
-            }
-        )
-        if admin is not None:
-            self.environ[worker_env.ENV_ADMIN_FD] = str(admin.fileno())
-        self.environ.pop("ROOST_RELOAD", None)
-        self.running: dict[int, trio.Process] = {}
-        self.stopping = trio.Event()
+    def __init__(self, plan: dict[str, Any]) -> None:
+        self.command: list[str] = plan["command"]
+        self.index_variable: str = plan["index_variable"]
+        self.pass_fds: tuple[int, ...] = tuple(plan["pass_fds"])
+        self.stop_timeout: float = plan["stop_timeout"]
+        self.workers = [_Worker(index) for index in range(plan["count"])]
+        self.stopping = False
         self.forced: int | None = None
+        self.refused = False
 
-    async def run(self) -> int | None:
-        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._watch_signals, signals)
-                async with trio.open_nursery() as workers:
-                    for index in range(self.count):
-                        workers.start_soon(self._keep_running, index)
-                # Every worker has exited, which happens only once we are stopping.
-                nursery.cancel_scope.cancel()
+    def run(self) -> int | None:
+        """Run the workers until a signal stopped them all; the second signal's number, if
+        one cut the shutdown short. :attr:`refused` tells whether a worker refused to start."""
+        wake_read, wake_write = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
+        for watched in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
+            signal.signal(watched, _wake_only)
+        for worker in self.workers:
+            self._start(worker)
+        while not self.stopping or any(w.process is not None for w in self.workers):
+            select.select([wake_read], [], [], self._until_next_deadline())
+            try:
+                received = os.read(wake_read, 512)
+            except BlockingIOError:
+                received = b""
+            for signum in received:
+                if signum in (signal.SIGINT, signal.SIGTERM):
+                    self._on_stop_signal(signum)
+            self._reap()
+            self._on_deadlines()
         return self.forced
 
-    async def _watch_signals(self, signals: AsyncIterator[int]) -> None:
-        async for signum in signals:
-            name = signal.Signals(signum).name
-            if not self.stopping.is_set():
-                log.info("received %s; stopping %d workers", name, len(self.running))
-                self.stopping.set()
-                continue
+    def _until_next_deadline(self) -> float | None:
+        deadlines = [at for w in self.workers for at in (w.restart_at, w.kill_at) if at is not None]
+        return None if not deadlines else max(0.0, min(deadlines) - time.monotonic())
+
+    def _on_stop_signal(self, signum: int) -> None:
+        name = signal.Signals(signum).name
+        running = [w for w in self.workers if w.process is not None]
+        if not self.stopping:
+            log.info("received %s; stopping %d workers", name, len(running))
+            self._stop()
+        elif self.forced is None:
             log.warning("received %s again; killing the workers", name)
             self.forced = signum
-            for process in self.running.values():
-                _signal(process, signal.SIGKILL)
-            return
+            for worker in running:
+                assert worker.process is not None
+                _signal(worker.process, signal.SIGKILL)
 
-    async def _keep_running(self, index: int) -> None:
-        """Run worker ``index`` until we stop: restart it whenever it dies."""
-        quick_deaths = 0
-        while not self.stopping.is_set():
-            started = trio.current_time()
-            try:
-                process = await self._start(index)
-            except OSError as exc:  # no process, no memory: as if it had died at once
-                quick_deaths += 1
-                delay = max(1.0, restart_delay(quick_deaths))
-                log.error("worker %d could not start (%s); retrying in %g s", index, exc, delay)
-                with trio.move_on_after(delay):
-                    await self.stopping.wait()
-                continue
-            self.running[index] = process
-            try:
-                async with trio.open_nursery() as watching:
-                    watching.start_soon(self._stop_when_asked, index, process)
-                    await process.wait()
-                    watching.cancel_scope.cancel()
-            finally:
-                del self.running[index]
-            assert process.returncode is not None  # it was waited for
-            status = describe_exit(process.returncode)
-            if self.stopping.is_set():
-                # SIGTERM kills a worker that is still loading: nothing was open yet.
-                level = (
-                    logging.INFO if process.returncode in (0, -signal.SIGTERM) else logging.WARNING
-                )
-                log.log(level, "worker %d (process %d) exited with %s", index, process.pid, status)
-                return
-            lived = trio.current_time() - started
-            quick_deaths = quick_deaths + 1 if lived < STABLE_AFTER else 1
-            delay = restart_delay(quick_deaths)
-            log.warning(
-                "worker %d (process %d) exited with %s after %.1f s; restarting it%s",
-                index,
-                process.pid,
-                status,
-                lived,
-                f" in {delay:g} s" if delay else "",
+    def _stop(self) -> None:
+        self.stopping = True
+        for worker in self.workers:
+            worker.restart_at = None
+            if worker.process is not None:
+                _signal(worker.process, signal.SIGTERM)
+                worker.kill_at = time.monotonic() + self.stop_timeout
+
+    def _reap(self) -> None:
+        for worker in self.workers:
+            if worker.process is not None and worker.process.poll() is not None:
+                self._exited(worker, worker.process)
+
+    def _exited(self, worker: _Worker, process: subprocess.Popen[bytes]) -> None:
+        worker.process, worker.kill_at = None, None
+        status = describe_exit(process.returncode)
+        if self.stopping:
+            # SIGTERM kills a worker that is still loading: nothing was open yet.
+            quiet = process.returncode in (0, -signal.SIGTERM)
+            level = logging.INFO if quiet else logging.WARNING
+            log.log(
+                level, "worker %d (process %d) exited with %s", worker.index, process.pid, status
             )
-            with trio.move_on_after(delay):
-                await self.stopping.wait()
-
-    async def _start(self, index: int) -> trio.Process:
-        environ = {**self.environ, worker_env.ENV_INDEX: str(index)}
-        process = await trio.lowlevel.open_process(
-            self.command,
-            env=environ,
-            pass_fds=self.pass_fds,
-            stdin=subprocess.DEVNULL,
-            process_group=0,  # a terminal's Ctrl-C is for the supervisor alone
-        )
-        log.info("worker %d (process %d) started", index, process.pid)
-        return process
-
-    async def _stop_when_asked(self, index: int, process: trio.Process) -> None:
-        """Once we are stopping: SIGTERM (the worker's graceful shutdown), SIGKILL after the
-        stop timeout. Cancelled when the worker exits."""
-        await self.stopping.wait()
-        _signal(process, signal.SIGKILL if self.forced else signal.SIGTERM)
-        await trio.sleep(self.stop_timeout)
+            return
+        lived = time.monotonic() - worker.started
+        if process.returncode == 2 and worker.runs == 1 and lived < STABLE_AFTER:
+            # A bad setting or app that only a worker could see (its one-line reason is on
+            # stderr): restarting cannot help, so the command fails as a single server would.
+            log.error("worker %d refused to start (status 2); stopping", worker.index)
+            self.refused = True
+            self._stop()
+            return
+        worker.quick_deaths = worker.quick_deaths + 1 if lived < STABLE_AFTER else 1
+        delay = restart_delay(worker.quick_deaths)
         log.warning(
-            "worker %d (process %d) did not stop within %g s: killing it",
-            index,
+            "worker %d (process %d) exited with %s after %.1f s; restarting it%s",
+            worker.index,
             process.pid,
-            self.stop_timeout,
+            status,
+            lived,
+            f" in {delay:g} s" if delay else "",
         )
-        _signal(process, signal.SIGKILL)
+        if delay:
+            worker.restart_at = time.monotonic() + delay
+        else:
+            self._start(worker)
+
+    def _on_deadlines(self) -> None:
+        now = time.monotonic()
+        for worker in self.workers:
+            if worker.restart_at is not None and now >= worker.restart_at:
+                worker.restart_at = None
+                self._start(worker)
+            if worker.kill_at is not None and now >= worker.kill_at and worker.process:
+                worker.kill_at = None
+                log.warning(
+                    "worker %d (process %d) did not stop within %g s: killing it",
+                    worker.index,
+                    worker.process.pid,
+                    self.stop_timeout,
+                )
+                _signal(worker.process, signal.SIGKILL)
+
+    def _start(self, worker: _Worker) -> None:
+        environ = {**os.environ, self.index_variable: str(worker.index)}
+        worker.started = time.monotonic()
+        worker.runs += 1
+        try:
+            worker.process = subprocess.Popen(
+                self.command,
+                env=environ,
+                pass_fds=self.pass_fds,
+                stdin=subprocess.DEVNULL,
+                process_group=0,  # a terminal's Ctrl-C is for the supervisor alone
+            )
+        except OSError as exc:  # no process, no memory: as if it had died at once
+            worker.quick_deaths += 1
+            delay = max(1.0, restart_delay(worker.quick_deaths))
+            log.error("worker %d could not start (%s); retrying in %g s", worker.index, exc, delay)
+            worker.restart_at = time.monotonic() + delay
+            return
+        log.info("worker %d (process %d) started", worker.index, worker.process.pid)
 
 
-def _signal(process: trio.Process, signum: int) -> None:
+def _wake_only(signum: int, frame: object) -> None:
+    """The handler that lets ``set_wakeup_fd`` report the signal to the loop."""
+
+
+def _signal(process: subprocess.Popen[bytes], signum: int) -> None:
     try:
         process.send_signal(signum)
     except ProcessLookupError:  # it has just exited
         pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

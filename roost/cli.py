@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
-import inspect
 import logging
 import os
 import resource
@@ -90,7 +89,7 @@ async def serve(app: App, config: ServerConfig, worker: WorkerContext | None = N
     A second signal during the graceful shutdown exits at once (see :func:`_exit_now`).
     A worker of ``--workers N`` (``worker``) leaves stdout to its supervisor: it logs instead.
     """
-    server = Server(app, config, **_worker_argument(worker))
+    server = Server(app, config, worker=worker)
     watching_parent = trio.CancelScope()
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
@@ -118,13 +117,6 @@ def say_listening(host: str, port: int | None) -> None:
     """The start line on stdout, which scripts and tests read the port from."""
     url = f"http://{host}:{port}"
     print(f"roost listening on {url} (WebSockets at ws://{host}:{port}/<type>/<key>)", flush=True)
-
-
-def _worker_argument(worker: WorkerContext | None) -> dict[str, Any]:
-    """``worker=`` for Server, once Server takes it (the cluster's wiring, issue 14)."""
-    if worker is None or "worker" not in inspect.signature(Server).parameters:
-        return {}
-    return {"worker": worker}
 
 
 async def _stop_with_parent(parent: int, scope: trio.CancelScope) -> None:
@@ -522,7 +514,7 @@ def _serve(args: argparse.Namespace, argv: Sequence[str]) -> int:
         config = serve_config(args, os.environ)
         worker = WorkerContext.from_env()
         if worker is None and config.worker_count > 1:
-            return _supervise(args, argv, config)
+            _supervise(args, argv, config, (level, log_format))
         if args.command == "serve" and _reload_wanted(args, os.environ):
             with DataDirLock.acquire(config.data_dir) as held:
                 return _reload.run_reloader(
@@ -552,13 +544,17 @@ def _serve(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
-def _supervise(args: argparse.Namespace, argv: Sequence[str], config: ServerConfig) -> int:
-    """``--workers N``: check the app, lock the directory, listen, then run the workers.
+def _supervise(
+    args: argparse.Namespace, argv: Sequence[str], config: ServerConfig, logs: tuple[str, str]
+) -> NoReturn:
+    """``--workers N``: check the app, lock the directory, listen, then become the supervisor
+    (an exec: the lock and the sockets stay open in the new program). ``logs``: the log level
+    and format.
 
     Raises:
         ConfigError: ``--reload`` was asked for too, or the app does not load.
         DataDirLocked: another server holds the data directory.
-        OSError: the port cannot be bound.
+        OSError: the port cannot be bound, or the exec failed.
     """
     if args.command == "serve" and _reload_wanted(args, os.environ):
         raise ConfigError("--reload runs one server process: it cannot be combined with --workers")
@@ -567,22 +563,14 @@ def _supervise(args: argparse.Namespace, argv: Sequence[str], config: ServerConf
     try:
         listener = listen(config.host, config.port, backlog=1024)
         admin = None
-        try:
-            if config.admin_port is not None:
-                admin_host = config.admin_host or config.host
-                admin = listen(admin_host, config.admin_port, backlog=128)
-            say_listening(config.host, listener.getsockname()[1])
-            forced = _supervisor.supervise(argv, config, lock, listener, admin=admin)
-        finally:
-            listener.close()
-            if admin is not None:
-                admin.close()
+        if config.admin_port is not None:
+            admin = listen(config.admin_host or config.host, config.admin_port, backlog=128)
+        say_listening(config.host, listener.getsockname()[1])
+        _supervisor.exec_supervisor(
+            argv, config, lock, listener, admin=admin, log_level=logs[0], log_format=logs[1]
+        )
     finally:
-        lock.release()
-    if forced is not None:
-        _exit_now(forced)
-    print("roost stopped", flush=True)
-    return 0
+        lock.release()  # only when something failed: the exec does not come back
 
 
 def _serve_failed(exc: RoostError | OSError) -> int:
