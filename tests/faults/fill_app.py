@@ -49,6 +49,11 @@ class Box(Actor):
         return time.time()
 
     @rpc
+    async def pending(self, conn: Connection | None) -> list[str]:
+        """The names of the alarms set and not rung yet."""
+        return [alarm.name for alarm in self.alarms.list()]
+
+    @rpc
     async def fired(self, conn: Connection | None) -> list[list[Any]]:
         """Every alarm firing so far: ``[name, wall time it rang]``."""
         rows = self.storage.db.execute("SELECT name, at FROM fired ORDER BY rowid")
