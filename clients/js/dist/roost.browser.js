@@ -3623,7 +3623,7 @@ var RoostClient = class {
     } catch (error) {
       return call.reject(error);
     }
-    if (this._state === "open") {
+    if (this._sendable()) {
       this._inFlight.set(call.id, call);
       this._ws.send(frame);
     } else {
@@ -3642,6 +3642,14 @@ var RoostClient = class {
     if (index >= 0) this._offline.splice(index, 1);
     call.reject(new RpcError(CLIENT_CODES.TIMEOUT, `no reply to call ${call.id} within the timeout`));
   }
+  /**
+   * Whether a frame can go out now. A socket that is closing (the server's close frame came,
+   * its close event has not yet) would drop it: it is buffered for the next connection
+   * instead, as while offline.
+   */
+  _sendable() {
+    return this._state === "open" && this._ws.readyState === 1;
+  }
   _settle(call) {
     if (call.timer !== null) clearTimeout(call.timer);
     call.timer = null;
@@ -3658,7 +3666,7 @@ var RoostClient = class {
       throw new TypeError("send() takes a string, an ArrayBuffer or a Uint8Array");
     }
     if (this._state === "closed") throw this._closedError();
-    if (this._state === "open") return this._ws.send(data);
+    if (this._sendable()) return this._ws.send(data);
     if (this._offline.length >= this._maxBuffered) {
       throw new RoostError(CLIENT_CODES.UNAVAILABLE, `offline, and ${this._maxBuffered} frames are already buffered`, { retryable: true });
     }

@@ -134,3 +134,29 @@ test("bad URL lists are refused at once", () => {
   assert.throws(() => roost.connect(["ws://127.0.0.1:1/where/k", "ftp://127.0.0.1/where/k"]), TypeError);
   assert.throws(() => roost.connect(["ws://127.0.0.1:1/where/k", 5]), TypeError);
 });
+
+test("a call made while the lost connection winds down waits for the next one", { timeout: 60_000 }, async () => {
+  const { a, b, urls } = await twoServers();
+  const client = connect(urls, { encoding: "json" });
+  try {
+    await within(client.ready, 5000, "ready");
+    const socket = client._ws;
+    const kicked = client.call("kick", { code: 1012 }).then(
+      () => assert.fail("kick returned"),
+      (error) => error,
+    );
+    // The server's close frame has come, the socket's close event not yet: the client is
+    // still "open", and a frame sent now would be dropped.
+    while (socket.readyState === 1) await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(client.state, "open");
+    assert.equal(client._ws, socket);
+    const next = client.call("pid");
+    assert.equal((await kicked).code, "unavailable");
+    assert.equal(await within(next, 5000, "the call made while closing"), b.child.pid);
+    assert.equal(client.url, urls[1]);
+  } finally {
+    await client.close();
+    await a.stop();
+    await b.stop();
+  }
+});
