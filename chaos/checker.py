@@ -68,12 +68,17 @@ class LossBound:
 
     def excuses(self, op: Op) -> bool:
         """Whether ``op``'s acknowledged effect (or observation) may be lost."""
+        return self.excuse(op) is not None
+
+    def excuse(self, op: Op) -> Fault | None:
+        """The fault that allows ``op``'s effect to be lost, if one does."""
         if self.durable or op.pid is None or op.pid not in self.pids:
-            return False
+            return None
         node = self.pids[op.pid]
-        return any(
-            f.node == node and f.start - self.window <= op.complete <= f.end for f in self.faults
-        )
+        for f in self.faults:
+            if f.node == node and f.start - self.window <= op.complete <= f.end:
+                return f
+        return None
 
 
 def check(history: History) -> list[Violation]:

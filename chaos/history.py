@@ -3,8 +3,9 @@
 The harness appends one record per line to ``history.jsonl`` while it runs; the checker
 (:mod:`chaos.checker`) reads them back, so a run's verdict can be recomputed, and a checker
 change tried, on a saved history (``python3 -m chaos check history.jsonl``). Times are
-seconds on the harness's trio clock since the run started; they order events of one process
-(the harness), never the nodes' clocks.
+seconds on the harness's trio clock since the run started (the chaos phase, and the fault
+schedule's times, begin at ``Meta.began``); they order events of one process (the harness),
+never the nodes' clocks.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def _tuple(value: Iterable[Any]) -> tuple[Any, ...]:
 
 @attrs.frozen
 class Meta:
-    """The run's settings, first line of every history."""
+    """The run's settings, written when the chaos phase begins (after the nodes started)."""
 
     seed: int
     nodes: int
@@ -46,6 +47,7 @@ class Meta:
     margin: float
     total: int
     commit: str = ""  # the revision the nodes ran (--commit), "" for the working tree
+    began: float = 0.0  # when the chaos phase began (the schedule's 0), in history time
 
 
 @attrs.frozen

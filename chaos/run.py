@@ -117,12 +117,6 @@ async def _run(
     options: Options, history: History, workdir: Path, schema: str, run_id: str, say: Any
 ) -> None:
     history.now()  # the run's times count from here
-    history.add(
-        Meta(
-            options.seed, options.nodes, options.seconds, options.sync_interval,
-            options.lease_ttl, options.durable, options.margin, TOTAL, options.commit or "",
-        )
-    )  # fmt: skip
     pythonpath = None
     if options.commit is not None:
         pythonpath = await trio.to_thread.run_sync(source.extract, options.commit, workdir)
@@ -169,6 +163,13 @@ async def _drive(
 ) -> None:
     """The chaos phase, then the healing and the final reads."""
     start = trio.current_time()
+    history.add(
+        Meta(
+            options.seed, options.nodes, options.seconds, options.sync_interval,
+            options.lease_ttl, options.durable, options.margin, TOTAL, options.commit or "",
+            began=history.now(),
+        )
+    )  # fmt: skip
     workload = Workload(history, options.seed)
     async with trio.open_nursery() as clients:
         urls = [node.url for node in nodes]

@@ -19,7 +19,7 @@ class Figures:
     outcomes: dict[str, int]
     faults: dict[str, int]
     failovers: int
-    lost_within_bound: int
+    lost_within_bound: dict[str, int]  # fault kind -> acknowledged writes it excused
     longest_gap: dict[str, tuple[float, float]]  # actor -> (seconds, when it began)
     failover: list[tuple[float, str, str]]  # (seconds, actor, fault) per owner-ending fault
 
@@ -30,6 +30,7 @@ class Figures:
             f"{actor} {gap:.1f} s (from {at:.1f} s)"
             for actor, (gap, at) in sorted(self.longest_gap.items())
         )
+        by_fault = ", ".join(f"{n} {kind}" for kind, n in sorted(self.lost_within_bound.items()))
         times = sorted(self.failover)
         worst = ", ".join(f"{t:.1f} s ({actor}, {fault})" for t, actor, fault in times[-3:][::-1])
         served = (
@@ -41,8 +42,8 @@ class Figures:
         return [
             f"chaos: operations: {outcomes}; faults: {faults or 'none'}",
             served,
-            f"chaos: {self.failovers} owner changes; {self.lost_within_bound} acknowledged "
-            "writes lost within the loss bound",
+            f"chaos: {self.failovers} owner changes; acknowledged writes lost within the loss "
+            f"bound: {sum(self.lost_within_bound.values())} ({by_fault or 'none'})",
             f"chaos: longest time without a successful operation: {gaps}",
         ]
 
@@ -53,15 +54,12 @@ def figures(history: History) -> Figures:
     reference, _ = final_logs(list(history.of(Final)), {op.actor for op in ops})
     bound = LossBound.of(history, meta)
     present = {actor: set(log) for actor, log in reference.items()}
-    lost = sum(
-        1
-        for op in ops
-        if op.is_write
-        and op.status == "ok"
-        and write_position(op) is not None
-        and op.id not in present.get(op.actor, set())
-        and bound.excuses(op)
-    )
+    lost: Counter[str] = Counter()
+    for op in ops:
+        if op.is_write and op.status == "ok" and write_position(op) is not None:
+            excuse = bound.excuse(op)
+            if excuse is not None and op.id not in present.get(op.actor, set()):
+                lost[excuse.kind] += 1
     owners: dict[str, str] = {}
     failovers = 0
     for sample in history.of(Sample):
@@ -72,19 +70,19 @@ def figures(history: History) -> Figures:
                 owners[actor] = node_id
     done: dict[str, list[float]] = defaultdict(list)
     for op in ops:
-        if op.status == "ok" and op.complete <= meta.seconds:
+        if op.status == "ok" and meta.began <= op.complete <= meta.began + meta.seconds:
             done[op.actor].append(op.complete)
     longest: dict[str, tuple[float, float]] = {}
     for actor, times in done.items():
         times.sort()
-        edges = [*times, meta.seconds]
+        edges = [meta.began, *times, meta.began + meta.seconds]
         gaps = [(later - earlier, earlier) for earlier, later in itertools.pairwise(edges)]
         longest[actor] = max(gaps, default=(0.0, 0.0))
     return Figures(
         dict(Counter(op.status for op in ops)),
         dict(Counter(fault.kind for fault in history.of(Fault))),
         failovers,
-        lost,
+        dict(lost),
         longest,
         failover_times(history, ops, bound),
     )
