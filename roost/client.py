@@ -616,8 +616,15 @@ class ActorClient:
             OSError, trio.BrokenResourceError, trio.TooSlowError: the network failed.
             HandshakeError: the server refused.
         """
-        with trio.fail_after(self._settings.connect_timeout):
-            conn = await self._open_websocket(index)
+        settings = self._settings
+        with trio.fail_after(settings.connect_timeout):
+            conn = await _open_websocket(
+                self._targets[index],
+                self._subprotocols,
+                self._ssl_context,
+                settings.headers,
+                max_message_size=settings.max_message_size,
+            )
         if self._state is ClientState.CLOSING:  # aclose() came while the handshake finished
             await trio.aclose_forcefully(conn.stream)
             raise _Ended
@@ -627,15 +634,6 @@ class ActorClient:
         self._connected_at = trio.current_time()
         self._set_state(ClientState.OPEN)
         return conn
-
-    async def _open_websocket(self, index: int) -> _Connection:
-        return await _open_websocket(
-            self._targets[index],
-            self._subprotocols,
-            self._ssl_context,
-            self._settings.headers,
-            max_message_size=self._settings.max_message_size,
-        )
 
     async def _run(self, conn: _Connection) -> None:
         """Read until the connection ends; reconnect while worth it; never raises."""
