@@ -22,7 +22,8 @@ import trio
 
 from roost import HandshakeError, RpcError
 from roost.client import connect
-from tests.faults.support import FILL_APP, assert_quiet, serve, tmpfs
+from roost.storage import open_shared_store
+from tests.faults.support import FILL_APP, assert_quiet, metrics, ready, serve, tmpfs, until
 
 ROW = 32 * 1024  # bytes per row of the big writer
 BALLAST = 1280 * 1024  # what the test frees to end the fault: more than the rows take,
@@ -89,6 +90,17 @@ async def test_a_commit_on_a_full_disk_fails_clearly_and_loses_nothing_acknowled
                 {"value": 0},
             )
             acked["other"].append(0)
+
+            async def is_ready() -> bool:
+                return await ready(server.port) == 200
+
+            async def not_ready() -> bool:
+                return not await is_ready()
+
+            async def synced() -> bool:
+                return (await metrics(server.port))["roost_sync_batches_total"] > 0
+
+            await until(synced, 5)  # as on any node that ran a while: shared.sqlite exists
             ballast = fill_ballast(mount)
             for n in range(64):  # 2 MiB of rows at most: the disk fills long before
                 status, body = await server.post("/box/big/rpc/put", {"n": n, "size": ROW})
@@ -111,9 +123,12 @@ async def test_a_commit_on_a_full_disk_fails_clearly_and_loses_nothing_acknowled
                     assert error.value.code == "unavailable", error.value
                 assert await client.call("rows") == acked["big"]
 
-            # What needs no space is served: the other actor answers reads.
+            # What needs no space is served: the other actor answers reads. The embedded
+            # shared store, on the same disk, cannot take the sync: readiness says so.
             assert await server.post("/box/other/rpc/rows") == (200, {"value": [0]})
             await assert_quiet(server, 2.0, "with the disk full")
+            await until(not_ready, 5)
+            assert (await metrics(server.port))["roost_store_up"] == 0
 
             ballast.unlink()  # the fault ends: writes go through again, no restart needed
             for name, n in (("big", 500), ("other", 1)):
@@ -122,6 +137,7 @@ async def test_a_commit_on_a_full_disk_fails_clearly_and_loses_nothing_acknowled
                     {"value": n},
                 )
                 acked[name].append(n)
+            await until(is_ready, 5)  # the sync's next round (backoff 0.4, 0.8, 1.6 ... s)
             assert await server.stop() == 0
 
         async with serve([str(FILL_APP), "--data-dir", str(data_dir)], env=ENV) as server:
@@ -129,6 +145,10 @@ async def test_a_commit_on_a_full_disk_fails_clearly_and_loses_nothing_acknowled
                 assert await server.post(f"/box/{name}/rpc/rows") == (200, {"value": rows})
             assert await server.stop() == 0
         assert stored_rows(data_dir) == acked
+        async with open_shared_store(None, data_dir=data_dir) as store:  # synced, all of it
+            for name, rows in acked.items():
+                state = await store.read_state("box", name)
+                assert state is not None and state.state == {"rows": rows}, (name, state)
 
 
 async def test_creating_actor_files_on_a_full_disk_fails_clearly_and_leaves_nothing_broken(
