@@ -50,7 +50,7 @@ async def stop(process: trio.Process) -> str:
 
 async def traffic(port: int) -> None:
     """An HTTP request with a bearer token, one with a query token, a failing actor, a
-    refused request and a WebSocket session that closes with 1000."""
+    refused request through a proxy, a HEAD and a WebSocket session that closes with 1000."""
     answer = await request(
         port, f"POST /echo/room?token={TOKEN}&x=1 HTTP/1.1\r\nAuthorization: Bearer {TOKEN}", b"hi"
     )
@@ -59,8 +59,14 @@ async def traffic(port: int) -> None:
     assert answer.startswith(b"HTTP/1.1 200"), answer
     answer = await request(port, f"GET /echo/boom HTTP/1.1\r\nAuthorization: Bearer {TOKEN}")
     assert answer.startswith(b"HTTP/1.1 500"), answer
-    answer = await request(port, "GET /echo/room?token=wrong HTTP/1.1\r\nAuthorization: Basic x")
+    answer = await request(
+        port,
+        "GET /echo/room?token=wrong HTTP/1.1\r\nAuthorization: Basic x\r\n"
+        "X-Forwarded-For: 203.0.113.7",
+    )
     assert answer.startswith(b"HTTP/1.1 401"), answer
+    answer = await request(port, f"HEAD /echo/room HTTP/1.1\r\nAuthorization: Bearer {TOKEN}")
+    assert answer.startswith(b"HTTP/1.1 200"), answer
     url = f"ws://127.0.0.1:{port}/echo/room?token={TOKEN}"
     async with open_client(url, extra_headers=[("User-Agent", "ws-test/2")]) as ws:
         for text in ("one", "two"):
@@ -90,13 +96,16 @@ async def test_json_lines_access_records_and_no_token(tmp_path: Path) -> None:
         ("GET", "/echo/room", 200),
         ("GET", "/echo/boom", 500),
         ("GET", "/echo/room", 401),
+        ("HEAD", "/echo/room", 200),
         ("-", "-", 400),
     ]
     post, get = http[0], http[1]
     assert post["identity"] == BEARER_IDENTITY and post["client"].startswith("127.0.0.1:")
     assert (post["bytes_in"], post["bytes_out"], post["user_agent"]) == (2, 7, "logs-test/1")
-    assert post["duration_ms"] >= 0 and http[4]["duration_ms"] is None
+    assert post["duration_ms"] >= 0 and http[5]["duration_ms"] is None
     assert (http[3]["identity"], http[3]["user_agent"]) == (None, "logs-test/1")
+    assert http[3]["client"].startswith("203.0.113.7:")  # from the trusted proxy (127.0.0.1)
+    assert (http[4]["bytes_out"], http[4]["identity"]) == (0, BEARER_IDENTITY)  # HEAD
     assert len(get["identity"]) == 200 and QUERY_IDENTITY.startswith(get["identity"][:-1])
     assert http[2]["identity"] == BEARER_IDENTITY
     assert "wrong" not in err and "Basic" not in err
