@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import attrs
+import psycopg
 import trio
 
 from .checker import check
@@ -77,10 +78,10 @@ def main(argv: list[str]) -> int:
     )  # fmt: skip
     try:
         outcome = trio.run(run, options)
-    except (SourceError, NodeFailed, ExceptionGroup) as exc:
+    except (SourceError, NodeFailed, psycopg.OperationalError, ExceptionGroup) as exc:
         cause: BaseException = exc
         if isinstance(exc, ExceptionGroup):
-            matched, rest = exc.split((SourceError, NodeFailed))
+            matched, rest = exc.split((SourceError, NodeFailed, psycopg.OperationalError))
             if rest is not None or matched is None:
                 raise
             cause = matched.exceptions[0]

@@ -76,7 +76,11 @@ def check_fences(history: History) -> list[Violation]:
 def check_crashes(history: History) -> list[Violation]:
     """A node that exited by itself crashed (the harness records its own kills as expected)."""
     return [
-        Violation("crash", f"node {e.node}", f"process {e.pid} exited with {e.code} at {e.t:.3f}")
+        Violation(
+            "crash",
+            f"node {e.node}",
+            e.detail or f"process {e.pid} exited with {e.code} at {e.t:.3f}",
+        )
         for e in history.of(NodeExit)
         if not e.expected
     ]

@@ -96,6 +96,15 @@ class Node:
             *(["--durable"] if s.durable else []),
         ]  # fmt: skip
 
+    async def restart(self, nursery: trio.Nursery) -> None:
+        """:meth:`start` during the run: a node that does not come back is recorded (a
+        ``crash``) instead of ending the run; :func:`heal` tries once more."""
+        try:
+            await self.start(nursery)
+        except NodeFailed as exc:
+            t = self.history.now()
+            self.history.add(NodeExit(self.index, 0, t, None, False, f"{exc} (at {t:.3f})"))
+
     async def start(self, nursery: trio.Nursery) -> None:
         """Start the process (on its old port after a kill) and wait until it listens."""
         log = (self.settings.workdir / f"node-{self.index}.log").open("ab")
@@ -116,7 +125,12 @@ class Node:
         match = _LISTENING.search(line)
         if match is None:
             process.kill()
-            raise NodeFailed(f"node {self.index} did not start: {line.decode(errors='replace')}")
+            code = await process.wait()
+            log.write(line)
+            log.close()
+            raise NodeFailed(
+                f"node {self.index} did not start (exit status {code}; its log: {log.name})"
+            )
         self.port = int(match.group(1))
         self.link_proxy.retarget(("127.0.0.1", self.port))
         self.process, self.stopped = process, False
@@ -188,7 +202,7 @@ async def inject(node: Node, fault: Planned, nursery: trio.Nursery) -> None:
         detail = f"pid {node.pid}"
         await node.kill()
         await trio.sleep(fault.duration)
-        await node.start(nursery)
+        await node.restart(nursery)
         detail += f", restarted as {node.pid}"
     elif fault.kind == "stop":
         detail = f"pid {node.pid}"
@@ -218,7 +232,7 @@ async def heal(nodes: list[Node], nursery: trio.Nursery) -> None:
             node.signal(signal.SIGCONT)
             node.stopped = False
         if node.process is None:
-            await node.start(nursery)
+            await node.restart(nursery)
 
 
 def describe(nodes: list[Node]) -> list[dict[str, Any]]:

@@ -93,13 +93,15 @@ class NodeStart:
 
 @attrs.frozen
 class NodeExit:
-    """A node process ended; ``expected`` when the harness killed or stopped it."""
+    """A node process ended; ``expected`` when the harness killed or stopped it. A node that
+    could not be (re)started gets one with pid 0 and the reason in ``detail``."""
 
     node: int
     pid: int
     t: float
     code: int | None
     expected: bool
+    detail: str = ""
 
 
 @attrs.frozen

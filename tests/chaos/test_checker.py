@@ -212,6 +212,10 @@ def test_an_observer_that_could_not_read_the_end() -> None:
 def test_a_node_that_exits_by_itself() -> None:
     assert kinds(history(NodeExit(0, A, 5.0, -9, True))) == []
     assert kinds(history(NodeExit(0, A, 5.0, 1, False))) == ["crash"]
+    not_back = NodeExit(0, 0, 9.0, None, False, "node 0 did not start (exit status 2)")
+    assert [str(v) for v in check(history(not_back))] == [
+        "VIOLATION crash node 0: node 0 did not start (exit status 2)"
+    ]
 
 
 def test_a_flood_is_capped_but_counted() -> None:
