@@ -84,6 +84,14 @@ class Actor:
     #: Mark the actor dirty after every turn that wrote to its storage, so its snapshot is
     #: synced without calling :meth:`mark_dirty`.
     sync_on_write: bool = False
+    #: Durable output (needs a PostgreSQL store): every commit of this actor reaches the
+    #: store, fenced by its lease, before the turn's replies and messages leave, so nothing a
+    #: client saw acknowledged is lost with the machine (``roost serve --durable`` makes
+    #: every actor durable).
+    durable: bool = False
+    #: Ship a compressed copy of the whole SQLite file to the shared store at each sync, so a
+    #: node with an empty data dir rebuilds the file itself, not only ``restore(snapshot)``.
+    replicate_file: bool = False
 
     def __init__(self, host: ActorHost) -> None:
         self._host = host

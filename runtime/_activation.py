@@ -16,12 +16,15 @@ this module; the states and their legal transitions are ``runtime/_lifecycle``.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from roost._errors import CommitFailed, RpcError, StoreUnavailable
 from roost.actors import Actor
 from roost.storage import StoredState, read_file_fence, remove_actor_file
+from roost.storage._wal import WalTail
 
+from ._durable import DurableState, rebuild_file, restore_image
 from ._lifecycle import ActorState
 from ._placement import Activation
 from ._slot import ActorSlot
@@ -54,6 +57,7 @@ async def activate(slot: ActorSlot) -> Actor:
             await slot.run_turn(restore_then_start, actor)
     except BaseException:
         slot.actor = None
+        slot.durable = None
         close_storage(slot)
         slot.set_state(ActorState.STOPPED)
         raise
@@ -79,6 +83,9 @@ async def _stored_state(slot: ActorSlot, lease: Activation) -> StoredState | Non
     """
     registry = slot.registry
     path = registry.db_path(slot.actor_type, slot.key)
+    if registry.durable_for(slot):
+        await _durable_file(slot, lease, path)
+        return None  # the file is the whole truth, rebuilt from the store's history
     if lease.claimed:
         stored = lease.stored
         if stored is None or slot.open_storage is not None:
@@ -87,6 +94,8 @@ async def _stored_state(slot: ActorSlot, lease: Activation) -> StoredState | Non
             if read_file_fence(path) >= stored.fence:
                 return None  # this file is as new as the store: it is the truth
             remove_actor_file(path)
+            if await _file_from_image(slot, path):
+                return None
             registry.stats.takeovers_total += 1
             log.info(
                 "%s/%s: the store holds a newer state (fence %d) than the local file; "
@@ -96,9 +105,11 @@ async def _stored_state(slot: ActorSlot, lease: Activation) -> StoredState | Non
                 stored.fence,
             )
         return stored
-    if slot.cls.restore is Actor.restore:
-        return None
     if slot.open_storage is not None or path.exists():
+        return None
+    if await _file_from_image(slot, path):
+        return None  # the whole file came back: it holds what restore() would rebuild
+    if slot.cls.restore is Actor.restore:
         return None
     try:
         return await (await registry.sync.store()).read_state(slot.actor_type, slot.key)
@@ -110,6 +121,44 @@ async def _stored_state(slot: ActorSlot, lease: Activation) -> StoredState | Non
             exc,
         )
         raise RpcError("unavailable", "the shared store is unavailable; retry later") from exc
+
+
+async def _file_from_image(slot: ActorSlot, path: Path) -> bool:
+    """For an actor class with ``replicate_file`` and no local file: write the newest image
+    of its file from the store; True when there was one.
+
+    Raises:
+        RpcError: ``unavailable`` when the store does not answer.
+    """
+    if not getattr(slot.cls, "replicate_file", False):
+        return False
+    try:
+        store = await slot.registry.sync.store()
+        return await restore_image(store, path, slot.actor_type, slot.key)
+    except StoreUnavailable as exc:
+        raise RpcError("unavailable", "the shared store is unavailable; retry later") from exc
+
+
+async def _durable_file(slot: ActorSlot, lease: Activation, path: Path) -> None:
+    """A durable actor's file: rebuilt from the store's history when this node claimed the
+    lease anew (whatever its local file holds: it may hold a commit never acknowledged),
+    else the local file, in step with what this node shipped (runtime/_durable)."""
+    registry = slot.registry
+    ident = (slot.actor_type, slot.key)
+    shipper = registry.shipper
+    state = shipper.states.get(ident)
+    if lease.claimed or state is None:
+        shipper.forget(ident)
+        try:
+            store = await registry.sync.store()
+            last = await rebuild_file(store, path, slot.actor_type, slot.key)
+        except StoreUnavailable as exc:
+            log.warning("could not rebuild %s/%s: the store is unavailable (%s)", *ident, exc)
+            raise RpcError("unavailable", "the shared store is unavailable; retry later") from exc
+        state = DurableState(WalTail(path), next_seq=last + 1, acked_seq=last)
+        state.tail.skip_to_end()
+        shipper.states[ident] = state
+    slot.durable = state
 
 
 def _restore_alarms(slot: ActorSlot, alarms: Any) -> None:

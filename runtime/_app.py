@@ -145,6 +145,10 @@ class App:
             return None
         return next((f for f in self._static if raw_path.startswith(f.prefix)), None)
 
+    def has_durable_actors(self) -> bool:
+        """Whether an actor class asks for durable output (``durable = True``)."""
+        return any(getattr(t.cls, "durable", False) for t in self._types.values())
+
     def get(self, name: str) -> ActorType | None:
         """The registered type called ``name``, or None."""
         return self._types.get(name)

@@ -48,6 +48,7 @@ from roost._version import __version__
 from roost.storage import SharedStore, StoredState
 
 from ._config import ServerConfig
+from ._durable import DurableShipper
 from ._handoff import HandoffListener, hand_off, request_head_bytes, splice
 from ._leases import LeaseKeeper, LeaseNode
 from ._links import NodeLinks
@@ -150,8 +151,11 @@ class Cluster(LeaseNode):
         worker: WorkerContext | None,
         sync: ClusterSync,
         stats: NodeStats,
+        shipper: DurableShipper,
     ) -> None:
         self.config = config
+        #: Durable actors' log positions (runtime/_durable): a lease goes with its commits.
+        self.shipper = shipper
         self.node_id = node_id
         self.node_dir = node_dir
         self.worker = worker
@@ -456,13 +460,19 @@ class Cluster(LeaseNode):
             registry is not None
             and not registry.has_slot(*ident)
             and self._sync.is_synced(ident)
+            and self.shipper.idle(ident)
             and ident not in self._fresh
         )
+
+    def released(self, idents: list[ActorId]) -> None:
+        for ident in idents:
+            self.shipper.forget(ident)
 
     async def lease_lost(self, idents: list[ActorId]) -> None:
         registry = self._registry
         for ident in idents:
             self._fresh.pop(ident, None)
+            self.shipper.forget(ident)  # its unshipped commits never count (never acknowledged)
             log.warning("lease of %s/%s lost or expiring: stopping it here", *ident)
             if registry is not None:
                 await registry.fence_lost(*ident)

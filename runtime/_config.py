@@ -93,6 +93,9 @@ class ServerConfig:
     sync_interval: float = attrs.field(default=1.0, validator=_positive)
     # Snapshots per shared-store transaction; one snapshot per dirty actor waits in memory.
     sync_batch_size: int = attrs.field(default=1000, validator=_positive)
+    # Days after which the sync worker deletes a stored state nobody updated (no lease held,
+    # no pending alarm in the store), once an hour in batches; 0 keeps every row.
+    store_retention: float = attrs.field(default=0.0, validator=_non_negative)
 
     # One inbound WebSocket message or HTTP body, after reassembly: bounds the receive buffer
     # of each connection (a frame declaring more is refused before its payload is read: 1009).
@@ -188,6 +191,14 @@ class ServerConfig:
     cluster_tls_cert: Path | None = attrs.field(default=None, converter=_optional_path)
     cluster_tls_key: Path | None = attrs.field(default=None, converter=_optional_path)
 
+    # -- durable output (issue 15)
+
+    # Every actor's commits reach the PostgreSQL store, fenced by its lease, before its output
+    # leaves (an actor class opts in alone with `durable = True`). Needs PostgreSQL.
+    durable: bool = False
+    # Days of commit history kept in the store for point-in-time restores of durable actors.
+    log_retention: float = attrs.field(default=7.0, validator=_non_negative)
+
     def __attrs_post_init__(self) -> None:
         if (self.cluster_tls_cert is None) != (self.cluster_tls_key is None):
             raise ConfigError("cluster_tls_cert and cluster_tls_key go together")
@@ -238,6 +249,7 @@ HELP: dict[str, str] = {
     "store": "the shared store: a postgresql:// URL or an SQLite file",
     "sync_interval": "seconds within which a dirty actor reaches the shared store",
     "sync_batch_size": "snapshots per shared-store transaction",
+    "store_retention": "days after which an idle actor's shared-store state is deleted (0: never)",
     "max_message_size": "bytes per inbound message or HTTP body (larger: 1009 / 413)",
     "max_outbound_bytes": "bytes queued for one peer before it is cut as a slow consumer (1008)",
     "max_key_bytes": "longest actor key, in UTF-8 bytes",
@@ -272,6 +284,8 @@ HELP: dict[str, str] = {
     "lease_ttl": "seconds an actor's lease lasts; a dead node's actors move within it",
     "cluster_tls_cert": "PEM certificate chain for TLS on node-to-node links",
     "cluster_tls_key": "PEM private key for TLS on node-to-node links",
+    "durable": "every commit reaches the store before its output leaves (PostgreSQL only)",
+    "log_retention": "days of commit history kept for point-in-time restores (durable)",
 }
 
 #: Defaults that are not a plain value (None standing for something), as help shows them.

@@ -59,6 +59,10 @@ class LeaseNode(Protocol):
         """Stop serving these actors now: their leases are gone or could be."""
         ...
 
+    def released(self, idents: list[ActorId]) -> None:
+        """These leases were released (the actors left this node, their state in the store)."""
+        ...
+
 
 class LeaseKeeper:
     """The leases of one node.
@@ -203,6 +207,7 @@ class LeaseKeeper:
             store = await self._store()
             await store.release_leases(self.node_id, leases)
         finally:
+            node.released(idents)
             for ident in idents:
                 self._releasing.pop(ident).set()
 

@@ -161,6 +161,11 @@ _COUNTERS = (
         "Actors claimed with a newer state in the store than the local file (moved here).",
     ),
     (
+        "roost_durable_entries_total",
+        "durable_entries_total",
+        "Commits of durable actors appended to the store's log before their output left.",
+    ),
+    (
         "roost_remote_calls_total",
         "remote_calls_total",
         "Actor-to-actor calls sent to the owner node over a node link.",

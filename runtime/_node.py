@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 
+from roost._errors import ConfigError
 from roost.storage import SharedStore, open_shared_store
 
 from ._alarms import AlarmScheduler, NodeClock
@@ -27,6 +28,7 @@ from ._app import App
 from ._batcher import PassBatcher
 from ._cluster import Cluster
 from ._config import ServerConfig
+from ._durable import DurableShipper
 from ._membership import node_id_for
 from ._node_store import NodeStore
 from ._placement import Placement, Solo
@@ -58,6 +60,7 @@ class Node:
         "node_store",
         "registry",
         "scheduler",
+        "shipper",
         "sync",
     )
 
@@ -72,6 +75,10 @@ class Node:
         #: This node's directory: the data dir, or a worker's own directory in it.
         self.node_dir = config.data_dir if worker is None else worker.node_dir(config.data_dir)
         secret = config.cluster_secret if worker is None else worker.secret
+        if secret is None and (config.durable or app.has_durable_actors()):
+            # Durable output is fenced by leases: a single node holds them as a cluster of
+            # one, with a secret of its own (a node of any other cluster is refused).
+            secret = os.urandom(16).hex()
         clustered = secret is not None
         #: This node's identity in the shared store, kept in its directory across restarts
         #: (a single node on the embedded store needs none that lasts).
@@ -88,6 +95,11 @@ class Node:
         shared: SharedStore = open_shared_store(
             config.store, data_dir=config.data_dir, call_timeout=config.store_timeout
         )
+        if shared.embedded and (config.durable or app.has_durable_actors()):
+            raise ConfigError(
+                "durable output needs a PostgreSQL store (--store postgresql://...): the "
+                "embedded SQLite store lives on this machine and is lost with it"
+            )
         self.sync = SyncWorker(
             self.node_store,
             shared,
@@ -96,6 +108,13 @@ class Node:
             interval=config.sync_interval,
             batch_size=config.sync_batch_size,
             clustered=clustered,
+            retention=config.store_retention * 86_400.0,
+        )
+        self.shipper = DurableShipper(
+            self.sync.store,
+            node_id=self.node_id,
+            stats=stats,
+            log_retention=config.log_retention * 86400.0,
         )
         placement: Placement
         if secret is not None:
@@ -107,6 +126,7 @@ class Node:
                 worker=worker,
                 sync=self.sync,
                 stats=stats,
+                shipper=self.shipper,
             )
             placement = self.cluster
         else:
@@ -128,6 +148,8 @@ class Node:
             committer=self.committer,
             node_id=self.node_id,
             placement=placement,
+            shipper=self.shipper,
+            durable=config.durable,
         )
 
     def close(self) -> None:

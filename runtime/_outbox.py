@@ -9,6 +9,7 @@ failed. Outside a turn (a timer, a callback) output leaves at once.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Collection
 from typing import Protocol
 
@@ -61,6 +62,15 @@ class _Close:
 
 
 @attrs.frozen
+class _Held:
+    """A committed group's output waiting for log position ``seq`` in the store."""
+
+    seq: int
+    entries: list[_Outgoing]
+    calls: list[tuple[SlotSession, int]]
+
+
+@attrs.frozen
 class _Callback:
     """An outbox entry that runs code at its place in the release order (the WebSocket
     handshake response, which must precede the frames for the new peer; an actor's
@@ -91,7 +101,7 @@ class Outbox:
             the COMMIT they wait for fails, so no caller waits for a reply that never comes.
     """
 
-    __slots__ = ("_entries", "_sessions", "_stats", "gated", "pending_calls")
+    __slots__ = ("_entries", "_held", "_sessions", "_stats", "gated", "pending_calls")
 
     def __init__(self, sessions: dict[Connection, SlotSession], stats: NodeStats) -> None:
         self._sessions = sessions
@@ -99,6 +109,9 @@ class Outbox:
         self._entries: list[_Outgoing] = []
         self.gated = False
         self.pending_calls: list[tuple[SlotSession, int]] = []
+        # Durable output (runtime/_durable.py): committed groups' output waiting for the
+        # store, oldest first, each under the log position it waits for.
+        self._held: deque[_Held] = deque()
 
     # -- output --------------------------------------------------------------------------------
 
@@ -106,6 +119,8 @@ class Outbox:
         """A ready frame for one session: after the commit inside a turn, else now."""
         if self.gated:
             self._entries.append((frame, session, (), None))
+        elif self._held:  # behind the output that waits for the store
+            self._held[-1].entries.append((frame, session, (), None))
         elif session.can_send:
             session.peer.write(frame)
             self._stats.messages_sent_total += 1
@@ -120,6 +135,8 @@ class Outbox:
         """A raw frame for every raw-mode session (of ``tag``, not in ``exclude``)."""
         if self.gated:
             self._entries.append((frame, None, exclude, tag))
+        elif self._held:
+            self._held[-1].entries.append((frame, None, exclude, tag))
         else:
             self._fan_out(frame, exclude, tag)
 
@@ -165,6 +182,8 @@ class Outbox:
         """Close one session, behind the frames queued before (G4)."""
         if self.gated:
             self._entries.append((_Close(code, reason), session, (), None))
+        elif self._held:
+            self._held[-1].entries.append((_Close(code, reason), session, (), None))
         else:
             session.close(code, reason)
 
@@ -172,6 +191,8 @@ class Outbox:
         """Run ``callback`` after the commit, in order with the frames (now outside a turn)."""
         if self.gated:
             self._entries.append((_Callback(callback), None, (), None))
+        elif self._held:
+            self._held[-1].entries.append((_Callback(callback), None, (), None))
         else:
             callback()
 
@@ -195,8 +216,45 @@ class Outbox:
         """The COMMIT succeeded: send everything held, in the order it was produced."""
         self.pending_calls.clear()
         entries = self._entries
-        if not entries:
-            return
+        if entries:
+            self._send(entries)
+
+    # -- durable output: held until the store has the commit ------------------------------------
+
+    @property
+    def holding(self) -> bool:
+        """Committed output waits for the store (nothing later may overtake it)."""
+        return bool(self._held)
+
+    @property
+    def last_held(self) -> int:
+        """The log position the newest held output waits for (0: none)."""
+        return self._held[-1].seq if self._held else 0
+
+    def hold(self, seq: int) -> None:
+        """The COMMIT succeeded locally; its output waits until the store has position
+        ``seq`` of the actor's log (:meth:`release_through`)."""
+        held = _Held(seq, self._entries, self.pending_calls)
+        self._entries, self.pending_calls = [], []
+        if self._held and self._held[-1].seq == seq:  # nothing new was written: join it
+            self._held[-1].entries.extend(held.entries)
+            self._held[-1].calls.extend(held.calls)
+        else:
+            self._held.append(held)
+
+    def release_through(self, seq: int) -> None:
+        """The store has the actor's log up to ``seq``: send what waited for it, in order."""
+        while self._held and self._held[0].seq <= seq:
+            self._send(self._held.popleft().entries)
+
+    def fail_held(self) -> None:
+        """The store refused the commits: drop their output (calls get ``unavailable``)."""
+        while self._held:
+            held = self._held.popleft()
+            for session, call_id in held.calls:
+                session.reply_error(call_id, "unavailable", "the actor moved; retry")
+
+    def _send(self, entries: list[_Outgoing]) -> None:
         sent = 0
         for frame, session, exclude, tag in entries:
             kind = frame.__class__

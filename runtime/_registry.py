@@ -16,6 +16,7 @@ import contextvars
 import itertools
 import logging
 import os
+import zlib
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from ._alarm_turns import fire_alarm
 from ._alarms import AlarmScheduler, NodeClock
 from ._app import ActorType, App
 from ._batcher import PassBatcher
+from ._durable import DurableShipper, DurableSlot, read_image
 from ._lifecycle import ActorState
 from ._placement import Placement
 from ._slot import ActorSlot
@@ -78,6 +80,8 @@ class ActorRegistry:
         committer: PassBatcher[ActorSlot],
         node_id: str,
         placement: Placement,
+        shipper: DurableShipper,
+        durable: bool = False,
     ) -> None:
         self.app = app
         self.data_dir = data_dir
@@ -97,6 +101,10 @@ class ActorRegistry:
         #: Where actors live: here (a single node) or under this node's leases (a cluster).
         self.placement = placement
         self.clustered = placement.clustered
+        #: Durable output (runtime/_durable): the node's log shipper, and whether every actor
+        #: is durable (``--durable``) or only classes that say so.
+        self.shipper = shipper
+        self.durable_all = durable
         self.slots: dict[tuple[str, str], ActorSlot] = {}
         self.active: OrderedDict[ActorSlot, None] = OrderedDict()  # least recently used first
         self._evictor: trio.Nursery | None = None
@@ -127,6 +135,42 @@ class ActorRegistry:
             synchronous=self.synchronous,
             fence=self.placement.fence(actor_type, key) if self.clustered else None,
         )
+
+    # -- durable output (runtime/_durable) ----------------------------------------------------
+
+    def durable_for(self, slot: ActorSlot) -> bool:
+        """Whether the actor's output waits for the store (``--durable``, or its class)."""
+        return self.clustered and (self.durable_all or bool(getattr(slot.cls, "durable", False)))
+
+    def file_image(self, slot: ActorSlot) -> bytes | None:
+        """The actor's whole file as its connection sees it, compressed, for an actor class
+        with ``replicate_file`` (None otherwise, or when it has no file)."""
+        if not getattr(slot.cls, "replicate_file", False):
+            return None
+        storage = slot.open_storage
+        if storage is not None and storage.opened:
+            return zlib.compress(storage.db.conn.serialize(), 6)
+        path = self.db_path(slot.actor_type, slot.key)
+        return read_image(path) if path.exists() else None
+
+    async def take_image(self, slot: DurableSlot) -> tuple[int, bytes] | None:
+        """A compressed copy of a durable actor's file at its current log position, taken
+        between turns with its group committed and its WAL checkpointed into the file."""
+        live = self.slots.get((slot.actor_type, slot.key))
+        state = self.shipper.states.get((slot.actor_type, slot.key))
+        if live is None or state is None:
+            return None
+        async with live.lock:
+            live.flush_group()
+            storage = live.open_storage
+            if storage is not None and storage.opened:
+                storage.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            path = self.db_path(live.actor_type, live.key)
+            if not path.exists():
+                return None
+            seq = state.next_seq - 1
+            image = await trio.to_thread.run_sync(read_image, path)
+        return seq, image
 
     # -- the cluster's questions (runtime/_placement) -----------------------------------------
 

@@ -5,6 +5,10 @@
 (:meth:`Server._handle`): its HTTP requests are answered by runtime._http_front, an upgrade
 becomes a :class:`WebSocketSession` on the same task (runtime._upgrade). Accepting and
 draining the connections is runtime._connections' job.
+
+Long because: the node's life is one sequence (listen, build, start every service in its
+nursery, drain, sync, hand the leases back, close), and the few operations tests and the
+cluster need of a running node (serve a socket, fire an alarm, evict, metrics) sit beside it.
 """
 
 from __future__ import annotations
@@ -175,6 +179,7 @@ class Server:
                 self._nursery = nursery
                 nursery.start_soon(self._flusher.run, lambda peer: peer.flush(nursery))
                 nursery.start_soon(node.committer.run, ActorSlot.commit_group)
+                nursery.start_soon(node.shipper.run, registry)  # durable output
                 nursery.start_soon(self._maintain)
                 await nursery.start(registry.run_evictions)
                 cluster_scope = trio.CancelScope()
@@ -298,6 +303,10 @@ class Server:
         config = self.config
         if config.admin_port is None:
             return None
+        inherited = None if self.worker is None else self.worker.admin_listener()
+        if inherited is not None:  # the supervisor bound it once for every worker
+            self.admin_port = inherited.getsockname()[1]
+            return inherited
         admin = listen(config.admin_host or config.host, config.admin_port, backlog=128)
         self.admin_port = admin.getsockname()[1]
         return admin

@@ -35,6 +35,7 @@ from roost._errors import (
     BadRequest,
     CommitFailed,
     RpcError,
+    StorageError,
 )
 from roost.actors import Actor, ActorRef, Connection, Response
 from roost.actors.hosting import (
@@ -47,6 +48,7 @@ from roost.storage import ActorStorage, SharedStore
 
 from . import _tracing
 from ._batcher import PassBatcher
+from ._durable import DurableShipper, DurableState
 from ._lifecycle import ActorState, check_transition
 from ._messaging import SlotMessaging
 from ._outbox import Outbox, SlotSession
@@ -70,6 +72,8 @@ class SlotSync(Protocol):
     def before_commit(self, actor: tuple[str, str]) -> None: ...
 
     def after_commit(self, actor: tuple[str, str]) -> None: ...
+
+    def deleted(self, actor: tuple[str, str], fence: int | None) -> None: ...
 
     def capture(self, slot: ActorSlot, actor: Actor) -> None: ...
 
@@ -119,6 +123,13 @@ class SlotNode(Protocol):
 
     @property
     def placement(self) -> Placement: ...
+
+    @property
+    def shipper(self) -> DurableShipper: ...
+
+    def durable_for(self, slot: ActorSlot) -> bool: ...
+
+    def file_image(self, slot: ActorSlot) -> bytes | None: ...
 
     def serves(self, slot: ActorSlot) -> bool:
         """Whether this node may run the actor's turns now (its lease is valid)."""
@@ -181,6 +192,8 @@ class ActorSlot(SlotMessaging):
         self._grouped = False  # turns wait in an open transaction for the group's COMMIT
         self._group_turns = 0
         self.commit_scheduled = False  # waiting in the committer's list
+        #: A durable actor's place in its log (runtime/_durable), while it is active here.
+        self.durable: DurableState | None = None
         self.waiting = 0  # events holding or waiting for the lock
         self.last_active = trio.current_time()
 
@@ -287,7 +300,9 @@ class ActorSlot(SlotMessaging):
                 raise
             if let_go or isinstance(result, Response):
                 await self.registry.let_stranger_go(self)
-            return result
+            # Durable output: a value the caller uses (an HTTP answer, a call's result) is
+            # output too, so it waits for the store as the outbox's frames do.
+            wait_for = self.outbox.last_held if self.durable is not None and not may_group else 0
         finally:
             self.waiting -= 1
             self.last_active = trio.current_time()
@@ -303,6 +318,33 @@ class ActorSlot(SlotMessaging):
                 # to the committer, which closes it at the end of this scheduler pass.
                 self.commit_scheduled = True
                 self.registry.committer.schedule(self)
+        if wait_for:
+            await self._wait_durable(wait_for)
+        return result
+
+    async def _wait_durable(self, seq: int) -> None:
+        """Until the store has the actor's log up to ``seq`` (the lock is free meanwhile,
+        so the next turns commit and queue behind this one).
+
+        Raises:
+            NotOwner: the store refused it: the value must never reach the caller.
+        """
+        shipper = self.registry.shipper
+        state = shipper.states.get((self.actor_type, self.key))
+        await shipper.wait_acked(self, seq)
+        if state is None or state.acked_seq < seq:
+            raise NotOwner(self.actor_type, self.key)
+
+    # -- durable output (runtime/_durable) --------------------------------------------------
+
+    def release_durable(self, seq: int) -> None:
+        self.outbox.release_through(seq)
+
+    def fail_durable(self) -> None:
+        self.outbox.fail_held()
+        state, self.durable = self.durable, None
+        if state is not None:
+            state.acked.set()  # wake the callers waiting on it: they fail
 
     async def run_turn(
         self,
@@ -379,13 +421,22 @@ class ActorSlot(SlotMessaging):
         Raises:
             CommitFailed: the writes were rolled back, nothing was sent, the actor restarts.
         """
+        deleting = self._storage is not None and self._storage.deleting
+        if deleting:
+            self._forget_deleted_alarms()
         changes = self.alarm_changes.changed
         if changes:
             self._before_commit(changes)
         ident = (self.actor_type, self.key)
         # A cluster node also syncs an actor whose alarms changed: they move with its state.
-        dirty = self._dirty_in_turn or (
-            changes and self.registry.clustered and any(not n.startswith("roost.") for n in changes)
+        dirty = (
+            deleting
+            or self._dirty_in_turn
+            or (
+                changes
+                and self.registry.clustered
+                and any(not n.startswith("roost.") for n in changes)
+            )
         )
         sync = self.registry.sync if dirty else None
         if sync is not None:
@@ -402,10 +453,34 @@ class ActorSlot(SlotMessaging):
         if changes:
             self._after_commit(changes)
         if sync is not None:
-            sync.after_commit(ident)
+            if deleting:  # its store row goes, not a snapshot (storage.delete_all)
+                sync.deleted(ident, self.registry.lease_fence(*ident))
+            else:
+                sync.after_commit(ident)
         self._dirty_in_turn = False
         self._grouped, self._group_turns = False, 0
-        self.outbox.release()
+        if self.durable is None:
+            self.outbox.release()
+        else:  # the output waits until the store has the commit (runtime/_durable)
+            self._hold_for_store()
+
+    def _hold_for_store(self) -> None:
+        """Queue the commit's pages for the store; hold the output until they are there."""
+        fence = self.registry.lease_fence(self.actor_type, self.key)
+        try:
+            seq = None if fence is None else self.registry.shipper.committed(self, fence)
+        except StorageError:
+            log.exception("could not read the commit of %s/%s", self.actor_type, self.key)
+            seq = None
+            fence = None
+        if fence is None:  # no lease: this output must never leave
+            self.outbox.fail()
+            self.fail_durable()
+            return
+        if seq is None and not self.outbox.holding:
+            self.outbox.release()  # it wrote nothing and nothing waits: it may go now
+        else:
+            self.outbox.hold(seq if seq is not None else self.outbox.last_held)
 
     @property
     def group_open(self) -> bool:
@@ -447,6 +522,16 @@ class ActorSlot(SlotMessaging):
             extra={"actor_type": self.actor_type, "key": self.key},
         )
         self.registry.restart(self)
+
+    def _forget_deleted_alarms(self) -> None:
+        """``storage.delete_all()`` removed alarms: the scheduler drops them at the commit
+        (an alarm set again after the delete, in the same turn, keeps its new time)."""
+        assert self._storage is not None
+        changes = self.alarm_changes.changed
+        alarms = self.alarms
+        for name in (*self._storage.deleted_alarms, *changes):
+            alarm = alarms.get(name)
+            changes[name] = None if alarm is None else alarm.due_at
 
     def _before_commit(self, changes: dict[str, float | None]) -> None:
         due = [(name, at) for name, at in changes.items() if at is not None]

@@ -51,6 +51,7 @@ class NodeStats:
         "alarm_lateness_seconds",
         "alarms_fired_total",
         "alarms_quarantined_total",
+        "durable_entries_total",
         "evictions_total",
         "forwards_total",
         "handoffs_total",
@@ -92,6 +93,7 @@ class NodeStats:
         self.handoffs_total = 0
         self.takeovers_total = 0
         self.remote_calls_total = 0
+        self.durable_entries_total = 0  # commits of durable actors appended to the store
         self.turns_grouped_total = 0  # turns whose COMMIT was shared with the next turn's
         self.turn_seconds = Histogram(TURN_BUCKETS)
         self.alarm_lateness_seconds = Histogram(LATENESS_BUCKETS)

@@ -17,6 +17,12 @@ dirty mark stays, so it syncs once it can start again (G7, and G5's "no busy loo
 refused for a stale fence means another node owns the actor now: the actor is stopped here
 and its connections closed.
 
+An actor whose turn deleted its data (``storage.delete_all()``) has its store row deleted
+instead, under the same fence rule, before any snapshot of that round: a snapshot taken
+before the delete is dropped, and none is taken until a later turn marks the actor dirty
+again. With ``retention`` (``--store-retention``), the worker also deletes, once an hour and
+in batches, stored states nobody updated for that long (``SharedStore.retire_states``).
+
 The worker also keeps the node's view of the store current, for readiness: while it has
 nothing to write it pings a PostgreSQL store (at once, then every PROBE_INTERVAL), and any
 store that failed every round (backing off as above) until it answers again; a healthy
@@ -33,6 +39,8 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
+import time
 from typing import Any, Protocol
 
 import attrs
@@ -60,6 +68,10 @@ SNAPSHOT_RETRY_DELAY = 2.0
 SNAPSHOT_MAX_BACKOFF = 300.0
 #: Seconds between pings of a healthy PostgreSQL store while there is nothing to write.
 PROBE_INTERVAL = 5.0
+#: Seconds between retention sweeps (the first one runs at start).
+RETENTION_INTERVAL = 3600.0
+#: Stored states one retention transaction deletes.
+RETENTION_BATCH = 1000
 #: The store row whose lease fence numbers node epochs.
 EPOCH_TYPE, EPOCH_KEY = "roost-node", "epoch"
 
@@ -76,12 +88,19 @@ class _Retry:
     due: float  # trio time before which the next attempt waits
 
 
+@attrs.frozen(eq=False)
+class _Delete:
+    fence: int | None  # the actor's lease fence at the delete (a cluster node)
+    generation: int  # of the dirty mark the delete set: a higher one is a later change
+
+
 @attrs.frozen
 class _Snapshot:
     state: EncodedState
     generation: int  # of the dirty mark when it was taken
     fence: int | None = None  # the actor's lease fence when it was taken (a cluster node)
     alarms: list[dict[str, Any]] | None = None  # its pending alarms then (a cluster node)
+    image: bytes | None = None  # its whole file, compressed (replicate_file)
 
 
 class SnapshotSource(Protocol):
@@ -93,6 +112,10 @@ class SnapshotSource(Protocol):
 
     def pending_alarms(self, slot: ActorSlot) -> list[dict[str, Any]] | None:
         """The actor's pending alarms for the store (a cluster node), else None."""
+        ...
+
+    def file_image(self, slot: ActorSlot) -> bytes | None:
+        """The actor's whole file, compressed, for an actor class with ``replicate_file``."""
         ...
 
 
@@ -121,6 +144,8 @@ class SyncWorker:
         batch_size: snapshots per store transaction.
         snapshot_max_backoff: longest wait between snapshot attempts of an actor that keeps
             failing to activate.
+        retention: seconds after which a stored state nobody updated (no holder, no alarm)
+            is deleted from the store; 0: never.
     """
 
     def __init__(
@@ -134,8 +159,10 @@ class SyncWorker:
         batch_size: int = 500,
         snapshot_max_backoff: float = SNAPSHOT_MAX_BACKOFF,
         clustered: bool = False,
+        retention: float = 0.0,
     ) -> None:
         self._node = node_store
+        self._retention = retention
         self._store = store
         #: A cluster node: writes carry each actor's lease fence, not the node's epoch.
         self.clustered = clustered
@@ -151,6 +178,7 @@ class SyncWorker:
         self._pending: dict[ActorId, _Snapshot] = {}
         self._durable: dict[ActorId, int] = {}  # dirty marks in node.sqlite, by actor
         self._retries: dict[ActorId, _Retry] = {}  # actors that failed to activate, backing off
+        self._deletes: dict[ActorId, _Delete] = {}  # store rows to delete (storage.delete_all)
         self.fence = 0
         self.written_total = 0
         self._probed_at = -float("inf")  # trio time of the last ping
@@ -234,11 +262,29 @@ class SyncWorker:
         else:
             dirty.generation += 1
 
+    def deleted(self, actor: ActorId, fence: int | None) -> None:
+        """A committed turn deleted the actor's data: its store row goes at the next round
+        (fenced by ``fence``, its lease's, on a cluster node), and a snapshot taken before
+        is dropped. The dirty mark it keeps is cleared by the delete, unless a later turn
+        marks the actor dirty again, whose snapshot then follows the delete."""
+        self._pending.pop(actor, None)
+        self._retries.pop(actor, None)
+        if fence is None and self.clustered:  # not ours any more: the owner decides
+            self._deletes.pop(actor, None)
+            self._synced(actor, None)
+            return
+        dirty = self._dirty.get(actor)
+        if dirty is None:
+            dirty = self._dirty[actor] = _Dirty(since=trio.current_time(), generation=1)
+        else:
+            dirty.generation += 1
+        self._deletes[actor] = _Delete(fence, dirty.generation)
+
     def capture(self, slot: ActorSlot, actor: Actor) -> None:
         """Take the snapshot of a dirty actor now (the caller holds its lock: eviction)."""
         ident = (slot.actor_type, slot.key)
         dirty = self._dirty.get(ident)
-        if dirty is not None:
+        if dirty is not None and not self._only_delete(ident, dirty):
             self._record(ident, actor.snapshot(), dirty.generation, slot, slot.registry)
 
     # -- running ------------------------------------------------------------------------------
@@ -250,6 +296,12 @@ class SyncWorker:
         a PostgreSQL store is pinged at once, so readiness is known from the start.
         """
         delay = 0.0 if not self._store.embedded else self._interval
+        async with trio.open_nursery() as nursery:
+            if 0 < self._retention < math.inf:  # NaN, infinity: never
+                nursery.start_soon(self._retain)
+            await self._sync_rounds(node, delay)
+
+    async def _sync_rounds(self, node: SyncNode, delay: float) -> None:
         while True:
             await trio.sleep(delay)
             try:
@@ -270,6 +322,26 @@ class SyncWorker:
                 log.exception("sync round failed; retrying in %.1f s", delay)
             else:
                 delay = self._interval
+
+    async def _retain(self) -> None:
+        """The retention sweep: at start, then every RETENTION_INTERVAL, delete in batches
+        the stored states idle for longer than ``retention`` (see ``retire_states``)."""
+        while True:
+            try:
+                store = await self.store()
+                total = 0
+                while True:
+                    count = await store.retire_states(self._retention, limit=RETENTION_BATCH)
+                    total += count
+                    if count < RETENTION_BATCH:
+                        break
+                if total:
+                    log.info("retention: deleted %d stored state(s) nobody used", total)
+            except StoreUnavailable as exc:
+                log.warning("retention sweep failed (%s); next one in an hour", exc)
+            except Exception:  # a bug must not stop syncing: log it, try again later
+                log.exception("retention sweep failed; next one in an hour")
+            await trio.sleep(RETENTION_INTERVAL)
 
     def _should_probe(self) -> bool:
         """Whether an idle round pings the store (see the module docstring)."""
@@ -294,6 +366,8 @@ class SyncWorker:
         if not self._dirty and not self._pending:
             return
         await self.store()
+        if self._deletes:  # before any snapshot of this round (see the module docstring)
+            await self._delete(node)
         slots = node.slots
         pending = self._pending
         async with trio.open_nursery() as nursery:
@@ -326,6 +400,8 @@ class SyncWorker:
                 dirty = dirty_marks.get(ident)
                 if dirty is None:  # synced meanwhile (a batch from an earlier pass)
                     continue
+                if self._deletes and self._only_delete(ident, dirty):
+                    continue  # deleted, nothing changed since: no snapshot (it is gone)
                 snapshot = pending.get(ident)
                 if snapshot is None or snapshot.generation != dirty.generation:
                     slot = slots.get(ident)
@@ -351,6 +427,38 @@ class SyncWorker:
             while queued:
                 await hand_off(self._batch_size)
 
+    def _only_delete(self, ident: ActorId, dirty: _Dirty) -> bool:
+        """Whether the actor's one change since it was last synced is a delete."""
+        delete = self._deletes.get(ident)
+        return delete is not None and delete.generation == dirty.generation
+
+    async def _delete(self, node: SyncNode) -> None:
+        """Delete the store rows of the actors whose data was deleted, in batches, fenced."""
+        store = await self.store()
+        batch = list(self._deletes.items())
+        for start in range(0, len(batch), self._batch_size):
+            chunk = batch[start : start + self._batch_size]
+            idents = [ident for ident, _ in chunk]
+            fences: int | list[int] = self.fence
+            if self.clustered:
+                fences = [delete.fence or 0 for _, delete in chunk]
+            refused = await store.delete_states(fences, idents)
+            stale = {(outcome.actor_type, outcome.key) for outcome in refused}
+            cleared: list[tuple[str, str, int]] = []
+            for ident, delete in chunk:
+                if self._deletes.get(ident) is delete:  # not deleted again meanwhile
+                    del self._deletes[ident]
+                self._synced(ident, None if ident in stale else delete.generation, cleared)
+            for ident in stale:
+                log.warning(
+                    "shared store refused to delete %s/%s: its fence is stale (another node "
+                    "owns it); stopping it here",
+                    *ident,
+                )
+                await node.fence_lost(*ident)
+            if cleared:
+                await trio.to_thread.run_sync(self._node.clear_dirty, cleared)
+
     async def _snapshot(self, node: SyncNode, ident: ActorId, generation: int) -> None:
         """Take a snapshot in a turn: the actor is busy, has a group open, or is not in memory
         (flush reads an actor that is free at once)."""
@@ -364,6 +472,7 @@ class SyncWorker:
         async def take(actor: Actor) -> None:
             taken.append(actor.snapshot())
             taken.append(node.pending_alarms(slot))
+            taken.append(node.file_image(slot))
 
         try:
             await slot.turn(take)  # waits for a running turn; activates an evicted actor
@@ -379,6 +488,8 @@ class SyncWorker:
         self._retries.pop(ident, None)
         # Recorded only now: the turn, and any group it closed, committed.
         dirty = self._dirty.get(ident)
+        if dirty is not None and self._only_delete(ident, dirty):
+            return  # a turn before ours deleted its data: its row goes, no snapshot
         self._record(
             ident,
             taken[0],
@@ -386,6 +497,7 @@ class SyncWorker:
             slot,
             node,
             alarms=taken[1],
+            image=taken[2],
         )
 
     def _could_not_snapshot(self, ident: ActorId, exc: Exception) -> None:
@@ -422,6 +534,7 @@ class SyncWorker:
         node: SnapshotSource,
         *,
         alarms: list[dict[str, Any]] | bool | None = False,
+        image: bytes | bool | None = False,
     ) -> None:
         """Keep ``state`` as the actor's pending snapshot (None: it has nothing to sync).
 
@@ -434,6 +547,9 @@ class SyncWorker:
         if alarms is False:
             alarms = node.pending_alarms(slot)
         assert alarms is not True
+        if image is False:
+            image = node.file_image(slot)
+        assert image is not True
         if fence is None and self.clustered:
             self._pending.pop(ident, None)
             self._synced(ident, None)
@@ -451,7 +567,7 @@ class SyncWorker:
             self._pending.pop(ident, None)
             self._synced(ident, None)
             return
-        self._pending[ident] = _Snapshot(encoded, generation, fence, alarms)
+        self._pending[ident] = _Snapshot(encoded, generation, fence, alarms, image)
 
     async def _write(
         self, node: SyncNode, idents: list[ActorId], snapshots: list[_Snapshot]
@@ -475,6 +591,9 @@ class SyncWorker:
                 del pending[ident]
             if ident not in stale:
                 self._synced(ident, snapshot.generation, cleared)
+        for ident, snapshot in zip(idents, snapshots, strict=True):
+            if snapshot.image is not None and ident not in stale:
+                await self._put_image(store, ident, snapshot)
         for ident, outcome in stale.items():
             log.warning(
                 "shared store refused %s/%s: its fence is stale (now %d, another node owns "
@@ -486,6 +605,17 @@ class SyncWorker:
             await node.fence_lost(*ident)
         if cleared:  # one node.sqlite transaction per batch, off the event loop
             await trio.to_thread.run_sync(self._node.clear_dirty, cleared)
+
+    async def _put_image(self, store: SharedStore, ident: ActorId, snapshot: _Snapshot) -> None:
+        """Store the file image that came with a written snapshot (``replicate_file``).
+
+        Its position orders the images of an actor: the fence first (a newer owner's image
+        is newer), then the wall clock of this node (within one owner).
+        """
+        assert snapshot.image is not None
+        fence = snapshot.fence if self.clustered else self.fence
+        seq = ((fence or 0) << 41) + int(time.time() * 1000) % (1 << 41)
+        await store.put_file_image(*ident, fence=fence or 0, seq=seq, image=snapshot.image)
 
     def _synced(
         self,
@@ -500,6 +630,7 @@ class SyncWorker:
         dirty = self._dirty.get(ident)
         if dirty is None or generation is None or dirty.generation <= generation:
             self._dirty.pop(ident, None)
+            self._deletes.pop(ident, None)
             mark = self._durable.pop(ident, None)
             if mark is not None:
                 if cleared is None:

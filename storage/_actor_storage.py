@@ -21,6 +21,11 @@ table too: a pending alarm is data). The runtime calls it whenever an activation
 its file ends, whatever the activation did (G10: a refused or write-free request leaves
 nothing on disk).
 
+:meth:`ActorStorage.delete_all` empties every table of the file inside the turn (Durable
+Objects' ``deleteAll``). Once that turn commits, the file counts as one this object created
+with no committed write: it holds schema only, so the same rule removes it when the
+activation ends (unless a later turn stored rows again).
+
 Long because: :class:`ActorStorage` is one file's one connection and its transaction state
 (lazy open, turn, savepoint, group commit, discard); every method reads or changes that state,
 so the class does not split without exposing it.
@@ -58,6 +63,15 @@ _META_INSERT = "INSERT OR IGNORE INTO _roost_meta (name, value) VALUES (?, ?)"
 _META_READ = "SELECT name, value FROM _roost_meta WHERE name IN ('actor_type', 'key')"
 _META_EXISTS = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_roost_meta'"
 _TABLES = "SELECT name FROM sqlite_master WHERE type = 'table' AND name != '_roost_meta'"
+#: Every table of the main schema with its kind: ``shadow`` tables belong to a virtual table
+#: (FTS, R*Tree) and are emptied through it, never directly.
+_TABLE_LIST = "SELECT name, type FROM pragma_table_list WHERE schema = 'main'"
+#: roost's alarm table: the names of the alarms a delete removes go to the runtime's scheduler.
+_ALARM_TABLE = "_roost_alarms"
+#: The runtime's own alarms (``roost.`` names: presence expiry) belong to the live
+#: connections, not to the actor's data: a delete keeps them.
+_NOT_RUNTIME = "WHERE substr(name, 1, 6) != 'roost.'"
+_SEQUENCE_EXISTS = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_sequence'"
 #: The files SQLite keeps beside a database.
 _SIDE_FILES = SIDE_FILES
 
@@ -134,6 +148,11 @@ class ActorStorage:
         self._wrote = False  # a committed write changed rows (beyond the owner record)
         self._clean = 0  # total_changes of the handle that are accounted for (see _account)
         self._savepoint_changes = 0  # total_changes when this turn's savepoint began
+        # delete_all() ran in the open transaction (turn or group), and the alarm names it
+        # removed; what they were when this turn's savepoint began (a rollback restores it).
+        self._deleting = False
+        self._deleted_alarms: tuple[str, ...] = ()
+        self._deleting_mark: tuple[bool, tuple[str, ...]] = (False, ())
 
     def __repr__(self) -> str:
         state = ("open" if self._conn is not None else "closed") + (
@@ -189,6 +208,18 @@ class ActorStorage:
         a file it created holds data then, not schema only."""
         self._account()
         return self._wrote
+
+    @property
+    def deleting(self) -> bool:
+        """Whether :meth:`delete_all` ran in the transaction that the next COMMIT ends (this
+        turn, or a turn of the open group): the runtime forgets the actor's alarms and its
+        shared-store state at that commit."""
+        return self._deleting
+
+    @property
+    def deleted_alarms(self) -> tuple[str, ...]:
+        """The names of the alarms :meth:`delete_all` removed (while :attr:`deleting`)."""
+        return self._deleted_alarms
 
     @property
     def in_turn(self) -> bool:
@@ -263,6 +294,8 @@ class ActorStorage:
         if not self._turn_txn:
             if not keep_open and self._group:
                 self.commit_group()
+            elif not self._group:
+                self._forget_delete()  # no file: the runtime read `deleting` before this
             return
         self._turn_txn = False
         conn = self._conn
@@ -302,9 +335,58 @@ class ActorStorage:
                 self._own(conn, "ROLLBACK TO roost_turn")
                 self._own(conn, "RELEASE roost_turn")
                 self._clean += conn.total_changes - self._savepoint_changes  # undone
+                self._deleting, self._deleted_alarms = self._deleting_mark
                 return
             self._group = self._savepoint = False
             self._end_transaction(commit=False)
+        elif not self._group:
+            self._forget_delete()  # a turn on an unopened file: its delete_all goes
+
+    async def delete_all(self) -> None:
+        """Delete every row of every table of the actor's file, in the current turn.
+
+        Like Durable Objects' ``deleteAll``: the actor's tables, its KV and its alarms are
+        emptied (the tables stay, so the actor can go on using them; the runtime's own
+        ``roost.`` alarms, such as presence expiry, stay too). It is part of the turn:
+        a turn that raises afterwards rolls the delete back too. Once the turn commits, the
+        runtime also forgets the actor's alarms and deletes its row from the shared store, so
+        the actor is not restored from there, and the file, holding schema only, is removed
+        when the activation ends (unless a later turn stores rows again).
+
+        Raises:
+            StorageError: outside a turn (a delete that commits table by table would leave
+                half an actor), or if SQLite refuses a statement.
+        """
+        if not self._in_turn:
+            raise StorageError("delete_all() runs inside a turn (an actor's handler)")
+        if self._conn is None and not self._path.exists():
+            self._mark_deleted(())
+            return  # no file: nothing to delete, and none is created to delete nothing
+        conn = self.db.conn
+        try:
+            tables = [
+                name
+                for name, kind in conn.execute(_TABLE_LIST).fetchall()
+                if kind in ("table", "virtual")
+                and name != "_roost_meta"
+                and not name.startswith("sqlite_")
+            ]
+            alarms: tuple[str, ...] = ()
+            if _ALARM_TABLE in tables:
+                tables.remove(_ALARM_TABLE)
+                rows = conn.execute(f"DELETE FROM {_ALARM_TABLE} {_NOT_RUNTIME} RETURNING name")
+                alarms = tuple(name for (name,) in rows.fetchall())
+            for table in tables:
+                conn.execute('DELETE FROM "' + table.replace('"', '""') + '"')
+            if conn.execute(_SEQUENCE_EXISTS).fetchone() is not None:
+                conn.execute("DELETE FROM sqlite_sequence")  # AUTOINCREMENT counters
+        except sqlite3.Error as exc:
+            raise StorageError(f"delete_all failed: {exc}") from exc
+        self._mark_deleted(alarms)
+
+    def _mark_deleted(self, alarms: tuple[str, ...]) -> None:
+        self._deleting = True
+        self._deleted_alarms = tuple(dict.fromkeys((*self._deleted_alarms, *alarms)))
 
     @property
     def group_open(self) -> bool:
@@ -336,6 +418,15 @@ class ActorStorage:
             raise CommitFailed(f"commit failed: {exc}") from exc
         self._meta_unwritten = False
         self._account()
+        if self._deleting:
+            # What was committed before is gone: the file holds what turns wrote since the
+            # delete, and discard() looks into its tables to decide (see the module doc).
+            self._created, self._wrote = True, False
+            self._forget_delete()
+
+    def _forget_delete(self) -> None:
+        self._deleting, self._deleted_alarms = False, ()
+        self._deleting_mark = (False, ())
 
     def _account(self) -> None:
         """Outside a transaction: rows changed since the last account were committed."""
@@ -410,6 +501,7 @@ class ActorStorage:
         self._in_turn = False
         self._turn_txn = False
         self._group = self._savepoint = False
+        self._forget_delete()
         if self._conn is not None:
             self._pool._unregister(self)
             self._drop_handle()
@@ -528,6 +620,7 @@ class ActorStorage:
             raise CommitFailed("the group's transaction was lost between turns")
         self._own(conn, "SAVEPOINT roost_turn")
         self._savepoint_changes = conn.total_changes
+        self._deleting_mark = (self._deleting, self._deleted_alarms)
         conn.roost_turn = True
         self._turn_txn = self._savepoint = True
 
@@ -562,11 +655,13 @@ class ActorStorage:
             # the transaction (SQLite recovers the file on the next open).
             self._pool._unregister(self)
             self._drop_handle()
+            self._forget_delete()
             return
         finally:
             conn.roost_own = False
         if not commit:
             self._clean = conn.total_changes  # what the transaction changed is undone
+            self._forget_delete()
         conn.isolation_level = None  # not in a transaction now, so this commits nothing
         self._pool._touch(self)
 

@@ -34,6 +34,7 @@ import trio
 from roost._errors import ConfigError, StorageError, StoreUnavailable
 
 from ._deadline import CallRunner
+from ._history import FileHistory, HistorySql, LogEntry
 from ._records import (
     Claim,
     Lease,
@@ -431,6 +432,61 @@ class SharedStore(abc.ABC):
         batch = Snapshots(types, keys, fences, texts, alarm_texts, alarm_ats)
         return await self._run(self._write_snapshots_sync, batch)
 
+    async def delete_states(
+        self, fence: int | Sequence[int], actors: Sequence[tuple[str, str]]
+    ) -> list[WriteOutcome]:
+        """Delete the stored states of actors whose data was deleted; return the refused ones.
+
+        Fenced like every write (:meth:`write_states`): an actor's row goes only if no fence
+        above the writer's is on record, in its state row or its lease; otherwise nothing
+        changes for it and the outcome says :attr:`WriteStatus.STALE_FENCE` (a newer owner
+        exists). An actor without a stored state is no refusal: there is nothing to delete.
+        Lease rows stay (the owner's lease is still its own; a release removes the row of an
+        actor without stored state, as for any actor that never synced). One transaction.
+
+        Args:
+            fence: One fence for every delete, or one per actor.
+            actors: The ``(actor_type, key)`` of each delete.
+
+        Returns:
+            The refused deletes (``version``: the stored version, ``fence``: the highest on
+            record), in the order of ``actors``; an empty list when every row went.
+
+        Raises:
+            TypeError, ValueError: if an argument is malformed (checked before anything
+                changes).
+        """
+        types = [actor_type for actor_type, _ in actors]
+        keys = [key for _, key in actors]
+        check_names(types, "actor_type")
+        check_names(keys, "key")
+        if isinstance(fence, int):
+            check_fence(fence)
+            fences = [fence] * len(keys)
+        else:
+            fences = list(fence)
+            check_fences(fences)
+            if len(fences) != len(keys):
+                raise ValueError(f"{len(keys)} actors but {len(fences)} fences")
+        if not keys:
+            return []
+        return await self._run(self._delete_states_sync, types, keys, fences)
+
+    async def retire_states(self, idle_for: float, *, limit: int = 1000) -> int:
+        """Delete up to ``limit`` stored states that nobody needs: not updated for
+        ``idle_for`` seconds (database clock), no pending alarm in the store, and no node
+        holding an unexpired lease on the actor. Their released or expired lease rows go too.
+
+        The retention sweep (``--store-retention``) calls it in batches until it returns
+        less than ``limit``. One transaction per call, the oldest rows first.
+
+        Returns:
+            How many states were deleted.
+        """
+        seconds = check_ttl(idle_for)
+        check_limit(limit)
+        return await self._run(self._retire_states_sync, seconds, limit)
+
     async def due_alarms(self, limit: int = 100) -> list[tuple[str, str]]:
         """Actors with an alarm due (database clock) that no node holds a valid lease on.
 
@@ -522,6 +578,77 @@ class SharedStore(abc.ABC):
         seconds = check_ttl(within)
         return await self._run(self._list_nodes_sync, seconds)
 
+    # -- actor files: images and the commit log (storage/_shared/_history.py) ---------------
+
+    async def append_log(self, node_id: str, entries: Sequence[LogEntry]) -> list[tuple[str, str]]:
+        """Append commits of actors to their logs, in one transaction, each only while
+        ``node_id`` holds the actor's unexpired lease with the entry's fence.
+
+        Returns:
+            The ``(actor_type, key)`` of the refused entries (a newer owner exists, or the
+            lease expired): their output must never leave.
+        """
+        batch = list(entries)
+        for entry in batch:
+            check_name(entry.actor_type, "actor_type")
+            check_name(entry.key, "key")
+            check_fence(entry.fence)
+        if not batch:
+            return []
+
+        def append(conn: Any, history: HistorySql) -> list[tuple[str, str]]:
+            refused: list[tuple[str, str]] = []
+            for entry in batch:
+                if not history.append(conn, node_id, entry):
+                    refused.append((entry.actor_type, entry.key))
+            return refused
+
+        return await self._run(self._history_sync, append)
+
+    async def put_file_image(
+        self,
+        actor_type: str,
+        key: str,
+        *,
+        fence: int,
+        seq: int,
+        image: bytes,
+        node_id: str | None = None,
+    ) -> bool:
+        """Store a compressed image of an actor's file holding its log up to ``seq``.
+
+        Fenced by the lease of ``node_id`` when given, else by the state rule (no higher
+        fence on record). Returns False when refused.
+        """
+        check_name(actor_type, "actor_type")
+        check_name(key, "key")
+        check_fence(fence)
+
+        def put(conn: Any, history: HistorySql) -> bool:
+            return history.put_image(conn, actor_type, key, fence, seq, image, node_id)
+
+        return await self._run(self._history_sync, put)
+
+    async def read_file_history(
+        self, actor_type: str, key: str, *, at: float | None = None
+    ) -> FileHistory:
+        """The actor's newest file image and the log after it (as of unix time ``at``)."""
+        check_name(actor_type, "actor_type")
+        check_name(key, "key")
+
+        def read(conn: Any, history: HistorySql) -> FileHistory:
+            return history.history(conn, actor_type, key, at)
+
+        return await self._run(self._history_sync, read)
+
+    async def prune_file_history(self, actor_type: str, key: str, keep_seconds: float) -> None:
+        """Forget images and log entries older than ``keep_seconds`` that a newer image holds."""
+
+        def prune(conn: Any, history: HistorySql) -> None:
+            history.prune(conn, actor_type, key, keep_seconds)
+
+        await self._run(self._history_sync, prune)
+
     async def ping(self) -> None:
         """One round trip to the database, for readiness checks.
 
@@ -609,6 +736,14 @@ class SharedStore(abc.ABC):
     def _write_snapshots_sync(self, batch: Snapshots) -> list[WriteOutcome]: ...
 
     @abc.abstractmethod
+    def _delete_states_sync(
+        self, types: list[str], keys: list[str], fences: list[int]
+    ) -> list[WriteOutcome]: ...
+
+    @abc.abstractmethod
+    def _retire_states_sync(self, idle_for: float, limit: int) -> int: ...
+
+    @abc.abstractmethod
     def _due_alarms_sync(self, limit: int) -> list[tuple[str, str]]: ...
 
     @abc.abstractmethod
@@ -633,6 +768,10 @@ class SharedStore(abc.ABC):
 
     @abc.abstractmethod
     def _ping_sync(self) -> None: ...
+
+    @abc.abstractmethod
+    def _history_sync(self, fn: Callable[[Any, HistorySql], T]) -> T:
+        """Run ``fn(connection, dialect)`` in one write transaction (storage/_shared/_history)."""
 
 
 def check_fence(fence: object) -> None:

@@ -33,10 +33,10 @@ import re
 import socket
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import sql
@@ -47,6 +47,7 @@ from roost._errors import ConfigError, StorageError
 
 from ._api import LeaseKey, SharedStore, Snapshots, dedupe_rounds, state_text
 from ._errors import StoreUnavailable
+from ._history import POSTGRES_HISTORY, HistorySql
 from ._records import (
     Claim,
     Lease,
@@ -59,6 +60,8 @@ from ._records import (
     WriteStatus,
 )
 from ._schema import POSTGRES, migrate
+
+T = TypeVar("T")
 
 __all__ = ["PostgresSharedStore"]
 
@@ -176,25 +179,27 @@ WHERE {_MINE}
 RETURNING l.actor_type, l.actor_key, l.fence
 """
 
+# What keeps an actor's lease row (and so its fence) after a release: a synced state, or a
+# file history in the store (durable output, replicate_file: storage/_shared/_history.py).
+_KEPT_BY = " OR ".join(
+    f"EXISTS (SELECT FROM {table} h WHERE h.actor_type = l.actor_type"
+    " AND h.actor_key = l.actor_key)"
+    for table in ("roost_actor_state", "roost_actor_log", "roost_actor_file")
+)
+
 # Releasing: the row of an actor that never synced goes (a stranger leaves nothing), the
 # others stay with their fence. The two sets are disjoint (decided on one snapshot).
 _RELEASE_LEASES = f"""
 WITH w AS MATERIALIZED (SELECT * FROM {_BATCH}),
 gone AS (
     DELETE FROM roost_actor_lease l USING w
-    WHERE {_MINE} AND NOT EXISTS (
-        SELECT FROM roost_actor_state s
-        WHERE s.actor_type = l.actor_type AND s.actor_key = l.actor_key
-    )
+    WHERE {_MINE} AND NOT ({_KEPT_BY})
     RETURNING 1
 ),
 kept AS (
     UPDATE roost_actor_lease l SET node_id = NULL, expires_at = now()
     FROM w
-    WHERE {_MINE} AND EXISTS (
-        SELECT FROM roost_actor_state s
-        WHERE s.actor_type = l.actor_type AND s.actor_key = l.actor_key
-    )
+    WHERE {_MINE} AND ({_KEPT_BY})
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM gone) + (SELECT count(*) FROM kept)
@@ -230,6 +235,40 @@ SELECT w.actor_type, w.actor_key, coalesce(s.version, 0),
 FROM unnest(%s::text[], %s::text[]) AS w(actor_type, actor_key)
 LEFT JOIN roost_actor_state s ON s.actor_type = w.actor_type AND s.actor_key = w.actor_key
 LEFT JOIN roost_actor_lease l ON l.actor_type = w.actor_type AND l.actor_key = w.actor_key
+"""
+
+# A fenced delete per actor of the batch (delete_states); the refused ones are read after.
+_DELETE_STATES = f"""
+DELETE FROM roost_actor_state s USING {_BATCH}
+WHERE s.actor_type = w.t AND s.actor_key = w.k AND s.fence <= w.f AND NOT EXISTS (
+    SELECT FROM roost_actor_lease l
+    WHERE l.actor_type = w.t AND l.actor_key = w.k AND l.fence > w.f
+)
+"""
+
+# The retention sweep: states idle for %(idle)s seconds with no alarm in the store and no
+# holder, oldest first; rows another transaction holds are left for the next batch.
+_RETIRE_STATES = """
+WITH old AS (
+    SELECT s.actor_type, s.actor_key FROM roost_actor_state s
+    WHERE s.updated_at < now() - make_interval(secs => %(idle)s) AND s.alarm_at IS NULL
+      AND NOT EXISTS (
+        SELECT FROM roost_actor_lease l
+        WHERE l.actor_type = s.actor_type AND l.actor_key = s.actor_key
+          AND l.node_id IS NOT NULL AND l.expires_at > now()
+      )
+    ORDER BY s.updated_at LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+), gone AS (
+    DELETE FROM roost_actor_state s USING old
+    WHERE s.actor_type = old.actor_type AND s.actor_key = old.actor_key
+    RETURNING s.actor_type, s.actor_key
+), leases AS (
+    DELETE FROM roost_actor_lease l USING gone
+    WHERE l.actor_type = gone.actor_type AND l.actor_key = gone.actor_key
+      AND (l.node_id IS NULL OR l.expires_at <= now())
+)
+SELECT count(*) FROM gone
 """
 
 _STATE_COLUMNS = (
@@ -377,6 +416,10 @@ class PostgresSharedStore(SharedStore):
         ):
             yield conn
 
+    def _history_sync(self, fn: Callable[[Any, HistorySql], T]) -> T:
+        with self._connection() as conn, conn.transaction():
+            return fn(conn, POSTGRES_HISTORY)
+
     def _ping_sync(self) -> None:
         with self._connection() as conn:
             conn.execute("SELECT 1")
@@ -520,6 +563,29 @@ class PostgresSharedStore(SharedStore):
             WriteOutcome(*idents[i], WriteStatus.STALE_FENCE, *held[idents[i]])
             for i in sorted(refused)
         ]
+
+    def _delete_states_sync(
+        self, types: list[str], keys: list[str], fences: list[int]
+    ) -> list[WriteOutcome]:
+        with self._connection() as conn:
+            conn.execute(_DELETE_STATES, _batch_params(types, keys, fences))
+            # A statement of its own (like write_snapshots'): it sees a newer owner's write
+            # that the delete waited for and lost to.
+            arrays = (_text_array(types), _text_array(keys))
+            held = {(t, k): (v, f) for t, k, v, f in conn.execute(_READ_FENCES, arrays)}
+        outcomes = []
+        for actor_type, key, fence in zip(types, keys, fences, strict=True):
+            version, on_record = held[actor_type, key]
+            if on_record > fence:
+                outcomes.append(
+                    WriteOutcome(actor_type, key, WriteStatus.STALE_FENCE, version, on_record)
+                )
+        return outcomes
+
+    def _retire_states_sync(self, idle_for: float, limit: int) -> int:
+        with self._connection() as conn:
+            row = conn.execute(_RETIRE_STATES, {"idle": idle_for, "limit": limit}).fetchone()
+        return int(row[0]) if row else 0
 
     def _due_alarms_sync(self, limit: int) -> list[tuple[str, str]]:
         with self._connection() as conn:

@@ -30,6 +30,8 @@ import attrs
 
 from roost._errors import StorageError
 
+from ._history import POSTGRES_HISTORY, SQLITE_HISTORY
+
 __all__ = [
     "POSTGRES",
     "POSTGRES_MIGRATIONS",
@@ -106,6 +108,7 @@ SQLITE_MIGRATIONS: tuple[Migration, ...] = (
         " WHERE alarm_at IS NOT NULL",
         "CREATE INDEX IF NOT EXISTS roost_actor_lease_node ON roost_actor_lease (node_id)",
     ),
+    SQLITE_HISTORY.migration(),  # 3: actor files in the store (issue 15): images and a log
 )
 
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
@@ -152,6 +155,7 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
         " WHERE alarm_at IS NOT NULL",
         "CREATE INDEX IF NOT EXISTS roost_actor_lease_node ON roost_actor_lease (node_id)",
     ),
+    POSTGRES_HISTORY.migration(),  # 3: actor files in the store (issue 15): images and a log
 )
 
 

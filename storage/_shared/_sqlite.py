@@ -24,11 +24,11 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from itertools import repeat
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
@@ -36,6 +36,7 @@ from roost._errors import ConfigError, StorageError
 
 from ._api import LeaseKey, SharedStore, Snapshots, state_text
 from ._errors import StoreUnavailable
+from ._history import SQLITE_HISTORY, HistorySql
 from ._records import (
     Claim,
     Lease,
@@ -49,6 +50,8 @@ from ._records import (
     decode_state,
 )
 from ._schema import SQLITE, migrate
+
+T = TypeVar("T")
 
 __all__ = ["SQLiteSharedStore"]
 
@@ -100,11 +103,15 @@ RETURNING actor_type, actor_key, fence
 """
 # Releasing: the row of an actor that never synced goes (a stranger leaves nothing); the
 # others stay with their fence, so the next owner's is higher.
+# A synced state or a file history in the store (storage/_shared/_history.py) keeps it.
 _DELETE_STRANGERS = f"""
-DELETE FROM roost_actor_lease WHERE {_MINE} AND NOT EXISTS (
-    SELECT 1 FROM roost_actor_state s
-    WHERE s.actor_type = roost_actor_lease.actor_type AND s.actor_key = roost_actor_lease.actor_key
-)
+DELETE FROM roost_actor_lease WHERE {_MINE} AND NOT ({
+    " OR ".join(
+        f"EXISTS (SELECT 1 FROM {table} h WHERE h.actor_type = roost_actor_lease.actor_type"
+        " AND h.actor_key = roost_actor_lease.actor_key)"
+        for table in ("roost_actor_state", "roost_actor_log", "roost_actor_file")
+    )
+})
 """
 _RELEASE_LEASES = f"UPDATE roost_actor_lease SET node_id = NULL, expires_at = :now WHERE {_MINE}"
 _LEASE_OWNER = """
@@ -132,6 +139,31 @@ SELECT coalesce(s.version, 0), max(coalesce(s.fence, 0), coalesce(l.fence, 0))
 FROM (SELECT ? AS actor_type, ? AS actor_key) w
 LEFT JOIN roost_actor_state s ON s.actor_type = w.actor_type AND s.actor_key = w.actor_key
 LEFT JOIN roost_actor_lease l ON l.actor_type = w.actor_type AND l.actor_key = w.actor_key
+"""
+# A fenced delete (delete_states): parameters type, key, fence.
+_DELETE_STATE = """
+DELETE FROM roost_actor_state WHERE actor_type = ?1 AND actor_key = ?2 AND fence <= ?3
+AND NOT EXISTS (
+    SELECT 1 FROM roost_actor_lease WHERE actor_type = ?1 AND actor_key = ?2 AND fence > ?3
+)
+"""
+# The retention sweep: states idle since :before, with no alarm in the store and no holder.
+_RETIRE_STATES = """
+DELETE FROM roost_actor_state WHERE (actor_type, actor_key) IN (
+    SELECT s.actor_type, s.actor_key FROM roost_actor_state s
+    WHERE s.updated_at < :before AND s.alarm_at IS NULL AND NOT EXISTS (
+        SELECT 1 FROM roost_actor_lease l
+        WHERE l.actor_type = s.actor_type AND l.actor_key = s.actor_key
+          AND l.node_id IS NOT NULL AND l.expires_at > :now
+    )
+    ORDER BY s.updated_at LIMIT :limit
+)
+RETURNING actor_type, actor_key
+"""
+_RETIRE_LEASES = """
+DELETE FROM roost_actor_lease
+WHERE (actor_type, actor_key) IN (SELECT value ->> 0, value ->> 1 FROM json_each(:gone))
+  AND (node_id IS NULL OR expires_at <= :now)
 """
 _NODE_COLUMNS = "node_id, address, started_at, heartbeat_at, version, protocol, cluster"
 _LIST_NODES = """
@@ -222,6 +254,11 @@ class SQLiteSharedStore(SharedStore):
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+    def _history_sync(self, fn: Callable[[Any, HistorySql], T]) -> T:
+        conn = self._db
+        with _mapped_errors(), _immediate(conn):
+            return fn(conn, SQLITE_HISTORY)
 
     def _ping_sync(self) -> None:
         with _mapped_errors():
@@ -412,6 +449,34 @@ class SQLiteSharedStore(SharedStore):
                 refused = WriteOutcome(row[0], row[1], WriteStatus.STALE_FENCE, version, held)
                 outcomes.append(refused)
         return outcomes
+
+    def _delete_states_sync(
+        self, types: list[str], keys: list[str], fences: list[int]
+    ) -> list[WriteOutcome]:
+        conn = self._db
+        outcomes: list[WriteOutcome] = []
+        with _mapped_errors(), _immediate(conn):
+            conn.executemany(_DELETE_STATE, zip(types, keys, fences, strict=True))
+            # This transaction holds the write lock: a delete was refused iff a fence above
+            # its own is on record now (a deleted row's fence is not).
+            for actor_type, key, fence in zip(types, keys, fences, strict=True):
+                version, held = conn.execute(_HELD, (actor_type, key)).fetchone()
+                if held > fence:
+                    outcomes.append(
+                        WriteOutcome(actor_type, key, WriteStatus.STALE_FENCE, version, held)
+                    )
+        return outcomes
+
+    def _retire_states_sync(self, idle_for: float, limit: int) -> int:
+        conn = self._db
+        with _mapped_errors(), _immediate(conn):
+            now = time.time()
+            params = {"before": now - idle_for, "now": now, "limit": limit}
+            gone = conn.execute(_RETIRE_STATES, params).fetchall()
+            if gone:
+                text = json.dumps([list(row) for row in gone], separators=(",", ":"))
+                conn.execute(_RETIRE_LEASES, {"gone": text, "now": now})
+        return len(gone)
 
     def _due_alarms_sync(self, limit: int) -> list[tuple[str, str]]:
         with _mapped_errors():

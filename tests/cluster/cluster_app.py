@@ -86,3 +86,4 @@ class Timer(Actor):
 app = App()
 app.actor("counter", Counter)
 app.actor("timer", Timer)
+

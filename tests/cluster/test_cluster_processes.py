@@ -47,9 +47,11 @@ class Node:
         return f"ws://127.0.0.1:{self.port}"
 
 
-async def start_node(data_dir: Path, store: str, *flags: str, secret: str | None = SECRET) -> Node:
+async def start_node(
+    data_dir: Path, store: str, *flags: str, secret: str | None = SECRET, app: str = APP
+) -> Node:
     args = [
-        sys.executable, "-m", "roost", "serve", APP, "--host", "127.0.0.1", "--port", "0",
+        sys.executable, "-m", "roost", "serve", app, "--host", "127.0.0.1", "--port", "0",
         "--data-dir", str(data_dir), "--store", store, "--lease-ttl", str(TTL),
         "--sync-interval", "0.2", "--shutdown-timeout", "5", *flags,
     ]  # fmt: skip
@@ -74,11 +76,13 @@ async def start_node(data_dir: Path, store: str, *flags: str, secret: str | None
 
 
 @asynccontextmanager
-async def nodes(tmp_path: Path, store: str, count: int) -> AsyncIterator[list[Node]]:
+async def nodes(
+    tmp_path: Path, store: str, count: int, app: str = APP
+) -> AsyncIterator[list[Node]]:
     started: list[Node] = []
     try:
         for index in range(count):
-            started.append(await start_node(tmp_path / f"n{index}", store))
+            started.append(await start_node(tmp_path / f"n{index}", store, app=app))
         yield started
     finally:
         for node in started:

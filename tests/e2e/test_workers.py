@@ -226,11 +226,6 @@ async def test_a_worker_that_keeps_failing_at_start_backs_off(tmp_path: Path) ->
         assert await supervised.process.wait() == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runtime/_server.py's Server._listen_admin must adopt worker.admin_listener() "
-    "(the supervisor binds --admin-port once, as it binds the public port)",
-)
 async def test_the_admin_port_is_shared_by_the_workers(tmp_path: Path) -> None:
     with socket.socket() as probe:  # a free port (the supervisor binds it once)
         probe.bind(("127.0.0.1", 0))

@@ -495,4 +495,4 @@ async def test_a_version_1_store_migrates_and_keeps_its_rows(
             await store.write_snapshots(2, [("chat", "old")], snaps(5), [[{"due_at": 1.0}]])
             assert await store.due_alarms() == []  # node-a holds it
     with raw_db() as (conn, _):
-        assert conn.execute("SELECT version FROM roost_schema").fetchall() == [(2,)]
+        assert conn.execute("SELECT version FROM roost_schema").fetchall() == [(3,)]

@@ -43,6 +43,8 @@ TABLES = {
         "protocol",
         "cluster",
     },
+    "roost_actor_log": {"actor_type", "actor_key", "seq", "fence", "at", "entry"},
+    "roost_actor_file": {"actor_type", "actor_key", "seq", "fence", "at", "image"},
 }
 
 
