@@ -91,7 +91,7 @@ async def test_after_a_jump_forward_alarms_ring_by_the_new_clock(tmp_path: Path)
             jumped = clock.now()
             await remind(server, "soon", jumped + 2)  # in two seconds, by the new clock
             rang = await wait_fired(server, {"overdue", "soon"}, 2 + LATE + 1)
-            await assert_quiet(server, 1.0, "after a clock jump")
+            await assert_quiet(server, 1.0, "after a clock jump", limit=0.5)
             assert await server.stop() == 0
     assert set(rang) == {"overdue", "soon"}, rang
     assert len(rang["overdue"]) == 1 and rang["overdue"][0] < jumped + LATE, rang
@@ -117,7 +117,7 @@ async def test_after_a_jump_back_alarms_ring_by_the_new_clock(tmp_path: Path) ->
             await remind(server, "soon", jumped + 2)
             # "later" must not ring in this window: wait all of it unless it does.
             rang = await wait_fired(server, {"soon", "later"}, 2 + LATE + 1)
-            await assert_quiet(server, 1.0, "after a clock jump")
+            await assert_quiet(server, 1.0, "after a clock jump", limit=0.5)
             assert await server.stop() == 0
     assert "later" not in rang, f"an alarm rang an hour before its time: {rang}"
     assert len(rang["soon"]) == 1, rang
@@ -153,9 +153,11 @@ async def test_a_cluster_node_keeps_its_leases_across_jumps(
             assert valid
             for n, jump in enumerate((+HOUR, -2 * HOUR), start=1):
                 clock.jump(jump)
-                await assert_quiet(
-                    server, 3.0, "after a clock jump"
-                )  # past the 2 s ttl: renewals crossed the jump
+                # Past the 2 s ttl: renewals crossed the jump. A cluster node renews, beats
+                # and pings all the time, and now and then spends 0.1 to 0.25 s of CPU in a
+                # few seconds (a collection, a reconnection), jump or not; a spin would
+                # spend the whole 3 s.
+                await assert_quiet(server, 3.0, "after a clock jump", limit=0.6)
                 assert await server.post("/box/clock/rpc/put", {"n": n, "size": 1}) == (
                     200,
                     {"value": n},
