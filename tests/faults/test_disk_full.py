@@ -228,13 +228,19 @@ async def test_a_failed_commit_over_http_is_unavailable_as_over_a_websocket(
 
 @pytest.mark.xfail(
     strict=True,
-    reason="roost bug: the node.sqlite write before an actor's commit (the alarm index,"
-    " runtime/_slot.py _commit_and_release -> scheduler.before_commit) raises"
-    " sqlite3.OperationalError outside the CommitFailed handling: the turn is never rolled"
-    " back, and every later turn of that actor fails with 'a turn is already in progress'"
-    " until it is evicted, also once the disk has room again",
+    reason="roost bug: the node.sqlite write before an actor's commit (runtime/_slot.py"
+    " _commit_and_release: the alarm index, scheduler.before_commit, or the dirty mark,"
+    " sync.before_commit) raises sqlite3.OperationalError outside the CommitFailed handling:"
+    " the turn is never rolled back, and every later turn of that actor fails with 'a turn"
+    " is already in progress' until it is evicted, also once the disk has room again",
 )
-async def test_an_alarm_set_on_a_full_disk_fails_and_the_actor_recovers(tmp_path: Path) -> None:
+@pytest.mark.parametrize("first", ["alarm", "write after a sync"])
+async def test_a_node_store_write_on_a_full_disk_fails_and_the_actor_recovers(
+    tmp_path: Path, first: str
+) -> None:
+    """The first write after a sync records a dirty mark in node.sqlite, a new alarm its
+    index entry, both before the actor's own commit: on a disk filled to the brim they are
+    what fails."""
     with tmpfs(tmp_path / "mnt", "2m") as mount, trio.fail_after(14):
         data_dir = mount / "data"
         async with serve([str(FILL_APP), "--data-dir", str(data_dir)], env=ENV) as server:
@@ -242,16 +248,24 @@ async def test_an_alarm_set_on_a_full_disk_fails_and_the_actor_recovers(tmp_path
                 200,
                 {"value": 0},
             )
+
+            async def synced() -> bool:
+                return (await metrics(server.port))["roost_sync_pending"] == 0
+
+            await until(synced, 5)
             ballast = fill_to_the_brim(mount)
-            status, body = await server.post("/box/al/rpc/remind", {"name": "a0", "at": 2e9})
-            assert_clear_error(status, body)
+            if first == "alarm":
+                refused = await server.post("/box/al/rpc/remind", {"name": "a0", "at": 2e9})
+            else:
+                refused = await server.post("/box/al/rpc/put", {"n": 1, "size": 10})
             ballast.unlink()
             after = [
                 await server.post("/box/al/rpc/remind", {"name": "a1", "at": 2e9}),
-                await server.post("/box/al/rpc/put", {"n": 1, "size": 10}),
+                await server.post("/box/al/rpc/put", {"n": 2, "size": 10}),
                 await server.post("/box/al/rpc/pending"),
             ]
             assert await server.stop() == 0
+        assert_clear_error(*refused)
         assert [status for status, _ in after] == [200, 200, 200], after
         assert after[2][1] == {"value": ["a1"]}, after
-        assert stored_rows(data_dir) == {"al": [0, 1]}
+        assert stored_rows(data_dir) == {"al": [0, 2]}
