@@ -62,6 +62,12 @@ class Node:
     process: trio.Process | None = None
     stopped: bool = False
     expected: set[int] = attrs.field(factory=set)  # pids the harness ended on purpose
+    # One fault at a time per thing a fault takes hold of (the process, the store proxy, the
+    # link proxy): a kill that came while a restart was still starting would kill nothing
+    # and then start a second process on the same data dir.
+    locks: dict[str, trio.Lock] = attrs.field(
+        factory=lambda: {"process": trio.Lock(), "store": trio.Lock(), "link": trio.Lock()}
+    )
 
     @property
     def application_name(self) -> str:
@@ -194,10 +200,31 @@ async def terminate_backends(settings: Settings, application_name: str) -> int:
     return await trio.to_thread.run_sync(run)
 
 
+#: What each fault kind takes hold of (see ``Node.locks``).
+HOLDS = {
+    "kill": "process",
+    "stop": "process",
+    "terminate": "store",
+    "cut_store": "store",
+    "hang_store": "store",
+    "cut_link": "link",
+}
+
+
 async def inject(node: Node, fault: Planned, nursery: trio.Nursery) -> None:
-    """Apply one planned fault to ``node`` and record it once it is over."""
+    """Apply one planned fault to ``node`` (after any fault still holding the same part of
+    it) and record it once it is over."""
+    if fault.kind not in HOLDS:
+        raise ValueError(f"unknown fault kind {fault.kind!r}")
+    async with node.locks[HOLDS[fault.kind]]:
+        await _inject(node, fault, nursery)
+
+
+async def _inject(node: Node, fault: Planned, nursery: trio.Nursery) -> None:
     start = node.history.now()
     detail = ""
+    if node.process is None and fault.kind in ("kill", "stop"):
+        return  # a node that did not come back (recorded as a crash)
     if fault.kind == "kill":
         detail = f"pid {node.pid}"
         await node.kill()
@@ -213,13 +240,11 @@ async def inject(node: Node, fault: Planned, nursery: trio.Nursery) -> None:
         node.stopped = False
     elif fault.kind == "terminate":
         detail = f"{await terminate_backends(node.settings, node.application_name)} backends"
-    elif fault.kind in ("cut_store", "hang_store", "cut_link"):
+    else:
         proxy = node.link_proxy if fault.kind == "cut_link" else node.store_proxy
         proxy.hang() if fault.kind == "hang_store" else proxy.cut()
         await trio.sleep(fault.duration)
         proxy.restore()
-    else:
-        raise ValueError(f"unknown fault kind {fault.kind!r}")
     node.history.add(Fault(fault.kind, node.index, start, node.history.now(), detail))
 
 
