@@ -19,10 +19,17 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
-from roost import _cluster_tools, _import_actor, _tools
+from roost import _cluster_tools, _import_actor, _store_files, _tools
 from roost._errors import ConfigError
 
-__all__ = ["actors_export", "actors_import", "actors_list", "nodes", "sql"]
+__all__ = [
+    "actors_export",
+    "actors_import",
+    "actors_list",
+    "actors_restore",
+    "nodes",
+    "sql",
+]
 
 T = TypeVar("T")
 
@@ -146,23 +153,33 @@ def _liveness(node: _cluster_tools.NodeRow) -> str:
 
 def actors_export(args: argparse.Namespace) -> int:
     data_dir, _ = _tools.resolve_locations(args.data_dir, None)
+    out: IO[bytes] | Path = sys.stdout.buffer
     if args.output is not None:
-        _tools.export_actor(data_dir, args.actor, Path(args.output))
-        return 0
-    if sys.stdout.isatty():
+        out = Path(args.output)
+    elif sys.stdout.isatty():
         raise ConfigError("refusing to write a database to a terminal: redirect it or use -o FILE")
-    _tools.export_actor(data_dir, args.actor, sys.stdout.buffer)
+    if args.store is None:
+        _tools.export_actor(data_dir, args.actor, out)
+        return 0
+    try:  # the file as the store holds it (roost/_store_files.py)
+        _store_files.export_from_store(data_dir, args.store, args.actor, out)
+    except _store_files.Refused as exc:
+        return _refused(exc)
     return 0
 
 
 def actors_import(args: argparse.Namespace) -> int:
     data_dir, _ = _tools.resolve_locations(args.data_dir, None)
-    if args.input is not None:
-        source: IO[bytes] | Path = Path(args.input)
+    if args.file is not None and args.input is not None:
+        raise ConfigError("give the database once: as FILE or with -i FILE")
+    if (args.file or args.input) is not None:
+        source: IO[bytes] | Path = Path(args.file or args.input)
     elif sys.stdin.isatty():
         raise ConfigError("give the database on stdin (< FILE) or with -i FILE")
     else:
         source = sys.stdin.buffer
+    if args.store is not None:
+        return _store_import(args, data_dir, source)
     report = _import_actor.import_actor(data_dir, args.actor, source, force=args.force)
     verb = "replaced" if report.replaced else "created"
     print(
@@ -171,6 +188,45 @@ def actors_import(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _store_import(args: argparse.Namespace, data_dir: Path, source: IO[bytes] | Path) -> int:
+    """``actors import --store``: the database becomes the actor's newest image in the store."""
+    if args.force:
+        raise ConfigError("--force relabels a file in a data directory; not with --store")
+    try:
+        stored = _store_files.import_to_store(
+            data_dir, args.store, args.actor, source, wait=args.wait
+        )
+    except _store_files.Refused as exc:
+        return _refused(exc)
+    print(
+        f"imported {args.actor} into the store: image {stored.seq}, fence {stored.fence}; "
+        "the next node to take the actor starts from it",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def actors_restore(args: argparse.Namespace) -> int:
+    """``actors restore --at``: exit 0 with one line; 2 (nothing changed) when refused."""
+    data_dir, store = _tools.resolve_locations(args.data_dir, args.store)
+    try:
+        at = _store_files.parse_moment(args.at)
+        stored = _store_files.restore_in_store(data_dir, store, args.actor, at, wait=args.wait)
+    except (ConfigError, _store_files.Refused) as exc:
+        return _refused(exc)
+    print(
+        f"restored {args.actor} as of {_store_files.iso_moment(at)}: image {stored.seq}, "
+        f"fence {stored.fence}; the next node to take the actor starts from it"
+    )
+    return 0
+
+
+def _refused(exc: Exception) -> int:
+    """A refusal that changed nothing: one line, exit status 2."""
+    print(f"roost: {exc}", file=sys.stderr)
+    return 2
 
 
 # -- output -------------------------------------------------------------------------------------

@@ -156,6 +156,10 @@ def _exit_now(signum: int) -> NoReturn:
 
 _DATA_DIR_HELP = "the data directory (default ./roost-data; ROOST_DATA_DIR)"
 _STORE_HELP = f"{HELP['store']} (default {DEFAULT_TEXT['store']}; ROOST_STORE)"
+_FILE_STORE_HELP = (
+    "work on the actor's file in this shared store (durable and replicate_file actors): {what}"
+)
+_WAIT_HELP = "wait until no node holds the actor (else refused with status 2)"
 
 
 def _output_flags(parser: argparse.ArgumentParser) -> None:
@@ -351,8 +355,11 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     export.add_argument("actor", metavar="TYPE/KEY", help="the actor, for example chat/lobby")
-    export.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+    export.add_argument(
+        "-o", "--output", "--out", metavar="FILE", help="write here instead of stdout"
+    )
     export.add_argument("--data-dir", help=_DATA_DIR_HELP)
+    export.add_argument("--store", help=_FILE_STORE_HELP.format(what="export its newest file"))
     export.set_defaults(run=_cli_tools.actors_export)
 
     imp = actor_commands.add_parser(
@@ -364,12 +371,36 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     imp.add_argument("actor", metavar="TYPE/KEY", help="the actor, for example chat/lobby")
+    imp.add_argument("file", nargs="?", metavar="FILE", help="the database (or -i FILE, stdin)")
     imp.add_argument("-i", "--input", metavar="FILE", help="read here instead of stdin")
     imp.add_argument(
         "--force", action="store_true", help="import a database recorded as another actor's"
     )
     imp.add_argument("--data-dir", help=_DATA_DIR_HELP)
+    imp.add_argument("--store", help=_FILE_STORE_HELP.format(what="store it as its newest file"))
+    imp.add_argument("--wait", action="store_true", help=_WAIT_HELP)
     imp.set_defaults(run=_cli_tools.actors_import)
+
+    restore = actor_commands.add_parser(
+        "restore",
+        help="store an actor's file as it was at a moment, as its newest version",
+        description=(
+            "Rebuild a durable or replicate_file actor's file from the shared store's history "
+            "as it was at a moment (within --log-retention) and store it as the actor's newest "
+            "version; the history is kept. Refused while a node holds the actor."
+        ),
+    )
+    restore.add_argument("actor", metavar="TYPE/KEY", help="the actor, for example chat/lobby")
+    restore.add_argument(
+        "--at",
+        required=True,
+        metavar="TIMESTAMP",
+        help="ISO 8601 (2026-12-06T07:30:00Z; UTC without an offset) or unix seconds",
+    )
+    restore.add_argument("--store", help=_STORE_HELP)
+    restore.add_argument("--data-dir", help=_DATA_DIR_HELP)
+    restore.add_argument("--wait", action="store_true", help=_WAIT_HELP)
+    restore.set_defaults(run=_cli_tools.actors_restore)
 
     nodes = commands.add_parser(
         "nodes",
