@@ -25,6 +25,7 @@ pool and PostgreSQL's background processes (WAL writer, checkpointer, ...).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import urllib.request
 from collections.abc import Callable
@@ -33,7 +34,7 @@ from typing import Any
 
 import attrs
 
-from bench import proc
+from bench import pg, proc
 from bench.loadgen import Generator
 from bench.results import CPU_LEGEND, CPU_METRICS, Metric, Row
 from bench.scenarios import Family, Scenario
@@ -60,7 +61,7 @@ ACCOUNTS = 100_000
 BALANCE = 1_000_000
 ALPHAS = (0.0, 1.5)
 SEED = 20240917
-PG_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+PG_DSN = pg.PG_DSN
 PG_POOL = 16
 TARGETS = {"postgres": 5.0, "sqlite": 3.0}  # roost's TPS over theirs, the issue's targets
 
@@ -125,12 +126,14 @@ class Contender:
     missing: Callable[[], str | None]
 
 
-def _roost_server(name: str, synchronous: str, roost: str = str(ROOST)) -> Server:
+def _roost_server(
+    name: str, synchronous: str, roost: str = str(ROOST), *, durable: bool = False
+) -> Server:
     env = shutil.which("env") or "/usr/bin/env"
-    return Server(
-        name=name,
-        protocol="ws",
-        command=lambda launch: [
+
+    def command(launch: Launch) -> list[str]:
+        extra = ["--durable", "--store", _fresh_pg_schema(launch)] if durable else []
+        return [
             env,
             f"ROOST_SYNCHRONOUS={synchronous}",
             f"ROOST_LEDGER_ACCOUNTS={ACCOUNTS}",
@@ -144,10 +147,27 @@ def _roost_server(name: str, synchronous: str, roost: str = str(ROOST)) -> Serve
             str(launch.port),
             "--data-dir",
             str(launch.data_dir),
-        ],
+            *extra,
+        ]
+
+    return Server(
+        name=name,
+        protocol="ws",
+        command=command,
         missing=lambda: None,
         describe=lambda: f"roost {python_version('roost')} examples/ledger.py",
     )
+
+
+def _fresh_pg_schema(launch: Launch) -> str:
+    """A new PostgreSQL schema for one durable run (its log and images), as a store URL."""
+    import psycopg
+
+    schema = f"roost_bench_{abs(hash(str(launch.data_dir))) % 10**10}"
+    with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    return f"{PG_DSN}?options=-csearch_path%3D{schema}"
 
 
 def _baseline_server(name: str, backend: str, **env: str) -> Server:
@@ -182,18 +202,12 @@ def _python_missing(*modules: str) -> str | None:
     return f"Python packages missing: {', '.join(absent)}" if absent else None
 
 
-def _postgres_missing() -> str | None:
-    reason = _python_missing("aiohttp", "asyncpg", "uvloop", "psycopg")
-    if reason:
-        return reason
-    import psycopg
+def _pg_reachable() -> str | None:
+    return pg.missing()
 
-    try:
-        with psycopg.connect(PG_DSN, connect_timeout=5) as conn:
-            conn.execute("SELECT 1")
-    except psycopg.Error as error:
-        return f"PostgreSQL at {PG_DSN} not reachable: {str(error).strip()[:120]}"
-    return None
+
+def _postgres_missing() -> str | None:
+    return _python_missing("aiohttp", "asyncpg", "uvloop", "psycopg") or pg.missing()
 
 
 CONTENDERS = (
@@ -214,6 +228,15 @@ CONTENDERS = (
         "synchronous=NORMAL, the build compared against",
         "roost",
         roost_base_missing,
+    ),
+    Contender(
+        "roost durable",
+        _roost_server("roost durable", "NORMAL", durable=True),
+        "rpc",
+        "/ledger/main",
+        "--durable: every commit in PostgreSQL (synchronous_commit on) before its reply",
+        "roost",
+        lambda: _python_missing("psycopg") or _pg_reachable(),
     ),
     Contender(
         "roost FULL",
@@ -282,7 +305,11 @@ CONTENDERS = (
 def transfers(server: Server, settings: Settings, *, name: str) -> list[Row]:
     """Run every contender through alpha 0 and 1.5; return rows ordered by alpha."""
     rows: list[Row] = []
+    # BENCH_TRANSFER_ONLY="roost,roost durable": only these contenders (a shorter run).
+    only = {n.strip() for n in os.environ.get("BENCH_TRANSFER_ONLY", "").split(",") if n.strip()}
     for contender in CONTENDERS:
+        if only and contender.name not in only:
+            continue
         reason = contender.missing()
         if reason:
             rows += [
