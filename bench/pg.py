@@ -22,7 +22,7 @@ def missing() -> str | None:
         with psycopg.connect(PG_DSN, connect_timeout=5) as conn:
             conn.execute("SELECT 1")
     except psycopg.Error as error:
-        return f"PostgreSQL at {PG_DSN} not reachable: {str(error).strip()[:120]}"
+        return f"PostgreSQL at {PG_DSN} not reachable: {' '.join(str(error).split())[:120]}"
     return None
 
 
