@@ -100,7 +100,11 @@ class Actor:
 
     @property
     def storage(self) -> ActorStorage:
-        """This actor's own SQLite: ``.db`` (a sqlite_utils Database) and ``.kv``."""
+        """This actor's own SQLite: ``.db`` (a sqlite_utils Database) and ``.kv``.
+
+        ``await self.storage.delete_all()`` (in a turn) deletes all of its rows and alarms;
+        once the turn commits, its shared-store row goes too (see ``ActorStorage.delete_all``).
+        """
         return self._host.storage
 
     @property

@@ -19,10 +19,11 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
-from roost import _cluster_tools, _import_actor, _store_files, _tools
+from roost import _cluster_tools, _delete_actor, _import_actor, _store_files, _tools
 from roost._errors import ConfigError
 
 __all__ = [
+    "actors_delete",
     "actors_export",
     "actors_import",
     "actors_list",
@@ -227,6 +228,28 @@ def _refused(exc: Exception) -> int:
     """A refusal that changed nothing: one line, exit status 2."""
     print(f"roost: {exc}", file=sys.stderr)
     return 2
+
+
+def actors_delete(args: argparse.Namespace) -> int:
+    """Exit 0 with one line; 2 (nothing deleted) for a bad reference, an unknown actor or one
+    another node holds (a running server on the data dir: ``main`` refuses with 2)."""
+    try:
+        data_dir, store = _tools.resolve_locations(args.data_dir, args.store)
+        deleted = _delete_actor.delete_actor(data_dir, args.actor, store)
+    except (ConfigError, _delete_actor.UnknownActor, _delete_actor.ActorInUse) as exc:
+        print(f"roost: {exc}", file=sys.stderr)
+        return 2
+    parts = [
+        name
+        for name, done in (
+            ("its file", deleted.file),
+            ("its stored state", deleted.state),
+            ("its lease", deleted.lease),
+        )
+        if done
+    ]
+    print(f"deleted {args.actor}: {', '.join(parts)}")
+    return 0
 
 
 # -- output -------------------------------------------------------------------------------------

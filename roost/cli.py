@@ -325,8 +325,8 @@ def _parser() -> argparse.ArgumentParser:
 
     actors = commands.add_parser(
         "actors",
-        help="list, export and import actor files",
-        description="List, export and import the SQLite files of actors.",
+        help="list, export, import and delete actor files",
+        description="List, export, import and delete the SQLite files of actors.",
     )
     actor_commands = actors.add_subparsers(dest="actors_command", required=True)
     listing = actor_commands.add_parser(
@@ -401,6 +401,21 @@ def _parser() -> argparse.ArgumentParser:
     restore.add_argument("--data-dir", help=_DATA_DIR_HELP)
     restore.add_argument("--wait", action="store_true", help=_WAIT_HELP)
     restore.set_defaults(run=_cli_tools.actors_restore)
+
+    delete = actor_commands.add_parser(
+        "delete",
+        help="delete an actor's file and its shared-store rows",
+        description=(
+            "Delete one actor: its SQLite file, its state and lease in the shared store, and "
+            "the node's alarm index entries for it. Refused while a server runs on the data "
+            "directory (a live actor deletes itself: storage.delete_all()) or while another "
+            "node holds the actor."
+        ),
+    )
+    delete.add_argument("actor", metavar="TYPE/KEY", help="the actor, for example chat/lobby")
+    delete.add_argument("--data-dir", help=_DATA_DIR_HELP)
+    delete.add_argument("--store", help=_STORE_HELP)
+    delete.set_defaults(run=_cli_tools.actors_delete)
 
     nodes = commands.add_parser(
         "nodes",

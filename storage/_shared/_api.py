@@ -402,18 +402,7 @@ class SharedStore(abc.ABC):
             TypeError, ValueError: if an argument is malformed (checked before anything is
                 stored).
         """
-        types = [actor_type for actor_type, _ in actors]
-        keys = [key for _, key in actors]
-        check_names(types, "actor_type")
-        check_names(keys, "key")
-        if isinstance(fence, int):
-            check_fence(fence)
-            fences = [fence] * len(keys)
-        else:
-            fences = list(fence)
-            check_fences(fences)
-            if len(fences) != len(keys):
-                raise ValueError(f"{len(keys)} actors but {len(fences)} fences")
+        types, keys, fences = split_batch(fence, actors)
         if not all(isinstance(state, EncodedState) for state in states):
             raise TypeError("states must be EncodedState (see EncodedState.encode)")
         texts = [state.text for state in states]
@@ -456,18 +445,7 @@ class SharedStore(abc.ABC):
             TypeError, ValueError: if an argument is malformed (checked before anything
                 changes).
         """
-        types = [actor_type for actor_type, _ in actors]
-        keys = [key for _, key in actors]
-        check_names(types, "actor_type")
-        check_names(keys, "key")
-        if isinstance(fence, int):
-            check_fence(fence)
-            fences = [fence] * len(keys)
-        else:
-            fences = list(fence)
-            check_fences(fences)
-            if len(fences) != len(keys):
-                raise ValueError(f"{len(keys)} actors but {len(fences)} fences")
+        types, keys, fences = split_batch(fence, actors)
         if not keys:
             return []
         return await self._run(self._delete_states_sync, types, keys, fences)
@@ -826,6 +804,29 @@ def check_page(
         return None
     after_type, after_key = after
     return (check_name(after_type, "after[0]"), check_name(after_key, "after[1]"))
+
+
+def split_batch(
+    fence: int | Sequence[int], actors: Sequence[tuple[str, str]]
+) -> tuple[list[str], list[str], list[int]]:
+    """Check a batch of ``(actor_type, key)`` with one fence or one per actor, and return it
+    as three columns.
+
+    Raises:
+        TypeError, ValueError: if a name or fence is malformed, or the counts differ.
+    """
+    types = [actor_type for actor_type, _ in actors]
+    keys = [key for _, key in actors]
+    check_names(types, "actor_type")
+    check_names(keys, "key")
+    if isinstance(fence, int):
+        check_fence(fence)
+        return types, keys, [fence] * len(keys)
+    fences = list(fence)
+    check_fences(fences)
+    if len(fences) != len(keys):
+        raise ValueError(f"{len(keys)} actors but {len(fences)} fences")
+    return types, keys, fences
 
 
 def split_leases(leases: Sequence[LeaseKey]) -> tuple[list[str], list[str], list[int]]:

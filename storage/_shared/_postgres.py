@@ -246,6 +246,24 @@ WHERE s.actor_type = w.t AND s.actor_key = w.k AND s.fence <= w.f AND NOT EXISTS
 )
 """
 
+# The actor's file history (storage/_shared/_history.py) goes with a delete that was not
+# refused (no fence above the writer's on record, state or lease).
+_DELETE_HISTORY = f"""
+WITH ok AS (
+    SELECT w.t, w.k FROM {_BATCH}
+    WHERE NOT EXISTS (
+        SELECT FROM roost_actor_lease l
+        WHERE l.actor_type = w.t AND l.actor_key = w.k AND l.fence > w.f
+    ) AND NOT EXISTS (
+        SELECT FROM roost_actor_state s
+        WHERE s.actor_type = w.t AND s.actor_key = w.k AND s.fence > w.f
+    )
+), log AS (
+    DELETE FROM roost_actor_log h USING ok WHERE h.actor_type = ok.t AND h.actor_key = ok.k
+)
+DELETE FROM roost_actor_file h USING ok WHERE h.actor_type = ok.t AND h.actor_key = ok.k
+"""
+
 # The retention sweep: states idle for %(idle)s seconds with no alarm in the store and no
 # holder, oldest first; rows another transaction holds are left for the next batch.
 _RETIRE_STATES = """
@@ -568,7 +586,10 @@ class PostgresSharedStore(SharedStore):
         self, types: list[str], keys: list[str], fences: list[int]
     ) -> list[WriteOutcome]:
         with self._connection() as conn:
-            conn.execute(_DELETE_STATES, _batch_params(types, keys, fences))
+            params = _batch_params(types, keys, fences)
+            with conn.transaction():
+                conn.execute(_DELETE_STATES, params)
+                conn.execute(_DELETE_HISTORY, params)
             # A statement of its own (like write_snapshots'): it sees a newer owner's write
             # that the delete waited for and lost to.
             arrays = (_text_array(types), _text_array(keys))

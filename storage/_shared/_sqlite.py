@@ -147,6 +147,18 @@ AND NOT EXISTS (
     SELECT 1 FROM roost_actor_lease WHERE actor_type = ?1 AND actor_key = ?2 AND fence > ?3
 )
 """
+# The actor's file history (storage/_shared/_history.py) goes with a delete that was not
+# refused: parameters type, key, fence (no fence above it on record, state or lease).
+_DELETE_HISTORY = [
+    f"""
+DELETE FROM {table} WHERE actor_type = ?1 AND actor_key = ?2 AND NOT EXISTS (
+    SELECT 1 FROM roost_actor_lease WHERE actor_type = ?1 AND actor_key = ?2 AND fence > ?3
+) AND NOT EXISTS (
+    SELECT 1 FROM roost_actor_state WHERE actor_type = ?1 AND actor_key = ?2 AND fence > ?3
+)
+"""
+    for table in ("roost_actor_log", "roost_actor_file")
+]
 # The retention sweep: states idle since :before, with no alarm in the store and no holder.
 _RETIRE_STATES = """
 DELETE FROM roost_actor_state WHERE (actor_type, actor_key) IN (
@@ -427,14 +439,7 @@ class SQLiteSharedStore(SharedStore):
                 return []
             # Some were refused. This transaction holds the write lock and wrote each key
             # once, so a write was refused iff a fence above its own is on record now.
-            outcomes = []
-            for actor_type, key, fence in zip(types, keys, fences, strict=True):
-                version, held = conn.execute(_HELD, (actor_type, key)).fetchone()
-                if held > fence:
-                    outcomes.append(
-                        WriteOutcome(actor_type, key, WriteStatus.STALE_FENCE, version, held)
-                    )
-            return outcomes
+            return _refused(conn, types, keys, fences)
 
     def _write_one_by_one(self, query: str, rows: Iterable[tuple[Any, ...]]) -> list[WriteOutcome]:
         """Each write of a batch on its own, inside the caller's transaction, noting which
@@ -454,18 +459,13 @@ class SQLiteSharedStore(SharedStore):
         self, types: list[str], keys: list[str], fences: list[int]
     ) -> list[WriteOutcome]:
         conn = self._db
-        outcomes: list[WriteOutcome] = []
         with _mapped_errors(), _immediate(conn):
             conn.executemany(_DELETE_STATE, zip(types, keys, fences, strict=True))
+            for statement in _DELETE_HISTORY:
+                conn.executemany(statement, zip(types, keys, fences, strict=True))
             # This transaction holds the write lock: a delete was refused iff a fence above
             # its own is on record now (a deleted row's fence is not).
-            for actor_type, key, fence in zip(types, keys, fences, strict=True):
-                version, held = conn.execute(_HELD, (actor_type, key)).fetchone()
-                if held > fence:
-                    outcomes.append(
-                        WriteOutcome(actor_type, key, WriteStatus.STALE_FENCE, version, held)
-                    )
-        return outcomes
+            return _refused(conn, types, keys, fences)
 
     def _retire_states_sync(self, idle_for: float, limit: int) -> int:
         conn = self._db
@@ -561,6 +561,19 @@ def _stored_state(row: tuple[str, str, int, int, str, float, str | None]) -> Sto
         updated_at,
         None if alarms is None else decode_state(alarms),
     )
+
+
+def _refused(
+    conn: sqlite3.Connection, types: list[str], keys: list[str], fences: list[int]
+) -> list[WriteOutcome]:
+    """The writes of a batch that a fence above their own on record refuses (inside the
+    transaction that wrote them, which holds the write lock)."""
+    outcomes = []
+    for actor_type, key, fence in zip(types, keys, fences, strict=True):
+        version, held = conn.execute(_HELD, (actor_type, key)).fetchone()
+        if held > fence:
+            outcomes.append(WriteOutcome(actor_type, key, WriteStatus.STALE_FENCE, version, held))
+    return outcomes
 
 
 def _take_lease(
