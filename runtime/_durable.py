@@ -13,8 +13,9 @@ leaves only once the group's commit is in the shared store:
    fence (the database checks it). Accepted: the held output of each actor is released up
    to its acknowledged position, in order. Refused: the held output is dropped (calls get
    ``unavailable``), and the actor stops here: a newer owner exists.
-3. Every ``IMAGE_EVERY`` entries the actor's file is copied (checkpointed, compressed) to the
-   store as an image at the current position; the log before it is pruned once older than
+3. Once the log since the last image is as large as that image (and at least 1 MiB), the
+   actor's file is copied (consistently, compressed) to the store as an image at the current
+   position, by a task of its own; the log before it is pruned once older than
    ``--log-retention``, which keeps point-in-time restores possible within it.
 4. A node that activates a durable actor rebuilds its file from the store (the newest image
    plus the log after it), whatever its local file says: a local file may hold a commit that
@@ -52,10 +53,15 @@ from ._stats import NodeStats
 log = logging.getLogger("roost.durable")
 
 ActorId = tuple[str, str]
-#: Log entries between two images of an actor's file.
-IMAGE_EVERY = 256
+#: An image of an actor's file is taken once its log since the last image holds at least this
+#: many bytes, and IMAGE_LOG_RATIO times the file's size: copying and compressing the file
+#: then costs a fraction of what logging cost, however large the file.
+IMAGE_MIN_LOG_BYTES = 1 << 20
+IMAGE_LOG_RATIO = 4
 #: Entries appended per store transaction at most.
 MAX_BATCH = 2000
+#: Appends in flight at once (PostgreSQL commits concurrent transactions together).
+APPENDS_IN_FLIGHT = 3
 #: Longest wait between retries while the store does not answer.
 MAX_BACKOFF = 5.0
 
@@ -67,7 +73,9 @@ class DurableState:
     tail: WalTail
     next_seq: int  # the position the next commit gets
     acked_seq: int  # every entry up to it is in the store
-    since_image: int = 0  # entries since the last image
+    ahead: set[int] = attrs.field(factory=set)  # acknowledged beyond a gap (out of order)
+    since_image: int = 0  # log bytes since the last image
+    file_bytes: int = 0  # the file's size at the last image
     acked: trio.Event = attrs.field(factory=trio.Event)  # set (and replaced) at each ack
 
 
@@ -94,8 +102,9 @@ class DurableNode(Protocol):
 
     async def fence_lost(self, actor_type: str, key: str) -> None: ...
 
-    async def take_image(self, slot: DurableSlot) -> tuple[int, bytes] | None:
-        """A consistent compressed copy of the actor's file and the log position it holds."""
+    async def take_image(self, slot: DurableSlot) -> tuple[int, bytes, int] | None:
+        """A consistent compressed copy of the actor's file, the log position it holds and
+        the file's size."""
         ...
 
 
@@ -129,6 +138,7 @@ class DurableShipper:
         self._queue: list[_Queued] = []
         self._wake = trio.Event()
         self._images: list[DurableSlot] = []
+        self._image_wake = trio.Event()
         #: Each durable actor's place in its log, kept while this node holds its lease (its
         #: slot may come and go meanwhile: the queue may still hold its commits).
         self.states: dict[ActorId, DurableState] = {}
@@ -162,11 +172,15 @@ class DurableShipper:
         for commit in commits:
             seq = state.next_seq
             state.next_seq += 1
-            state.since_image += 1
             entry = LogEntry(slot.actor_type, slot.key, fence, seq, encode_commit(commit))
+            state.since_image += len(entry.entry)
             self._queue.append(_Queued(slot, entry))
-        if state.since_image >= IMAGE_EVERY and slot not in self._images:
+        if (
+            state.since_image >= max(IMAGE_MIN_LOG_BYTES, IMAGE_LOG_RATIO * state.file_bytes)
+            and slot not in self._images
+        ):
             self._images.append(slot)
+            self._image_wake.set()
         self._wake.set()
         return state.next_seq - 1
 
@@ -190,41 +204,84 @@ class DurableShipper:
 
     async def run(self, node: DurableNode) -> None:
         """Ship forever: everything queued in one transaction, then release; retry while the
-        store is down (the output stays held meanwhile: nothing unacknowledged leaves)."""
-        delay = 0.0
+        store is down (the output stays held meanwhile: nothing unacknowledged leaves).
+        Images are taken by a task of their own, so a large file never delays the log."""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._image_loop, node)
+            await self._ship_loop(node)
+
+    async def _image_loop(self, node: DurableNode) -> None:
         while True:
-            if not self._queue and not self._images:
-                self._wake = trio.Event()
-                await self._wake.wait()
-            batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+            if not self._images:
+                self._image_wake = trio.Event()
+                await self._image_wake.wait()
             try:
-                if batch:
-                    await self._append(node, batch)
-                if not self._queue:
-                    await self._take_images(node)
+                await self._take_images(node)
             except StoreUnavailable as exc:
-                self._queue[:0] = batch  # first again, in order
-                delay = min(max(delay * 2, 0.05), MAX_BACKOFF)
-                log.warning("durable log unavailable (%s); retrying in %.2f s", exc, delay)
-                await trio.sleep(delay)
-            else:
-                delay = 0.0
+                log.warning("could not store an image (%s); retrying later", exc)
+                await trio.sleep(MAX_BACKOFF)
+
+    async def _ship_loop(self, node: DurableNode) -> None:
+        """Up to APPENDS_IN_FLIGHT batches at once (PostgreSQL commits them together): an
+        actor's output is released only up to the first position not yet acknowledged, so
+        batches that finish out of order release nothing early."""
+        delay = 0.0
+        in_flight = trio.Semaphore(APPENDS_IN_FLIGHT)
+        failed = trio.Event()
+        async with trio.open_nursery() as nursery:
+            while True:
+                if not self._queue:
+                    self._wake = trio.Event()
+                    await self._wake.wait()
+                await in_flight.acquire()
+                if failed.is_set():  # the store failed: back off before the next batch
+                    failed = trio.Event()
+                    delay = min(max(delay * 2, 0.05), MAX_BACKOFF)
+                    await trio.sleep(delay)
+                elif in_flight.value == APPENDS_IN_FLIGHT - 1:
+                    delay = 0.0
+                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+                if not batch:
+                    in_flight.release()
+                    continue
+                nursery.start_soon(self._append_one, node, batch, in_flight, failed)
+
+    async def _append_one(
+        self,
+        node: DurableNode,
+        batch: list[_Queued],
+        in_flight: trio.Semaphore,
+        failed: trio.Event,
+    ) -> None:
+        try:
+            await self._append(node, batch)
+        except StoreUnavailable as exc:
+            self._queue[:0] = batch  # first again, in order
+            log.warning("durable log unavailable (%s); retrying", exc)
+            failed.set()
+            self._wake.set()
+        finally:
+            in_flight.release()
 
     async def _append(self, node: DurableNode, batch: list[_Queued]) -> None:
         store = await self._store()
         refused = set(await store.append_log(self.node_id, [q.entry for q in batch]))
         self._stats.durable_entries_total += len(batch) - len(refused)
-        last: dict[DurableSlot, int] = {}
+        done: dict[DurableSlot, list[int]] = {}
         for queued in batch:
             if (queued.entry.actor_type, queued.entry.key) not in refused:
-                last[queued.slot] = queued.entry.seq
-        for slot, seq in last.items():
+                done.setdefault(queued.slot, []).append(queued.entry.seq)
+        for slot, seqs in done.items():
             state = self.states.get((slot.actor_type, slot.key))
-            if state is not None:
-                state.acked_seq = max(state.acked_seq, seq)
-                state.acked.set()
-                state.acked = trio.Event()
-            slot.release_durable(seq)
+            if state is None:
+                continue
+            state.ahead.update(seqs)
+            while state.acked_seq + 1 in state.ahead:  # contiguous from the last release
+                state.ahead.discard(state.acked_seq + 1)
+                state.acked_seq += 1
+            state.acked.set()
+            state.acked = trio.Event()
+            slot.release_durable(state.acked_seq)
         for actor_type, key in refused:
             log.warning(
                 "the store refused the log of %s/%s (its lease is gone); stopping it here",
@@ -239,17 +296,21 @@ class DurableShipper:
             await node.fence_lost(actor_type, key)
 
     async def _take_images(self, node: DurableNode) -> None:
-        """Store an image of each actor that logged IMAGE_EVERY entries since its last one,
+        """Store an image of each actor that logged as much as its last image since,
         then prune what the retention no longer needs."""
         images, self._images = self._images, []
         store = await self._store()
         for slot in images:
+            ident = (slot.actor_type, slot.key)
             taken = await node.take_image(slot)
-            state = self.states.get((slot.actor_type, slot.key))
+            state = self.states.get(ident)
             fence = node.lease_fence(slot.actor_type, slot.key)
             if taken is None or state is None or fence is None:
                 continue
-            seq, image = taken
+            seq, image, file_bytes = taken
+            state.file_bytes = file_bytes
+            while state.acked_seq < seq and self.states.get(ident) is state:
+                await state.acked.wait()  # the image holds entries up to seq: after them
             if await store.put_file_image(
                 slot.actor_type, slot.key, fence=fence, seq=seq, image=image, node_id=self.node_id
             ):
@@ -276,11 +337,16 @@ def _write_history(path: Path, image: bytes | None, entries: list[tuple[int, byt
     apply_commits(path, [decode_commit(entry) for _, entry in entries])
 
 
-def read_image(path: Path) -> bytes:
-    """A compressed copy of a database file as SQLite reads it (its WAL included), taken
-    while nobody writes it (the caller holds the actor's lock, or no connection is open)."""
+def serialize_file(path: Path) -> bytes:
+    """A database file's bytes as SQLite reads it (its WAL included), taken while nobody
+    writes it (the caller holds the actor's lock, or no connection is open)."""
     with closing(sqlite3.connect(path)) as conn:
-        return zlib.compress(conn.serialize(), 6)
+        return conn.serialize()
+
+
+def read_image(path: Path) -> bytes:
+    """A compressed copy of a database file (see :func:`serialize_file`)."""
+    return zlib.compress(serialize_file(path), 1)
 
 
 async def restore_image(store: SharedStore, path: Path, actor_type: str, key: str) -> bool:

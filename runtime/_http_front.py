@@ -114,6 +114,7 @@ class HttpFront:
         while not peer.closed:
             request: h11.Request | None = None
             elsewhere: tuple[str, str] | None = None
+            link = False
             try:
                 with self.exposure.gate.reading(peer.sock), trio.fail_after(config.request_timeout):
                     connections.idle(peer)  # between requests: nothing for a drain to wait on
@@ -124,12 +125,10 @@ class HttpFront:
                     if request is None:
                         return None
                     started = trio.current_time() if self._access_log else 0.0
-                    if self.cluster is not None:
-                        if _is_link(request):
-                            await self._accept_link(peer, conn)
-                            return None
+                    link = self.cluster is not None and _is_link(request)
+                    if self.cluster is not None and not link:
                         elsewhere = self._not_held_here(request)
-                    if elsewhere is None:
+                    if elsewhere is None and not link:
                         body = await read_body(
                             peer, conn, request, max_body=config.max_message_size
                         )
@@ -143,6 +142,9 @@ class HttpFront:
                 return None
             except (h11.RemoteProtocolError, ValueError):
                 await self.refuse(peer, conn, 400, "malformed HTTP request", request=request)
+                return None
+            if link:  # a node link lives as long as the nodes do: no request deadline
+                await self._accept_link(peer, conn)
                 return None
             if elsewhere is not None:
                 if await self._route(peer, conn, request, elsewhere, forwarded=forwarded):

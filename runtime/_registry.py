@@ -33,7 +33,7 @@ from ._alarm_turns import fire_alarm
 from ._alarms import AlarmScheduler, NodeClock
 from ._app import ActorType, App
 from ._batcher import PassBatcher
-from ._durable import DurableShipper, DurableSlot, read_image
+from ._durable import DurableShipper, DurableSlot, read_image, serialize_file
 from ._lifecycle import ActorState
 from ._placement import Placement
 from ._slot import ActorSlot
@@ -149,13 +149,14 @@ class ActorRegistry:
             return None
         storage = slot.open_storage
         if storage is not None and storage.opened:
-            return zlib.compress(storage.db.conn.serialize(), 6)
+            return zlib.compress(storage.db.conn.serialize(), 1)
         path = self.db_path(slot.actor_type, slot.key)
         return read_image(path) if path.exists() else None
 
-    async def take_image(self, slot: DurableSlot) -> tuple[int, bytes] | None:
-        """A compressed copy of a durable actor's file at its current log position, taken
-        between turns with its group committed and its WAL checkpointed into the file."""
+    async def take_image(self, slot: DurableSlot) -> tuple[int, bytes, int] | None:
+        """A compressed copy of a durable actor's file at its current log position: the
+        bytes are copied between turns, with its group committed (the actor waits only for
+        that copy, in memory), and compressed afterwards in a worker thread."""
         live = self.slots.get((slot.actor_type, slot.key))
         state = self.shipper.states.get((slot.actor_type, slot.key))
         if live is None or state is None:
@@ -163,14 +164,16 @@ class ActorRegistry:
         async with live.lock:
             live.flush_group()
             storage = live.open_storage
-            if storage is not None and storage.opened:
-                storage.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            path = self.db_path(live.actor_type, live.key)
-            if not path.exists():
-                return None
             seq = state.next_seq - 1
-            image = await trio.to_thread.run_sync(read_image, path)
-        return seq, image
+            if storage is not None and storage.opened:
+                raw = storage.db.conn.serialize()
+            else:
+                path = self.db_path(live.actor_type, live.key)
+                if not path.exists():
+                    return None
+                raw = await trio.to_thread.run_sync(serialize_file, path)
+        image = await trio.to_thread.run_sync(zlib.compress, raw, 1)
+        return seq, image, len(raw)
 
     # -- the cluster's questions (runtime/_placement) -----------------------------------------
 

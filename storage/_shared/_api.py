@@ -575,11 +575,7 @@ class SharedStore(abc.ABC):
             return []
 
         def append(conn: Any, history: HistorySql) -> list[tuple[str, str]]:
-            refused: list[tuple[str, str]] = []
-            for entry in batch:
-                if not history.append(conn, node_id, entry):
-                    refused.append((entry.actor_type, entry.key))
-            return refused
+            return history.append_many(conn, node_id, batch)
 
         return await self._run(self._history_sync, append)
 

@@ -136,6 +136,33 @@ class HistorySql:
         )
         return True
 
+    def append_many(
+        self, conn: _Conn, node_id: str, entries: list[LogEntry]
+    ) -> list[tuple[str, str]]:
+        """Append a batch of entries, each only under its actor's lease; the refused actors.
+
+        PostgreSQL: one statement for the whole batch (its lease check, insert and the
+        refused list); SQLite: one statement per entry, in the caller's transaction.
+        """
+        if self.now != "now()":
+            refused: list[tuple[str, str]] = []
+            for entry in entries:
+                if not self.append(conn, node_id, entry):
+                    refused.append((entry.actor_type, entry.key))
+            return refused
+        rows = conn.execute(
+            _PG_APPEND_MANY,
+            (
+                [e.actor_type for e in entries],
+                [e.key for e in entries],
+                [e.seq for e in entries],
+                [e.fence for e in entries],
+                [e.entry for e in entries],
+                node_id,
+            ),
+        ).fetchall()
+        return [(str(t), str(k)) for t, k in rows]
+
     def put_image(
         self,
         conn: _Conn,
@@ -237,6 +264,29 @@ class HistorySql:
             return f"to_timestamp({placeholder})"
         return placeholder
 
+
+#: The batch append in one PostgreSQL statement: entries whose actor this node holds under the
+#: entry's fence go in; the others come back as refused.
+_PG_APPEND_MANY = """
+WITH w AS MATERIALIZED (
+    SELECT * FROM unnest(%s::text[], %s::text[], %s::int8[], %s::int8[], %s::bytea[])
+        AS w(t, k, seq, f, e)
+), ok AS MATERIALIZED (
+    SELECT w.* FROM w WHERE EXISTS (
+        SELECT 1 FROM roost_actor_lease l
+        WHERE l.actor_type = w.t AND l.actor_key = w.k AND l.node_id = %s AND l.fence = w.f
+          AND l.expires_at > now()
+    )
+), ins AS (
+    INSERT INTO roost_actor_log (actor_type, actor_key, seq, fence, at, entry)
+    SELECT t, k, seq, f, now(), e FROM ok
+    ON CONFLICT (actor_type, actor_key, seq) DO UPDATE SET fence = excluded.fence,
+        at = excluded.at, entry = excluded.entry
+    WHERE roost_actor_log.fence < excluded.fence
+)
+SELECT DISTINCT w.t, w.k FROM w
+WHERE NOT EXISTS (SELECT 1 FROM ok WHERE ok.t = w.t AND ok.k = w.k)
+"""
 
 POSTGRES_HISTORY = HistorySql(p="%s", now="now()", blob="bytea", time_type="timestamptz")
 #: SQLite's clock is the machine's: the caller binds it (``now`` is a named parameter there).

@@ -147,3 +147,19 @@ async def test_nodes_forward_over_tls_links(tmp_path: Path, pg_store_url: str) -
             status, _, _ = await http(c, "GET", "/counter/t")
             assert status == 503  # the plain node cannot reach the TLS owner
             assert c.stats.forwards_total == 0
+
+
+async def test_a_node_link_outlives_the_request_timeout(tmp_path: Path, pg_store_url: str) -> None:
+    """The link a node accepts is no request: a forwarded WebSocket lives on past
+    --request-timeout (it used to be cut, with every connection over the link)."""
+    settings = cluster(request_timeout=1.0)
+    with trio.fail_after(60):
+        async with (
+            running(make_app(), tmp_path / "a", store=pg_store_url, **settings) as a,
+            running(make_app(), tmp_path / "b", store=pg_store_url, **settings) as b,
+        ):
+            async with connect(a, "/counter/long") as on_a, connect(b, "/counter/long") as on_b:
+                assert await bump(on_a) == 1
+                await trio.sleep(2.5)  # past the request timeout of the node that accepted
+                assert await bump(on_b) == 2
+                assert await bump(on_a) == 3

@@ -97,3 +97,36 @@ async def test_replicate_file_rebuilds_the_whole_file_on_an_empty_data_dir(
         async with running(app, tmp_path / "b", store=pg_store_url) as b:  # empty data dir
             async with connect_actor(b, "notes", "n") as notes:
                 assert await notes.call("all") == ["one", "two", "three"]
+
+
+async def test_images_and_pruning_keep_the_history_whole(
+    tmp_path: Path, pg_store_url: str, monkeypatch: Any
+) -> None:
+    """With images taken often and no retention, the log before the newest image is pruned,
+    and a new owner rebuilds exactly the acknowledged state from image plus log."""
+    import psycopg
+
+    from roost.runtime import _durable
+    from tests.cluster.durable_app import app as durable_app
+
+    monkeypatch.setattr(_durable, "IMAGE_MIN_LOG_BYTES", 0)  # an image after every commit
+    monkeypatch.setattr(_durable, "IMAGE_LOG_RATIO", 0)
+    settings = {"cluster_secret": "s", "lease_ttl": 3.0, "log_retention": 0.0}
+    with trio.fail_after(60):
+        async with running(durable_app, tmp_path / "a", store=pg_store_url, **settings) as a:
+            async with connect_actor(a, "ledger", "p") as ledger:
+                for i in range(1, 41):
+                    assert await ledger.call("add", by=1) == i
+            await trio.sleep(0.5)  # the last images and prunes
+        with psycopg.connect(pg_store_url) as conn:
+            images = conn.execute("SELECT count(*) FROM roost_actor_file").fetchone()
+            covered = conn.execute(
+                "SELECT count(*) FROM roost_actor_log"
+                " WHERE seq <= (SELECT max(seq) FROM roost_actor_file)"
+            ).fetchone()
+        assert images is not None and images[0] >= 1
+        assert covered == (0,)  # what an image holds left the log
+        async with running(durable_app, tmp_path / "b", store=pg_store_url, **settings) as b:
+            async with connect_actor(b, "ledger", "p") as ledger:
+                assert (await ledger.call("whoami"))["n"] == 40
+                assert await ledger.call("add", by=1) == 41
