@@ -18,10 +18,12 @@ from typing import Any
 import psycopg
 import trio
 
+from roost import App
 from roost.storage import KV
 from tests.cluster.test_cluster_processes import Node, ok, start_node
-from tests.cluster.test_durable import DURABLE_APP
+from tests.cluster.test_durable import DURABLE_APP, Notes, connect_actor
 from tests.e2e.test_tools import Ran, roost
+from tests.support import running
 
 
 @asynccontextmanager
@@ -220,3 +222,32 @@ async def test_restore_wait_waits_for_the_node_to_let_go(tmp_path: Path, pg_stor
         assert done[0].status == 0, done[0]
         async with serving(tmp_path / "n", pg_store_url) as node:
             assert (await ok(node, "ledger/l", "whoami"))["n"] == 1
+
+
+async def test_a_replicate_file_actor_goes_out_of_and_back_into_the_store(
+    tmp_path: Path, pg_store_url: str
+) -> None:
+    app = App()
+    app.actor("notes", Notes)
+    store = ["--store", pg_store_url]
+    exported = tmp_path / "notes-n.sqlite"
+    image = "SELECT count(*) FROM roost_actor_file WHERE actor_key = 'n'"
+    with trio.fail_after(60):
+        async with running(app, tmp_path / "a", store=pg_store_url, sync_interval=0.2) as a:
+            async with connect_actor(a, "notes", "n") as notes:
+                for text in ("one", "two"):
+                    await notes.call("add", text=text)
+        assert rows(pg_store_url, image) == [(1,)]  # the shutdown's sync shipped the file
+        ran = await roost("actors", "export", "notes/n", "--out", str(exported), *store)
+        assert ran.status == 0, ran
+        with closing(sqlite3.connect(exported)) as conn, conn:
+            assert conn.execute("SELECT text FROM notes ORDER BY rowid").fetchall() == [
+                ("one",),
+                ("two",),
+            ]
+            conn.execute("INSERT INTO notes (text) VALUES ('three')")
+        ran = await roost("actors", "import", "notes/n", "-i", str(exported), *store)
+        assert ran.status == 0, ran
+        async with running(app, tmp_path / "b", store=pg_store_url) as b:  # an empty data dir
+            async with connect_actor(b, "notes", "n") as notes:
+                assert await notes.call("all") == ["one", "two", "three"]
