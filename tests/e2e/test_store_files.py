@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 import trio
 
 from roost import App
@@ -224,20 +225,37 @@ async def test_restore_wait_waits_for_the_node_to_let_go(tmp_path: Path, pg_stor
             assert (await ok(node, "ledger/l", "whoami"))["n"] == 1
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An SQLite store file outside every data dir, or a PostgreSQL schema of this test."""
+    if request.param == "postgres":
+        url: str = request.getfixturevalue("pg_store_url")
+        return url
+    return str(tmp_path / "shared.sqlite")
+
+
+def images_of(store: str, key: str) -> int:
+    query = f"SELECT count(*) FROM roost_actor_file WHERE actor_key = '{key}'"
+    if store.startswith("postgresql:"):
+        return int(rows(store, query)[0][0])
+    with closing(sqlite3.connect(store)) as conn:
+        return int(conn.execute(query).fetchone()[0])
+
+
 async def test_a_replicate_file_actor_goes_out_of_and_back_into_the_store(
-    tmp_path: Path, pg_store_url: str
+    tmp_path: Path, any_store: str
 ) -> None:
     app = App()
     app.actor("notes", Notes)
-    store = ["--store", pg_store_url]
+    store = ["--store", any_store]
     exported = tmp_path / "notes-n.sqlite"
-    image = "SELECT count(*) FROM roost_actor_file WHERE actor_key = 'n'"
     with trio.fail_after(60):
-        async with running(app, tmp_path / "a", store=pg_store_url, sync_interval=0.2) as a:
+        async with running(app, tmp_path / "a", store=any_store, sync_interval=0.2) as a:
             async with connect_actor(a, "notes", "n") as notes:
                 for text in ("one", "two"):
                     await notes.call("add", text=text)
-        assert rows(pg_store_url, image) == [(1,)]  # the shutdown's sync shipped the file
+        assert images_of(any_store, "n") == 1  # the shutdown's sync shipped the file
+        moment = time.time()
         ran = await roost("actors", "export", "notes/n", "--out", str(exported), *store)
         assert ran.status == 0, ran
         with closing(sqlite3.connect(exported)) as conn, conn:
@@ -248,6 +266,12 @@ async def test_a_replicate_file_actor_goes_out_of_and_back_into_the_store(
             conn.execute("INSERT INTO notes (text) VALUES ('three')")
         ran = await roost("actors", "import", "notes/n", "-i", str(exported), *store)
         assert ran.status == 0, ran
-        async with running(app, tmp_path / "b", store=pg_store_url) as b:  # an empty data dir
+        assert images_of(any_store, "n") == 2
+        async with running(app, tmp_path / "b", store=any_store) as b:  # an empty data dir
             async with connect_actor(b, "notes", "n") as notes:
                 assert await notes.call("all") == ["one", "two", "three"]
+        ran = await roost("actors", "restore", "notes/n", "--at", str(moment), *store)
+        assert ran.status == 0, ran
+        async with running(app, tmp_path / "c", store=any_store) as c:  # an empty data dir
+            async with connect_actor(c, "notes", "n") as notes:
+                assert await notes.call("all") == ["one", "two"]
