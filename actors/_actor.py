@@ -92,6 +92,12 @@ class Actor:
     #: Ship a compressed copy of the whole SQLite file to the shared store at each sync, so a
     #: node with an empty data dir rebuilds the file itself, not only ``restore(snapshot)``.
     replicate_file: bool = False
+    #: The replay buffer of resumable event streams: the last this many events emitted to
+    #: every connection (or a tag) and at most this many bytes of them (the newest is always
+    #: kept), for clients that reconnect with ``?resume=<seq>`` (docs/protocol.md). In
+    #: memory with the actor, and in its file for durable actors.
+    replay_events: int = 1000
+    replay_bytes: int = 1 << 20
 
     def __init__(self, host: ActorHost) -> None:
         self._host = host

@@ -62,8 +62,10 @@ from ._handshake import (
     is_websocket_upgrade,
     rejection_headers,
 )
+from ._resume import RESYNC, parse_resume, resync_event
 
 __all__ = [
+    "RESYNC",
     "SUBPROTOCOLS",
     "BadEnvelope",
     "BinaryMessage",
@@ -113,5 +115,7 @@ __all__ = [
     "error_for_reply",
     "is_websocket_upgrade",
     "outcome",
+    "parse_resume",
     "rejection_headers",
+    "resync_event",
 ]

@@ -88,15 +88,17 @@ class ErrorReply:
 
 @attrs.frozen
 class ServerEvent:
-    """Server to client: an event the actor emitted."""
+    """Server to client: an event the actor emitted, ``seq`` its place in the actor's stream."""
 
     name: str
     data: Any
+    seq: int | None = attrs.field(default=None, kw_only=True)
 
 
 Envelope: TypeAlias = Call | Result | ErrorReply | ServerEvent
 
 _NEEDS_ID = "a call needs an integer id, 0 <= id < 2**53"
+_BAD_SEQ = "its optional seq is an integer, 0 <= seq < 2**53"
 _FROM_SERVER = frozenset({"result", "error", "event"})
 
 
@@ -293,10 +295,10 @@ class EnvelopeCodec:
                 raise BadEnvelope("an error needs a string code and message", call_id=raw_id)
             return ErrorReply(raw_id, code, message)
         if kind == "event":
-            name = obj.get("name")
-            if type(name) is not str or "data" not in obj:
-                raise BadEnvelope("an event needs a string name and data")
-            return ServerEvent(name, obj["data"])
+            name, seq = obj.get("name"), obj.get("seq")
+            if type(name) is not str or "data" not in obj or not (seq is None or _is_id(seq)):
+                raise BadEnvelope(f"an event needs a string name and data; {_BAD_SEQ}")
+            return ServerEvent(name, obj["data"], seq=seq)
         if kind == "call":
             raise BadEnvelope("a server cannot send call envelopes")
         raise BadEnvelope("unknown or missing envelope type")
@@ -320,7 +322,12 @@ def _as_map(envelope: Envelope) -> dict[str, Any]:
         code, message = _text(envelope.code, "code"), _text(envelope.message, "message")
         return {"type": "error", "id": envelope.id, "code": code, "message": message}
     if isinstance(envelope, ServerEvent):
-        return {"type": "event", "name": _text(envelope.name, "name"), "data": envelope.data}
+        event = {"type": "event", "name": _text(envelope.name, "name"), "data": envelope.data}
+        if envelope.seq is not None:
+            if not _is_id(envelope.seq):
+                raise OffModel(_BAD_SEQ)
+            event["seq"] = envelope.seq
+        return event
     if isinstance(envelope, Call):
         if not _is_id(envelope.id):
             raise OffModel(_NEEDS_ID)

@@ -66,6 +66,7 @@ from roost._errors import (
     Unavailable,
 )
 from roost.protocol import (
+    RESYNC,
     BinaryMessage,
     CallEncoder,
     CloseCode,
@@ -129,10 +130,16 @@ _MAX_RESPONSE_BODY = 4096
 
 @attrs.frozen
 class Event:
-    """An event the actor emitted (``self.emit(name, data)``)."""
+    """An event the actor emitted (``self.emit(name, data)``), or the server's ``resync``
+    (the events missed while reconnecting are gone: fetch the state again).
+
+    ``seq`` is its place in the actor's stream (None from a server that sends none); it
+    does not take part in comparisons.
+    """
 
     name: str
     data: Any
+    seq: int | None = attrs.field(default=None, eq=False, kw_only=True)
 
 
 class ClientState(enum.Enum):
@@ -406,6 +413,8 @@ class ActorClient:
         self._events: deque[Event] = deque(maxlen=settings.max_pending_events)
         self._events_waiting = trio.lowlevel.ParkingLot()
         self._events_dropped = 0
+        # The seq of the last event received, sent back as ?resume= when reconnecting.
+        self._last_seq: int | None = None
         self._raw_in, self._raw_out = trio.open_memory_channel[str | bytes](
             settings.max_pending_messages
         )
@@ -430,6 +439,12 @@ class ActorClient:
     def subprotocol(self) -> str | None:
         """The subprotocol of the connection: ``roost.v1.cbor``, ``roost.v1.json`` or None."""
         return self._codec.subprotocol if self._codec else None
+
+    @property
+    def last_seq(self) -> int | None:
+        """The seq of the last event received (None: none yet); a reconnection resumes after
+        it (docs/client.md, "Resuming events")."""
+        return self._last_seq
 
     def statistics(self) -> ClientStatistics:
         """Counters of this client, as an immutable record."""
@@ -609,17 +624,23 @@ class ActorClient:
 
     # -- the reader and reconnecting task ----------------------------------------------------
 
-    async def _open(self, index: int) -> _Connection:
+    async def _open(self, index: int, *, resume: bool = False) -> _Connection:
         """Connect to ``urls[index]``, within ``connect_timeout``; it becomes the client's URL.
+        ``resume``: ask for the events missed since the last one received (envelope mode).
 
         Raises:
             OSError, trio.BrokenResourceError, trio.TooSlowError: the network failed.
             HandshakeError: the server refused.
         """
         settings = self._settings
+        target = self._targets[index]
+        if resume and self._codec is not None:
+            separator = "&" if "?" in target.path else "?"
+            path = f"{target.path}{separator}resume={self._last_seq or 0}"
+            target = attrs.evolve(target, path=path)
         with trio.fail_after(settings.connect_timeout):
             conn = await _open_websocket(
-                self._targets[index],
+                target,
                 self._subprotocols,
                 self._ssl_context,
                 settings.headers,
@@ -690,7 +711,7 @@ class ActorClient:
             start = self._index
             for step in range(1, count + 1):
                 try:
-                    return await self._open((start + step) % count)
+                    return await self._open((start + step) % count, resume=True)
                 except HandshakeError as exc:
                     if exc.status not in _RETRIED_STATUSES:
                         self._end, self._end_cause = (
@@ -801,9 +822,15 @@ class ActorClient:
 
     def _deliver(self, envelope: Any) -> None:
         if isinstance(envelope, ServerEvent):
+            seq = envelope.seq
+            if seq is not None:
+                last = self._last_seq
+                if envelope.name != RESYNC and last is not None and seq <= last:
+                    return  # replayed after a reconnection, and received before it
+                self._last_seq = seq
             if len(self._events) == self._events.maxlen:
                 self._events_dropped += 1  # the deque drops the oldest
-            self._events.append(Event(envelope.name, envelope.data))
+            self._events.append(Event(envelope.name, envelope.data, seq=seq))
             self._events_waiting.unpark_all()
             return
         pending = self._pending.get(envelope.id) if envelope.id is not None else None

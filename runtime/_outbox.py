@@ -18,6 +18,7 @@ import attrs
 from roost.actors import Connection
 from roost.protocol import EnvelopeCodec, ServerEvent
 
+from ._replay import EventLog, ReplayMark
 from ._session_state import SessionState
 from ._stats import NodeStats
 from ._transport import Peer
@@ -83,8 +84,8 @@ class _Callback:
 _Outgoing = tuple[
     "bytes | _Close | _Callback", SlotSession | None, Collection[Connection], str | None
 ]
-#: Where a turn's output begins: (entries, pending calls) before it.
-Mark = tuple[int, int]
+#: Where a turn's output begins: (entries, pending calls, events) before it.
+Mark = tuple[int, int, ReplayMark | None]
 
 
 class Outbox:
@@ -94,6 +95,8 @@ class Outbox:
         sessions: the slot's sessions by connection (the same dict: it changes as clients
             come and go).
         stats: the node's counters (``messages_sent_total``).
+        replay: the actor's event stream (runtime/_replay.py): stamps each event with its
+            seq and keeps it for clients that resume.
 
     Attributes:
         gated: a turn is running, so output waits for its COMMIT.
@@ -101,11 +104,17 @@ class Outbox:
             the COMMIT they wait for fails, so no caller waits for a reply that never comes.
     """
 
-    __slots__ = ("_entries", "_held", "_sessions", "_stats", "gated", "pending_calls")
+    __slots__ = ("_entries", "_held", "_sessions", "_stats", "gated", "pending_calls", "replay")
 
-    def __init__(self, sessions: dict[Connection, SlotSession], stats: NodeStats) -> None:
+    def __init__(
+        self,
+        sessions: dict[Connection, SlotSession],
+        stats: NodeStats,
+        replay: EventLog | None = None,
+    ) -> None:
         self._sessions = sessions
         self._stats = stats
+        self.replay = replay
         self._entries: list[_Outgoing] = []
         self.gated = False
         self.pending_calls: list[tuple[SlotSession, int]] = []
@@ -147,11 +156,16 @@ class Outbox:
         exclude: Collection[Connection],
         tag: str | None,
     ) -> None:
-        """An event for envelope-mode sessions, encoded once per subprotocol.
+        """An event for envelope-mode sessions, encoded once per subprotocol, stamped with
+        its seq and kept for replay (only events for everyone (of ``tag``) are replayed).
 
         Raises:
-            ValueError: the data cannot be encoded (it fails the turn).
+            ValueError: the data cannot be encoded, or the name is reserved (it fails the
+                turn).
         """
+        replay = self.replay
+        if replay is not None:
+            event = replay.stamp(event)
         sessions = self._sessions
         if to is None:
             targets = [
@@ -177,6 +191,9 @@ class Outbox:
             if frame is None:
                 frame = frames[codec.kind] = session.encode(event)
             self.frame(session, frame)
+        if replay is not None:
+            replayable = to is None and not exclude
+            replay.record(event, frames.values(), replayable=replayable, tag=tag, gated=self.gated)
 
     def close(self, session: SlotSession, code: int, reason: str) -> None:
         """Close one session, behind the frames queued before (G4)."""
@@ -200,12 +217,15 @@ class Outbox:
 
     def mark(self) -> Mark:
         """Where the output of the turn about to run begins."""
-        return len(self._entries), len(self.pending_calls)
+        events = self.replay.mark() if self.replay is not None else None
+        return len(self._entries), len(self.pending_calls), events
 
     def rollback(self, mark: Mark) -> None:
         """Drop what the turn that began at ``mark`` produced (it raised: G3, G4)."""
         del self._entries[mark[0] :]
         del self.pending_calls[mark[1] :]
+        if self.replay is not None and mark[2] is not None:
+            self.replay.rollback(mark[2])
 
     def insert_callback(self, mark: Mark, callback: Callable[[], None]) -> None:
         """Run ``callback`` ahead of the output of the turn that began at ``mark``, behind
@@ -214,6 +234,8 @@ class Outbox:
 
     def release(self) -> None:
         """The COMMIT succeeded: send everything held, in the order it was produced."""
+        if self.replay is not None:
+            self.replay.commit()  # before the frames: a resuming session's replay runs there
         self.pending_calls.clear()
         entries = self._entries
         if entries:
@@ -234,6 +256,8 @@ class Outbox:
     def hold(self, seq: int) -> None:
         """The COMMIT succeeded locally; its output waits until the store has position
         ``seq`` of the actor's log (:meth:`release_through`)."""
+        if self.replay is not None:
+            self.replay.commit()
         held = _Held(seq, self._entries, self.pending_calls)
         self._entries, self.pending_calls = [], []
         if self._held and self._held[-1].seq == seq:  # nothing new was written: join it
@@ -278,6 +302,8 @@ class Outbox:
         for session, call_id in calls:
             session.reply_error(call_id, "unavailable", "the actor could not commit; retry")
         self._entries.clear()
+        if self.replay is not None:
+            self.replay.fail()
 
     def _fan_out(self, frame: bytes, exclude: Collection[Connection], tag: str | None) -> int:
         """Write ``frame`` to every eligible session; returns how many got it."""

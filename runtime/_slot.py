@@ -53,6 +53,7 @@ from ._lifecycle import ActorState, check_transition
 from ._messaging import SlotMessaging
 from ._outbox import Outbox, SlotSession
 from ._placement import NotOwner, Placement
+from ._replay import EventLog
 from ._routing import check_key
 from ._stats import NodeStats
 
@@ -181,7 +182,7 @@ class ActorSlot(SlotMessaging):
         self.actor: Actor | None = None
         self.sessions: dict[Connection, SlotSession] = {}
         #: What turns produced, held until their COMMIT (G4), and the fan-out.
-        self.outbox = Outbox(self.sessions, registry.stats)
+        self.outbox = Outbox(self.sessions, registry.stats, EventLog(self))
         self._storage: ActorStorage | None = None
         self._alarms: Alarms | None = None
         #: What this turn (or group) did to alarms, for the scheduler at the commit (G5).

@@ -25,6 +25,7 @@ from roost.protocol import (
     accept_headers,
     check_upgrade,
     codec_for_subprotocol,
+    parse_resume,
     rejection_headers,
 )
 
@@ -36,6 +37,7 @@ from ._exposure import Exposure
 from ._http import to_request
 from ._http_rpc import RETRY_AFTER_UNAVAILABLE, unavailable
 from ._registry import ActorRegistry
+from ._replay import resume_session
 from ._routing import parse_target, route_actor
 from ._transport import Peer
 from ._websocket import WebSocketSession
@@ -92,6 +94,7 @@ async def upgrade(
         actor_type = front.app.get(route.actor_type) if route else None
         if route is None or actor_type is None:
             raise NotFound("no actor type serves this path")
+        resume = parse_resume(target.query.get("resume"))  # runtime/_replay.py
     except HandshakeError as exc:
         await front.refuse(
             peer, conn, exc.status, exc.reason, headers=rejection_headers(exc), request=request
@@ -126,14 +129,19 @@ async def upgrade(
         max_messages_per_second=config.max_messages_per_second,
     )
     peer.on_overflow = session.slow_consumer
+    resume_from = resume if codec is not None else None  # raw connections get no events
+    upto = 0  # the last seq before this connection's own turn: replayed up to it
     if config.access_log:
         session.access = session_started(request)
 
     async def on_connect(actor: Actor) -> None:
+        nonlocal upto
         # Counted inside the turn, where sessions are added: exact under concurrency.
         if len(slot.sessions) >= config.max_connections_per_actor:
             raise ConnectionRefused("too many connections to this actor", status=503)
         slot.sessions[connection] = session
+        if resume_from is not None:
+            upto = slot.outbox.replay.last if slot.outbox.replay is not None else 0
         try:
             await actor.on_connect(connection, actor_request)
         except BaseException:
@@ -147,6 +155,8 @@ async def upgrade(
         )
         peer.write(conn.send(response))
         session.opened()
+        if resume_from is not None and slot.outbox.replay is not None:
+            resume_session(slot.outbox.replay, session, connection.tags, resume_from, upto)
 
     try:
         await slot.turn(on_connect, before_release=accept, may_group=True)

@@ -28,6 +28,7 @@ from roost.protocol import (
     ValueTooLarge,
     codec_for_subprotocol,
     envelope_error_for,
+    resync_event,
 )
 
 JSON = EnvelopeCodec("json")
@@ -73,26 +74,33 @@ EXAMPLES: dict[str, tuple[Envelope, str | None, str]] = {
         " 67 6d657373616765 78 19 616e20656e76656c6f7065206d7573742062652061206d6170",
     ),
     "event": (
-        ServerEvent("joined", {"user": "ada", "online": 3}),
-        '{"type":"event","name":"joined","data":{"user":"ada","online":3}}',
-        "a3 64 74797065 65 6576656e74 64 6e616d65 66 6a6f696e6564 64 64617461"
-        " a2 64 75736572 63 616461 66 6f6e6c696e65 03",
+        ServerEvent("joined", {"user": "ada", "online": 3}, seq=42),
+        '{"type":"event","name":"joined","data":{"user":"ada","online":3},"seq":42}',
+        "a4 64 74797065 65 6576656e74 64 6e616d65 66 6a6f696e6564 64 64617461"
+        " a2 64 75736572 63 616461 66 6f6e6c696e65 03 63 736571 18 2a",
     ),
     "presence_diff event": (
         ServerEvent(
             "presence_diff",
             {"joins": {"ada": {"metas": [{"name": "Ada", "ref": "1"}]}}, "leaves": {}},
+            seq=43,
         ),
         '{"type":"event","name":"presence_diff","data":'
-        '{"joins":{"ada":{"metas":[{"name":"Ada","ref":"1"}]}},"leaves":{}}}',
-        "a3 64 74797065 65 6576656e74 64 6e616d65 6d 70726573656e63655f64696666 64 64617461"
+        '{"joins":{"ada":{"metas":[{"name":"Ada","ref":"1"}]}},"leaves":{}},"seq":43}',
+        "a4 64 74797065 65 6576656e74 64 6e616d65 6d 70726573656e63655f64696666 64 64617461"
         " a2 65 6a6f696e73 a1 63 616461 a1 65 6d65746173 81 a2 64 6e616d65 63 416461"
-        " 63 726566 61 31 66 6c6561766573 a0",
+        " 63 726566 61 31 66 6c6561766573 a0 63 736571 18 2b",
     ),
     "bytes, CBOR only": (
         Result(10, b"\x00\xff"),
         None,
         "a3 64 74797065 66 726573756c74 62 6964 0a 65 76616c7565 42 00ff",
+    ),
+    "resync event": (
+        resync_event(1767225600000000),
+        '{"type":"event","name":"resync","data":null,"seq":1767225600000000}',
+        "a4 64 74797065 65 6576656e74 64 6e616d65 66 726573796e63 64 64617461 f6"
+        " 63 736571 1b 0006474846204000",
     ),
 }
 
@@ -127,7 +135,9 @@ def test_unknown_fields_are_ignored() -> None:
     text = '{"v":2,"type":"call","id":1,"method":"m","args":{},"trace":{"x":[1]}}'
     assert JSON.decode(text) == Call(1, "m", {})
     data = cbor2.dumps({"type": "event", "name": "e", "data": 1, "seq": 5})
-    assert CBOR_CLIENT.decode(data) == ServerEvent("e", 1)
+    assert CBOR_CLIENT.decode(data) == ServerEvent("e", 1, seq=5)
+    data = cbor2.dumps({"type": "event", "name": "e", "data": 1, "seq": 5, "at": 2})
+    assert CBOR_CLIENT.decode(data) == ServerEvent("e", 1, seq=5)
 
 
 def test_whitespace_and_key_order_do_not_matter() -> None:
@@ -382,6 +392,11 @@ def test_bad_envelopes_get_a_bad_request_reply(
         {"type": "error", "id": 1, "code": "x"},
         {"type": "event", "name": 1, "data": 1},
         {"type": "event", "name": "e"},
+        {"type": "event", "name": "e", "data": 1, "seq": -1},
+        {"type": "event", "name": "e", "data": 1, "seq": 2**53},
+        {"type": "event", "name": "e", "data": 1, "seq": "7"},
+        {"type": "event", "name": "e", "data": 1, "seq": 7.0},
+        {"type": "event", "name": "e", "data": 1, "seq": True},
         {"type": "hello"},
         [],
     ],
@@ -396,6 +411,8 @@ def test_a_client_reads_replies_and_events() -> None:
         ErrorReply(None, "unavailable", "stopping"),
         ErrorReply(3, "a_future_code", ""),
         ServerEvent("tick", None),
+        ServerEvent("tick", None, seq=0),
+        ServerEvent("tick", [1], seq=2**53 - 1),
     ):
         assert JSON_CLIENT.decode(JSON.encode(record)) == record
         assert CBOR_CLIENT.decode(CBOR.encode(record)) == record
@@ -466,6 +483,9 @@ def test_error_codes_may_be_given_as_the_enum() -> None:
         ErrorReply("1", "x", "y"),  # type: ignore[arg-type]
         ErrorReply(1, None, "y"),  # type: ignore[arg-type]
         ServerEvent(b"e", 1),  # type: ignore[arg-type]
+        ServerEvent("e", 1, seq=-1),
+        ServerEvent("e", 1, seq=2**53),
+        ServerEvent("e", 1, seq=True),
         "not an envelope",
     ],
 )
