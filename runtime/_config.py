@@ -2,6 +2,10 @@
 
 Every limit is a keyword with a safe default; the memory each one bounds is written beside it,
 so an operator can work out what a node may use.
+
+Long because: every setting of a node is here once (its field, validator, help line and
+default text), and the one table the CLI, the environment and the docs are generated from
+reads them all; split, a setting would be declared in two places.
 """
 
 from __future__ import annotations
