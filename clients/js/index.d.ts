@@ -98,8 +98,13 @@ export interface RoostEvent<T = Value> {
 }
 
 export interface EventListeners {
-  /** An event of the actor (envelope mode). */
-  event: (name: string, data: Value) => void;
+  /** An event of the actor (envelope mode); `seq` is its place in the actor's stream. */
+  event: (name: string, data: Value, seq: number | null) => void;
+  /**
+   * After a reconnection: the events emitted meanwhile are gone (the server no longer has
+   * them); fetch the state again. Events after it are the new ones.
+   */
+  resync: (info: { seq: number }) => void;
   /** A frame (raw mode): text as a string, binary as a Uint8Array. */
   message: (data: string | Uint8Array) => void;
   open: () => void;
@@ -149,6 +154,8 @@ export class RoostClient {
   readonly state: State;
   /** Calls and sends queued while offline. */
   readonly buffered: number;
+  /** The seq of the last event received (null: none yet); a reconnection resumes after it. */
+  readonly lastSeq: number | null;
 
   /**
    * Calls an rpc method of the actor. Rejects with RpcError (the server's error, or
@@ -165,7 +172,7 @@ export class RoostClient {
   off<K extends keyof EventListeners>(type: K, handler: EventListeners[K]): void;
 
   /** Calls handler(data, name) for each event named `name` (any if null); returns an unsubscribe. */
-  events<T = Value>(name: string | null, handler: (data: T, name: string) => void): () => void;
+  events<T = Value>(name: string | null, handler: (data: T, name: string, seq: number | null) => void): () => void;
   /** The events named `name` (any if null or omitted) as an async iterator, ending at close. */
   events<T = Value>(name?: string | null, options?: { maxQueued?: number }): AsyncIterableIterator<RoostEvent<T>>;
 

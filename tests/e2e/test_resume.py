@@ -283,3 +283,35 @@ async def test_the_python_client_surfaces_resync_after_a_restart(tmp_path: Path)
             assert resync.name == "resync" and resync.data is None
             assert resync.seq > before.seq  # the new stream starts after the old one
             assert (after.data, after.seq) == ("after", resync.seq + 1)
+
+
+class DurableFeed(Feed):
+    durable = True
+
+
+async def test_a_durable_actor_s_buffer_survives_the_loss_of_its_machine(
+    tmp_path: Path, pg_store_url: str
+) -> None:
+    """The buffer is in the actor's file, shipped with each commit: a node with an empty data
+    dir rebuilds it from the store, and a client resumes there without a resync."""
+    app = App()
+    app.actor("feed", DurableFeed)
+    with trio.fail_after(60):
+        async with running(app, tmp_path / "a", store=pg_store_url) as a:
+            position = await last_seq(a, "/feed/d")
+            async with connect(a, "/feed/d", subprotocols=JSON) as ws:
+                peer = Peer(ws)
+                await peer.call("burst", count=3)
+                await peer.call("whisper", text="for that connection only")
+        async with running(app, tmp_path / "b", store=pg_store_url) as b:
+            path = f"/feed/d?resume={position}"
+            async with connect(b, path, subprotocols=JSON) as ws:
+                peer = Peer(ws)
+                replayed = [await peer.event() for _ in range(3)]
+                await peer.call("say", text="new")
+                new = await peer.event()
+            async with connect(b, "/feed/d?resume=1", subprotocols=JSON) as ws:
+                too_old = await Peer(ws).event()
+    assert [(e["data"], e["seq"]) for e in replayed] == [(i, position + 1 + i) for i in range(3)]
+    assert (new["data"], new["seq"]) == ("new", position + 5)  # the whisper's seq is not reused
+    assert too_old == {"type": "event", "name": "resync", "data": None, "seq": position + 5}

@@ -3549,6 +3549,7 @@ var RoostClient = class {
     this._closing = null;
     this._resolveClosing = null;
     this._lastSocket = null;
+    this._lastSeq = null;
     this.ready = new Promise((resolve, reject) => {
       this._ready = { resolve, reject };
     });
@@ -3578,6 +3579,10 @@ var RoostClient = class {
   /** "connecting" (the first time), "open", "reconnecting" or "closed". */
   get state() {
     return this._state;
+  }
+  /** The seq of the last event received (null: none yet); a reconnection resumes after it. */
+  get lastSeq() {
+    return this._lastSeq;
   }
   /** Calls and sends queued while offline. */
   get buffered() {
@@ -3676,9 +3681,10 @@ var RoostClient = class {
     this._offline.push({ frame, call: null });
   }
   /**
-   * Adds a handler; returns a function that removes it. Types: "event" (name, data),
+   * Adds a handler; returns a function that removes it. Types: "event" (name, data, seq),
    * "message" (data: string | Uint8Array, raw mode), "open" (), "close" ({code, reason,
-   * willReconnect}), "error" (error: connection failures and protocol errors).
+   * willReconnect}), "error" (error: connection failures and protocol errors), "resync"
+   * ({seq}: the events missed while reconnecting are gone; fetch the state again).
    */
   on(type, handler) {
     if (typeof handler !== "function") throw new TypeError("handler must be a function");
@@ -3707,8 +3713,8 @@ var RoostClient = class {
   events(name = null, handlerOrOptions = {}) {
     if (typeof handlerOrOptions === "function") {
       const handler = handlerOrOptions;
-      return this.on("event", (eventName, data) => {
-        if (name === null || eventName === name) handler(data, eventName);
+      return this.on("event", (eventName, data, seq) => {
+        if (name === null || eventName === name) handler(data, eventName, seq);
       });
     }
     return eventIterator(this, name, handlerOrOptions.maxQueued ?? this._maxQueuedEvents);
@@ -3737,7 +3743,11 @@ var RoostClient = class {
     let ws;
     try {
       const protocols = this._codec ? [this._codec.subprotocol] : [];
-      ws = this._headers === null ? new this._WebSocket(this.url, protocols) : new this._WebSocket(this.url, protocols, { headers: this._headers });
+      let url = this.url;
+      if (this._codec && this._state === "reconnecting") {
+        url += `${url.includes("?") ? "&" : "?"}resume=${this._lastSeq ?? 0}`;
+      }
+      ws = this._headers === null ? new this._WebSocket(url, protocols) : new this._WebSocket(url, protocols, { headers: this._headers });
     } catch (error) {
       this._emit("error", error);
       this._lost(1006, String(error?.message ?? error));
@@ -3807,9 +3817,20 @@ var RoostClient = class {
         else call.reject(new RpcError(String(envelope.code), String(envelope.message)));
         return;
       }
-      case "event":
-        this._emit("event", String(envelope.name), envelope.data ?? null);
+      case "event": {
+        const seq = Number.isSafeInteger(envelope.seq) && envelope.seq >= 0 ? envelope.seq : null;
+        if (seq !== null && envelope.name === "resync") {
+          this._lastSeq = seq;
+          this._emit("resync", { seq });
+          return;
+        }
+        if (seq !== null) {
+          if (this._lastSeq !== null && seq <= this._lastSeq) return;
+          this._lastSeq = seq;
+        }
+        this._emit("event", String(envelope.name), envelope.data ?? null, seq);
         return;
+      }
       default:
         return;
     }

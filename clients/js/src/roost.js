@@ -9,7 +9,8 @@
  * on several nodes of a cluster), it rotates through them: each round of attempts tries every
  * URL once, the one after the URL just lost first, and the backoff separates rounds; after a
  * close with 1001 or 1012 (a node going away or handing its actors over) the first round starts
- * at once.
+ * at once. Events carry `seq`: a reconnection asks for the ones it missed (`?resume=`), delivers
+ * each once, and reports a "resync" when the server no longer has them.
  *
  * Connection lifecycle (one state machine, `client.state`; failed attempts and backoff waits
  * stay in the state they started from):
@@ -149,6 +150,7 @@ export class RoostClient {
     this._closing = null; // resolves when the last socket has closed
     this._resolveClosing = null;
     this._lastSocket = null; // the socket close() is closing
+    this._lastSeq = null; // the seq of the last event received, sent back as ?resume=
 
     this.ready = new Promise((resolve, reject) => {
       this._ready = { resolve, reject };
@@ -183,6 +185,11 @@ export class RoostClient {
   /** "connecting" (the first time), "open", "reconnecting" or "closed". */
   get state() {
     return this._state;
+  }
+
+  /** The seq of the last event received (null: none yet); a reconnection resumes after it. */
+  get lastSeq() {
+    return this._lastSeq;
   }
 
   /** Calls and sends queued while offline. */
@@ -291,9 +298,10 @@ export class RoostClient {
   }
 
   /**
-   * Adds a handler; returns a function that removes it. Types: "event" (name, data),
+   * Adds a handler; returns a function that removes it. Types: "event" (name, data, seq),
    * "message" (data: string | Uint8Array, raw mode), "open" (), "close" ({code, reason,
-   * willReconnect}), "error" (error: connection failures and protocol errors).
+   * willReconnect}), "error" (error: connection failures and protocol errors), "resync"
+   * ({seq}: the events missed while reconnecting are gone; fetch the state again).
    */
   on(type, handler) {
     if (typeof handler !== "function") throw new TypeError("handler must be a function");
@@ -325,8 +333,8 @@ export class RoostClient {
   events(name = null, handlerOrOptions = {}) {
     if (typeof handlerOrOptions === "function") {
       const handler = handlerOrOptions;
-      return this.on("event", (eventName, data) => {
-        if (name === null || eventName === name) handler(data, eventName);
+      return this.on("event", (eventName, data, seq) => {
+        if (name === null || eventName === name) handler(data, eventName, seq);
       });
     }
     return eventIterator(this, name, handlerOrOptions.maxQueued ?? this._maxQueuedEvents);
@@ -360,8 +368,13 @@ export class RoostClient {
     let ws;
     try {
       const protocols = this._codec ? [this._codec.subprotocol] : [];
+      let url = this.url;
+      if (this._codec && this._state === "reconnecting") {
+        // Resume the event stream after the last event received (docs/protocol.md).
+        url += `${url.includes("?") ? "&" : "?"}resume=${this._lastSeq ?? 0}`;
+      }
       // The ws package's third argument; browsers' WebSocket takes no headers (refused above).
-      ws = this._headers === null ? new this._WebSocket(this.url, protocols) : new this._WebSocket(this.url, protocols, { headers: this._headers });
+      ws = this._headers === null ? new this._WebSocket(url, protocols) : new this._WebSocket(url, protocols, { headers: this._headers });
     } catch (error) {
       this._emit("error", error);
       this._lost(1006, String(error?.message ?? error));
@@ -434,9 +447,20 @@ export class RoostClient {
         else call.reject(new RpcError(String(envelope.code), String(envelope.message)));
         return;
       }
-      case "event":
-        this._emit("event", String(envelope.name), envelope.data ?? null);
+      case "event": {
+        const seq = Number.isSafeInteger(envelope.seq) && envelope.seq >= 0 ? envelope.seq : null;
+        if (seq !== null && envelope.name === "resync") {
+          this._lastSeq = seq;
+          this._emit("resync", { seq });
+          return;
+        }
+        if (seq !== null) {
+          if (this._lastSeq !== null && seq <= this._lastSeq) return; // replayed, and seen before
+          this._lastSeq = seq;
+        }
+        this._emit("event", String(envelope.name), envelope.data ?? null, seq);
         return;
+      }
       default:
         return; // unknown types are ignored, for forward compatibility
     }
