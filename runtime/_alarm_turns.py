@@ -4,12 +4,16 @@ with backoff and, when it keeps failing, quarantined and reported, never looped 
 Two kinds of failure: the handler raised (the alarm's own attempt count, kept in the actor's
 SQLite, decides the retry), or the turn failed before the handler ran (the actor could not
 activate: the node's scheduler backs off the index entry). The scheduler calls these through
-the registry's ``fire_due_alarm``; the test kit's ``Server.fire_alarm`` forces one.
+the registry's ``fire_due_alarm``, a batch of one actor's due alarms at a time
+(:func:`fire_alarms`: one activation for all of them, each alarm still its own turn and
+commit, so one failing alarm rolls back only itself); the test kit's ``Server.fire_alarm``
+forces one.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import attrs
 
@@ -22,11 +26,26 @@ from roost.actors.hosting import (
     record_alarm_failure,
 )
 
-from ._alarms import AlarmScheduler
+from ._alarms import AlarmScheduler, Backoff
 from ._placement import NotOwner
 from ._slot import ActorSlot
 
 log = logging.getLogger("roost.actor")
+
+
+async def fire_alarms(slot: ActorSlot, names: Sequence[str]) -> None:
+    """Run the actor's due alarms ``names``, one turn each, in order (G5).
+
+    The first turn activates an evicted actor; the others find it active. If it cannot
+    activate, the rest are not tried again now: each backs off as the first did.
+    """
+    for i, name in enumerate(names):
+        failed = await _fire(slot, name)
+        if failed is not None:
+            rest = names[i + 1 :]
+            if rest:
+                _could_not_fire(slot, slot.registry.scheduler, rest, failed, first=False)
+            return
 
 
 async def fire_alarm(slot: ActorSlot, name: str, *, force: bool = False) -> None:
@@ -34,6 +53,12 @@ async def fire_alarm(slot: ActorSlot, name: str, *, force: bool = False) -> None
 
     ``force`` fires it even before its due time (the test kit's ``fire_alarm``).
     """
+    await _fire(slot, name, force=force)
+
+
+async def _fire(slot: ActorSlot, name: str, *, force: bool = False) -> Exception | None:
+    """:func:`fire_alarm`; returns the exception when the turn failed before the alarm's
+    handler ran (the actor could not activate), after backing the alarm off."""
     stats = slot.registry.stats
     fired: list[Alarm] = []
 
@@ -62,13 +87,13 @@ async def fire_alarm(slot: ActorSlot, name: str, *, force: bool = False) -> None
         # Another node owns the actor now and fires its alarms (they moved with its state):
         # this node's index entry is stale.
         slot.registry.scheduler.forget([(slot.actor_type, slot.key, name)])
-        return
+        return None
     except Exception as exc:
         if not fired:
             if force:
                 raise
-            _could_not_fire(slot, slot.registry.scheduler, name, exc)
-            return
+            _could_not_fire(slot, slot.registry.scheduler, [name], exc, first=True)
+            return exc
         stats.alarm_failures_total += 1
         log.exception(
             "alarm %r of %s/%s failed (attempt %d)",
@@ -93,16 +118,30 @@ async def fire_alarm(slot: ActorSlot, name: str, *, force: bool = False) -> None
                 )
 
         await slot.turn(record_failure)
+    return None
 
 
-def _could_not_fire(slot: ActorSlot, scheduler: AlarmScheduler, name: str, exc: Exception) -> None:
-    """The alarm's turn failed before its handler ran (on_start or restore raised, the
+def _could_not_fire(
+    slot: ActorSlot,
+    scheduler: AlarmScheduler,
+    names: Sequence[str],
+    exc: Exception,
+    *,
+    first: bool,
+) -> None:
+    """The alarms' turn failed before their handler ran (on_start or restore raised, the
     file did not open): retry with backoff, then quarantine, like a failing alarm (G5).
 
     Never re-queued at the same instant: that was a busy loop and a log storm. The
-    traceback is logged at the first failure, a line at each retry, an error once.
+    traceback is logged at the first failure (``first``: inside the ``except`` of the
+    attempt), a line at each retry, an error once.
     """
-    backoff = scheduler.retry_later((slot.actor_type, slot.key, name))
+    for name in names:
+        backoff = scheduler.retry_later((slot.actor_type, slot.key, name))
+        _report(slot, name, backoff, exc, first=first)
+
+
+def _report(slot: ActorSlot, name: str, backoff: Backoff, exc: Exception, *, first: bool) -> None:
     stats = slot.registry.stats
     stats.alarm_failures_total += 1
     alarm = f"alarm {name!r} of {slot.actor_type}/{slot.key}"
@@ -117,7 +156,7 @@ def _could_not_fire(slot: ActorSlot, scheduler: AlarmScheduler, name: str, exc: 
             exc,
             extra=fields,
         )
-    elif backoff.failures == 1:
+    elif backoff.failures == 1 and first:
         log.exception(
             "%s could not fire: the actor failed to activate; retrying", alarm, extra=fields
         )

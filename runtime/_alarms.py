@@ -25,7 +25,7 @@ import itertools
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 import attrs
 import trio
@@ -37,6 +37,9 @@ from ._node_store import NodeStore
 log = logging.getLogger("roost.alarms")
 
 AlarmKey = tuple[str, str, str]  # (actor type, actor key, alarm name)
+ActorKey = tuple[str, str]  # (actor type, actor key)
+#: ``await fire(actor_type, key, names)``: one actor's due alarms, soonest first.
+FireBatch = Callable[[str, str, Sequence[str]], Awaitable[None]]
 
 
 class NodeClock:
@@ -86,6 +89,7 @@ class SchedulerStatistics:
         quarantined: alarms this node gave up firing since it started (the actor cannot
             activate); each comes back when it is set anew or the node restarts.
         firings_total: attempts to fire an alarm, successful or not.
+        batches_total: firings of one actor's due alarms together (one activation each).
         wakeups_total: times the scheduler's loop woke up (a spin shows here first).
         dropped_total: index entries dropped because nothing stood behind them.
     """
@@ -93,6 +97,7 @@ class SchedulerStatistics:
     pending: int
     quarantined: int
     firings_total: int
+    batches_total: int
     wakeups_total: int
     dropped_total: int
 
@@ -100,10 +105,17 @@ class SchedulerStatistics:
 class AlarmScheduler:
     """Heap + durable index of every pending alarm of this node; wakes actors when due.
 
+    Due alarms fire in *batches*, one task per actor: every alarm of that actor that is
+    due when the task starts, and those falling due while it runs, fire one after the
+    other on one activation (an evicted actor opens its file once, not once per alarm).
+    Index entries of fired alarms leave node.sqlite in one transaction per batch.
+
     Args:
         store: the node's own SQLite, which holds the index.
-        max_concurrent: alarms firing at once (a bound, so 100,000 alarms due together do not
+        max_concurrent: actors firing at once (a bound, so 100,000 alarms due together do not
             become 100,000 tasks).
+        max_batch: alarms taken off the heap per pass of the loop, at most (a bound on the
+            work between two checkpoints of the loop).
         retry_delay: the first retry of an alarm that could not fire waits this long (s);
             each next one twice as long.
         max_retries: retries before such an alarm is quarantined.
@@ -115,12 +127,14 @@ class AlarmScheduler:
         clock: NodeClock,
         *,
         max_concurrent: int = 64,
+        max_batch: int = 4096,
         retry_delay: float = DEFAULT_RETRY_DELAY,
         max_retries: int = DEFAULT_MAX_RETRIES,
     ) -> None:
         self._store = store
         self._clock = clock
         self._limiter = trio.CapacityLimiter(max_concurrent)
+        self._max_batch = max_batch
         self._retry_delay = retry_delay
         self._max_retries = max_retries
         self._due: dict[AlarmKey, float] = {}
@@ -132,7 +146,14 @@ class AlarmScheduler:
         self._seq = itertools.count()
         self._changed = trio.Event()
         self._firing: set[AlarmKey] = set()
+        # Actors with a batch firing, and the alarms of theirs that fell due meanwhile: the
+        # same task fires those next.
+        self._batches: dict[ActorKey, list[str]] = {}
+        # Index entries to delete at the end of the batches in flight (never before their
+        # actor's commit; a put of the same alarm cancels its delete).
+        self._forgotten: set[AlarmKey] = set()
         self._firings_total = 0
+        self._batches_total = 0
         self._wakeups_total = 0
         self._dropped_total = 0
         unreadable = []
@@ -160,6 +181,7 @@ class AlarmScheduler:
             pending=len(self._due),
             quarantined=len(self._quarantined),
             firings_total=self._firings_total,
+            batches_total=self._batches_total,
             wakeups_total=self._wakeups_total,
             dropped_total=self._dropped_total,
         )
@@ -175,6 +197,8 @@ class AlarmScheduler:
         """Record new or moved alarms durably, before the actor's own commit."""
         rows = [(actor_type, key, name, due) for name, due in changes]
         if rows:
+            if self._forgotten:  # a delete queued earlier must not remove the new entry
+                self._forgotten.difference_update(row[:3] for row in rows)
             self._store.put_alarms(rows)
 
     def after_commit(
@@ -193,14 +217,26 @@ class AlarmScheduler:
             self.forget(deleted)
 
     def forget(self, alarms: Iterable[AlarmKey]) -> None:
-        """Drop index entries (the alarm is gone, or never existed)."""
-        alarms = list(alarms)
+        """Drop index entries (the alarm is gone, or never existed).
+
+        While batches are firing the deletes wait for the end of one (a delete may come
+        late: the index may hold a hint too many, never one too few); else they go now.
+        """
+        forgotten = self._forgotten
         for alarm in alarms:
             self._due.pop(alarm, None)
             self._version.pop(alarm, None)
             self._failures.pop(alarm, None)
             self._quarantined.discard(alarm)
-        self._store.delete_alarms(alarms)
+            forgotten.add(alarm)
+        if not self._batches:
+            self._flush_forgotten()
+
+    def _flush_forgotten(self) -> None:
+        """Delete the queued index entries, in one transaction."""
+        if self._forgotten:
+            alarms, self._forgotten = self._forgotten, set()
+            self._store.delete_alarms(alarms)
 
     def retry_later(self, alarm: AlarmKey) -> Backoff:
         """The alarm could not fire (its actor did not activate): back off, or quarantine (G5).
@@ -234,71 +270,112 @@ class AlarmScheduler:
 
     # -- firing ---------------------------------------------------------------------------------
 
-    async def run(self, fire: Callable[[str, str, str], Awaitable[None]]) -> None:
+    async def run(self, fire: FireBatch) -> None:
         """Fire alarms when due, forever (never early: not before their due time).
 
-        ``await fire(actor_type, key, name)`` runs the alarm's turn. It must move or remove
-        the alarm (through :meth:`after_commit`, :meth:`forget` or :meth:`retry_later`); if
-        it does neither the entry is dropped, and if it raises the alarm is retried later.
-        It is given here rather than at construction: it needs the actor registry, which is
-        built after the scheduler (the registry's slots need the scheduler).
+        ``await fire(actor_type, key, names)`` runs the turns of one actor's due alarms. It
+        must move or remove each (through :meth:`after_commit`, :meth:`forget` or
+        :meth:`retry_later`); an alarm it does neither to is dropped, and if it raises, its
+        alarms that are still pending are retried later. It is given here rather than at
+        construction: it needs the actor registry, which is built after the scheduler (the
+        registry's slots need the scheduler).
         """
         async with trio.open_nursery() as nursery:
             while True:
                 self._wakeups_total += 1
-                alarm = self._next_due()
-                if alarm is None:
+                due = self._take_due()
+                if not due:
                     self._changed = trio.Event()
                     deadline = self._clock.to_trio(self._heap[0][0]) if self._heap else float("inf")
                     with trio.move_on_at(deadline):
                         await self._changed.wait()
                     continue
-                token = object()
-                await self._limiter.acquire_on_behalf_of(token)
-                self._firing.add(alarm)
-                nursery.start_soon(self._fire_one, fire, alarm, token)
+                for actor in due:
+                    token = object()
+                    await self._limiter.acquire_on_behalf_of(token)
+                    nursery.start_soon(self._fire_batch, fire, actor, token)
 
-    def _next_due(self) -> AlarmKey | None:
-        """Pop the earliest alarm if it is due (skipping stale heap entries)."""
+    def _take_due(self) -> list[ActorKey]:
+        """Pop the due alarms (skipping stale heap entries) into their actors' batches;
+        return the actors whose batch must start (the others' task is running)."""
         now = self._clock.now()
         heap = self._heap
-        while heap:
+        batches = self._batches
+        starting: list[ActorKey] = []
+        for _ in range(self._max_batch):
+            if not heap:
+                break
             due, _, alarm = heap[0]
             if self._due.get(alarm) != due or alarm in self._firing:
                 heapq.heappop(heap)  # moved, deleted, or already firing (re-pushed later)
                 continue
             if due > now:
-                return None
+                break
             heapq.heappop(heap)
-            return alarm
-        return None
+            self._firing.add(alarm)
+            actor = (alarm[0], alarm[1])
+            names = batches.get(actor)
+            if names is None:
+                batches[actor] = [alarm[2]]
+                starting.append(actor)
+            else:
+                names.append(alarm[2])
+        return starting
 
-    async def _fire_one(
-        self, fire: Callable[[str, str, str], Awaitable[None]], alarm: AlarmKey, token: object
-    ) -> None:
-        self._firings_total += 1
-        version = self._version.get(alarm)
+    async def _fire_batch(self, fire: FireBatch, actor: ActorKey, token: object) -> None:
+        """Fire the actor's due alarms, then those that fell due meanwhile, then let go."""
         try:
-            await fire(*alarm)
+            while names := self._batches[actor]:
+                self._batches[actor] = []
+                await self._fire_names(fire, actor, names)
+        finally:
+            for name in self._batches.pop(actor, ()):  # cancelled: back on the heap
+                self._settle((*actor, name))
+            self._limiter.release_on_behalf_of(token)
+            if not self._batches:
+                self._flush_forgotten()
+
+    async def _fire_names(self, fire: FireBatch, actor: ActorKey, names: list[str]) -> None:
+        alarms = [(*actor, name) for name in names]
+        versions = [self._version.get(alarm) for alarm in alarms]
+        self._firings_total += len(alarms)
+        self._batches_total += 1
+        try:
+            await fire(actor[0], actor[1], names)
         except Exception:
-            if self._version.get(alarm) == version and alarm in self._due:
+            log.exception("firing the alarms %r of %s/%s failed", names, *actor)
+            for alarm in self._untouched(alarms, versions):
                 backoff = self.retry_later(alarm)
-                log.exception(
-                    "firing alarm %r failed (attempt %d); %s",
+                log.warning(
+                    "alarm %r: attempt %d failed; %s",
                     alarm,
                     backoff.failures,
                     "quarantined" if backoff.quarantined else "retrying later",
                 )
         else:
-            if self._version.get(alarm) == version and alarm in self._due:
-                # Neither moved nor removed: nothing stands behind this entry (a stale hint).
-                log.info("dropping alarm %r: its actor holds no such alarm", alarm)
-                self._dropped_total += 1
-                self.forget([alarm])
+            # Neither moved nor removed: nothing stands behind these entries (stale hints).
+            stale = self._untouched(alarms, versions)
+            if stale:
+                log.info("dropping alarms %r: their actor holds no such alarm", stale)
+                self._dropped_total += len(stale)
+                self.forget(stale)
         finally:
-            self._firing.discard(alarm)
-            self._limiter.release_on_behalf_of(token)
-            due = self._due.get(alarm)
-            if due is not None:  # still pending (retry, or set anew): back on the heap
-                heapq.heappush(self._heap, (due, self._version[alarm], alarm))
-                self._changed.set()
+            for alarm in alarms:
+                self._settle(alarm)
+
+    def _untouched(self, alarms: list[AlarmKey], versions: list[int | None]) -> list[AlarmKey]:
+        """The alarms still pending at the version they had when their firing began."""
+        return [
+            alarm
+            for alarm, version in zip(alarms, versions, strict=True)
+            if self._version.get(alarm) == version and alarm in self._due
+        ]
+
+    def _settle(self, alarm: AlarmKey) -> None:
+        """The alarm's firing is over: if it is still pending (a retry, set anew), it goes
+        back on the heap."""
+        self._firing.discard(alarm)
+        due = self._due.get(alarm)
+        if due is not None:
+            heapq.heappush(self._heap, (due, self._version[alarm], alarm))
+            self._changed.set()

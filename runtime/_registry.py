@@ -18,6 +18,7 @@ import logging
 import os
 import zlib
 from collections import OrderedDict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from roost.actors.hosting import RESERVED_ALARM_PREFIX, bind_call
 from roost.storage import ActorStorage, HandlePool, actor_db_path
 
 from . import _activation
-from ._alarm_turns import fire_alarm
+from ._alarm_turns import fire_alarms
 from ._alarms import AlarmScheduler, NodeClock
 from ._app import ActorType, App
 from ._batcher import PassBatcher
@@ -334,21 +335,22 @@ class ActorRegistry:
         finally:
             _call_chain.reset(token)
 
-    async def fire_due_alarm(self, actor_type_name: str, key: str, name: str) -> None:
-        """Wake (activating if needed) the actor whose alarm ``name`` is due (G5); what the
-        scheduler runs for every due alarm."""
+    async def fire_due_alarm(self, actor_type_name: str, key: str, names: Sequence[str]) -> None:
+        """Wake (activating if needed) the actor whose alarms ``names`` are due (G5); what the
+        scheduler runs for every actor with due alarms."""
         scheduler = self.scheduler
         actor_type = self.app.get(actor_type_name)
         if actor_type is None:
-            log.warning("dropping alarm %r of unknown actor type %r", name, actor_type_name)
-            scheduler.forget([(actor_type_name, key, name)])
+            log.warning("dropping alarms %r of unknown actor type %r", names, actor_type_name)
+            scheduler.forget([(actor_type_name, key, name) for name in names])
             return
         if (actor_type_name, key) not in self.slots and not self.db_path(
             actor_type_name, key
         ).exists():
-            scheduler.forget([(actor_type_name, key, name)])  # the actor's file is gone
+            # The actor's file is gone.
+            scheduler.forget([(actor_type_name, key, name) for name in names])
             return
-        await fire_alarm(self.slot(actor_type, key), name)
+        await fire_alarms(self.slot(actor_type, key), names)
 
     async def fence_lost(self, actor_type: str, key: str) -> None:
         """Another node owns this actor now: close its connections and stop it here."""

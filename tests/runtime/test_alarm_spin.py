@@ -66,15 +66,15 @@ def make_app() -> App:
 def count_firings(scheduler: AlarmScheduler) -> list[tuple[str, str, str]]:
     """Record every alarm the scheduler fires; park a firing past SPIN (see above)."""
     calls: list[tuple[str, str, str]] = []
-    inner = scheduler._fire_one  # the task of one firing; it calls the registry's fire
+    inner = scheduler._fire_names  # one batch of an actor's alarms; it calls the registry's fire
 
-    async def fire_one(fire: Any, alarm: tuple[str, str, str], token: object) -> None:
-        calls.append(alarm)
+    async def fire_names(fire: Any, actor: tuple[str, str], names: list[str]) -> None:
+        calls.extend((*actor, name) for name in names)
         if len(calls) > SPIN:
             await trio.sleep_forever()
-        await inner(fire, alarm, token)
+        await inner(fire, actor, names)
 
-    scheduler._fire_one = fire_one  # type: ignore[method-assign]
+    scheduler._fire_names = fire_names  # type: ignore[method-assign]
     return calls
 
 
