@@ -24,7 +24,7 @@ from typing import Any
 
 import trio
 
-from roost._errors import CloseCode, RpcError
+from roost._errors import CloseCode, CommitFailed, RpcError
 from roost.actors import Actor
 from roost.actors.hosting import RESERVED_ALARM_PREFIX, bind_call
 from roost.storage import ActorStorage, HandlePool, actor_db_path
@@ -330,6 +330,8 @@ class ActorRegistry:
             raise RpcError("unavailable", f"{actor_type}/{key} did not answer in time") from None
         except RpcError:
             raise
+        except CommitFailed:  # nothing of the call was committed: retry it (as over WebSockets)
+            raise RpcError("unavailable", "the actor could not commit; retry") from None
         except Exception as exc:
             raise RpcError("internal", f"{type(exc).__name__}: {exc}") from exc
         finally:

@@ -26,6 +26,7 @@ of what the slot needs of its node and sync worker must sit beside it (they name
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -427,7 +428,7 @@ class ActorSlot(SlotMessaging):
             self._forget_deleted_alarms()
         changes = self.alarm_changes.changed
         if changes:
-            self._before_commit(changes)
+            self._node_write_before_commit(self._before_commit, changes)
         ident = (self.actor_type, self.key)
         # A cluster node also syncs an actor whose alarms changed: they move with its state.
         dirty = (
@@ -441,7 +442,7 @@ class ActorSlot(SlotMessaging):
         )
         sync = self.registry.sync if dirty else None
         if sync is not None:
-            sync.before_commit(ident)
+            self._node_write_before_commit(sync.before_commit, ident)
         if self._storage is not None:
             try:
                 if in_turn:
@@ -482,6 +483,20 @@ class ActorSlot(SlotMessaging):
             self.outbox.release()  # it wrote nothing and nothing waits: it may go now
         else:
             self.outbox.hold(seq if seq is not None else self.outbox.last_held)
+
+    def _node_write_before_commit(self, write: Callable[[Any], None], arg: Any) -> None:
+        """A write to node.sqlite that must precede the actor's COMMIT (an alarm's index entry,
+        a dirty mark): when it fails (a full disk), the group fails as a failed COMMIT does:
+        rolled back, its output dropped, the actor restarted (G4), never left half-open.
+
+        Raises:
+            CommitFailed: the node's own file refused the write.
+        """
+        try:
+            write(arg)
+        except sqlite3.Error as exc:
+            self._fail_group()
+            raise CommitFailed(f"node store write failed: {exc}") from exc
 
     @property
     def group_open(self) -> bool:

@@ -205,12 +205,6 @@ async def test_creating_actor_files_on_a_full_disk_fails_clearly_and_leaves_noth
         assert {name: rows for name, rows in held.items() if rows} == acked
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="roost bug: over HTTP a commit that failed is 500 'internal' ('the method failed'),"
-    " over a WebSocket it is 'unavailable' ('the actor could not commit; retry'); nothing was"
-    " committed, so HTTP should say 503 unavailable too",
-)
 async def test_a_failed_commit_over_http_is_unavailable_as_over_a_websocket(
     tmp_path: Path,
 ) -> None:
@@ -226,14 +220,6 @@ async def test_a_failed_commit_over_http_is_unavailable_as_over_a_websocket(
     assert (status, body["error"]["code"]) == (503, "unavailable"), body
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="roost bug: the node.sqlite write before an actor's commit (runtime/_slot.py"
-    " _commit_and_release: the alarm index, scheduler.before_commit, or the dirty mark,"
-    " sync.before_commit) raises sqlite3.OperationalError outside the CommitFailed handling:"
-    " the turn is never rolled back, and every later turn of that actor fails with 'a turn"
-    " is already in progress' until it is evicted, also once the disk has room again",
-)
 @pytest.mark.parametrize("first", ["alarm", "write after a sync"])
 async def test_a_node_store_write_on_a_full_disk_fails_and_the_actor_recovers(
     tmp_path: Path, first: str
