@@ -6,6 +6,8 @@ real sockets, with the shared store in SQLite and in PostgreSQL."""
 from __future__ import annotations
 
 import json
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -16,6 +18,7 @@ from roost import Actor, App, Connection, StorageError
 from roost.actors import Alarm
 from roost.storage import (
     ActorStorage,
+    EncodedState,
     HandlePool,
     StoredState,
     actor_db_path,
@@ -237,3 +240,50 @@ async def test_delete_all_outside_a_turn_is_refused(tmp_path: Path) -> None:
     storage.commit_turn()
     assert storage.kv.get("kept") == 1
     storage.close()
+
+
+DAY = 86_400.0
+
+
+async def seed(data_dir: Path, *keys: str, age: float, lease: str | None = None) -> None:
+    """Stored states of ``keys``, ``age`` seconds old by the SQLite store's clock."""
+    async with open_shared_store(None, data_dir=data_dir) as store:
+        states = [EncodedState.encode({"count": 1}) for _ in keys]
+        await store.write_snapshots(1, [("notes", key) for key in keys], states)
+        if lease is not None:
+            assert await store.acquire_lease("notes", lease, "node-elsewhere", 3 * DAY)
+    with sqlite3.connect(data_dir / "shared.sqlite") as conn:
+        conn.executemany(
+            "UPDATE roost_actor_state SET updated_at = ? WHERE actor_key = ?",
+            [(time.time() - age, key) for key in keys],
+        )
+
+
+async def stored_keys(data_dir: Path) -> list[str]:
+    async with open_shared_store(None, data_dir=data_dir) as store:
+        return [s.key for s in await store.list_states("notes", limit=100)]
+
+
+async def test_retention_sweeps_idle_rows_at_start(
+    tmp_path: Path, threaded_autojump_clock: trio.abc.Clock
+) -> None:
+    with trio.fail_after(60):
+        await seed(tmp_path, "old", "leased", age=3 * DAY, lease="leased")
+        await seed(tmp_path, "fresh", age=DAY / 2)
+        async with running(make_app(), tmp_path, store_retention=2, sync_interval=900):
+            await trio.sleep(1)
+            assert await stored_keys(tmp_path) == ["fresh", "leased"]
+
+
+@pytest.mark.slow  # an hour of mock time on the threaded clock: about two minutes
+async def test_retention_sweeps_at_most_once_an_hour(
+    tmp_path: Path, threaded_autojump_clock: trio.abc.Clock
+) -> None:
+    with trio.fail_after(3 * 3600):
+        async with running(make_app(), tmp_path, store_retention=2, sync_interval=900):
+            await trio.sleep(1)
+            await seed(tmp_path, "aged-later", age=5 * DAY)
+            await trio.sleep(1800)
+            assert await stored_keys(tmp_path) == ["aged-later"]
+            await trio.sleep(1800)
+            assert await stored_keys(tmp_path) == []
