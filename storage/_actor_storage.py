@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from contextlib import suppress
+from contextlib import closing, suppress
 from pathlib import Path
 
 from sqlite_utils import Database
@@ -46,12 +46,14 @@ from ._connection import (
     BEGIN_TURN,
     GuardedConnection,
     check_synchronous,
+    keep_wal_on_close,
     open_connection,
     set_synchronous,
 )
 from ._file_fence import SIDE_FILES, stamp_fence
 from ._kv import KV
 from ._pool import HandlePool
+from ._template import create_from_template, empty_wal_image
 
 __all__ = ["ActorStorage"]
 
@@ -74,6 +76,10 @@ _NOT_RUNTIME = "WHERE substr(name, 1, 6) != 'roost.'"
 _SEQUENCE_EXISTS = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_sequence'"
 #: The files SQLite keeps beside a database.
 _SIDE_FILES = SIDE_FILES
+#: A handle the pool closes keeps its WAL (no checkpoint: storage/_connection.py) while the
+#: WAL is at most this big; a bigger one is checkpointed into the file and removed, so an
+#: idle file's WAL stays bounded on disk (the -shm file that goes with it is 32 KiB).
+KEEP_WAL_MAX_BYTES = 256 * 1024
 
 
 class ActorStorage:
@@ -142,6 +148,8 @@ class ActorStorage:
         self._in_turn = False
         self._turn_txn = False  # this turn's transaction was begun (the file was open)
         self._meta_unwritten = False  # a new file's owner record awaits a committed turn
+        self._sync_pending = False  # a new file runs with synchronous=OFF until its 1st commit
+        self._wal_kept = False  # the pool closed the handle leaving the WAL (close() removes it)
         self._group = False  # a transaction spans several turns (group commit)
         self._savepoint = False  # this turn runs in a savepoint of that transaction
         self._created = False  # this object created the file (it did not exist at first open)
@@ -417,6 +425,8 @@ class ActorStorage:
             self._end_transaction(commit=False)
             raise CommitFailed(f"commit failed: {exc}") from exc
         self._meta_unwritten = False
+        if self._sync_pending:
+            self._apply_synchronous()
         self._account()
         if self._deleting:
             # What was committed before is gone: the file holds what turns wrote since the
@@ -453,6 +463,7 @@ class ActorStorage:
                 if removable and self._conn is not None:
                     # The checkpoint that closing runs need not reach the disk: the file goes.
                     set_synchronous(self._conn, "OFF")
+                    self._sync_pending = False
             except (StorageError, sqlite3.Error):
                 removable = False
         self.close()
@@ -496,7 +507,10 @@ class ActorStorage:
     def close(self) -> None:
         """Close the handle, rolling back a turn in progress; the next access reopens.
 
-        Ends the turn, if any: a later :meth:`rollback_turn` does nothing.
+        Ends the turn, if any: a later :meth:`rollback_turn` does nothing. A WAL the pool
+        left beside the file (see :meth:`_drop_handle`) is checkpointed into it and removed
+        with its -shm, so after the actor's close (an eviction, a shutdown) its file stands
+        alone, as it always did.
         """
         self._in_turn = False
         self._turn_txn = False
@@ -505,6 +519,10 @@ class ActorStorage:
         if self._conn is not None:
             self._pool._unregister(self)
             self._drop_handle()
+        elif self._wal_kept and self._path.exists():
+            self._wal_kept = False
+            with suppress(sqlite3.Error), closing(sqlite3.connect(self._path)) as conn:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # closing removes the files
 
     # -- pool protocol -------------------------------------------------------------------------
 
@@ -513,7 +531,7 @@ class ActorStorage:
         return self._in_turn or (conn is not None and conn.in_transaction)
 
     def _pool_evict(self) -> None:
-        self._drop_handle()
+        self._drop_handle(keep_wal=True)
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -522,7 +540,7 @@ class ActorStorage:
         try:
             fresh = not path.exists()
             if fresh:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                self._create(path)
                 self._created = True
             conn = open_connection(
                 path,
@@ -539,10 +557,16 @@ class ActorStorage:
         try:
             if self._fence is not None:
                 stamp_fence(conn, self._fence)
+            if fresh:
+                # No sync before the first commit (the WAL is new: its header need not be
+                # synced ahead of its frames); wal_autocheckpoint=0 keeps a big first commit
+                # from checkpointing unsynced (see _apply_synchronous).
+                self._sync_pending = True
+                conn.execute("PRAGMA wal_autocheckpoint=0")
             if not meta_in_turn:
                 self._check_meta(conn, fresh=fresh)
-            if fresh:
-                set_synchronous(conn, self._synchronous)
+                if fresh:
+                    self._apply_synchronous(conn)
             db = Database(conn)
         except BaseException as exc:
             conn.roost_close()
@@ -550,6 +574,7 @@ class ActorStorage:
                 raise StorageError(f"cannot open storage of {self._actor_type}: {exc}") from exc
             raise
         self._conn, self._db, self._kv = conn, db, KV(conn)
+        self._wal_kept = False  # this handle's close decides what happens to the WAL
         self._clean = conn.total_changes  # the owner record is not the actor's data
         self._pool._register(self)
         if self._in_turn:
@@ -564,6 +589,26 @@ class ActorStorage:
                 self._pool._unregister(self)
                 self._drop_handle()
                 raise
+
+    @staticmethod
+    def _create(path: Path) -> None:
+        """Create a new file as a copy of the empty WAL-mode image (storage/_template.py);
+        if the image cannot be built, SQLite creates the file when it opens it."""
+        try:
+            image = empty_wal_image()
+        except (OSError, sqlite3.Error, StorageError):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return
+        create_from_template(path, image)
+
+    def _apply_synchronous(self, conn: GuardedConnection | None = None) -> None:
+        """After a new file's first commit: its ``synchronous`` and automatic checkpoints."""
+        conn = conn if conn is not None else self._conn
+        if conn is None:
+            return
+        set_synchronous(conn, self._synchronous)
+        conn.execute("PRAGMA wal_autocheckpoint=1000")  # SQLite's default
+        self._sync_pending = False
 
     def _check_meta(self, conn: GuardedConnection, *, fresh: bool) -> None:
         """Record who owns a new file; check it on an existing one."""
@@ -665,10 +710,34 @@ class ActorStorage:
         conn.isolation_level = None  # not in a transaction now, so this commits nothing
         self._pool._touch(self)
 
-    def _drop_handle(self) -> None:
+    def _drop_handle(self, *, keep_wal: bool = False) -> None:
+        """Close the handle. With ``keep_wal`` (the pool closing an idle handle) a small WAL
+        stays beside the file with its -shm, so the next open creates neither and syncs no
+        new WAL header; the actor's own close checkpoints and removes them as before."""
         self._account()
         conn = self._conn
         self._conn = self._db = self._kv = None
         self._turn_txn = False
-        if conn is not None:
+        if conn is None:
+            return
+        try:
+            if self._sync_pending:
+                if conn.in_transaction:  # SQLite refuses to change synchronous inside one
+                    conn.roost_own = True
+                    try:
+                        conn.rollback()  # what closing would do anyway
+                    finally:
+                        conn.roost_own = False
+                self._apply_synchronous(conn)  # the checkpoint at close must sync
+            if keep_wal and not conn.in_transaction and self._wal_bytes() <= KEEP_WAL_MAX_BYTES:
+                self._wal_kept = keep_wal_on_close(conn)
+        except (OSError, sqlite3.Error):
+            pass  # closing checkpoints as usual
+        finally:
             conn.roost_close()
+
+    def _wal_bytes(self) -> int:
+        try:
+            return os.stat(f"{self._path}-wal").st_size
+        except FileNotFoundError:
+            return 0

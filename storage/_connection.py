@@ -25,7 +25,11 @@ prepared:
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import sqlite3
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +39,7 @@ __all__ = [
     "SYNCHRONOUS_MODES",
     "GuardedConnection",
     "check_synchronous",
+    "keep_wal_on_close",
     "open_connection",
     "set_synchronous",
 ]
@@ -169,3 +174,68 @@ def open_connection(
         conn.roost_close()
         raise
     return conn
+
+
+#: ``SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE`` (sqlite3.h; Python 3.12 names it in its module).
+_NO_CKPT_ON_CLOSE = 1006
+
+
+def keep_wal_on_close(conn: sqlite3.Connection) -> bool:
+    """Make closing ``conn`` skip the checkpoint, leaving its -wal and -shm files in place;
+    return whether SQLite agreed (False: closing checkpoints and removes them as usual).
+
+    Closing the last connection of a WAL file normally checkpoints it (an fsync of the WAL
+    and of the file under ``synchronous=NORMAL``) and deletes -wal and -shm, and the next
+    open creates both again and syncs the new WAL's header at its first commit: on ext4 that
+    is most of the cost of touching an actor whose handle was closed. A WAL kept in place is
+    as durable as any commit under NORMAL (its frames are checksummed; SQLite replays them
+    on the next open, and its next checkpoint syncs them), and reopening finds both files.
+
+    Python 3.12 exposes the option as ``Connection.setconfig``; on 3.11 (CPython) it is set
+    through ``sqlite3_db_config`` of the library the ``_sqlite3`` module uses. Elsewhere it
+    is not set.
+    """
+    setconfig = getattr(conn, "setconfig", None)
+    if setconfig is not None:
+        try:
+            setconfig(_NO_CKPT_ON_CLOSE, True)
+            return bool(conn.getconfig(_NO_CKPT_ON_CLOSE))  # type: ignore[attr-defined]
+        except sqlite3.Error:
+            return False
+    db_config = _db_config()
+    if db_config is None:
+        return False
+    handle = ctypes.c_void_p.from_address(id(conn) + object.__basicsize__).value
+    state = ctypes.c_int(0)
+    if db_config(handle, _NO_CKPT_ON_CLOSE, 1, ctypes.byref(state)) != sqlite3.SQLITE_OK:
+        return False
+    return state.value == 1
+
+
+@functools.cache
+def _db_config() -> Callable[..., int] | None:
+    """``sqlite3_db_config`` of the SQLite that ``sqlite3`` uses, on CPython 3.11 only.
+
+    CPython 3.11's connection object starts with its ``sqlite3 *`` right after the object
+    header; later versions have ``setconfig`` and never come here. The function is looked up
+    in the ``_sqlite3`` module's own shared object, which finds the very library that module
+    is linked with (statically or not), and used only when that library's version is the one
+    the module reports.
+    """
+    if sys.implementation.name != "cpython" or sys.version_info[:2] != (3, 11):
+        return None
+    try:
+        import _sqlite3
+
+        library = ctypes.CDLL(_sqlite3.__file__)
+        version = library.sqlite3_libversion_number
+        db_config = library.sqlite3_db_config
+    except (ImportError, AttributeError, OSError, TypeError):
+        return None
+    major, minor, patch = sqlite3.sqlite_version_info
+    if version() != major * 1_000_000 + minor * 1_000 + patch or (major, minor) < (3, 16):
+        return None
+    db_config.restype = ctypes.c_int
+    db_config.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_void_p]
+    function: Callable[..., int] = db_config
+    return function
