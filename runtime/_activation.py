@@ -42,6 +42,7 @@ async def activate(slot: ActorSlot) -> Actor:
     slot.set_state(ActorState.ACTIVATING)
     try:
         lease = await slot.registry.placement.activation(slot.actor_type, slot.key)
+        slot.activated_fence = lease.fence
         actor = slot.cls(slot)
         restored = await _stored_state(slot, lease)
         if restored is None:
@@ -90,6 +91,8 @@ async def _stored_state(slot: ActorSlot, lease: Activation) -> StoredState | Non
         stored = lease.stored
         if stored is None or slot.open_storage is not None:
             return None
+        if not path.exists() and await _file_from_image(slot, path):
+            return None  # the whole file came back from the store (replicate_file)
         if path.exists():
             if read_file_fence(path) >= stored.fence:
                 return None  # this file is as new as the store: it is the truth

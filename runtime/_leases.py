@@ -90,6 +90,7 @@ class LeaseKeeper:
         self._held: dict[ActorId, _Held] = {}
         self._releasing: dict[ActorId, trio.Event] = {}
         self._wake = trio.Event()
+        self._fencing: trio.Nursery | None = None  # runs the stops of lost leases
 
     # -- what turns and routing ask ----------------------------------------------------------
 
@@ -144,7 +145,16 @@ class LeaseKeeper:
     # -- the loop ----------------------------------------------------------------------------
 
     async def run(self, node: LeaseNode) -> None:
-        """Renew, release and self-fence forever (the cluster runs it in its nursery)."""
+        """Renew, release and self-fence forever (the cluster runs it in its nursery).
+
+        Stopping the actors of lost leases runs in tasks of its own: it waits for their
+        running turns, and one slow turn must never hold up the renewal of every other lease.
+        """
+        async with trio.open_nursery() as nursery:
+            self._fencing = nursery
+            await self._run(node)
+
+    async def _run(self, node: LeaseNode) -> None:
         next_renew = trio.current_time() + self.renew_interval
         while True:
             deadline = min(
@@ -224,4 +234,7 @@ class LeaseKeeper:
         for ident in idents:
             self._held.pop(ident, None)
         self._stats.self_fences_total += len(idents)
-        await node.lease_lost(idents)
+        if self._fencing is not None:
+            self._fencing.start_soon(node.lease_lost, idents)
+        else:
+            await node.lease_lost(idents)

@@ -179,7 +179,14 @@ class ActorRegistry:
     # -- the cluster's questions (runtime/_placement) -----------------------------------------
 
     def serves(self, slot: ActorSlot) -> bool:
-        return self.placement.serves(slot.actor_type, slot.key)
+        """Whether the slot's instance may run a turn or release output now: this node holds
+        the actor's lease, and under the fence the instance was activated with (a lease lost
+        and claimed again means another node may have owned the actor meanwhile: the
+        instance in memory is stale)."""
+        if not self.placement.serves(slot.actor_type, slot.key):
+            return False
+        fence = slot.activated_fence
+        return fence is None or fence == self.placement.fence(slot.actor_type, slot.key)
 
     def lease_fence(self, actor_type: str, key: str) -> int | None:
         return self.placement.fence(actor_type, key) if self.clustered else None

@@ -196,6 +196,8 @@ class ActorSlot(SlotMessaging):
         self.commit_scheduled = False  # waiting in the committer's list
         #: A durable actor's place in its log (runtime/_durable), while it is active here.
         self.durable: DurableState | None = None
+        #: The lease fence the instance was activated under (a cluster node), else None.
+        self.activated_fence: int | None = None
         self.waiting = 0  # events holding or waiting for the lock
         self.last_active = trio.current_time()
 
@@ -290,9 +292,15 @@ class ActorSlot(SlotMessaging):
         try:
             actor = self.actor
             if actor is not None and self.registry.clustered and not self.registry.serves(self):
-                # A cluster node whose lease expired (a pause, a lost store): not one more
-                # turn here (G1); the lease keeper closes the connections with 1012.
-                raise NotOwner(self.actor_type, self.key)
+                if self.registry.placement.serves(self.actor_type, self.key):
+                    # The lease was lost and claimed again: another node may have owned the
+                    # actor meanwhile, so this instance is stale; start a fresh one (G7).
+                    self.registry.restart(self)
+                    actor = None
+                else:
+                    # A cluster node whose lease expired (a pause, a lost store): not one more
+                    # turn here (G1); the lease keeper closes the connections with 1012.
+                    raise NotOwner(self.actor_type, self.key)
             if actor is None:
                 actor = await self.registry.activate(self)
             try:
@@ -423,6 +431,13 @@ class ActorSlot(SlotMessaging):
         Raises:
             CommitFailed: the writes were rolled back, nothing was sent, the actor restarts.
         """
+        if self.registry.clustered and not self.registry.serves(self):
+            # The lease went while the group ran (a turn that awaited past it): nothing of it
+            # may commit or leave (G1); the lease keeper stops the actor here.
+            if self._storage is not None:
+                self._storage.rollback_turn()
+            self._fail_group()
+            raise CommitFailed(f"{self.actor_type}/{self.key} lost its lease during the turn")
         deleting = self._storage is not None and self._storage.deleting
         if deleting:
             self._forget_deleted_alarms()

@@ -554,8 +554,10 @@ class SyncWorker:
             self._pending.pop(ident, None)
             self._synced(ident, None)
             return
-        if state is None and alarms:
-            state = {}  # alarms alone are worth a row: the next owner must fire them
+        if state is None and (alarms or image):
+            # Alarms alone are worth a row (the next owner must fire them), and so is a file
+            # image (replicate_file): the image rides with a state write.
+            state = {}
         if state is None:  # nothing to sync for this actor
             self._pending.pop(ident, None)
             self._synced(ident, generation)

@@ -250,11 +250,16 @@ class HistorySql:
             (actor_type, key, image_seq) + (() if at is None else (at,)),
         ).fetchall()
         entries: list[tuple[int, bytes]] = []
+        last_fence = int(fence)
         for seq, entry_fence, entry in rows:
-            if entries and seq != entries[-1][0] + 1:
+            expected = entries[-1][0] + 1 if entries else int(image_seq) + 1
+            if seq != expected:
                 break  # a gap: what follows was never acknowledged as one history
+            if int(entry_fence) < last_fence:
+                break  # an older owner's entry after a newer one's: never acknowledged
             entries.append((int(seq), bytes(entry)))
-            fence = max(int(fence), int(entry_fence))
+            last_fence = int(entry_fence)
+        fence = last_fence
         return FileHistory(
             None if blob is None else bytes(blob), int(image_seq), entries, int(fence)
         )
@@ -272,11 +277,13 @@ WITH w AS MATERIALIZED (
     SELECT * FROM unnest(%s::text[], %s::text[], %s::int8[], %s::int8[], %s::bytea[])
         AS w(t, k, seq, f, e)
 ), ok AS MATERIALIZED (
-    SELECT w.* FROM w WHERE EXISTS (
-        SELECT 1 FROM roost_actor_lease l
-        WHERE l.actor_type = w.t AND l.actor_key = w.k AND l.node_id = %s AND l.fence = w.f
-          AND l.expires_at > now()
-    )
+    -- FOR SHARE: a claim by another node (an UPDATE of the lease row) waits for this
+    -- append to commit, or this append, having waited, sees the new owner and is refused;
+    -- clock_timestamp(): the expiry is judged now, not when the transaction began.
+    SELECT w.* FROM w JOIN roost_actor_lease l
+        ON l.actor_type = w.t AND l.actor_key = w.k AND l.node_id = %s AND l.fence = w.f
+           AND l.expires_at > clock_timestamp()
+    FOR SHARE OF l
 ), ins AS (
     INSERT INTO roost_actor_log (actor_type, actor_key, seq, fence, at, entry)
     SELECT t, k, seq, f, now(), e FROM ok

@@ -32,7 +32,9 @@ async def start(args: list[str], env: dict[str, str]) -> tuple[trio.Process, int
         [sys.executable, "-m", "roost", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env={**os.environ, **env},
+        # Nobody reads stderr while the test runs: an access line per request would fill
+        # the pipe (64 KiB) and block the server's logging. Tests that read it turn it on.
+        env={**os.environ, "ROOST_ACCESS_LOG": "false", **env},
     )
     STARTED.append(process)
     assert process.stdout is not None

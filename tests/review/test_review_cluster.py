@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
 import trio
 
 import roost.client
@@ -86,11 +85,6 @@ async def take_lease_away(store_url: str, tmp_path: Path, actor_type: str, key: 
         assert claim is not None and claim.lease.fence == lease.fence + 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: the lease is checked only when a turn starts; a turn that spans the "
-    "lease's loss commits and answers its caller after a newer owner exists (G1)",
-)
 async def test_a_turn_that_outlives_its_lease_does_not_answer(
     tmp_path: Path, pg_store_url: str
 ) -> None:
@@ -131,11 +125,6 @@ async def test_a_turn_that_outlives_its_lease_does_not_answer(
             assert status == 503, (status, body)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: the lease keeper awaits every self-fence (the actor's lock) inside its "
-    "renewal loop, so one slow turn stops the renewal of every other lease of the node",
-)
 async def test_one_slow_turn_does_not_cost_the_node_its_other_leases(
     tmp_path: Path, pg_store_url: str
 ) -> None:
@@ -171,11 +160,6 @@ async def test_one_slow_turn_does_not_cost_the_node_its_other_leases(
                 assert owner is not None and owner.node_id == node_a
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: a cluster node that claims a replicate_file actor with no local file "
-    "restores only restore(snapshot), never the file image",
-)
 async def test_replicate_file_rebuilds_the_file_on_a_cluster_node_with_an_empty_data_dir(
     tmp_path: Path, pg_store_url: str
 ) -> None:
@@ -200,11 +184,6 @@ async def test_replicate_file_rebuilds_the_file_on_a_cluster_node_with_an_empty_
                 assert await notes.call("all") == ["one", "two", "three"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="review: replicate_file ships its image only with a snapshot, so an actor whose "
-    "snapshot() is the default None never replicates its file",
-)
 async def test_replicate_file_without_a_snapshot_still_replicates_the_file(
     tmp_path: Path, pg_store_url: str
 ) -> None:
