@@ -86,4 +86,3 @@ class Timer(Actor):
 app = App()
 app.actor("counter", Counter)
 app.actor("timer", Timer)
-

@@ -24,6 +24,7 @@ async def connect_actor(server: Server, actor_type: str, key: str) -> AsyncItera
     async with roost.client.connect(url) as actor:
         yield actor
 
+
 DURABLE_APP = str(Path(__file__).with_name("durable_app.py"))
 
 
