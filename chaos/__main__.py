@@ -52,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--commit", default=None, help="run the nodes from this git revision, not the tree"
     )
+    parser.add_argument(
+        "--slow", type=float, default=0.04, help="share of increments whose turn awaits 1-4 s"
+    )
     parser.add_argument("--workdir", type=Path, default=None, help="keep the run's files here")
     parser.add_argument("--keep", action="store_true", help="keep the schema and the files")
     return parser
@@ -67,14 +70,14 @@ def main(argv: list[str]) -> int:
                   f"{planned.duration:.2f} s")  # fmt: skip
         return 0
     args = _parser().parse_args(argv)
-    if args.nodes < 1 or args.seconds <= 0:
-        print("chaos: --nodes must be >= 1 and --seconds > 0", file=sys.stderr)
+    if args.nodes < 1 or args.seconds <= 0 or not 0 <= args.slow <= 1:
+        print("chaos: --nodes must be >= 1, --seconds > 0, --slow in [0, 1]", file=sys.stderr)
         return 2
     seed = args.seed if args.seed is not None else random.randrange(1, 1 << 31)
     options = Options(
         seed=seed, seconds=args.seconds, nodes=args.nodes, lease_ttl=args.lease_ttl,
         sync_interval=args.sync_interval, margin=args.margin, durable=args.durable,
-        pg_url=args.pg, workdir=args.workdir, keep=args.keep, commit=args.commit,
+        pg_url=args.pg, workdir=args.workdir, keep=args.keep, commit=args.commit, slow=args.slow,
     )  # fmt: skip
     try:
         outcome = trio.run(run, options)

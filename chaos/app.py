@@ -4,9 +4,12 @@ Every write names itself with an operation id chosen by the client (``op``), and
 appends that id to a log in its SQLite file: the log's order is the actor's order of
 writes, a write's reply is its position in the log (1-based), and the final log says which
 acknowledged writes survived. Every reply carries the serving process id (``pid``), so the
-harness knows which node served it.
+harness knows which node served it, and the turn's start and end (``turn``: unix times), so
+the checker can tell whether the turn ran while another node held the actor's lease (G1).
 
-- ``counter/<key>``: ``add(op)`` -> ``{"n": position, "pid"}``; ``read()`` -> ``{"n": length}``.
+- ``counter/<key>``: ``add(op, pause=0)`` -> ``{"n": position, "pid"}`` (``pause``: seconds the
+  turn awaits before it writes, a slow turn that may outlive its lease); ``read()`` ->
+  ``{"n": length}``.
 - ``chat/<key>``: ``post(op, text)`` appends a message and broadcasts ``{"n", "op"}`` as the
   event ``message`` to the room's clients; ``read()`` as above.
 - ``ledger/<key>``: ``ACCOUNTS`` accounts of ``BALANCE`` each; ``transfer(op, src, dst,
@@ -23,7 +26,10 @@ runtime ran one call twice, which the checker reports.
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
+
+import trio
 
 from roost import Actor, App, RpcError, rpc
 
@@ -61,9 +67,13 @@ class LogActor(Actor):
     def _balances(self) -> dict[str, int] | None:
         return None
 
+    def _served(self, began: float) -> dict[str, Any]:
+        """What every reply carries: the serving process and the turn's [start, end]."""
+        return {"pid": os.getpid(), "turn": [began, time.time()]}
+
     @rpc
-    async def read(self, conn: Any) -> dict[str, int]:
-        return {"n": self._length(), "pid": os.getpid()}
+    async def read(self, conn: Any) -> dict[str, Any]:
+        return {"n": self._length(), **self._served(time.time())}
 
     @rpc
     async def dump(self, conn: Any) -> dict[str, Any]:
@@ -84,18 +94,22 @@ class Counter(LogActor):
     """A counter whose value is the length of its log."""
 
     @rpc
-    async def add(self, conn: Any, op: str) -> dict[str, int]:
-        return {"n": self._append(op), "pid": os.getpid()}
+    async def add(self, conn: Any, op: str, pause: float = 0.0) -> dict[str, Any]:
+        began = time.time()
+        if pause > 0:
+            await trio.sleep(min(pause, 10.0))
+        return {"n": self._append(op), **self._served(began)}
 
 
 class Chat(LogActor):
     """A chat room: each post is logged and broadcast to the room."""
 
     @rpc
-    async def post(self, conn: Any, op: str, text: str) -> dict[str, int]:
+    async def post(self, conn: Any, op: str, text: str) -> dict[str, Any]:
+        began = time.time()
         n = self._append(op)
         self.emit("message", {"n": n, "op": op})
-        return {"n": n, "pid": os.getpid()}
+        return {"n": n, **self._served(began)}
 
 
 class Ledger(LogActor):
@@ -115,19 +129,20 @@ class Ledger(LogActor):
 
     @rpc
     async def transfer(self, conn: Any, op: str, src: str, dst: str, amount: int) -> dict[str, Any]:
+        began = time.time()
         balances = self._balances()
         if src not in balances or dst not in balances or src == dst or amount <= 0:
             raise RpcError("bad_request", "unknown or equal accounts, or a bad amount")
         if balances[src] < amount:
-            return {"refused": True, "balances": balances, "pid": os.getpid()}
+            return {"refused": True, "balances": balances, **self._served(began)}
         db = self.storage.db
         db.execute("UPDATE accounts SET balance = balance - ? WHERE name = ?", [amount, src])
         db.execute("UPDATE accounts SET balance = balance + ? WHERE name = ?", [amount, dst])
-        return {"n": self._append(op), "balances": self._balances(), "pid": os.getpid()}
+        return {"n": self._append(op), "balances": self._balances(), **self._served(began)}
 
     @rpc
     async def balances(self, conn: Any) -> dict[str, Any]:
-        return {"n": self._length(), "balances": self._balances(), "pid": os.getpid()}
+        return {"n": self._length(), "balances": self._balances(), **self._served(time.time())}
 
     async def restore(self, snapshot: Any) -> None:
         await super().restore(snapshot)

@@ -8,6 +8,8 @@ rules, each a ``Violation.kind``:
   a state row existed);
 - ``stale-write``: a state write under fence f landed after a lease with a higher fence had
   been seen (the store must refuse it);
+- ``stale-owner``: a turn that answered ran while another node held the actor's live lease
+  (two live activations, G1);
 - ``duplicate``: one operation id twice in an actor's final log (a call ran twice);
 - ``phantom``: an id in a final log that no client sent, or whose request never left;
 - ``order``: the counters are not linearizable: an acknowledged write's reply is not its
@@ -39,7 +41,7 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
-from .checker_store import check_balances, check_crashes, check_fences
+from .checker_store import check_balances, check_crashes, check_fences, check_stale_owners
 from .history import Fault, Final, History, Meta, NodeStart, Op
 from .violation import Violation
 
@@ -97,6 +99,7 @@ def check(history: History) -> list[Violation]:
         by_actor[op.actor].append(op)
     for actor in sorted(reference):
         found += check_log(actor, by_actor[actor], reference[actor], bound)
+    found += check_stale_owners(history, ops)
     found += check_balances(history, ops, finals, meta.total)
     return capped(found)
 

@@ -3,11 +3,17 @@ crashes, and the ledger's balances wherever they were seen."""
 
 from __future__ import annotations
 
+import bisect
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .history import Final, History, NodeExit, Op, Sample
+from .history import Final, History, NodeExit, NodeStart, Op, Sample
 from .violation import Violation
+
+#: Seconds trimmed from each end of a turn before samples inside it count: a sample's time
+#: is taken just before its query, and a reply's times on the node's clock.
+SLACK = 0.1
 
 
 def check_fences(history: History) -> list[Violation]:
@@ -111,3 +117,37 @@ def _balanced(actor: str, balances: Any, total: int, where: str) -> list[Violati
     if sum(balances.values()) != total or min(balances.values(), default=0) < 0:
         return [Violation("balance", actor, f"{where} {dict(balances)} (total {total})")]
     return []
+
+
+def check_stale_owners(history: History, ops: Iterable[Op]) -> list[Violation]:
+    """``stale-owner`` (G1): no turn that answered ran while a store sample showed another
+    node holding the actor's live lease. Replies carry their turn's start and end (unix
+    time); the node's id comes from its data dir."""
+    wall = history.meta.wall
+    ids = {start.pid: start.node_id for start in history.of(NodeStart) if start.node_id}
+    holders: dict[str, list[tuple[float, str]]] = defaultdict(list)
+    for sample in sorted(history.of(Sample), key=lambda s: s.t):
+        for actor, node_id, _fence, live in sample.leases:
+            if live and node_id is not None:
+                holders[actor].append((sample.t, node_id))
+    found: list[Violation] = []
+    for op in ops:
+        turn = op.result.get("turn") if op.status == "ok" and isinstance(op.result, dict) else None
+        if not isinstance(turn, list) or len(turn) != 2 or op.pid not in ids:
+            continue
+        start, end = turn[0] - wall + SLACK, turn[1] - wall - SLACK
+        seen = holders.get(op.actor, [])
+        index = bisect.bisect_left(seen, (start, ""))
+        while index < len(seen) and seen[index][0] <= end:
+            t, holder = seen[index]
+            if holder != ids[op.pid]:
+                found.append(
+                    Violation(
+                        "stale-owner", op.actor, f"{op.id} was answered by {ids[op.pid]} "
+                        f"(pid {op.pid}) from a turn over {turn[0] - wall:.3f}-"
+                        f"{turn[1] - wall:.3f}, but {holder} held the lease at {t:.3f}"
+                    )
+                )  # fmt: skip
+                break
+            index += 1
+    return found

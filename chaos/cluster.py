@@ -140,7 +140,9 @@ class Node:
         self.port = int(match.group(1))
         self.link_proxy.retarget(("127.0.0.1", self.port))
         self.process, self.stopped = process, False
-        self.history.add(NodeStart(self.index, int(process.pid), self.history.now()))
+        node_id = self.settings.workdir / f"node-{self.index}" / "node-id"
+        name = node_id.read_text().strip() if node_id.exists() else ""
+        self.history.add(NodeStart(self.index, int(process.pid), self.history.now(), name))
         nursery.start_soon(self._watch, process, log)
 
     async def _watch(self, process: trio.Process, log: IO[bytes]) -> None:

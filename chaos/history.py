@@ -11,6 +11,7 @@ never the nodes' clocks.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any, Union
@@ -48,6 +49,7 @@ class Meta:
     total: int
     commit: str = ""  # the revision the nodes ran (--commit), "" for the working tree
     began: float = 0.0  # when the chaos phase began (the schedule's 0), in history time
+    wall: float = 0.0  # the unix time of history time 0 (replies' ``turn`` times are unix)
 
 
 @attrs.frozen
@@ -65,6 +67,7 @@ class Op:
     pid: int | None = None  # the process that served it (from the reply)
     via: int | None = None  # the node index the request was sent to (HTTP clients)
     error: str = ""
+    args: dict[str, Any] | None = None  # the call's arguments (beside ``op``)
 
     @property
     def is_write(self) -> bool:
@@ -89,6 +92,7 @@ class NodeStart:
     node: int
     pid: int
     t: float
+    node_id: str = ""  # its cluster node id (the same across restarts)
 
 
 @attrs.frozen
@@ -166,11 +170,12 @@ class History:
     records: list[Record] = attrs.field(factory=list)
     sink: IO[str] | None = None
     origin: float | None = None  # the trio time of the run's start; set by :meth:`now`
+    wall: float = 0.0  # the unix time then
 
     def now(self) -> float:
         """Seconds since the run started (the first call starts it), on trio's clock."""
         if self.origin is None:
-            self.origin = trio.current_time()
+            self.origin, self.wall = trio.current_time(), time.time()
         return trio.current_time() - self.origin
 
     def add(self, record: Record) -> None:

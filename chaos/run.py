@@ -50,6 +50,7 @@ class Options:
     workdir: Path | None = None
     keep: bool = False
     commit: str | None = None  # run the nodes from this git revision (chaos.source)
+    slow: float = 0.04  # the share of counter increments whose turn awaits 1-4 s
 
 
 @attrs.frozen
@@ -167,10 +168,10 @@ async def _drive(
         Meta(
             options.seed, options.nodes, options.seconds, options.sync_interval,
             options.lease_ttl, options.durable, options.margin, TOTAL, options.commit or "",
-            began=history.now(),
+            began=history.now(), wall=history.wall,
         )
     )  # fmt: skip
-    workload = Workload(history, options.seed)
+    workload = Workload(history, options.seed, slow=options.slow)
     async with trio.open_nursery() as clients:
         urls = [node.url for node in nodes]
         for a, actor in enumerate(ACTORS):

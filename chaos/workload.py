@@ -30,13 +30,17 @@ from .history import Final, History, Op
 #: The actors the clients share: a few counters, a chat room, a ledger.
 ACTORS = ("counter/c0", "counter/c1", "counter/c2", "chat/room", "ledger/bank")
 CALL_TIMEOUT = 5.0
+#: The share of counter increments whose turn awaits 1-4 s before it writes.
+SLOW = 0.04
 #: What a failed call is: a connection that never opened is ``fail`` (certainly not sent);
 #: everything else (a timeout, a lost connection, an error reply) is ``unknown``.
 Outcome = tuple[str, Any, str]
 
 
-def choose(rng: random.Random, actor: str, op_id: str) -> tuple[str, dict[str, Any]]:
-    """The next call on ``actor``: mostly writes, a fifth reads."""
+def choose(
+    rng: random.Random, actor: str, op_id: str, slow: float = SLOW
+) -> tuple[str, dict[str, Any]]:
+    """The next call on ``actor``: mostly writes, a fifth reads, a few slow increments."""
     kind = actor.split("/", 1)[0]
     read = rng.random() < 0.2
     if kind == "ledger":
@@ -48,6 +52,8 @@ def choose(rng: random.Random, actor: str, op_id: str) -> tuple[str, dict[str, A
         return "read", {}
     if kind == "chat":
         return "post", {"op": op_id, "text": f"hello from {op_id}"}
+    if rng.random() < slow:  # a turn that awaits: it may outlive its lease
+        return "add", {"op": op_id, "pause": round(rng.uniform(1.0, 4.0), 2)}
     return "add", {"op": op_id}
 
 
@@ -58,6 +64,7 @@ class Workload:
     history: History
     seed: int
     think: tuple[float, float] = (0.05, 0.15)
+    slow: float = SLOW  # the share of slow increments
     stop: trio.Event = attrs.field(factory=trio.Event)
     final: trio.Event = attrs.field(factory=trio.Event)
     final_deadline: float = 0.0
@@ -67,13 +74,14 @@ class Workload:
 
     def record(
         self, name: str, op_id: str, actor: str, method: str, invoke: float, outcome: Outcome,
-        via: int | None = None,
+        via: int | None = None, args: dict[str, Any] | None = None,
     ) -> None:  # fmt: skip
         status, value, error = outcome
         pid = value.get("pid") if isinstance(value, dict) else None
+        args = {k: v for k, v in (args or {}).items() if k not in ("op", "text")} or None
         self.history.add(
             Op(op_id, name, actor, method, invoke, self.history.now(), status, value, pid, via,
-               error)
+               error, args)
         )  # fmt: skip
 
     async def ws_client(self, name: str, actor: str, urls: Sequence[str]) -> None:
@@ -86,10 +94,10 @@ class Workload:
                 async with self._connect(targets) as client:
                     while not self.stop.is_set():
                         op_id = f"{name}-{next(numbers)}"
-                        method, args = choose(rng, actor, op_id)
+                        method, args = choose(rng, actor, op_id, self.slow)
                         invoke = self.history.now()
                         outcome = await _call(client.call, method, args)
-                        self.record(name, op_id, actor, method, invoke, outcome)
+                        self.record(name, op_id, actor, method, invoke, outcome, args=args)
                         if outcome[2].startswith("ConnectionClosed"):
                             break  # this client is over: open another
                         await trio.sleep(rng.uniform(*self.think))
@@ -142,11 +150,11 @@ class Workload:
             count += 1
             op_id = f"{name}-{count}"
             actor = rng.choice(ACTORS)
-            method, args = choose(rng, actor, op_id)
+            method, args = choose(rng, actor, op_id, self.slow)
             via = rng.randrange(len(ports()))
             invoke = self.history.now()
             outcome = await http_rpc(ports()[via], actor, method, args)
-            self.record(name, op_id, actor, method, invoke, outcome, via)
+            self.record(name, op_id, actor, method, invoke, outcome, via, args)
             await trio.sleep(rng.uniform(*self.think))
 
     async def node_final(self, index: int, port: int, actor: str) -> None:

@@ -113,6 +113,24 @@ def test_a_write_under_an_old_fence_after_a_newer_lease() -> None:
     assert kinds(history(*samples(1))) == ["stale-write"]
 
 
+def test_a_turn_that_ran_while_another_node_held_the_lease() -> None:
+    meta = Meta(1, 2, 60.0, 0.2, 3.0, False, 0.5, TOTAL, wall=1000.0)
+    starts = [NodeStart(0, A, 0.0, "n0"), NodeStart(1, B, 0.0, "n1")]
+
+    def slow_add(turn: list[float]) -> Op:
+        result = {"n": 1, "pid": A, "turn": turn}
+        return Op("w-1", "w", ACTOR, "add", 0.0, 5.0, "ok", result, A)
+
+    samples = [Sample(t, [[ACTOR, "n0" if t < 3 else "n1", 1, True]], []) for t in (1, 2, 3, 4)]
+    # The turn ran 1001.0-1004.5 (history 1.0-4.5): n1 held the lease at 3 and 4.
+    found = check(History([meta, *starts, slow_add([1001.0, 1004.5]), *samples, *finals("w-1")]))
+    assert [v.kind for v in found] == ["stale-owner"]
+    assert "n1 held the lease at 3.000" in found[0].message
+    # The same turn, ended before the lease moved: fine.
+    quick = slow_add([1001.0, 1002.5])
+    assert check(History([meta, *starts, quick, *samples, *finals("w-1")])) == []
+
+
 def test_an_operation_applied_twice() -> None:
     assert kinds(history(add("w-1", 0, 0.1, None), *finals("w-1", "w-1"))) == ["duplicate"]
 
@@ -255,4 +273,5 @@ def test_records_are_json_objects() -> None:
         "node": 0,
         "pid": 1,
         "t": 0.5,
+        "node_id": "",
     }
