@@ -236,10 +236,17 @@ class Alarms:
         self._changes.changed[name] = None
 
     def _complete(self, alarm: Alarm) -> None:
-        """After a successful attempt: the alarm is done unless the handler set it anew."""
-        current = self.get(alarm.name)
-        if current is not None and current.generation == alarm.generation:
-            self._delete_internal(alarm.name)
+        """After a successful attempt: the alarm is done unless the handler set it anew (a
+        new generation). Two statements, not a read then a delete: this runs for every
+        alarm that fires."""
+        if not self._has_table():  # the handler dropped every table (storage.delete_all)
+            return
+        cursor = self._conn().execute(
+            "DELETE FROM _roost_alarms WHERE name = ? AND generation = ?",
+            [alarm.name, alarm.generation],
+        )
+        if cursor.rowcount:
+            self._changes.changed[alarm.name] = None
 
 
 def _check_user_name(name: object) -> None:

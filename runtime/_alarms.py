@@ -332,7 +332,9 @@ class AlarmScheduler:
             for name in self._batches.pop(actor, ()):  # cancelled: back on the heap
                 self._settle((*actor, name))
             self._limiter.release_on_behalf_of(token)
-            if not self._batches:
+            # The last batch in flight writes the queued deletes; under steady load (never
+            # the last) every batch that finds max_batch of them queued does.
+            if not self._batches or len(self._forgotten) >= self._max_batch:
                 self._flush_forgotten()
 
     async def _fire_names(self, fire: FireBatch, actor: ActorKey, names: list[str]) -> None:

@@ -88,14 +88,21 @@ def alarm_lateness(server: Server, settings: Settings) -> list[Row]:
             raise BenchError(f"prepared {prepared.result['responses_total']} actors")
         # Setting an existing actor's alarms costs at most what creating its file did.
         lead = 1.5 * prepared.window.wall + float(IDLE_TIMEOUT) + IDLE_MEASURE + IDLE_MARGIN + 3
-        return [_case(srv, settings, args, span, lead, fs) for span in SPANS]
+        rows = []
+        for span in SPANS:
+            row, complete = _case(srv, settings, args, span, lead, fs)
+            rows.append(row)
+            if not complete:  # alarms still pending: the next case cannot start
+                break
+        return rows
 
 
 def _case(
     srv: Running, settings: Settings, args: list[str], span: float, lead: float, fs: str
-) -> Row:
+) -> tuple[Row, bool]:
+    """One case: set 100,000 alarms due over ``span`` s, measure; whether all fired."""
     total = ACTORS * PER_ACTOR
-    probe.wait_for(srv, "no alarm pending", lambda m: m["roost_alarms_pending"] == 0, 120)
+    probe.wait_for(srv, "no alarm pending", lambda m: m["roost_alarms_pending"] == 0, 300)
     start = time.time() + lead
     probe.get(srv, f"/ctl/main/plan?start={start!r}&span={span!r}&per_actor={PER_ACTOR}")
     setting = run_generator(srv, settings, [*args, "--count", str(ACTORS)])
@@ -118,36 +125,42 @@ def _case(
     before = probe.metrics(srv)
 
     time.sleep(max(0.0, start - time.time()))
-    firing = _fire(srv, total, deadline=start + span + FIRE_GRACE)
+    firing, complete = _fire(srv, total, deadline=start + span + FIRE_GRACE)
     after = probe.metrics(srv)
     report = probe.get_json(srv, "/ctl/main/report")
-    _check(report, after, total)
+    if complete:
+        _check(report, after, total)
+    fired = report["fired"]
+    # Not all fired by the deadline: the row reports the firing rate and the lateness of
+    # those that did (the rest would be later still), and the next case cannot start.
+    late = "" if complete else f"NOT all fired: {fired:,} of {total:,} by the deadline; "
     activations = after["roost_activations_total"] - before["roost_activations_total"]
-    return Row(
+    row = Row(
         "alarms",
         "roost",
         case=f"alarms-{total // 1000}k-{total / span:.0f}/s",
         values={
-            "fired": float(report["fired"]),
+            "fired": float(fired),
             "due_per_s": total / span,
-            "fired_per_s": total / max(span, report["last"] - start),
+            "fired_per_s": fired / max(span, report["last"] - start),
             "p50_ms": 1000 * report["p50"],
             "p99_ms": 1000 * report["p99"],
             "p999_ms": 1000 * report["p999"],
             "max_ms": 1000 * report["max"],
             "idle_cpu_pct": idle.server_pct,
-            "us_per_alarm": 1e6 * firing.server_cpu / total,
+            "us_per_alarm": 1e6 * firing.server_cpu / max(1, fired),
             "fire_cpu_pct": firing.server_pct,
             "other_cpu_pct": firing.other_pct,
             "set_us_per_alarm": 1e6 * setting.window.server_cpu / total,
         },
         note=(
-            f"{activations:,.0f} activations while firing; idle measured "
-            f"{idle.wall:.1f} s; all fired {report['last'] - start:.1f} s after the window "
-            f"opened; setting {ACTORS / setting.window.wall:,.0f} actors/s; "
+            f"{late}{activations:,.0f} activations while firing; idle measured "
+            f"{idle.wall:.1f} s; the last fired {report['last'] - start:.1f} s after the "
+            f"window opened; setting {ACTORS / setting.window.wall:,.0f} actors/s; "
             f"data dir on {fs}"
         ),
     )
+    return row, complete
 
 
 def _measure_until(srv: Running, until: float) -> Window:
@@ -157,15 +170,14 @@ def _measure_until(srv: Running, until: float) -> Window:
     return Window.between(first, Sample.take(srv.pid, None))
 
 
-def _fire(srv: Running, total: int, *, deadline: float) -> Window:
-    """Server CPU from now until ``total`` alarms have fired (polled once a second)."""
+def _fire(srv: Running, total: int, *, deadline: float) -> tuple[Window, bool]:
+    """Server CPU from now until ``total`` alarms have fired or ``deadline`` passed (polled
+    once a second); and whether they all fired."""
     first = Sample.take(srv.pid, None)
     while True:
         fired = probe.get_json(srv, "/ctl/main/count")["fired"]
-        if fired >= total:
-            return Window.between(first, Sample.take(srv.pid, None))
-        if time.time() > deadline:
-            raise BenchError(f"only {fired:,} of {total:,} alarms fired by the deadline")
+        if fired >= total or time.time() > deadline:
+            return Window.between(first, Sample.take(srv.pid, None)), fired >= total
         time.sleep(1.0)
 
 

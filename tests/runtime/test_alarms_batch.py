@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -15,6 +16,7 @@ import trio
 
 from roost import Actor, App, Connection
 from roost.actors import Alarm
+from roost.runtime._alarms import AlarmScheduler, NodeClock
 from roost.runtime._node_store import NodeStore
 from roost.storage import actor_db_path
 from roost.storage._kv import KV
@@ -166,3 +168,38 @@ async def test_an_actor_that_cannot_start_is_tried_once_per_batch(
             assert scheduler.statistics().batches_total == 7
             assert scheduler.statistics().firings_total == 35
     assert Batch.fired == []
+
+
+async def test_index_deletes_are_written_while_other_batches_stay_in_flight(
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    """Deletes wait for the end of a batch, but not for a quiet moment that may never
+    come: with one batch in flight for good, every max_batch queued deletes are written."""
+    store = NodeStore(tmp_path / "node.sqlite")
+    clock = NodeClock()
+    scheduler = AlarmScheduler(store, clock, max_batch=4)
+    now = clock.now()
+    rows = [("t", "slow", "a", now + 1)] + [("t", f"k{i}", "a", now + 2) for i in range(12)]
+    scheduler.before_commit("t", "slow", [("a", now + 1)])
+    for actor_type, key, name, due in rows[1:]:
+        scheduler.before_commit(actor_type, key, [(name, due)])
+    for actor_type, key, name, due in rows:
+        scheduler.after_commit(actor_type, key, [(name, due)])
+    fired: list[str] = []
+
+    async def fire(actor_type: str, key: str, names: Sequence[str]) -> None:
+        if key == "slow":
+            await trio.sleep_forever()  # a batch that never ends (an actor stuck in a turn)
+        fired.append(key)
+        scheduler.after_commit(actor_type, key, [(name, None) for name in names])
+
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(scheduler.run, fire)
+            await trio.sleep(10)
+            assert len(fired) == 12
+            left = {row[1] for row in store.alarms()}
+            nursery.cancel_scope.cancel()
+    assert "slow" in left
+    assert len(left) <= 4  # at most max_batch deletes still queued, not all twelve
+    store.close()
