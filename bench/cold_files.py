@@ -8,7 +8,11 @@ writes one KV value (the cold bench app's ``on_start``), on one ``HandlePool`` o
 handles, as a node does: past 256 open files the pool closes the least recently used.
 ``reopen, pool``: the same actors again, each file existing (its handle closed by the pool).
 ``reopen, close``: the same again, each storage closed by the actor's own close at the end
-(the runtime's eviction). Prints µs per actor (wall, user and kernel CPU) and actors/s.
+(the runtime's eviction today: its WAL checkpointed and removed). ``reopen, keep``: closed
+with ``close(keep_wal=True)`` instead (an idle eviction that keeps the WAL for the next
+activation), measured twice: the first round finds no WAL, the second finds each one kept
+(the pool keeps up to ``--actors`` of them here). Prints µs per actor (wall, user and kernel
+CPU) and actors/s.
 Use a data directory on the file system you care about (``df -T``): /tmp may be tmpfs.
 """
 
@@ -42,17 +46,17 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=None)
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="roost-cold-files-", dir=args.data_dir))
-    pool = HandlePool(max_open=256)
+    pool = HandlePool(max_open=256, max_kept_wals=args.actors)
     count = args.actors
 
-    def turn(i: int, *, close: bool) -> None:
+    def turn(i: int, *, close: bool, keep_wal: bool = False) -> None:
         key = f"k{i}"
         storage = ActorStorage(actor_db_path(root, "kv", key), actor_type="kv", key=key, pool=pool)
         storage.begin_turn()
         storage.kv.put("created", i)
         storage.commit_turn()
         if close:
-            storage.close()
+            storage.close(keep_wal=keep_wal)
         else:
             kept.append(storage)  # active: only the pool closes its handle
 
@@ -65,6 +69,9 @@ def main() -> None:
         pool.close_idle()
         kept.clear()
         _measure("reopen, close", count, lambda i: turn(i, close=True))
+        _measure("reopen, keep", count, lambda i: turn(i, close=True, keep_wal=True))
+        _measure("reopen, keep 2", count, lambda i: turn(i, close=True, keep_wal=True))
+        _measure("checkpoint_kept", count, lambda i: pool.checkpoint_kept() if i == 0 else None)
     finally:
         pool.close_idle()
         shutil.rmtree(root, ignore_errors=True)

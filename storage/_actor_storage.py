@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from contextlib import closing, suppress
+from contextlib import suppress
 from pathlib import Path
 
 from sqlite_utils import Database
@@ -52,7 +52,7 @@ from ._connection import (
 )
 from ._file_fence import SIDE_FILES, stamp_fence
 from ._kv import KV
-from ._pool import HandlePool
+from ._pool import HandlePool, checkpoint_file
 from ._template import create_from_template, empty_wal_image
 
 __all__ = ["ActorStorage"]
@@ -504,13 +504,15 @@ class ActorStorage:
                 return False
         return True
 
-    def close(self) -> None:
+    def close(self, *, keep_wal: bool = False) -> None:
         """Close the handle, rolling back a turn in progress; the next access reopens.
 
-        Ends the turn, if any: a later :meth:`rollback_turn` does nothing. A WAL the pool
-        left beside the file (see :meth:`_drop_handle`) is checkpointed into it and removed
-        with its -shm, so after the actor's close (an eviction, a shutdown) its file stands
-        alone, as it always did.
+        Ends the turn, if any: a later :meth:`rollback_turn` does nothing. By default a WAL
+        the pool left beside the file (see :meth:`_drop_handle`) is checkpointed into it and
+        removed with its -shm, so after the actor's close its file stands alone, as it always
+        did. With ``keep_wal`` (an idle eviction: the actor is likely to come back) a WAL under
+        :data:`KEEP_WAL_MAX_BYTES` stays, remembered by the pool, which checkpoints it when it
+        keeps too many or at :meth:`HandlePool.checkpoint_kept` (the shutdown).
         """
         self._in_turn = False
         self._turn_txn = False
@@ -518,11 +520,11 @@ class ActorStorage:
         self._forget_delete()
         if self._conn is not None:
             self._pool._unregister(self)
-            self._drop_handle()
-        elif self._wal_kept and self._path.exists():
+            self._drop_handle(keep_wal=keep_wal)
+        if self._wal_kept:
             self._wal_kept = False
-            with suppress(sqlite3.Error), closing(sqlite3.connect(self._path)) as conn:
-                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # closing removes the files
+            if not (keep_wal and self._pool._keep_wal(self._path)):
+                checkpoint_file(self._path)
 
     # -- pool protocol -------------------------------------------------------------------------
 
@@ -575,6 +577,7 @@ class ActorStorage:
             raise
         self._conn, self._db, self._kv = conn, db, KV(conn)
         self._wal_kept = False  # this handle's close decides what happens to the WAL
+        self._pool._reopened(path)
         self._clean = conn.total_changes  # the owner record is not the actor's data
         self._pool._register(self)
         if self._in_turn:

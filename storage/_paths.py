@@ -75,11 +75,11 @@ def actor_db_path(data_dir: Path, actor_type: str, key: str) -> Path:
     digest = hashlib.sha256(actor_type.encode("ascii") + b"\0" + key_bytes).hexdigest()
     prefix = _UNSAFE.sub("_", key[:PREFIX_CHARS])
     name = f"{prefix}-{digest[:HASH_HEX_DIGITS]}.sqlite"
-    path = Path(data_dir) / "actors" / actor_type / digest[:2] / name
-    # Lexical check (no symlink resolution: an operator may mount actors/ elsewhere). The
-    # components above cannot contain separators or dots, so this never fires; it is a
-    # tripwire against future edits.
-    root = os.path.abspath(data_dir)
-    if os.path.commonpath([root, os.path.abspath(path)]) != root:
+    # Lexical check of the part below data_dir (no symlink resolution: an operator may mount
+    # actors/ elsewhere). Its components cannot contain separators or dots, so this never
+    # fires; it is a tripwire against future edits, cheap enough for every activation (this
+    # function runs several times per activation: no absolute paths, no commonpath).
+    inside = f"actors{os.sep}{actor_type}{os.sep}{digest[:2]}{os.sep}{name}"
+    if os.path.normpath(inside) != inside or inside.count(os.sep) != 3:
         raise StorageError("actor file would leave the data directory")
-    return path
+    return Path(data_dir, inside)

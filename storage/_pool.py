@@ -6,11 +6,20 @@ used idle one when a new one opens; a closed handle reopens transparently on the
 access, so a node can host far more actors than it has file descriptors. A handle inside a turn
 (or with a transaction open) is pinned and never closed; if every handle is pinned the pool
 goes over its limit until turns end, and :meth:`HandlePool.statistics` shows it.
+
+The pool also remembers up to ``max_kept_wals`` files whose last handle was closed leaving
+its WAL in place (``ActorStorage.close(keep_wal=True)``: an evicted actor whose next
+activation should find its -wal and -shm): past that bound the oldest is checkpointed at
+once, and :meth:`HandlePool.checkpoint_kept` checkpoints them all (a graceful shutdown), so a
+stopped node's files stand alone.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections import OrderedDict
+from contextlib import closing, suppress
+from pathlib import Path
 from typing import Protocol
 
 import attrs
@@ -66,15 +75,26 @@ class HandlePool:
     Args:
         max_open: Limit on open handles (>= 1). Each costs up to three file descriptors plus
             SQLite's page cache (2 MB by default, only as used).
+        max_kept_wals: Limit on closed files left with their WAL (>= 0). Each costs its path
+            in memory and, on disk, its WAL (under 256 KiB) and a 32 KiB -shm file.
 
     Raises:
-        ConfigError: if ``max_open`` is not a positive integer.
+        ConfigError: if ``max_open`` is not a positive integer or ``max_kept_wals`` is
+            negative.
     """
 
-    def __init__(self, *, max_open: int = 256) -> None:
+    def __init__(self, *, max_open: int = 256, max_kept_wals: int = 1024) -> None:
         if not isinstance(max_open, int) or isinstance(max_open, bool) or max_open < 1:
             raise ConfigError("max_open must be an integer >= 1")
+        if (
+            not isinstance(max_kept_wals, int)
+            or isinstance(max_kept_wals, bool)
+            or max_kept_wals < 0
+        ):
+            raise ConfigError("max_kept_wals must be an integer >= 0")
         self._max_open = max_open
+        self._max_kept_wals = max_kept_wals
+        self._kept: OrderedDict[Path, None] = OrderedDict()
         self._handles: OrderedDict[PooledHandle, None] = OrderedDict()
         self._opened_total = 0
         self._closed_total = 0
@@ -94,6 +114,20 @@ class HandlePool:
             closed_total=self._closed_total,
             evicted_total=self._evicted_total,
         )
+
+    @property
+    def kept_wals(self) -> int:
+        """Closed files whose WAL the pool keeps for their next open."""
+        return len(self._kept)
+
+    def checkpoint_kept(self) -> int:
+        """Checkpoint every kept WAL into its file (removing it and its -shm); return how
+        many files there were. For a graceful shutdown: afterwards each file stands alone."""
+        paths = list(self._kept)
+        self._kept.clear()
+        for path in paths:
+            checkpoint_file(path)
+        return len(paths)
 
     def close_idle(self) -> int:
         """Close every handle that is not pinned; return how many were closed."""
@@ -116,6 +150,22 @@ class HandlePool:
         self._handles.move_to_end(handle)
         if len(self._handles) > self._max_open:
             self._shrink(keep=handle)
+
+    def _keep_wal(self, path: Path) -> bool:
+        """Remember that ``path`` was closed with its WAL kept; False when the pool keeps
+        none (the caller checkpoints it). Past the limit the oldest kept one is checkpointed."""
+        if self._max_kept_wals == 0:
+            return False
+        self._kept[path] = None
+        self._kept.move_to_end(path)
+        while len(self._kept) > self._max_kept_wals:
+            oldest, _ = self._kept.popitem(last=False)
+            checkpoint_file(oldest)
+        return True
+
+    def _reopened(self, path: Path) -> None:
+        """``path`` is open again: its WAL is its handle's business now."""
+        self._kept.pop(path, None)
 
     def _unregister(self, handle: PooledHandle) -> None:
         """Forget a handle its owner closed."""
@@ -141,3 +191,12 @@ class HandlePool:
 
 
 _MISSING = object()
+
+
+def checkpoint_file(path: Path) -> None:
+    """Checkpoint the WAL of a closed file into it; closing the only connection then removes
+    the -wal and -shm files. Nothing is created when the file is gone."""
+    if not path.exists():
+        return
+    with suppress(sqlite3.Error), closing(sqlite3.connect(path)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

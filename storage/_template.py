@@ -63,12 +63,16 @@ def create_from_template(path: Path, image: bytes) -> None:
         FileExistsError: ``path`` exists (its temporary copy is removed).
         OSError: the directory or the file cannot be written.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
     for suffix in SIDE_FILES:
         with suppress(FileNotFoundError):
             os.unlink(f"{path}{suffix}")
     temporary = f"{path}.{os.urandom(4).hex()}.tmp"
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    try:
+        fd = os.open(temporary, flags, 0o644)
+    except FileNotFoundError:  # the first file of its shard directory
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(temporary, flags, 0o644)
     try:
         try:
             written = os.write(fd, image)

@@ -10,6 +10,10 @@ actor's SQLite file), the request's turn, the response. Rows separate the costs:
 * ``kv``: a new actor per request that creates its SQLite file, with the data directory on
   the real disk and, when /dev/shm is a tmpfs, in memory (file system cost apart).
 
+With ``ROOST_BENCH_BASE`` set (bench/servers.py: the ``roost`` executable of another build)
+the ``kv, disk`` case runs with that build too (``kv, disk, base``), in the same run: the
+"before" beside the "after" on the same noisy machine.
+
 The server runs with ``--max-active-actors`` far above what a run activates, so no
 eviction happens during the measurement (the handle pool does close SQLite files past its
 256 open ones, as in production). After each run the harness checks the server's
@@ -20,11 +24,13 @@ any mismatch fails the run.
 from functools import partial
 from pathlib import Path
 
+import attrs
+
 from bench import machine, probe
 from bench.results import CPU_LEGEND, CPU_METRICS, Metric, Row
 from bench.scenarios import Family, Scenario
 from bench.scenarios.drive import run_generator
-from bench.servers import BenchError, Server, roost_app, running
+from bench.servers import ROOST_BASE, BenchError, Server, roost_app, running
 from bench.settings import Settings
 
 CONNECTIONS = 64
@@ -61,6 +67,11 @@ def activations(server: Server, settings: Settings, *, name: str) -> list[Row]:
         _case(settings, "bare", "bare", warm=False, data_root=None, name=name),
         _case(settings, "kv, disk", "kv", warm=False, data_root=None, name=name),
     ]
+    if ROOST_BASE and Path(ROOST_BASE).exists():
+        base = _case(
+            settings, "kv, disk, base", "kv", warm=False, data_root=None, name=name, base=True
+        )
+        rows.append(base)
     tmpfs = machine.tmpfs_root()
     if tmpfs is not None:
         rows.append(_case(settings, "kv, tmpfs", "kv", warm=False, data_root=tmpfs, name=name))
@@ -75,8 +86,12 @@ def _case(
     warm: bool,
     data_root: Path | None,
     name: str,
+    base: bool = False,
 ) -> Row:
     server = roost_app("cold", "--max-active-actors", NO_EVICTION)
+    if base:  # the same app and flags, served by the other build
+        command = server.command
+        server = attrs.evolve(server, command=lambda launch: [ROOST_BASE, *command(launch)[1:]])
     args = ["--http", str(CONNECTIONS), "--prefix", f"/{actor_type}/", "--room-name", "k"]
     if warm:
         args += ["--key-space", str(CONNECTIONS)]

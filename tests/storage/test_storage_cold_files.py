@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from roost import StorageError
+from roost import ConfigError, StorageError
 from roost.storage import ActorStorage, HandlePool, actor_db_path
 from roost.storage._actor_storage import KEEP_WAL_MAX_BYTES
 from roost.storage._connection import keep_wal_on_close
@@ -219,3 +219,52 @@ def test_an_unwritable_directory_fails_the_open_clearly(tmp_path: Path) -> None:
     with pytest.raises(StorageError, match="cannot open storage"):
         storage.kv.put("v", 1)
     assert not storage.opened
+
+
+def evicted(make_storage: MakeStorage, key: str, pool: HandlePool) -> ActorStorage:
+    """An actor that wrote one value and was closed as an idle eviction does it."""
+    storage = make_storage(key, pool=pool)
+    put_in_turn(storage, "v", key)
+    storage.close(keep_wal=True)
+    return storage
+
+
+def test_an_evicted_actor_keeps_its_wal_for_its_next_activation(
+    make_storage: MakeStorage,
+) -> None:
+    pool = HandlePool(max_open=4)
+    first = evicted(make_storage, "a", pool)
+    assert side_files(first.path) == {"-wal", "-shm"} and pool.kept_wals == 1
+    inodes = {s: os.stat(f"{first.path}{s}").st_ino for s in ("-wal", "-shm")}
+    again = make_storage("a", pool=pool)  # the next activation
+    assert again.kv.get("v") == "a" and not again.created
+    assert pool.kept_wals == 0  # open again: its handle's business
+    assert {s: os.stat(f"{again.path}{s}").st_ino for s in ("-wal", "-shm")} == inodes
+    again.close()
+    assert side_files(again.path) == set()
+
+
+def test_the_pool_checkpoints_the_oldest_kept_wal_past_its_limit_and_all_at_shutdown(
+    make_storage: MakeStorage,
+) -> None:
+    pool = HandlePool(max_open=4, max_kept_wals=2)
+    a, b, c = (evicted(make_storage, key, pool) for key in "abc")
+    assert side_files(a.path) == set()  # the oldest, checkpointed when c was kept
+    assert side_files(b.path) == side_files(c.path) == {"-wal", "-shm"}
+    c.path.unlink()  # removed meanwhile (a stale file after a takeover): nothing is created
+    assert pool.checkpoint_kept() == 2
+    assert pool.kept_wals == 0 and side_files(b.path) == set() and not c.path.exists()
+    with sqlite3.connect(f"file:{b.path}?mode=ro&immutable=1", uri=True) as conn:
+        assert conn.execute("SELECT value FROM _roost_kv").fetchone() is not None
+
+
+def test_a_pool_that_keeps_no_wal_checkpoints_at_close(make_storage: MakeStorage) -> None:
+    pool = HandlePool(max_open=4, max_kept_wals=0)
+    storage = evicted(make_storage, "a", pool)
+    assert side_files(storage.path) == set() and pool.kept_wals == 0
+
+
+@pytest.mark.parametrize("max_kept_wals", [-1, True, 1.5, "2"])
+def test_max_kept_wals_must_be_a_non_negative_int(max_kept_wals: object) -> None:
+    with pytest.raises(ConfigError):
+        HandlePool(max_kept_wals=max_kept_wals)  # type: ignore[arg-type]
