@@ -172,14 +172,23 @@ class LeaseKeeper:
                 await self._self_fence(node, expired)
             if now < next_renew:
                 continue
-            try:
-                await self._release(node)
-                await self._renew(node)
-            except StoreUnavailable as exc:
-                log.warning("could not renew %d leases (%s); retrying", len(self._held), exc)
-                next_renew = trio.current_time() + RETRY_INTERVAL
-            else:
+            # A store that hangs must not hold up the self-fence: the call gives up when the
+            # first lease could expire, and the loop stops those actors (G1; found by chaos).
+            first_expiry = min(
+                (held.valid_until for held in self._held.values()), default=float("inf")
+            )
+            renewed = False
+            with trio.move_on_at(first_expiry):
+                try:
+                    await self._release(node)
+                    await self._renew(node)
+                    renewed = True
+                except StoreUnavailable as exc:
+                    log.warning("could not renew %d leases (%s); retrying", len(self._held), exc)
+            if renewed:
                 next_renew = trio.current_time() + self.renew_interval
+            else:
+                next_renew = trio.current_time() + RETRY_INTERVAL
 
     async def _renew(self, node: LeaseNode) -> None:
         """One statement for every held lease (and the node's heartbeat)."""

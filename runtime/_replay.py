@@ -42,9 +42,20 @@ from roost.protocol import RESYNC, EnvelopeCodec, ServerEvent, resync_event
 if TYPE_CHECKING:
     from roost.storage import ActorStorage
 
-    from ._outbox import SlotSession
+    from ._transport import Peer
 
-__all__ = ["EventLog", "ReplayHost", "resume_session"]
+__all__ = ["EventLog", "ReplayHost", "ReplaySession", "resume_session"]
+
+
+class ReplaySession(Protocol):
+    """What a replay needs of the resuming session (declared here, not imported from
+    runtime/_outbox, which imports this module: no cycle)."""
+
+    @property
+    def peer(self) -> Peer: ...
+
+    def encode(self, envelope: ServerEvent) -> bytes: ...
+
 
 _CBOR = EnvelopeCodec("cbor")
 _CBOR_READER = EnvelopeCodec("cbor", client=True)
@@ -262,7 +273,7 @@ class EventLog:
 
 
 def resume_session(
-    log: EventLog, session: SlotSession, tags: Collection[str], resume: int, upto: int
+    log: EventLog, session: ReplaySession, tags: Collection[str], resume: int, upto: int
 ) -> int:
     """Write to a resuming ``session`` what it missed between ``resume`` and ``upto`` (the
     last seq before its own connection's turn), or a ``resync`` event; returns the number

@@ -179,6 +179,10 @@ class SyncWorker:
         self._durable: dict[ActorId, int] = {}  # dirty marks in node.sqlite, by actor
         self._retries: dict[ActorId, _Retry] = {}  # actors that failed to activate, backing off
         self._deletes: dict[ActorId, _Delete] = {}  # store rows to delete (storage.delete_all)
+        # Snapshots of actors busy in a (long) turn run as tasks here, one per actor, so one
+        # slow turn never holds up the sync of every other actor (found by the chaos run).
+        self._background: trio.Nursery | None = None
+        self._busy: set[ActorId] = set()
         self.fence = 0
         self.written_total = 0
         self._probed_at = -float("inf")  # trio time of the last ping
@@ -299,7 +303,11 @@ class SyncWorker:
         async with trio.open_nursery() as nursery:
             if 0 < self._retention < math.inf:  # NaN, infinity: never
                 nursery.start_soon(self._retain)
-            await self._sync_rounds(node, delay)
+            self._background = nursery
+            try:
+                await self._sync_rounds(node, delay)
+            finally:
+                self._background = None
 
     async def _sync_rounds(self, node: SyncNode, delay: float) -> None:
         while True:
@@ -415,6 +423,16 @@ class SyncWorker:
                         # needed (the common case, so it skips the coroutine of _snapshot).
                         self._retries.pop(ident, None)
                         self._record(ident, slot.actor.snapshot(), dirty.generation, slot, node)
+                    elif slot is not None and slot.lock.locked() and self._background:
+                        # Busy in a turn (maybe a long one): its snapshot waits for that turn
+                        # in a task of its own, never holding up every other actor's sync;
+                        # the next round writes it.
+                        if ident not in self._busy:
+                            self._busy.add(ident)
+                            self._background.start_soon(
+                                self._snapshot_later, node, ident, dirty.generation
+                            )
+                        continue
                     else:
                         retry = self._retries.get(ident)
                         if retry is not None and trio.current_time() < retry.due:
@@ -458,6 +476,13 @@ class SyncWorker:
                 await node.fence_lost(*ident)
             if cleared:
                 await trio.to_thread.run_sync(self._node.clear_dirty, cleared)
+
+    async def _snapshot_later(self, node: SyncNode, ident: ActorId, generation: int) -> None:
+        """A busy actor's snapshot, taken once its running turn ends (see :meth:`flush`)."""
+        try:
+            await self._snapshot(node, ident, generation)
+        finally:
+            self._busy.discard(ident)
 
     async def _snapshot(self, node: SyncNode, ident: ActorId, generation: int) -> None:
         """Take a snapshot in a turn: the actor is busy, has a group open, or is not in memory
