@@ -49,6 +49,11 @@ class Box(Actor):
         return time.time()
 
     @rpc
+    async def now(self, conn: Connection | None) -> float:
+        """The server's wall clock (a test waits until it sees a jump)."""
+        return time.time()
+
+    @rpc
     async def pending(self, conn: Connection | None) -> list[str]:
         """The names of the alarms set and not rung yet."""
         return [alarm.name for alarm in self.alarms.list()]

@@ -42,6 +42,7 @@ __all__ = [
     "FILL_APP",
     "FakeClock",
     "RoostProcess",
+    "assert_no_spin",
     "assert_quiet",
     "cpu_seconds",
     "metrics",
@@ -162,6 +163,21 @@ async def until(check: Callable[[], Awaitable[bool]], seconds: float, every: flo
             await trio.sleep(every)
 
 
+async def assert_no_spin(server: RoostProcess, seconds: float, while_: str) -> None:
+    """No busy loop, judged slice by slice: a spin takes the whole core all the time, while
+    a process under libfaketime spends bursts of up to a second of CPU now and then, jump
+    or not (measured: 0.01 to 1.2 s in 3 s with no jump). So the median half second must
+    use under 40 % of it, and the log must stay quiet."""
+    slices, logged = [], server.log_bytes
+    for _ in range(round(seconds / 0.5)):
+        before = cpu_seconds(server.pid)
+        await trio.sleep(0.5)
+        slices.append(cpu_seconds(server.pid) - before)
+    busy = sorted(slices)[len(slices) // 2]
+    assert busy < 0.2, f"roost spun {while_}: CPU per half second {slices}"
+    assert server.log_bytes - logged < 64 * 1024, f"a log storm {while_}"
+
+
 async def metrics(port: int) -> dict[str, float]:
     """``GET /_roost/metrics``: every sample without labels, by name."""
     status, _, body = await http(SimpleNamespace(port=port), "GET", "/_roost/metrics")  # type: ignore[arg-type]
@@ -188,15 +204,19 @@ def tmpfs(path: Path, size: str) -> Iterator[Path]:
     CAP_SYS_ADMIN), or fails when ``ROOST_REQUIRE_TMPFS=1``.
     """
     path.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
+    try:
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(path)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        failure = done.stderr.strip() or os.strerror(errno.EPERM) if done.returncode else ""
+    except FileNotFoundError:
+        failure = "no mount command"
+    if failure:
         reason = (
-            f"!!! CANNOT MOUNT A TMPFS ({done.stderr.strip() or os.strerror(errno.EPERM)}): "
+            f"!!! CANNOT MOUNT A TMPFS ({failure}): "
             "THE DISK-FULL FAULT TESTS WERE NOT RUN !!! (run them as root)"
         )
         if os.environ.get("ROOST_REQUIRE_TMPFS") == "1":
@@ -211,10 +231,15 @@ def tmpfs(path: Path, size: str) -> Iterator[Path]:
 class FakeClock:
     """The wall clock of processes started with :attr:`env`, moved by :meth:`jump`.
 
-    libfaketime (``LD_PRELOAD``) reads the offset from a file at every call
-    (``FAKETIME_NO_CACHE``), so a jump reaches a running server at once. Only the wall clock
-    moves (``FAKETIME_DONT_FAKE_MONOTONIC``), as when an administrator or NTP steps it: the
-    monotonic clock (trio's) never jumps. Skips loudly without libfaketime, or fails when
+    libfaketime (``LD_PRELOAD``) reads the offset from a file, at most once a second
+    (``FAKETIME_CACHE_DURATION``: reading it at every call, ``FAKETIME_NO_CACHE``, costs
+    the server a lot of CPU), so a jump reaches a running server within a second
+    (:meth:`wait_seen`). Only the wall clock moves (``FAKETIME_DONT_FAKE_MONOTONIC``), as
+    when an administrator or NTP steps it: the monotonic clock (trio's) never jumps.
+    Beware: under libfaketime 0.9.10 with that setting, ``time.sleep`` fails with EINVAL
+    (its ``clock_nanosleep`` on the monotonic clock is mistranslated); trio never calls it,
+    and the threads that do (the SQLite store's retry backoff, psycopg_pool's reconnection)
+    are not reached by these tests. Skips loudly without libfaketime, or fails when
     ``ROOST_REQUIRE_FAKETIME=1`` (CI installs it).
     """
 
@@ -228,7 +253,7 @@ class FakeClock:
         self.env = {
             "LD_PRELOAD": str(library),
             "FAKETIME_TIMESTAMP_FILE": str(self._file),
-            "FAKETIME_NO_CACHE": "1",
+            "FAKETIME_CACHE_DURATION": "1",
             "FAKETIME_DONT_FAKE_MONOTONIC": "1",
         }
 
@@ -242,3 +267,12 @@ class FakeClock:
     def now(self) -> float:
         """The fake wall clock's time now, as the server reads it."""
         return time.time() + self.offset
+
+    async def wait_seen(self, server: RoostProcess) -> None:
+        """Until the server's wall clock (``fill_app``'s ``now``) is this one."""
+
+        async def seen() -> bool:
+            status, body = await server.post("/box/clock/rpc/now")
+            return status == 200 and abs(body["value"] - self.now()) < 0.5
+
+        await until(seen, 5, every=0.05)
