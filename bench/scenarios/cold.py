@@ -46,7 +46,8 @@ FAMILY = Family(
         "(system calls: sockets, file creation, fsync); p50/p99: request latency. bare: the "
         "actor never touches storage; kv: its on_start writes one KV value, creating its "
         "SQLite file (WAL mode: the .sqlite, -wal and -shm files), data directory on the "
-        "file system named in the note. Server: `roost serve bench/apps/cold.py "
+        "file system named in the note; kv, disk, base: the same served by the build that "
+        "ROOST_BENCH_BASE names, in the same run. Server: `roost serve bench/apps/cold.py "
         f"--max-active-actors {NO_EVICTION}` (no eviction during a run). " + CPU_LEGEND
     ),
     metrics=(
