@@ -38,13 +38,16 @@ class PassBatcher(Generic[T]):
     async def run(self, handle: Callable[[T], None]) -> None:
         """Forever: wait for items, then ``handle`` each one of a pass; ``handle`` never awaits.
 
-        The checkpoint after each batch lets the tasks that scheduled them (and readers)
+        A batch that leaves nothing scheduled parks at once (one task switch per pass, not
+        two: the flusher runs once per pass of a busy node). Items scheduled while it ran
+        wait for a checkpoint first, which lets the tasks that scheduled them (and readers)
         run before the next batch, so a handler that schedules its item again cannot spin.
         """
         while True:
-            if not self._ready:
-                await self._lot.park()
             ready, self._ready = self._ready, []
             for item in ready:
                 handle(item)
-            await trio.lowlevel.checkpoint()
+            if self._ready:
+                await trio.lowlevel.checkpoint()
+            else:
+                await self._lot.park()

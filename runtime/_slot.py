@@ -57,6 +57,7 @@ from ._placement import NotOwner, Placement
 from ._replay import EventLog
 from ._routing import check_key
 from ._stats import NodeStats
+from ._turn_lock import TurnLock
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -178,7 +179,7 @@ class ActorSlot(SlotMessaging):
         self.actor_type = actor_type.name
         self.key = key
         self.cls = actor_type.cls
-        self.lock = trio.Lock()
+        self.lock = TurnLock()
         self.state = ActorState.STOPPED
         self.actor: Actor | None = None
         self.sessions: dict[Connection, SlotSession] = {}

@@ -29,6 +29,8 @@ log = logging.getLogger("roost.transport")
 #: Bytes asked for per ``recv``: large reads let one wake-up handle many frames.
 RECV_SIZE = 65536
 
+_wait_readable = trio.lowlevel.wait_readable
+
 
 class Peer:
     """One accepted TCP socket: ``receive()`` for reading, ``write()`` that never blocks.
@@ -39,6 +41,7 @@ class Peer:
     """
 
     __slots__ = (
+        "_fd",
         "_flushed",
         "_flusher",
         "_out",
@@ -57,6 +60,7 @@ class Peer:
         self, sock: socket.socket, flusher: PassBatcher[Peer], *, max_outbound_bytes: int
     ) -> None:
         self.sock = sock
+        self._fd = sock.fileno()
         self._flusher = flusher
         self.max_outbound_bytes = max_outbound_bytes
         self._out: list[bytes] = []
@@ -98,12 +102,13 @@ class Peer:
         Raises:
             trio.ClosedResourceError: the socket was closed locally (abort or close).
         """
+        sock = self.sock
         while True:
             if self.closed:
                 raise trio.ClosedResourceError("peer closed locally")
-            await trio.lowlevel.wait_readable(self.sock)
+            await _wait_readable(self._fd)  # the number: trio need not ask the socket for it
             try:
-                return self.sock.recv(RECV_SIZE)
+                return sock.recv(RECV_SIZE)
             except BlockingIOError:
                 continue
             except OSError:
