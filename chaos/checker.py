@@ -27,7 +27,9 @@ once its local commit is done, and the shared store gets it within ``sync_interv
 owner that dies before that loses it (docs/operations.md, "What a machine loss loses"). So
 an acknowledged write (or an observed state) may be missing at the end only when its owner
 suffered a *node-ending* fault (:data:`LOSS_FAULTS`: kill -9, SIGSTOP, a cut or hung link
-to PostgreSQL) that began at most ``sync_interval + margin`` after the acknowledgement, or
+to PostgreSQL) that began at most ``sync_interval + margin`` after the acknowledgement
+(later when a turn of that actor was running on that node meanwhile: a snapshot is taken
+between turns, so the sync waits for it, and the window runs from that turn's end), or
 was already going on when it came (a node cut off from the store acknowledges writes until
 it self-fences, and can never sync them). Faults that do not end a node (its PostgreSQL
 connections terminated, its node links cut) excuse nothing. With ``durable`` (for the
@@ -61,12 +63,39 @@ class LossBound:
     pids: dict[int, int]  # process id -> node index
     window: float
     durable: bool
+    # (actor, process id) -> the turns that answered there, (start, end) in history time:
+    # an actor is snapshotted between turns, so a long turn delays its sync (roost's bound)
+    turns: dict[tuple[str, int], list[tuple[float, float]]] = attrs.field(factory=dict)
 
     @classmethod
     def of(cls, history: History, meta: Meta) -> LossBound:
         faults = tuple(f for f in history.of(Fault) if f.kind in LOSS_FAULTS)
         pids = {start.pid: start.node for start in history.of(NodeStart)}
-        return cls(faults, pids, meta.sync_interval + meta.margin, meta.durable)
+        turns: dict[tuple[str, int], list[tuple[float, float]]] = defaultdict(list)
+        unknown: dict[str, list[tuple[float, float]]] = defaultdict(list)
+        for op in history.of(Op):
+            turn = op.result.get("turn") if isinstance(op.result, dict) else None
+            if op.pid is not None and isinstance(turn, list) and len(turn) == 2:
+                turns[(op.actor, op.pid)].append((turn[0] - meta.wall, turn[1] - meta.wall))
+            elif op.status == "unknown":
+                # Its turn may have run, on any node, from its invocation until the client
+                # gave up (its owner was killed meanwhile, say): it may have held the actor.
+                unknown[op.actor].append((op.invoke, op.complete))
+        for (actor, pid), spans in list(turns.items()):
+            spans.extend(unknown.get(actor, ()))
+        window = meta.sync_interval + meta.margin
+        return cls(faults, pids, window, meta.durable, dict(turns))
+
+    def _synced_by(self, op: Op) -> float:
+        """When ``op``'s write reached the store at the latest: a sync interval (and the
+        margin) after it, pushed back by a turn of the actor running on that node then (the
+        snapshot waits for it: docs/operations.md, "What a machine loss loses")."""
+        assert op.pid is not None
+        due = op.complete + self.window
+        for start, end in self.turns.get((op.actor, op.pid), ()):
+            if start <= due and end >= op.complete:
+                due = max(due, end + self.window)
+        return due
 
     def excuses(self, op: Op) -> bool:
         """Whether ``op``'s acknowledged effect (or observation) may be lost."""
@@ -77,8 +106,9 @@ class LossBound:
         if self.durable or op.pid is None or op.pid not in self.pids:
             return None
         node = self.pids[op.pid]
+        synced_by = self._synced_by(op)
         for f in self.faults:
-            if f.node == node and f.start - self.window <= op.complete <= f.end:
+            if f.node == node and op.complete <= f.end and f.start <= synced_by:
                 return f
         return None
 

@@ -66,6 +66,8 @@ WRITES_IN_FLIGHT = 3
 SNAPSHOT_RETRY_DELAY = 2.0
 #: Longest wait between snapshot attempts of an actor that keeps failing to activate.
 SNAPSHOT_MAX_BACKOFF = 300.0
+#: Seconds between checks, during a backoff, whether the store answers other calls again.
+STORE_BACK_POLL = 0.25
 #: Seconds between pings of a healthy PostgreSQL store while there is nothing to write.
 PROBE_INTERVAL = 5.0
 #: Seconds between retention sweeps (the first one runs at start).
@@ -311,7 +313,7 @@ class SyncWorker:
 
     async def _sync_rounds(self, node: SyncNode, delay: float) -> None:
         while True:
-            await trio.sleep(delay)
+            await self._wait_round(delay)
             try:
                 if self._dirty or self._pending:
                     await self.flush(node)
@@ -330,6 +332,20 @@ class SyncWorker:
                 log.exception("sync round failed; retrying in %.1f s", delay)
             else:
                 delay = self._interval
+
+    async def _wait_round(self, delay: float) -> None:
+        """Sleep until the next round; a backoff after a failure ends early once another
+        call of this node reached the store again (lease renewals, claims): the store is
+        back, and writes acknowledged meanwhile must not wait out a long backoff (found by
+        the chaos harness: a PostgreSQL restart left the sync idle for seconds after)."""
+        if delay <= self._interval or self._store.health().reachable is not False:
+            await trio.sleep(delay)
+            return
+        deadline = trio.current_time() + delay
+        while trio.current_time() < deadline:
+            await trio.sleep(min(STORE_BACK_POLL, deadline - trio.current_time()))
+            if self._store.health().reachable:
+                return
 
     async def _retain(self) -> None:
         """The retention sweep: at start, then every RETENTION_INTERVAL, delete in batches
