@@ -42,16 +42,34 @@ ActorKey = tuple[str, str]  # (actor type, actor key)
 FireBatch = Callable[[str, str, Sequence[str]], Awaitable[None]]
 
 
-class NodeClock:
-    """Unix time derived from trio's clock, so tests on a mock clock move alarms too.
+#: Seconds between re-reads of the wall clock while alarms are pending (a stepped clock).
+WALL_RECHECK = 0.5
 
-    The offset is taken once; afterwards unix time advances exactly with trio's clock.
+
+class NodeClock:
+    """The unix time alarms are kept in, and how it maps to trio's clock.
+
+    On trio's real clock it *is* the wall clock: an alarm set for 10:00 rings when the
+    machine's clock says 10:00, also after the clock was stepped forward or back (NTP, an
+    operator), and the scheduler re-reads it every WALL_RECHECK seconds while alarms are
+    pending (found by the fault tests with libfaketime). Under a test's MockClock it is
+    derived from trio's clock with an offset taken once, so autojump tests move alarms too.
     """
 
     def __init__(self) -> None:
         self._offset: float | None = None  # taken on first use, inside trio
+        self._wall: bool | None = None  # follows the wall clock (trio's real clock)
+
+    def _follows_wall(self) -> bool:
+        if self._wall is None:
+            from trio.testing import MockClock
+
+            self._wall = not isinstance(trio.lowlevel.current_clock(), MockClock)
+        return self._wall
 
     def _get_offset(self) -> float:
+        if self._follows_wall():
+            return time.time() - trio.current_time()
         if self._offset is None:
             self._offset = time.time() - trio.current_time()
         return self._offset
@@ -61,6 +79,11 @@ class NodeClock:
 
     def to_trio(self, unix: float) -> float:
         return unix - self._get_offset()
+
+    @property
+    def recheck(self) -> float:
+        """How long a wait for a due time may last before the time is read again."""
+        return WALL_RECHECK if self._follows_wall() else math.inf
 
 
 @attrs.frozen
@@ -286,7 +309,14 @@ class AlarmScheduler:
                 due = self._take_due()
                 if not due:
                     self._changed = trio.Event()
-                    deadline = self._clock.to_trio(self._heap[0][0]) if self._heap else float("inf")
+                    deadline = (
+                        min(
+                            self._clock.to_trio(self._heap[0][0]),
+                            trio.current_time() + self._clock.recheck,
+                        )
+                        if self._heap
+                        else float("inf")
+                    )
                     with trio.move_on_at(deadline):
                         await self._changed.wait()
                     continue

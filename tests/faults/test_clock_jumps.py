@@ -87,12 +87,6 @@ async def test_jumps_neither_repeat_an_alarm_nor_make_the_server_spin(tmp_path: 
             assert await fired(server) == rang
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="roost bug: NodeClock (runtime/_alarms.py) reads the wall clock once at start and"
-    " then counts trio's monotonic clock, so after a jump forward alarms ring by the old clock:"
-    " an hour late, and one that the jump made overdue does not ring at once",
-)
 async def test_after_a_jump_forward_alarms_ring_by_the_new_clock(tmp_path: Path) -> None:
     with trio.fail_after(14):
         async with fake_clock_node(tmp_path) as (clock, server):
@@ -108,13 +102,6 @@ async def test_after_a_jump_forward_alarms_ring_by_the_new_clock(tmp_path: Path)
     assert len(rang["soon"]) == 1 and jumped + 2 <= rang["soon"][0] < jumped + 2 + LATE, rang
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="roost bug: NodeClock (runtime/_alarms.py) reads the wall clock once at start and"
-    " then counts trio's monotonic clock, so after a jump back alarms ring by the old clock:"
-    " one set for two seconds after the new time rings at once, one set before the jump"
-    " rings an hour before its time",
-)
 async def test_after_a_jump_back_alarms_ring_by_the_new_clock(tmp_path: Path) -> None:
     with trio.fail_after(14):
         async with fake_clock_node(tmp_path) as (clock, server):
