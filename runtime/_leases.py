@@ -89,6 +89,7 @@ class LeaseKeeper:
         self._stats = stats
         self._held: dict[ActorId, _Held] = {}
         self._releasing: dict[ActorId, trio.Event] = {}
+        self._claiming: dict[ActorId, trio.Event] = {}  # claims in flight, one per actor
         self._wake = trio.Event()
         self._fencing: trio.Nursery | None = None  # runs the stops of lost leases
 
@@ -123,11 +124,22 @@ class LeaseKeeper:
         releasing = self._releasing.get(ident)
         if releasing is not None:
             await releasing.wait()  # let the release finish, then claim anew
+        claiming = self._claiming.get(ident)
+        if claiming is not None:
+            # Another task claims it right now: share its outcome (a second claim would
+            # return the stored state again, and it would be restored a second time).
+            await claiming.wait()
+            return (self._held[ident].fence, None) if self.holds(ident) else None
         if self.holds(ident):
             return self._held[ident].fence, None
         started = trio.current_time()
-        store = await self._store()
-        claim = await store.claim_actor(ident[0], ident[1], self.node_id, self.ttl)
+        self._claiming[ident] = done = trio.Event()
+        try:
+            store = await self._store()
+            claim = await store.claim_actor(ident[0], ident[1], self.node_id, self.ttl)
+        finally:
+            del self._claiming[ident]
+            done.set()
         if claim is None:
             return None
         lease = claim.lease
