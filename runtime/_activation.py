@@ -271,7 +271,10 @@ def close_storage(slot: ActorSlot) -> None:
         if storage.discard(prune_upto=slot.registry.data_dir):
             log.debug("removed the file of %s/%s: schema only", slot.actor_type, slot.key)
     else:
-        storage.close()
+        # A small WAL stays with its -shm (the pool remembers it): the actor's next
+        # activation opens the file without creating or syncing anything (issue 16); the
+        # shutdown checkpoints them all (HandlePool.checkpoint_kept).
+        storage.close(keep_wal=True)
 
 
 async def _on_start(actor: Actor) -> None:

@@ -271,10 +271,11 @@ class HistorySql:
 
 
 #: The batch append in one PostgreSQL statement: entries whose actor this node holds under the
-#: entry's fence go in; the others come back as refused.
+#: entry's fence go in; the others come back as refused. The arrays go in binary (%b): pages
+#: as bytes, not hex text (a third of the append's CPU went into escaping them).
 _PG_APPEND_MANY = """
 WITH w AS MATERIALIZED (
-    SELECT * FROM unnest(%s::text[], %s::text[], %s::int8[], %s::int8[], %s::bytea[])
+    SELECT * FROM unnest(%b::text[], %b::text[], %b::int8[], %b::int8[], %b::bytea[])
         AS w(t, k, seq, f, e)
 ), ok AS MATERIALIZED (
     -- FOR SHARE: a claim by another node (an UPDATE of the lease row) waits for this
