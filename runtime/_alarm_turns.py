@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import attrs
 
+from roost._errors import CommitFailed
 from roost.actors import Actor
 from roost.actors.hosting import (
     EXPIRY_ALARM,
@@ -37,15 +38,38 @@ async def fire_alarms(slot: ActorSlot, names: Sequence[str]) -> None:
     """Run the actor's due alarms ``names``, one turn each, in order (G5).
 
     The first turn activates an evicted actor; the others find it active. If it cannot
-    activate, the rest are not tried again now: each backs off as the first did.
+    activate, the rest are not tried again now: each backs off as the first did. Several
+    alarms share one transaction (group commit: each turn in a savepoint, so a failing
+    alarm rolls back only itself), committed before this returns.
+
+    Raises:
+        CommitFailed: the actor restarted during the batch (its group's COMMIT failed):
+            the alarms that did not commit are still due; the scheduler backs them off.
     """
+    group = len(names) > 1
+    instance = None
     for i, name in enumerate(names):
-        failed = await _fire(slot, name)
+        failed = await _fire(slot, name, may_group=group)
         if failed is not None:
             rest = names[i + 1 :]
             if rest:
                 _could_not_fire(slot, slot.registry.scheduler, rest, failed, first=False)
-            return
+            break
+        instance = instance or slot.actor
+    if not group:
+        return
+    if slot.group_open:  # cancelled before this point, the committer closes it instead
+        slot.waiting += 1
+        try:
+            async with slot.lock:
+                slot.flush_group()
+        finally:
+            slot.waiting -= 1
+    if instance is not None and slot.actor is not instance:
+        # Restarted (a failed COMMIT, this batch's or another turn's) or evicted meanwhile:
+        # the alarms whose changes did not reach the scheduler back off (none did, if the
+        # eviction committed them; a stale entry is then retried once more, not dropped).
+        raise CommitFailed(f"{slot.actor_type}/{slot.key} restarted during its alarms' group")
 
 
 async def fire_alarm(slot: ActorSlot, name: str, *, force: bool = False) -> None:
@@ -56,7 +80,9 @@ async def fire_alarm(slot: ActorSlot, name: str, *, force: bool = False) -> None
     await _fire(slot, name, force=force)
 
 
-async def _fire(slot: ActorSlot, name: str, *, force: bool = False) -> Exception | None:
+async def _fire(
+    slot: ActorSlot, name: str, *, force: bool = False, may_group: bool = False
+) -> Exception | None:
     """:func:`fire_alarm`; returns the exception when the turn failed before the alarm's
     handler ran (the actor could not activate), after backing the alarm off."""
     stats = slot.registry.stats
@@ -82,7 +108,7 @@ async def _fire(slot: ActorSlot, name: str, *, force: bool = False) -> Exception
         complete_alarm(slot.alarms, alarm)
 
     try:
-        await slot.turn(fire)
+        await slot.turn(fire, may_group=may_group)
     except NotOwner:
         # Another node owns the actor now and fires its alarms (they moved with its state):
         # this node's index entry is stale.

@@ -172,6 +172,9 @@ class AlarmScheduler:
         # Actors with a batch firing, and the alarms of theirs that fell due meanwhile: the
         # same task fires those next.
         self._batches: dict[ActorKey, list[str]] = {}
+        # Pending alarm names per actor (a superset: pruned when looked at), so a batch
+        # takes every due alarm of its actor, not only those the heap gave so far.
+        self._by_actor: dict[ActorKey, set[str]] = {}
         # Index entries to delete at the end of the batches in flight (never before their
         # actor's commit; a put of the same alarm cancels its delete).
         self._forgotten: set[AlarmKey] = set()
@@ -252,6 +255,11 @@ class AlarmScheduler:
             self._failures.pop(alarm, None)
             self._quarantined.discard(alarm)
             forgotten.add(alarm)
+            names = self._by_actor.get((alarm[0], alarm[1]))
+            if names is not None:
+                names.discard(alarm[2])
+                if not names:
+                    del self._by_actor[alarm[0], alarm[1]]
         if not self._batches:
             self._flush_forgotten()
 
@@ -285,6 +293,7 @@ class AlarmScheduler:
             self._failures.pop(alarm, None)
             self._quarantined.discard(alarm)
         self._due[alarm] = due
+        self._by_actor.setdefault((alarm[0], alarm[1]), set()).add(alarm[2])
         seq = next(self._seq)
         self._version[alarm] = seq
         heapq.heappush(self._heap, (due, seq, alarm))
@@ -355,9 +364,10 @@ class AlarmScheduler:
     async def _fire_batch(self, fire: FireBatch, actor: ActorKey, token: object) -> None:
         """Fire the actor's due alarms, then those that fell due meanwhile, then let go."""
         try:
-            while names := self._batches[actor]:
+            while names := self._gather(actor):
                 self._batches[actor] = []
                 await self._fire_names(fire, actor, names)
+                await trio.lowlevel.checkpoint()  # an alarm set for now again: not a spin
         finally:
             for name in self._batches.pop(actor, ()):  # cancelled: back on the heap
                 self._settle((*actor, name))
@@ -366,6 +376,27 @@ class AlarmScheduler:
             # the last) every batch that finds max_batch of them queued does.
             if not self._batches or len(self._forgotten) >= self._max_batch:
                 self._flush_forgotten()
+
+    def _gather(self, actor: ActorKey) -> list[str]:
+        """The actor's batch with every alarm of it that is due now added (a node that
+        lags fires them on one activation), soonest first."""
+        batch = self._batches[actor]
+        names = self._by_actor.get(actor)
+        if names:
+            now = self._clock.now()
+            for name in list(names):
+                alarm = (actor[0], actor[1], name)
+                due = self._due.get(alarm)
+                if due is None:
+                    names.discard(name)
+                elif due <= now and alarm not in self._firing:
+                    self._firing.add(alarm)
+                    batch.append(name)
+            if not names:
+                del self._by_actor[actor]
+        due_at = self._due.get
+        batch.sort(key=lambda name: due_at((actor[0], actor[1], name), 0.0))
+        return batch
 
     async def _fire_names(self, fire: FireBatch, actor: ActorKey, names: list[str]) -> None:
         alarms = [(*actor, name) for name in names]

@@ -100,14 +100,19 @@ async def test_an_evicted_actors_due_alarms_fire_on_one_activation(
             await set_alarms(server, "k", [(name, 100, None) for name in names])
             await trio.sleep(60)
             assert server.statistics().actors == 0  # evicted: the batch must activate it
-            with sqlite3.connect(tmp_path / "node.sqlite") as db:
-                db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            actor_file = actor_db_path(tmp_path, "batch", "k")
+            for path in (tmp_path / "node.sqlite", actor_file):
+                with sqlite3.connect(path) as db:
+                    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             await wait_fired(len(names))
+            await trio.sleep(1)  # the batch commits once its last alarm's turn is over
             scheduler = server.registry.scheduler
             assert scheduler.statistics().batches_total == 1
             assert scheduler.pending == 0
             # Twenty index deletes in one transaction: one leaf page written, not twenty.
             assert wal_frames(tmp_path / "node.sqlite") <= 3
+            # Twenty alarm turns in one transaction (savepoints): a few pages, not 40+.
+            assert wal_frames(actor_file) <= 8
     assert [name for name, _ in Batch.fired] == names  # in order, each once
     assert Batch.starts == 2  # the setting turn's activation, then one for the batch
     assert kv(tmp_path, "k") == dict.fromkeys(names, 1)  # every alarm's turn committed
@@ -124,6 +129,7 @@ async def test_a_failing_alarm_in_a_batch_rolls_back_only_itself(
             Batch.fail_once = {"b"}
             await set_alarms(server, "k", [(n, 100, None) for n in ("a", "b", "c")])
             await wait_fired(4)
+            await trio.sleep(1)
             assert server.registry.scheduler.pending == 0
     # a and c committed at their first attempt; b's failed turn rolled back, its retry
     # (attempt 2, after the backoff) committed.
@@ -202,4 +208,35 @@ async def test_index_deletes_are_written_while_other_batches_stay_in_flight(
             nursery.cancel_scope.cancel()
     assert "slow" in left
     assert len(left) <= 4  # at most max_batch deletes still queued, not all twelve
+    store.close()
+
+
+async def test_a_lagging_node_fires_every_due_alarm_of_an_actor_in_one_batch(
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    """After downtime (or under load) many alarms of each actor are overdue, interleaved in
+    due order with other actors'. The heap gives a few at a time (max_batch); each actor's
+    batch still takes all of its due alarms: one batch per actor, not one per alarm."""
+    store = NodeStore(tmp_path / "node.sqlite")
+    clock = NodeClock()
+    now = clock.now()
+    store.put_alarms(
+        [("t", f"k{a}", f"n{i}", now - 100 + i + a / 100) for i in range(5) for a in range(50)]
+    )
+    scheduler = AlarmScheduler(store, clock, max_batch=4)  # refills its heap from the index
+    fired: dict[str, list[str]] = {}
+
+    async def fire(actor_type: str, key: str, names: Sequence[str]) -> None:
+        assert key not in fired  # one batch per actor
+        fired[key] = list(names)
+        scheduler.after_commit(actor_type, key, [(name, None) for name in names])
+
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(scheduler.run, fire)
+            await trio.sleep(1)
+            nursery.cancel_scope.cancel()
+    assert fired == {f"k{a}": [f"n{i}" for i in range(5)] for a in range(50)}  # soonest first
+    assert scheduler.statistics().batches_total == 50
+    assert store.alarms() == []
     store.close()
