@@ -28,6 +28,7 @@ from ._envelope_values import (
     Limits,
     OffModel,
     OverLimit,
+    check_tree,
     decode_cbor,
     decode_json,
     encode_cbor,
@@ -136,6 +137,8 @@ class EnvelopeCodec:
     max_items: int = attrs.field(default=10_000, kw_only=True)
     max_total_items: int = attrs.field(default=100_000, kw_only=True)
     _limits: Limits = attrs.field(init=False, repr=False, eq=False)
+    # A result's own map is within the item limits (always, but for max_items 2).
+    _result_fits: bool = attrs.field(init=False, repr=False, eq=False)
 
     @max_size.validator
     @max_items.validator
@@ -152,6 +155,12 @@ class EnvelopeCodec:
     @_limits.default
     def _make_limits(self) -> Limits:
         return Limits(self.max_size, self.max_depth, self.max_items, self.max_total_items)
+
+    @_result_fits.default
+    def _fits(self) -> bool:
+        # Defaults are made before the validators run: a bad limit is theirs to report.
+        limits = (self.max_items, self.max_total_items)
+        return all(type(limit) is int and limit >= 3 for limit in limits)
 
     @property
     def subprotocol(self) -> str:
@@ -187,6 +196,15 @@ class EnvelopeCodec:
         if not _is_id(call_id):
             call_id = None
         try:
+            if call_id is not None and type(envelope) is Result and self._result_fits:
+                # The hot path, one per call: the map is the codec's own (three entries,
+                # str keys, a checked id), so only the value is walked, at depth 1.
+                value = envelope.value
+                check_tree(value, self._limits, allow_bytes=self.kind == "cbor", depth=1, counted=3)
+                obj = {"type": "result", "id": call_id, "value": value}
+                if self.kind == "json":
+                    return encode_json(obj, self._limits, checked=True)
+                return encode_cbor(obj, self._limits, checked=True)
             obj = _as_map(envelope)
             if self.kind == "json":
                 return encode_json(obj, self._limits)

@@ -82,7 +82,9 @@ _INT_RANGE = "an integer does not fit in 64 bits"
 _FINITE = "floats must be finite"
 
 
-def check_tree(value: Any, limits: Limits, *, allow_bytes: bool) -> None:
+def check_tree(
+    value: Any, limits: Limits, *, allow_bytes: bool, depth: int = 0, counted: int = 0
+) -> None:
     """Check that ``value`` is in the data model and within the limits.
 
     The model: None, bool, int in int64, finite float, str, lists (and tuples), dicts with
@@ -91,6 +93,10 @@ def check_tree(value: Any, limits: Limits, *, allow_bytes: bool) -> None:
     container's length counts towards ``max_items`` and, summed, ``max_total_items``.
     Cyclic values are reported as too deep; shared ones are counted at each occurrence.
 
+    ``depth`` and ``counted`` place ``value`` inside containers already checked: nested
+    ``depth`` levels deep in them, which hold ``counted`` items in all (the codec checks the
+    payload of an envelope map it built itself this way, without walking the map).
+
     Raises:
         OffModel: a value outside the data model.
         OverLimit: deeper than ``max_depth`` or over an item limit.
@@ -98,9 +104,14 @@ def check_tree(value: Any, limits: Limits, *, allow_bytes: bool) -> None:
     max_depth, max_items = limits.max_depth, limits.max_items
     max_total_items = limits.max_total_items
     allowed = _CBOR_TYPES if allow_bytes else _JSON_TYPES
-    # The value sits in a virtual one-item array at depth 0, which counts no item.
-    total = -1
-    stack: list[tuple[Any, int]] = [((value,), 0)]
+    kind = type(value)
+    if kind is not dict and kind is not list and kind is not tuple:  # a scalar: nothing nests
+        _check_scalars((value,), allowed)
+        return
+    # The value is a container at depth 1 (as if in a virtual one-item array at depth 0,
+    # which counts no item).
+    total = counted
+    stack: list[tuple[Any, int]] = [(value, depth + 1)]
     while stack:
         node, depth = stack.pop()
         if depth > max_depth:
@@ -173,40 +184,41 @@ def scan_cbor(data: bytes, limits: Limits) -> None:
     """
     max_depth, max_items = limits.max_depth, limits.max_items
     max_total_items = limits.max_total_items
+    from_bytes = int.from_bytes
     end = len(data)
-    pos = 0
-    total = 0
-    # Items still to start in each open container, innermost last: an array's count goes
-    # down to 0, a map's (key and value per entry) is negative and goes up to 0, a key
-    # being due when it is even. A container is popped once its last item is complete.
-    remaining: list[int] = []
+    pos = total = 0
+    # Items still to start in the innermost open container (``left``) and in the ones around
+    # it (``outer``, innermost last): an array's count goes down to 0, a map's (key and value
+    # per entry) is negative and goes up to 0, a key being due when it is even. The value
+    # sits in a virtual one-item array. A container is left once its last item is complete.
+    # The innermost count lives in a local, not at ``outer[-1]``: this loop runs once per
+    # item of every envelope received (a typical call: 4.9 -> 3.0 us).
+    left = 1
+    outer: list[int] = []
     while True:
         if pos >= end:
             raise OffModel(_TRUNCATED)
         initial = data[pos]
         pos += 1
-        major = initial >> 5
         info = initial & 0x1F
         if info < 24:
             arg = info
         elif info < 28:
-            width = 1 << (info - 24)
-            if pos + width > end:
+            start, pos = pos, pos + (1 << (info - 24))
+            if pos > end:
                 raise OffModel(_TRUNCATED)
-            arg = int.from_bytes(data[pos : pos + width], "big")
-            pos += width
+            arg = from_bytes(data[start:pos], "big")
         elif info == 31:
             raise OffModel("indefinite-length CBOR items are not allowed")
         else:
             raise OffModel("malformed CBOR (reserved additional information)")
-        if remaining:
-            left = remaining[-1]
-            if left > 0:
-                remaining[-1] = left - 1
-            elif left & 1 or major == 3:
-                remaining[-1] = left + 1
-            else:
-                raise OffModel("map keys must be text strings")
+        major = initial >> 5
+        if left > 0:
+            left -= 1
+        elif left & 1 or major == 3:
+            left += 1
+        else:
+            raise OffModel("map keys must be text strings")
         if major == 3 or major == 2:  # text or byte string, skipped (cbor2 checks UTF-8)
             pos += arg
             if pos > end:
@@ -220,12 +232,13 @@ def scan_cbor(data: bytes, limits: Limits) -> None:
             total += arg
             if total > max_total_items:
                 raise OverLimit(f"more than {max_total_items} items in all")
-            if len(remaining) >= max_depth:
+            if len(outer) >= max_depth:
                 raise OverLimit(f"nested deeper than {max_depth} levels")
             if arg:
                 if arg > end - pos:  # every item takes at least one byte
                     raise OffModel(_TRUNCATED)
-                remaining.append(-2 * arg if major == 5 else arg)
+                outer.append(left)
+                left = -2 * arg if major == 5 else arg
                 continue
         elif major == 6:
             raise OffModel("CBOR tags are not allowed")
@@ -235,12 +248,12 @@ def scan_cbor(data: bytes, limits: Limits) -> None:
                 raise OffModel(_FINITE)
         elif not 20 <= info <= 22:  # false, true, null; not undefined nor other simple values
             raise OffModel("a CBOR simple value outside the data model")
-        while remaining and not remaining[-1]:
-            remaining.pop()
-        if not remaining:
-            break
-    if pos != end:
-        raise OffModel("trailing bytes after the CBOR data item")
+        while not left:
+            if not outer:
+                if pos != end:
+                    raise OffModel("trailing bytes after the CBOR data item")
+                return
+            left = outer.pop()
 
 
 def decode_cbor(data: bytes, limits: Limits) -> Any:
@@ -261,9 +274,11 @@ def decode_cbor(data: bytes, limits: Limits) -> Any:
         raise OffModel("invalid CBOR") from None
 
 
-def encode_cbor(value: Any, limits: Limits) -> bytes:
-    """Encode ``value`` (checked with :func:`check_tree` first) as compact CBOR."""
-    check_tree(value, limits, allow_bytes=True)
+def encode_cbor(value: Any, limits: Limits, *, checked: bool = False) -> bytes:
+    """Encode ``value`` (checked with :func:`check_tree` first, unless ``checked``) as
+    compact CBOR."""
+    if not checked:
+        check_tree(value, limits, allow_bytes=True)
     try:
         data: bytes = cbor2.dumps(value)
     except (cbor2.CBORError, UnicodeError, ValueError) as exc:
@@ -355,9 +370,11 @@ def decode_json(text: str, limits: Limits) -> Any:
     return value
 
 
-def encode_json(value: Any, limits: Limits) -> str:
-    """Encode ``value`` (checked with :func:`check_tree` first) as compact JSON text."""
-    check_tree(value, limits, allow_bytes=False)
+def encode_json(value: Any, limits: Limits, *, checked: bool = False) -> str:
+    """Encode ``value`` (checked with :func:`check_tree` first, unless ``checked``) as
+    compact JSON text."""
+    if not checked:
+        check_tree(value, limits, allow_bytes=False)
     text = _JSON_ENCODER.encode(value)
     if text.isascii():
         size = len(text)
