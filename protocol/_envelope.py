@@ -192,23 +192,40 @@ class EnvelopeCodec:
             UnencodableValue: a value outside the data model, or invalid envelope fields
                 (``internal``); both are ValueErrors and carry the envelope's id, if any.
         """
+        if type(envelope) is Result and self._result_fits and _is_id(envelope.id):
+            return self.encode_result(envelope.id, envelope.value)
         call_id = getattr(envelope, "id", None)
         if not _is_id(call_id):
             call_id = None
         try:
-            if call_id is not None and type(envelope) is Result and self._result_fits:
-                # The hot path, one per call: the map is the codec's own (three entries,
-                # str keys, a checked id), so only the value is walked, at depth 1.
-                value = envelope.value
-                check_tree(value, self._limits, allow_bytes=self.kind == "cbor", depth=1, counted=3)
-                obj = {"type": "result", "id": call_id, "value": value}
-                if self.kind == "json":
-                    return encode_json(obj, self._limits, checked=True)
-                return encode_cbor(obj, self._limits, checked=True)
             obj = _as_map(envelope)
             if self.kind == "json":
                 return encode_json(obj, self._limits)
             return encode_cbor(obj, self._limits)
+        except OverLimit as exc:
+            raise ValueTooLarge(str(exc), call_id=call_id) from None
+        except OffModel as exc:
+            raise UnencodableValue(str(exc), call_id=call_id) from None
+
+    def encode_result(self, call_id: int, value: Any) -> str | bytes:
+        """``encode(Result(call_id, value))`` without building the record: once per call.
+
+        The map is the codec's own (three entries, str keys, a checked id), so only the
+        value is walked, one level down.
+
+        Raises:
+            ValueTooLarge: as :meth:`encode`.
+            UnencodableValue: as :meth:`encode`.
+        """
+        if not (self._result_fits and _is_id(call_id)):
+            return self.encode(Result(call_id, value))
+        limits = self._limits
+        try:
+            check_tree(value, limits, allow_bytes=self.kind == "cbor", depth=1, counted=3)
+            obj = {"type": "result", "id": call_id, "value": value}
+            if self.kind == "json":
+                return encode_json(obj, limits, checked=True)
+            return encode_cbor(obj, limits, checked=True)
         except OverLimit as exc:
             raise ValueTooLarge(str(exc), call_id=call_id) from None
         except OffModel as exc:
@@ -279,7 +296,8 @@ class EnvelopeCodec:
             raise BadEnvelope("an envelope must be a map")
         kind = obj.get("type")
         raw_id = obj.get("id")
-        call_id = raw_id if _is_id(raw_id) else None
+        # _is_id, inline: this runs for every call received.
+        call_id = raw_id if type(raw_id) is int and 0 <= raw_id <= MAX_CALL_ID else None
         if kind != "call":
             if type(kind) is str and kind in _FROM_SERVER:
                 raise BadEnvelope(f"a client cannot send {kind} envelopes", call_id=call_id)

@@ -37,7 +37,6 @@ from roost.protocol import (
     ErrorReply,
     Ping,
     Pong,
-    Result,
     TextMessage,
     WebSocketConnection,
     check_close_code,
@@ -346,12 +345,13 @@ class WebSocketSession:
             else:
                 self.close(*decision)
             return
-        conn, slot, call_id = self.conn, self.slot, envelope.id
+        conn, slot, call_id, codec = self.conn, self.slot, envelope.id, self.codec
 
         async def call(actor: Actor) -> None:
             value = await invoke(actor, conn)
             try:
-                frame = self.encode(Result(id=call_id, value=value))
+                data = codec.encode_result(call_id, value)
+                frame = encode_text(data) if isinstance(data, str) else encode_binary(data)
             except EnvelopeError as exc:  # unencodable or too large: the turn still commits
                 decision = envelope_error_for(exc, call_id=call_id)
                 assert isinstance(decision, ErrorReply)

@@ -1,6 +1,7 @@
 """The envelope's per-call fast paths (issue 16) decide exactly what the general paths decide.
 
-A result's map is encoded without walking the map itself (only its value is checked), the
+A result's map is encoded without walking the map itself (only its value is checked, and
+``encode_result`` builds no Result record), the
 CBOR scan keeps the innermost container's count in a local and rpc bindings are cached per
 class: each test pins what the plain path would have answered.
 """
@@ -86,6 +87,24 @@ def test_a_result_is_encoded_as_its_whole_map_would_be(
     codec = EnvelopeCodec(kind, **limits)  # type: ignore[arg-type]
     envelope = Result(call_id, value)
     assert _fast(codec, envelope) == _general(codec, envelope)
+    try:
+        direct: Any = codec.encode_result(call_id, value)
+    except (ValueTooLarge, UnencodableValue) as exc:
+        direct = type(exc), exc.reason
+    assert direct == _general(codec, envelope)
+
+
+@pytest.mark.parametrize("call_id", [-1, 2**53, True, 1.0, None])
+def test_a_result_with_a_bad_id_is_refused_by_both_paths(call_id: Any) -> None:
+    codec = EnvelopeCodec("cbor")
+    with pytest.raises(UnencodableValue, match="integer id") as direct:
+        codec.encode_result(call_id, 1)
+    with pytest.raises(UnencodableValue, match="integer id") as general:
+        codec.encode(Result(call_id, 1))
+    assert (direct.value.reason, direct.value.call_id) == (
+        general.value.reason,
+        general.value.call_id,
+    )
 
 
 def test_a_result_does_not_fit_two_items() -> None:
