@@ -5,6 +5,11 @@ back. Untrusted input is checked against the limits before a recursive decoder s
 or right after the stdlib's recursion-bounded parser built it (JSON); every way it can be
 refused becomes a close code or an error reply in :func:`envelope_error_for`. The spec, with
 examples that the tests check byte for byte, is docs/protocol.md.
+
+Long because: the records, the codec's two uses (WebSocket envelopes and HTTP rpc bodies) and
+the one function that turns its errors into replies or close codes share the same fields and
+limits; and the reply's fast path (``encode_result``, run once per call) sits beside the
+general path it must match.
 """
 
 from __future__ import annotations
