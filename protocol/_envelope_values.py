@@ -108,8 +108,8 @@ def check_tree(
     if kind is not dict and kind is not list and kind is not tuple:  # a scalar: nothing nests
         _check_scalars((value,), allowed)
         return
-    # The value is a container at depth 1 (as if in a virtual one-item array at depth 0,
-    # which counts no item).
+    # The value is a container one level below ``depth`` (at the top: depth 1, as if in a
+    # virtual one-item array at depth 0, which counts no item).
     total = counted
     stack: list[tuple[Any, int]] = [(value, depth + 1)]
     while stack:
