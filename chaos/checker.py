@@ -81,7 +81,7 @@ class LossBound:
                 # Its turn may have run, on any node, from its invocation until the client
                 # gave up (its owner was killed meanwhile, say): it may have held the actor.
                 unknown[op.actor].append((op.invoke, op.complete))
-        for (actor, pid), spans in list(turns.items()):
+        for (actor, _pid), spans in list(turns.items()):
             spans.extend(unknown.get(actor, ()))
         window = meta.sync_interval + meta.margin
         return cls(faults, pids, window, meta.durable, dict(turns))

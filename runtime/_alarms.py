@@ -16,6 +16,10 @@ row deleted by hand, an import, a crash) and the entry is dropped. A firing that
 never reached the alarm's handler (the actor cannot activate: ``on_start`` or ``restore``
 fails, its file cannot be opened) and is retried with exponential backoff, then quarantined
 until the alarm is set anew or the node restarts (a deploy may have fixed the actor).
+
+Long because: the schedule is one structure (the heap, the per-actor index of pending
+names, the batches being fired, the backoffs) with the clock it is kept in; each part reads
+and changes the others at every due time, and split they would share all of that state.
 """
 
 from __future__ import annotations
