@@ -27,6 +27,8 @@ _LISTED = (SessionState.CONNECTING, SessionState.OPEN)
 class SlotMessaging:
     """Messaging for one actor: its connections and its outbox (set by the slot)."""
 
+    __slots__ = ()  # the slot's own (runtime/_slot.py): no __dict__ per actor
+
     actor_type: str
     key: str
     sessions: dict[Connection, SlotSession]

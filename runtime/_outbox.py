@@ -119,8 +119,9 @@ class Outbox:
         self.gated = False
         self.pending_calls: list[tuple[SlotSession, int]] = []
         # Durable output (runtime/_durable.py): committed groups' output waiting for the
-        # store, oldest first, each under the log position it waits for.
-        self._held: deque[_Held] = deque()
+        # store, oldest first, each under the log position it waits for. Made by the first
+        # hold(): an empty deque is 760 bytes, most actors are not durable (issue 16).
+        self._held: deque[_Held] | None = None
 
     # -- output --------------------------------------------------------------------------------
 
@@ -263,6 +264,8 @@ class Outbox:
         if self._held and self._held[-1].seq == seq:  # nothing new was written: join it
             self._held[-1].entries.extend(held.entries)
             self._held[-1].calls.extend(held.calls)
+        elif self._held is None:
+            self._held = deque((held,))
         else:
             self._held.append(held)
 

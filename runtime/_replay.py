@@ -105,14 +105,15 @@ class EventLog:
 
     Memory: at most ``replay_events`` entries of the actor class, whose encoded events add
     up to at most ``replay_bytes`` (the newest is kept whatever its size), plus the events
-    of the turns not committed yet.
+    of the turns not committed yet. The buffer is made by the first committed event: every
+    slot has a log, most actors never emit (an empty deque is 760 bytes, issue 16).
     """
 
     __slots__ = ("_bound", "_bytes", "_committed", "_entries", "_host", "_last", "_pending")
 
     def __init__(self, host: ReplayHost) -> None:
         self._host = host
-        self._entries: deque[_Entry] = deque()
+        self._entries: deque[_Entry] | None = None  # made by the first commit()
         self._pending: list[_Entry] = []
         self._bytes = 0
         self._last: int | None = None  # the last seq given out, uncommitted turns included
@@ -200,6 +201,8 @@ class EventLog:
         settings = self._host.cls
         max_events, max_bytes = settings.replay_events, settings.replay_bytes
         entries = self._entries
+        if entries is None:
+            entries = self._entries = deque()
         for entry in self._pending:
             entries.append(entry)
             self._bytes += entry.size
@@ -227,7 +230,7 @@ class EventLog:
             return None
         return [
             entry.event
-            for entry in entries
+            for entry in entries or ()
             if resume < entry.seq <= upto
             and entry.event is not None
             and (entry.tag is None or entry.tag in tags)
@@ -237,7 +240,7 @@ class EventLog:
 
     def _load(self, storage: ActorStorage) -> None:
         """Start from the events in the file (a new activation: it may have been rebuilt)."""
-        self._entries.clear()
+        self._entries = None
         self._pending.clear()
         self._bytes = 0
         self._last = self._committed = None
@@ -249,14 +252,16 @@ class EventLog:
             rows = conn.execute(_LOAD, [max(settings.replay_events, 1)]).fetchall()
         except sqlite3.Error as exc:
             raise StorageError(f"cannot read the event buffer: {exc}") from exc
+        entries: deque[_Entry] = deque()
         for seq, envelope, tag, size in rows:  # newest first
-            if self._entries and self._bytes + size > settings.replay_bytes:
+            if entries and self._bytes + size > settings.replay_bytes:
                 break
             event = _CBOR_READER.decode(envelope) if envelope is not None else None
             stored = event if isinstance(event, ServerEvent) else None
-            self._entries.appendleft(_Entry(seq, stored, tag, size))
+            entries.appendleft(_Entry(seq, stored, tag, size))
             self._bytes += size
         if rows:
+            self._entries = entries
             self._last = self._committed = rows[0][0]
 
     def _write(self, entry: _Entry, envelope: bytes | None) -> None:

@@ -172,7 +172,36 @@ class ActorSlot(SlotMessaging):
 
     Implements :class:`roost.actors.ActorHost` for the instance it holds (its messaging half
     in :class:`SlotMessaging`).
+
+    Memory: a hibernated actor is this object and what it alone holds, next to its sockets
+    (issue 16: at most 1 KB per actor), so its attributes are slots and the parts most
+    actors never use are made on first use (presence, alarms, the durable state, the
+    outbox's held output and the event log's buffer).
     """
+
+    __slots__ = (
+        "_alarms",
+        "_dirty_in_turn",
+        "_group_turns",
+        "_grouped",
+        "_presence",
+        "_storage",
+        "activated_fence",
+        "actor",
+        "actor_type",
+        "alarm_changes",
+        "cls",
+        "commit_scheduled",
+        "durable",
+        "key",
+        "last_active",
+        "lock",
+        "outbox",
+        "registry",
+        "sessions",
+        "state",
+        "waiting",
+    )
 
     def __init__(self, registry: SlotNode, actor_type: ActorType, key: str) -> None:
         self.registry = registry
