@@ -78,7 +78,7 @@ async def test_json_lines_access_records_and_no_token(tmp_path: Path) -> None:
     with trio.fail_after(20):
         process, port = await start(
             ["serve", APP, "--port", "0", "--data-dir", str(tmp_path), "--log-format", "json"],
-            env={},
+            env={"ROOST_ACCESS_LOG": "true"},  # tests/e2e start() turns it off by default
         )
         await traffic(port)
         # A refusal before a request head could be read is logged too.
@@ -124,7 +124,8 @@ async def test_json_lines_access_records_and_no_token(tmp_path: Path) -> None:
 async def test_text_stays_human_and_no_access_log_logs_no_request(tmp_path: Path) -> None:
     with trio.fail_after(20):
         text, text_port = await start(
-            ["serve", APP, "--port", "0", "--data-dir", str(tmp_path / "a")], env={}
+            ["serve", APP, "--port", "0", "--data-dir", str(tmp_path / "a")],
+            env={"ROOST_ACCESS_LOG": "true"},
         )
         quiet, quiet_port = await start(
             ["serve", APP, "--port", "0", "--data-dir", str(tmp_path / "b"), "--log-format=json"],
