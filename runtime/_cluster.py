@@ -271,6 +271,13 @@ class Cluster(LeaseNode):
         ident = (actor_type, key)
         if self.keeper.holds(ident):
             return None
+        if forwarded and (
+            self.keeper.troubled or (await self._sync.store()).health().reachable is False
+        ):
+            # Cut off from the store: this node can claim nothing, so it refuses at once and
+            # the sender retries (it claims the actor itself once the lease has expired),
+            # rather than holding the connection for a store call that cannot succeed.
+            raise NotOwner(actor_type, key)
         cached = self._owners.get(ident)
         now = trio.current_time()
         if cached is not None and not forwarded:

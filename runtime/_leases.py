@@ -90,6 +90,8 @@ class LeaseKeeper:
         self._held: dict[ActorId, _Held] = {}
         self._releasing: dict[ActorId, trio.Event] = {}
         self._claiming: dict[ActorId, trio.Event] = {}  # claims in flight, one per actor
+        #: The last renewal failed or did not answer in time: the store is out of reach.
+        self.troubled = False
         self._wake = trio.Event()
         self._fencing: trio.Nursery | None = None  # runs the stops of lost leases
 
@@ -197,6 +199,7 @@ class LeaseKeeper:
                     renewed = True
                 except StoreUnavailable as exc:
                     log.warning("could not renew %d leases (%s); retrying", len(self._held), exc)
+            self.troubled = not renewed
             if renewed:
                 next_renew = trio.current_time() + self.renew_interval
             else:

@@ -390,6 +390,14 @@ class PostgresSharedStore(SharedStore):
         conn.execute(
             "SELECT set_config('statement_timeout', %s, false)", (str(self._statement_timeout_ms),)
         )
+        # A client cut off mid-transaction (a hung network: the call was abandoned at its
+        # deadline) must not hold its row locks, a lease row say, until TCP gives up: the
+        # server ends such a transaction once no call of ours could still be waiting on it.
+        idle_ms = min(self._statement_timeout_ms, max(1, round(self.call_timeout * 1000)))
+        conn.execute(
+            "SELECT set_config('idle_in_transaction_session_timeout', %s, false)",
+            (str(idle_ms),),
+        )
         if self._schema is not None:
             path = sql.Identifier(self._schema).as_string(conn)
             conn.execute("SELECT set_config('search_path', %s, false)", (path,))
