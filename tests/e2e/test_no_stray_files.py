@@ -95,6 +95,7 @@ async def strangers_leave_nothing(tmp_path: Path, requests: int, seconds: float)
     assert not (data_dir / "actors").exists()
 
 
+@pytest.mark.slow
 async def test_2000_strangers_leave_the_data_dir_as_it_was(tmp_path: Path) -> None:
     await strangers_leave_nothing(tmp_path, 2_000, seconds=60)
 

@@ -133,6 +133,7 @@ def lease_row(store_url: str) -> tuple[str, int, bool]:
 async def test_a_cluster_node_keeps_its_leases_across_jumps(
     tmp_path: Path, pg_store_url: str
 ) -> None:
+
     clock = FakeClock(tmp_path)
     args = [str(FILL_APP), "--data-dir", str(tmp_path / "data"), "--store", pg_store_url]
     env = {**clock.env, **ENV, "ROOST_LEASE_TTL": "2", "ROOST_CLUSTER_SECRET": "s" * 32}
@@ -160,3 +161,7 @@ async def test_a_cluster_node_keeps_its_leases_across_jumps(
                     assert lease_row(pg_store_url) == (node, fence, True)
                 assert await client.call("rows") == [0, 1, 2]
             assert await server.stop() == 0
+
+
+#: Fault tests with real processes and tmpfs or libfaketime: the slow stage (CI runs it).
+pytestmark = pytest.mark.slow

@@ -255,3 +255,7 @@ async def test_a_node_store_write_on_a_full_disk_fails_and_the_actor_recovers(
         assert [status for status, _ in after] == [200, 200, 200], after
         assert after[2][1] == {"value": ["a1"]}, after
         assert stored_rows(data_dir) == {"al": [0, 2]}
+
+
+#: Fault tests with real processes and tmpfs or libfaketime: the slow stage (CI runs it).
+pytestmark = pytest.mark.slow
