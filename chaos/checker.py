@@ -30,8 +30,9 @@ suffered a *node-ending* fault (:data:`LOSS_FAULTS`: kill -9, SIGSTOP, a cut or 
 to PostgreSQL) that began at most ``sync_interval + margin`` after the acknowledgement
 (later when a turn of that actor was running on that node meanwhile: a snapshot is taken
 between turns, so the sync waits for it, and the window runs from that turn's end), or
-was already going on when it came (a node cut off from the store acknowledges writes until
-it self-fences, and can never sync them). Faults that do not end a node (its PostgreSQL
+was already going on when it came, or ended at most a lease ttl before it (a node cut off
+from the store acknowledges writes until it self-fences, and can never sync them; once the
+link returns it must reconnect before its first sync). Faults that do not end a node (its PostgreSQL
 connections terminated, its node links cut) excuse nothing. With ``durable`` (for the
 durable output mode to come: ``--durable``) nothing excuses a loss.
 """
@@ -49,6 +50,8 @@ from .violation import Violation
 
 #: The faults after which an owner's acknowledged but unsynced writes may be lost.
 LOSS_FAULTS = frozenset({"kill", "stop", "cut_store", "hang_store"})
+#: The faults that take a node's store away (it acknowledges on until it self-fences).
+STORE_FAULTS = frozenset({"cut_store", "hang_store"})
 #: At most this many messages per (kind, actor); the rest are counted in one more.
 MAX_REPORTED = 5
 
@@ -66,6 +69,7 @@ class LossBound:
     # (actor, process id) -> the turns that answered there, (start, end) in history time:
     # an actor is snapshotted between turns, so a long turn delays its sync (roost's bound)
     turns: dict[tuple[str, int], list[tuple[float, float]]] = attrs.field(factory=dict)
+    store_grace: float = 0.0  # a lease ttl: see excuse()
 
     @classmethod
     def of(cls, history: History, meta: Meta) -> LossBound:
@@ -84,7 +88,7 @@ class LossBound:
         for (actor, _pid), spans in list(turns.items()):
             spans.extend(unknown.get(actor, ()))
         window = meta.sync_interval + meta.margin
-        return cls(faults, pids, window, meta.durable, dict(turns))
+        return cls(faults, pids, window, meta.durable, dict(turns), meta.lease_ttl)
 
     def _synced_by(self, op: Op) -> float:
         """When ``op``'s write reached the store at the latest: a sync interval (and the
@@ -108,7 +112,11 @@ class LossBound:
         node = self.pids[op.pid]
         synced_by = self._synced_by(op)
         for f in self.faults:
-            if f.node == node and op.complete <= f.end and f.start <= synced_by:
+            # A node whose store link comes back still has to reconnect before it syncs,
+            # and keeps acknowledging until it does or self-fences (its lease may have
+            # expired in the database meanwhile): up to a lease ttl after the link returns.
+            end = f.end + self.store_grace if f.kind in STORE_FAULTS else f.end
+            if f.node == node and op.complete <= end and f.start <= synced_by:
                 return f
         return None
 
