@@ -87,8 +87,19 @@ async def _stored_state(slot: ActorSlot, lease: Activation) -> StoredState | Non
     if registry.durable_for(slot):
         await _durable_file(slot, lease, path)
         return None  # the file is the whole truth, rebuilt from the store's history
-    if lease.claimed:
-        stored = lease.stored
+    claimed, stored = lease.claimed, lease.stored
+    if (
+        not claimed
+        and lease.fence is not None
+        and slot.open_storage is None
+        and path.exists()
+        and read_file_fence(path) < lease.fence
+    ):
+        # The file dates from an earlier lease than the one held, and what that lease's
+        # claim read from the store is not at hand (a self-fence that ran after the claim
+        # dropped it, say): ask the store, never trust the file blindly (found by chaos).
+        claimed, stored = True, await _read_stored(slot)
+    if claimed:
         if stored is None or slot.open_storage is not None:
             return None
         if not path.exists() and await _file_from_image(slot, path):
@@ -114,8 +125,17 @@ async def _stored_state(slot: ActorSlot, lease: Activation) -> StoredState | Non
         return None  # the whole file came back: it holds what restore() would rebuild
     if slot.cls.restore is Actor.restore:
         return None
+    return await _read_stored(slot)
+
+
+async def _read_stored(slot: ActorSlot) -> StoredState | None:
+    """The actor's state in the shared store.
+
+    Raises:
+        RpcError: ``unavailable`` when the store does not answer (see :func:`_stored_state`).
+    """
     try:
-        return await (await registry.sync.store()).read_state(slot.actor_type, slot.key)
+        return await (await slot.registry.sync.store()).read_state(slot.actor_type, slot.key)
     except StoreUnavailable as exc:
         log.warning(
             "could not activate %s/%s: the shared store is unavailable (%s)",

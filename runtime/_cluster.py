@@ -108,7 +108,7 @@ class ClusterRegistry(Protocol):
 
     def has_slot(self, actor_type: str, key: str) -> bool: ...
 
-    async def fence_lost(self, actor_type: str, key: str) -> None: ...
+    async def fence_lost(self, actor_type: str, key: str, fence: int | None = None) -> None: ...
 
     async def call_actor(
         self,
@@ -475,20 +475,27 @@ class Cluster(LeaseNode):
         for ident in idents:
             self.shipper.forget(ident)
 
-    async def lease_lost(self, idents: list[ActorId]) -> None:
+    async def lease_lost(self, lost: dict[ActorId, int]) -> None:
         registry = self._registry
-        for ident in idents:
-            self._fresh.pop(ident, None)
-            self.shipper.forget(ident)  # its unshipped commits never count (never acknowledged)
+        for ident, fence in lost.items():
             log.warning("lease of %s/%s lost or expiring: stopping it here", *ident)
             if registry is not None:
-                await registry.fence_lost(*ident)
+                await registry.fence_lost(*ident, fence)
+            else:
+                self.fence_refused(*ident, fence)
 
-    def fence_refused(self, actor_type: str, key: str) -> None:
-        """The store refused a write under our fence: a newer owner exists."""
+    def fence_refused(self, actor_type: str, key: str, fence: int | None = None) -> None:
+        """The store refused a write under ``fence`` (or that lease was lost): a newer owner
+        exists. A lease this node claimed again since (a higher fence) is not touched: this
+        runs after awaits, and forgetting the new lease, or what its claim read from the
+        store, would let the next activation trust a stale local file (found by chaos)."""
         ident = (actor_type, key)
-        self.keeper.forget(ident)
+        held = self.keeper.fence(ident)
+        if held is not None and fence is not None and held > fence:
+            return
+        self.keeper.forget(ident, fence)
         self._fresh.pop(ident, None)
+        self.shipper.forget(ident)  # its unshipped commits never count (never acknowledged)
 
     # -- alarms of actors nobody holds -------------------------------------------------------
 

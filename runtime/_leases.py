@@ -55,8 +55,10 @@ class LeaseNode(Protocol):
         """The actor left this node and its last state reached the store."""
         ...
 
-    async def lease_lost(self, idents: list[ActorId]) -> None:
-        """Stop serving these actors now: their leases are gone or could be."""
+    async def lease_lost(self, lost: dict[ActorId, int]) -> None:
+        """Stop serving these actors now: their leases (with these fences) are gone or could
+        be. It runs in a task of its own, so by the time it does, this node may hold a newer
+        lease of an actor again: that one is not lost."""
         ...
 
     def released(self, idents: list[ActorId]) -> None:
@@ -152,9 +154,15 @@ class LeaseKeeper:
         self._wake.set()  # the renewal loop may be waiting for a first lease
         return lease.fence, claim.stored
 
-    def forget(self, ident: ActorId) -> None:
-        """Drop a lease without telling the store (it is lost: a write was refused)."""
-        self._held.pop(ident, None)
+    def forget(self, ident: ActorId, fence: int | None = None) -> None:
+        """Drop a lease without telling the store (it is lost: a write was refused).
+
+        ``fence``: the fence that was refused; a lease held with a higher one was claimed
+        since (the refusal is old news) and is kept.
+        """
+        held = self._held.get(ident)
+        if held is not None and (fence is None or held.fence <= fence):
+            del self._held[ident]
 
     # -- the loop ----------------------------------------------------------------------------
 
@@ -255,10 +263,9 @@ class LeaseKeeper:
         return len(self._held)
 
     async def _self_fence(self, node: LeaseNode, idents: list[ActorId]) -> None:
-        for ident in idents:
-            self._held.pop(ident, None)
-        self._stats.self_fences_total += len(idents)
+        lost = {ident: held.fence for ident in idents if (held := self._held.pop(ident, None))}
+        self._stats.self_fences_total += len(lost)
         if self._fencing is not None:
-            self._fencing.start_soon(node.lease_lost, idents)
+            self._fencing.start_soon(node.lease_lost, lost)
         else:
-            await node.lease_lost(idents)
+            await node.lease_lost(lost)

@@ -72,8 +72,9 @@ class Placement(Protocol):
         """The fence the actor's writes to the store carry (None: the node's own)."""
         ...
 
-    def fence_refused(self, actor_type: str, key: str) -> None:
-        """The store refused a write under the actor's fence: a newer owner exists."""
+    def fence_refused(self, actor_type: str, key: str, fence: int | None = None) -> None:
+        """The store refused a write under the actor's ``fence`` (None: whatever it holds):
+        a newer owner exists."""
         ...
 
     async def call_elsewhere(
@@ -102,7 +103,7 @@ class Solo:
     def fence(self, actor_type: str, key: str) -> int | None:
         return None
 
-    def fence_refused(self, actor_type: str, key: str) -> None:
+    def fence_refused(self, actor_type: str, key: str, fence: int | None = None) -> None:
         return None
 
     async def call_elsewhere(

@@ -361,15 +361,24 @@ class ActorRegistry:
             return
         await fire_alarms(self.slot(actor_type, key), names)
 
-    async def fence_lost(self, actor_type: str, key: str) -> None:
-        """Another node owns this actor now: close its connections and stop it here."""
+    async def fence_lost(self, actor_type: str, key: str, fence: int | None = None) -> None:
+        """Another node owns this actor now (the store refused ``fence``, or that lease was
+        lost): close its connections and stop it here.
+
+        An instance activated under a newer lease of this node (claimed again since) is not
+        the one that lost: it keeps running. Its connections are closed all the same: some
+        may date from the lost lease and have missed what another owner did meanwhile.
+        """
         if self.clustered:
-            self.placement.fence_refused(actor_type, key)
+            self.placement.fence_refused(actor_type, key, fence)
         slot = self.slots.get((actor_type, key))
         if slot is None:
             return
         for session in list(slot.sessions.values()):
             session.close(CloseCode.SERVICE_RESTART, "actor moved to another node")
+        activated = slot.activated_fence
+        if fence is not None and activated is not None and activated > fence:
+            return
         await self.evict(slot)
 
     async def stop_all(self) -> None:

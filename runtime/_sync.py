@@ -120,6 +120,10 @@ class SnapshotSource(Protocol):
         """The actor's whole file, compressed, for an actor class with ``replicate_file``."""
         ...
 
+    def serves(self, slot: ActorSlot) -> bool:
+        """Whether the slot's instance is this node's to run now (always, on a single node)."""
+        ...
+
 
 class SyncNode(SnapshotSource, Protocol):
     """What the sync worker needs of its node's actors (runtime/_registry.py implements it;
@@ -134,7 +138,9 @@ class SyncNode(SnapshotSource, Protocol):
         """The slot of an actor id, created if needed; None when its type is unknown."""
         ...
 
-    async def fence_lost(self, actor_type: str, key: str) -> None: ...
+    async def fence_lost(self, actor_type: str, key: str, fence: int | None = None) -> None:
+        """The store refused the actor's write under ``fence``: stop it here."""
+        ...
 
 
 class SyncWorker:
@@ -434,6 +440,7 @@ class SyncWorker:
                         and slot.actor is not None
                         and not slot.lock.locked()
                         and not slot.group_open
+                        and node.serves(slot)
                     ):
                         # Between turns with everything committed: read it as it is, no turn
                         # needed (the common case, so it skips the coroutine of _snapshot).
@@ -483,13 +490,15 @@ class SyncWorker:
                 if self._deletes.get(ident) is delete:  # not deleted again meanwhile
                     del self._deletes[ident]
                 self._synced(ident, None if ident in stale else delete.generation, cleared)
-            for ident in stale:
+            for ident, delete in chunk:
+                if ident not in stale:
+                    continue
                 log.warning(
                     "shared store refused to delete %s/%s: its fence is stale (another node "
                     "owns it); stopping it here",
                     *ident,
                 )
-                await node.fence_lost(*ident)
+                await node.fence_lost(*ident, delete.fence)
             if cleared:
                 await trio.to_thread.run_sync(self._node.clear_dirty, cleared)
 
@@ -582,9 +591,13 @@ class SyncWorker:
         On a cluster node the snapshot carries the actor's lease fence and its pending
         alarms (``alarms``: already read in the snapshot's turn, or False to read them now),
         so the next owner restores both; an actor whose lease this node no longer holds is
-        not written at all (a newer owner exists, or will).
+        not written at all (a newer owner exists, or will), nor is an instance activated under
+        an earlier lease than the one held now (another node may have owned the actor in
+        between: its snapshot would overwrite newer state under the new fence).
         """
         fence = node.lease_fence(*ident)
+        if slot.activated_fence is not None and fence != slot.activated_fence:
+            fence = None
         if alarms is False:
             alarms = node.pending_alarms(slot)
         assert alarms is not True
@@ -637,7 +650,10 @@ class SyncWorker:
         for ident, snapshot in zip(idents, snapshots, strict=True):
             if snapshot.image is not None and ident not in stale:
                 await self._put_image(store, ident, snapshot)
-        for ident, outcome in stale.items():
+        for ident, snapshot in zip(idents, snapshots, strict=True):
+            outcome = stale.get(ident)
+            if outcome is None:
+                continue
             log.warning(
                 "shared store refused %s/%s: its fence is stale (now %d, another node owns "
                 "it); stopping it here",
@@ -645,7 +661,7 @@ class SyncWorker:
                 outcome.fence,
             )
             self._synced(ident, None, cleared)
-            await node.fence_lost(*ident)
+            await node.fence_lost(*ident, snapshot.fence)
         if cleared:  # one node.sqlite transaction per batch, off the event loop
             await trio.to_thread.run_sync(self._node.clear_dirty, cleared)
 
