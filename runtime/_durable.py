@@ -5,7 +5,8 @@ output of a turn group (replies, sends, broadcasts, rpc results, the values HTTP
 leaves only once the group's commit is in the shared store:
 
 1. After the local COMMIT the slot reads the commit's pages from the file's WAL
-   (``storage/_wal.WalTail``) and hands them to the node's :class:`DurableShipper` with the
+   (``storage/_wal.WalTail``: each page as a delta against its previous version, tens of
+   bytes for a small change) and hands them to the node's :class:`DurableShipper` with the
    next position of the actor's log; the outbox *holds* the group's output under that
    position instead of releasing it.
 2. The shipper appends everything queued, from every actor, in one store transaction; each
@@ -332,9 +333,13 @@ def _write_history(path: Path, image: bytes | None, entries: list[tuple[int, byt
     if image is None and not entries:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    if image is not None:
-        path.write_bytes(zlib.decompress(image))
-    apply_commits(path, [decode_commit(entry) for _, entry in entries])
+    try:
+        if image is not None:
+            path.write_bytes(zlib.decompress(image))
+        apply_commits(path, [decode_commit(entry) for _, entry in entries])
+    except BaseException:
+        remove_actor_file(path)  # never a half-rebuilt file under the actor's name
+        raise
 
 
 def serialize_file(path: Path) -> bytes:
