@@ -189,6 +189,7 @@ async def _drive(
             workload.stop.set()
         await cluster.heal(nodes, infra)
         say(f"chaos: healed after {trio.current_time() - start:.1f} s; reading the final state")
+        await workload.settled()  # no write of a client is still on its way
         # A request a client gave up on may still sit in a node that was frozen until now:
         # let it land before anyone reads the final state, or observers would differ.
         await trio.sleep(SETTLE)

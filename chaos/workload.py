@@ -12,8 +12,8 @@ from __future__ import annotations
 import itertools
 import json
 import random
-from collections.abc import Callable, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, contextmanager
 from typing import Any
 
 import attrs
@@ -68,9 +68,34 @@ class Workload:
     stop: trio.Event = attrs.field(factory=trio.Event)
     final: trio.Event = attrs.field(factory=trio.Event)
     final_deadline: float = 0.0
+    in_flight: int = 0  # operations started and not yet recorded
+    _quiet: trio.Event = attrs.field(factory=trio.Event)
 
     def rng(self, name: str) -> random.Random:
         return random.Random(f"{self.seed}/{name}")
+
+    @contextmanager
+    def operation(self) -> Iterator[None]:
+        """Count an operation as in flight until its outcome is recorded."""
+        self.in_flight += 1
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
+            if not self.in_flight:
+                self._quiet.set()
+
+    async def settled(self) -> None:
+        """Every operation a client started has its outcome (each ends within its timeout).
+
+        The final reads start only then: a write still in flight lands after some observers
+        read and before others, which would look like observers that disagree (it did: a
+        client's increment, delayed by a node that had been frozen, landed between the
+        nodes' final reads and the clients' own).
+        """
+        while self.in_flight:
+            self._quiet = trio.Event()
+            await self._quiet.wait()
 
     def record(
         self, name: str, op_id: str, actor: str, method: str, invoke: float, outcome: Outcome,
@@ -95,9 +120,10 @@ class Workload:
                     while not self.stop.is_set():
                         op_id = f"{name}-{next(numbers)}"
                         method, args = choose(rng, actor, op_id, self.slow)
-                        invoke = self.history.now()
-                        outcome = await _call(client.call, method, args)
-                        self.record(name, op_id, actor, method, invoke, outcome, args=args)
+                        with self.operation():
+                            invoke = self.history.now()
+                            outcome = await _call(client.call, method, args)
+                            self.record(name, op_id, actor, method, invoke, outcome, args=args)
                         if outcome[2].startswith("ConnectionClosed"):
                             break  # this client is over: open another
                         await trio.sleep(rng.uniform(*self.think))
@@ -152,9 +178,10 @@ class Workload:
             actor = rng.choice(ACTORS)
             method, args = choose(rng, actor, op_id, self.slow)
             via = rng.randrange(len(ports()))
-            invoke = self.history.now()
-            outcome = await http_rpc(ports()[via], actor, method, args)
-            self.record(name, op_id, actor, method, invoke, outcome, via, args)
+            with self.operation():
+                invoke = self.history.now()
+                outcome = await http_rpc(ports()[via], actor, method, args)
+                self.record(name, op_id, actor, method, invoke, outcome, via, args)
             await trio.sleep(rng.uniform(*self.think))
 
     async def node_final(self, index: int, port: int, actor: str) -> None:
