@@ -52,6 +52,8 @@ _MAGICS = (0x377F0682, 0x377F0683)
 #: the checkpoint information (``nBackfill`` at 96), in the machine's byte order.
 _SHM_HEADER = 136
 _SHM_VERSION = 3007000
+#: Frames read at first after the last position (more while they belong to this WAL).
+READ_FRAMES = 8
 
 
 @attrs.frozen
@@ -64,15 +66,16 @@ class Commit:
         pages: page number (1-based) to its new content, the last version of each page.
         bases: (read from a WAL) page number to the page's previous version, as the
             rebuilder has it; a page missing here has no known base and ships whole.
-        deltas: (decoded from an entry) page number to the raw-deflated XOR of its previous
-            and new version, and the new version's CRC-32; these pages are not in ``pages``.
+        deltas: (decoded from an entry) page number to how it differs from its previous
+            version (a kind, the bytes, the new version's CRC-32: see :func:`encode_commit`);
+            these pages are not in ``pages``.
     """
 
     page_size: int
     db_pages: int
     pages: dict[int, bytes]
     bases: dict[int, bytes] = attrs.field(factory=dict)
-    deltas: dict[int, tuple[bytes, int]] = attrs.field(factory=dict)
+    deltas: dict[int, tuple[int, bytes, int]] = attrs.field(factory=dict)
 
 
 class WalTail:
@@ -113,13 +116,13 @@ class WalTail:
             StorageError: the WAL is not a WAL file.
         """
         try:
-            wal = open(self.wal_path, "rb")  # closed by the with below
+            wal = os.open(self.wal_path, os.O_RDONLY)
         except FileNotFoundError:
             if self._salts is not None:
                 self._restart(None)
             return []
-        with wal:
-            header = wal.read(WAL_HEADER)
+        try:
+            header = os.pread(wal, WAL_HEADER, 0)
             if len(header) < WAL_HEADER:
                 return []
             magic, _version, page_size = struct.unpack(">III", header[:12])
@@ -128,9 +131,10 @@ class WalTail:
             salts = header[16:24]
             if salts != self._salts:  # a new WAL: start over at its first frame
                 self._restart(salts)
-            wal.seek(self._offset)
-            data = wal.read()
-            return self._parse(wal.fileno(), data, page_size, salts)
+            data = _frames(wal, self._offset, page_size, salts)
+            return self._parse(wal, data, page_size, salts)
+        finally:
+            os.close(wal)
 
     def _parse(self, wal: int, data: bytes, page_size: int, salts: bytes) -> list[Commit]:
         commits: list[Commit] = []
@@ -174,14 +178,33 @@ class WalTail:
         """How many frames of the WAL with ``salts`` a checkpoint copied into the database
         file (None: unknown, no wal-index of that WAL)."""
         try:
-            with open(self.shm_path, "rb") as shm:
-                header = shm.read(_SHM_HEADER)
+            shm = os.open(self.shm_path, os.O_RDONLY)
         except FileNotFoundError:
             return None
+        try:
+            header = os.pread(shm, _SHM_HEADER, 0)
+        finally:
+            os.close(shm)
         if len(header) < _SHM_HEADER or header[32:40] != salts:
             return None
         version, backfill = struct.unpack("=I92xI", header[:100])
         return backfill if version == _SHM_VERSION else None
+
+
+def _frames(wal: int, offset: int, page_size: int, salts: bytes) -> bytes:
+    """The frames from ``offset`` on, up to the first one of an older WAL: a WAL that
+    restarted keeps its size, and reading its stale tail at every commit would copy
+    megabytes for a few new frames."""
+    frame = FRAME_HEADER + page_size
+    chunk = READ_FRAMES * frame
+    data = os.pread(wal, chunk, offset)
+    while len(data) % frame == 0 and data[-frame + 8 : -frame + 16] == salts:
+        more = os.pread(wal, chunk, offset + len(data))
+        if not more:
+            break
+        data += more
+        chunk *= 2
+    return data
 
 
 def _salt1(salts: bytes) -> int:
@@ -235,16 +258,22 @@ class _Bases:
 _RAW = b"\x00"
 _V1 = b"\x01"
 #: Version 1, per page: page number and kind; then the page (_FULL) or the new page's CRC-32,
-#: a length and that many bytes of raw deflate: of the XOR with the previous version
-#: (_DELTA) or of the page itself (_DEFLATED, for archives).
+#: a length and that many bytes: the offset (2 bytes) and new content of the one range of
+#: bytes that changed (_PATCH); raw deflate of the XOR with the previous version (_DELTA) or
+#: of the page itself (_DEFLATED, for archives).
 _PAGE = struct.Struct(">IB")
 _PACKED = struct.Struct(">II")
-_FULL, _DELTA, _DEFLATED = 0, 1, 2
+_OFFSET = struct.Struct(">H")
+_FULL, _DELTA, _DEFLATED, _PATCH = 0, 1, 2, 3
+#: A page whose changes span at most this many bytes ships them as they are (a turn that
+#: updates a row in place); a wider change ships its XOR deflated (as costly as 2 KiB of
+#: patch, in CPU).
+PATCH_MAX = 256
 
 
 def encode_commit(commit: Commit, *, compress: bool = False) -> bytes:
-    """A commit as bytes for the store's log: a header, then each page, as a delta against
-    its base when the commit knows it and the delta is smaller, else whole.
+    """A commit as bytes for the store's log: a header, then each page, as a patch or a
+    delta against its base when the commit knows it and that is smaller, else whole.
 
     Whole pages are uncompressed by default: compressing every page cost more CPU on the hot
     path than the bytes it saved (they are few: a page without a known base, or changed
@@ -256,7 +285,7 @@ def encode_commit(commit: Commit, *, compress: bool = False) -> bytes:
         base = commit.bases.get(pgno)
         packed, kind = b"", _FULL
         if base is not None:
-            packed, kind = _deflate(_xor(base, page)), _DELTA
+            packed, kind = _difference(base, page)
         elif compress:
             packed, kind = _deflate(page), _DEFLATED
         if kind != _FULL and len(packed) + _PACKED.size < size:
@@ -264,6 +293,20 @@ def encode_commit(commit: Commit, *, compress: bool = False) -> bytes:
         else:
             parts += (_PAGE.pack(pgno, _FULL), page)
     return b"".join(parts)
+
+
+def _difference(base: bytes, page: bytes) -> tuple[bytes, int]:
+    """How ``page`` differs from ``base``: the changed range as it is now when it is short,
+    else the XOR of both deflated. XOR as integers runs at C speed, and the lowest and
+    highest set bits give the range without a Python loop over the bytes."""
+    diff = int.from_bytes(base, "little") ^ int.from_bytes(page, "little")
+    if not diff:
+        return _OFFSET.pack(0), _PATCH
+    low = ((diff & -diff).bit_length() - 1) >> 3
+    high = (diff.bit_length() + 7) >> 3  # past the last changed byte
+    if high - low <= PATCH_MAX:
+        return _OFFSET.pack(low) + page[low:high], _PATCH
+    return _deflate(diff.to_bytes(len(page), "little")), _DELTA
 
 
 def decode_commit(blob: bytes) -> Commit:
@@ -296,7 +339,7 @@ def _decode_v1(blob: bytes) -> Commit:
     if page_size < 512 or page_size > 65536 or page_size & (page_size - 1):
         raise ValueError(f"page size {page_size}")
     pages: dict[int, bytes] = {}
-    deltas: dict[int, tuple[bytes, int]] = {}
+    deltas: dict[int, tuple[int, bytes, int]] = {}
     position = 13
     for _ in range(count):
         pgno, kind = _PAGE.unpack(blob[position : position + _PAGE.size])
@@ -315,8 +358,8 @@ def _decode_v1(blob: bytes) -> Commit:
         if len(packed) != length:
             raise ValueError("truncated page")
         position += _PACKED.size + length
-        if kind == _DELTA:
-            deltas[pgno] = (packed, crc)
+        if kind == _DELTA or (kind == _PATCH and length >= _OFFSET.size):
+            deltas[pgno] = (kind, packed, crc)
         elif kind == _DEFLATED:
             pages[pgno] = _checked(_inflate(packed, page_size), crc, pgno)
         else:
@@ -344,12 +387,12 @@ def apply_commits(path: Path, commits: list[Commit]) -> None:
             size = commit.page_size
             if known is None:
                 known = os.fstat(fd).st_size // size
-            for pgno, (packed, crc) in commit.deltas.items():
+            for pgno, (kind, packed, crc) in commit.deltas.items():
                 if pgno > known:
                     base = bytes(size)
                 else:
                     base = os.pread(fd, size, (pgno - 1) * size).ljust(size, b"\0")
-                page = _xor(base, _inflate(packed, size))
+                page = _applied(base, kind, packed)
                 if zlib.crc32(page) != crc:
                     if zlib.crc32(base) != crc:
                         raise StorageError(
@@ -366,13 +409,31 @@ def apply_commits(path: Path, commits: list[Commit]) -> None:
         os.fsync(fd)
 
 
+def _applied(base: bytes, kind: int, packed: bytes) -> bytes:
+    """``base`` with a patch or a delta applied.
+
+    Raises:
+        StorageError: it does not fit a page of that size.
+    """
+    if kind == _DELTA:
+        return _xor(base, _inflate(packed, len(base)))
+    (offset,) = _OFFSET.unpack(packed[: _OFFSET.size])
+    patch = packed[_OFFSET.size :]
+    if offset + len(patch) > len(base):
+        raise StorageError("a damaged log entry: a patch beyond its page")
+    return base[:offset] + patch + base[offset + len(patch) :]
+
+
 def _xor(a: bytes, b: bytes) -> bytes:
     """Two equally long byte strings XORed (as integers: C speed)."""
     return (int.from_bytes(a, "little") ^ int.from_bytes(b, "little")).to_bytes(len(a), "little")
 
 
 def _deflate(data: bytes) -> bytes:
-    return zlib.compress(data, 1, wbits=-15)
+    """Raw deflate with a small window and little memory: a page is 4 KiB, and setting up
+    zlib's default state (256 KiB) cost ten times more than compressing a page."""
+    deflater = zlib.compressobj(1, zlib.DEFLATED, -9, 1)
+    return deflater.compress(data) + deflater.flush()
 
 
 def _inflate(packed: bytes, size: int) -> bytes:

@@ -228,8 +228,9 @@ def test_deltas_rebuild_a_random_workload_byte_for_byte(
     checkpoint, which copies a commit into the file before the tail reads it."""
     origin = Origin(tmp_path / "a.sqlite", autocheckpoint=autocheckpoint)
     random_workload(origin, random.Random(seed), 150)
-    deltas = sum(len(decode_commit(blob).deltas) for blob in origin.entries)
-    assert deltas > len(origin.entries) // 2  # most entries carry deltas
+    deltas = [kind for blob in origin.entries for kind, _, _ in decode_commit(blob).deltas.values()]
+    assert len(deltas) > len(origin.entries) // 2  # most entries carry deltas
+    assert set(deltas) == {1, 3}  # of both kinds: deflated XOR, and a patch of one range
     for at in range(len(origin.images)):
         rebuilt = tmp_path / f"rebuilt-{at}.sqlite"
         origin.rebuild(rebuilt, at)
@@ -320,8 +321,8 @@ def test_a_delta_over_another_page_raises(tmp_path: Path) -> None:
         apply_commits(wrong, [decode_commit(blob) for blob in origin.entries[-1:]])
     right = tmp_path / "right.sqlite"
     right.write_bytes(origin.images[1][1])
-    for pgno, (packed, crc) in commit.deltas.items():  # a damaged delta: refused too
-        damaged = attrs.evolve(commit, deltas={pgno: (packed, crc ^ 1)})
+    for pgno, (kind, packed, crc) in commit.deltas.items():  # a damaged delta: refused too
+        damaged = attrs.evolve(commit, deltas={pgno: (kind, packed, crc ^ 1)})
         with pytest.raises(StorageError):
             apply_commits(right, [damaged])
     apply_commits(right, [commit])
