@@ -277,6 +277,7 @@ class HttpFront:
         proves the cluster secret before anything is served (runtime/_links.py)."""
         assert self.cluster is not None
         self.connections.idle(peer)  # a link is no request a drain waits for
+        peer.stop_reading()  # the stream reads it now (and closes it: unregistered first)
         stream = trio.SocketStream(trio.socket.from_stdlib_socket(peer.sock))
         trailing, _closed = conn.trailing_data
         try:

@@ -39,6 +39,7 @@ from ._inspector import Inspector
 from ._membership import host_text, run_solo
 from ._metrics import Gauges, MetricsExporter
 from ._node import Node
+from ._reader import Reader, new_reader
 from ._registry import ActorRegistry
 from ._runtime_endpoints import runtime_endpoint
 from ._slot import ActorSlot
@@ -84,6 +85,9 @@ class Server:
         self.port: int | None = None
         self.sessions: set[WebSocketSession] = set()
         self._flusher: PassBatcher[Peer] = PassBatcher()
+        # The node's edge-triggered epoll for every peer's reads (runtime/_reader; made by
+        # serve(), None where there is no epoll: peers then wait on their own sockets).
+        self._reader: Reader | None = None
         self._stop_requested = trio.Event()
         self._stopped = trio.Event()
         self._nursery: trio.Nursery | None = None
@@ -174,10 +178,13 @@ class Server:
             cluster=node.cluster,
         )
         extra = [] if private is None else [private]
+        reader = self._reader = new_reader()
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 nursery.start_soon(self._flusher.run, lambda peer: peer.flush(nursery))
+                if reader is not None:
+                    await nursery.start(reader.run)
                 nursery.start_soon(node.committer.run, ActorSlot.commit_group)
                 nursery.start_soon(node.shipper.run, registry)  # durable output
                 nursery.start_soon(self._maintain)
@@ -254,6 +261,8 @@ class Server:
             if admin is not None:
                 admin.close()
             node.close()
+            if reader is not None:
+                reader.close()
             with trio.CancelScope(shield=True):
                 await sync.aclose()
             self._stopped.set()
@@ -377,7 +386,9 @@ class Server:
         16; HttpFront.serve answers 500 first when HTTP still allows it).
         """
         assert self._front is not None  # built by serve(), which runs this task
-        peer = Peer(sock, self._flusher, max_outbound_bytes=self.config.max_outbound_bytes)
+        peer = Peer(
+            sock, self._flusher, self._reader, max_outbound_bytes=self.config.max_outbound_bytes
+        )
         if forwarded:
             peer.set_remote_address(client)
         self._connections.add(peer, admin=admin)

@@ -10,19 +10,26 @@ the socket is writable. A peer that leaves ``max_outbound_bytes`` unread and is 
 a slow consumer and is cut, so it never holds memory or delays anyone else (G8); one message
 bigger than the limit still goes out to a peer that reads it.
 
-The sockets are plain non-blocking stdlib sockets driven by ``trio.lowlevel.wait_readable`` /
-``wait_writable``, the documented trio way to do custom I/O.
+Reading goes through the node's :class:`~roost.runtime._reader.Reader` (Linux): the socket is
+registered once in an edge-triggered epoll, and ``receive()`` parks with nothing but
+``trio.lowlevel.wait_task_rescheduled`` until the reader hands it the bytes it read (or
+reads at once when an edge came while the caller was busy). Where there is no epoll, a peer
+waits on its own socket with ``trio.lowlevel.wait_readable``. Writes that wait, and the
+lingering close, use ``trio.lowlevel.wait_writable`` / ``wait_readable``, the documented trio
+way to do custom I/O.
 """
 
 from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
+import outcome
 import trio
 
 from ._batcher import PassBatcher
+from ._reader import Reader
 
 log = logging.getLogger("roost.transport")
 
@@ -30,6 +37,10 @@ log = logging.getLogger("roost.transport")
 RECV_SIZE = 65536
 
 _wait_readable = trio.lowlevel.wait_readable
+_wait_task_rescheduled = trio.lowlevel.wait_task_rescheduled
+_reschedule = trio.lowlevel.reschedule
+_current_task = trio.lowlevel.current_task
+_SUCCEEDED = trio.lowlevel.Abort.SUCCEEDED
 
 
 class Peer:
@@ -44,10 +55,14 @@ class Peer:
         "_fd",
         "_flushed",
         "_flusher",
+        "_hangup",
         "_out",
         "_out_bytes",
+        "_reader",
+        "_ready",
         "_remote",
         "_scheduled",
+        "_waiter",
         "_writing",
         "closed",
         "max_outbound_bytes",
@@ -57,11 +72,30 @@ class Peer:
     )
 
     def __init__(
-        self, sock: socket.socket, flusher: PassBatcher[Peer], *, max_outbound_bytes: int
+        self,
+        sock: socket.socket,
+        flusher: PassBatcher[Peer],
+        reader: Reader | None = None,
+        *,
+        max_outbound_bytes: int,
     ) -> None:
         self.sock = sock
         self._fd = sock.fileno()
         self._flusher = flusher
+        # Reading (see receive): the node's reader, the task parked in receive(), whether
+        # the socket may have bytes (an edge came and no read has emptied it since), and
+        # whether the peer's EOF or an error is behind them (then only b"" or EAGAIN ends
+        # the readiness, never a short read).
+        self._reader = reader
+        self._waiter: trio.lowlevel.Task | None = None
+        self._ready = reader is None
+        self._hangup = False
+        if reader is not None:
+            try:
+                reader.register(self._fd, self)
+            except OSError:  # not a socket epoll watches: wait on it the one-shot way
+                self._reader = None
+                self._ready = True
         self.max_outbound_bytes = max_outbound_bytes
         self._out: list[bytes] = []
         self._out_bytes = 0
@@ -96,12 +130,78 @@ class Peer:
 
     # -- reading ---------------------------------------------------------------------------
 
-    async def receive(self) -> bytes:
+    def receive(self) -> Awaitable[bytes]:
         """The next bytes from the peer; b"" at end of stream or when the peer reset.
+
+        With the node's reader, a caller with nothing to read parks without a trio I/O wait
+        (the reader reads for it); one that finds the socket ready reads it after a
+        checkpoint, so a socket that always has data cannot starve the others.
 
         Raises:
             trio.ClosedResourceError: the socket was closed locally (abort or close).
         """
+        if self.closed:
+            raise trio.ClosedResourceError("peer closed locally")
+        if self._reader is None:
+            return self._receive_polled()
+        if self._waiter is not None:
+            raise trio.BusyResourceError("another task is reading this peer")
+        if self._ready:
+            return self._receive_ready()
+        self._waiter = _current_task()
+        # Returned, not awaited here: a parked connection holds no frame of ours (memory).
+        return _wait_task_rescheduled(self._abort_wait)
+
+    async def _receive_ready(self) -> bytes:
+        """An edge came while the caller was busy: read without waiting for the reader."""
+        await trio.lowlevel.checkpoint()
+        if self.closed:
+            raise trio.ClosedResourceError("peer closed locally")
+        data = self._recv()
+        if data is None:  # the edge's bytes were read already: wait for the next one
+            self._waiter = _current_task()
+            data = await _wait_task_rescheduled(self._abort_wait)
+        return data
+
+    def _abort_wait(self, _raise_cancel: object) -> trio.lowlevel.Abort:
+        """A parked receive() was cancelled: the reader must not wake it any more."""
+        self._waiter = None
+        return _SUCCEEDED
+
+    def readable(self, hangup: bool) -> None:
+        """The reader saw the socket become readable (its edge): read for a parked
+        receive(), else remember it for the next receive()."""
+        if hangup:
+            self._hangup = True
+        task = self._waiter
+        if task is None:
+            self._ready = True
+            return
+        data = self._recv()
+        if data is not None:
+            self._waiter = None
+            _reschedule(task, outcome.Value(data))
+
+    def _recv(self) -> bytes | None:
+        """One ``recv``; None when there was nothing after all (a stale edge).
+
+        An edge-triggered socket must be read until it is empty before the next edge can
+        come, so ``_ready`` stays set after a full read, and after any read once the peer's
+        EOF is known (the EOF itself comes with no further edge). A short read of a stream
+        socket took everything the kernel had: bytes that arrive afterwards raise a new edge.
+        """
+        try:
+            data = self.sock.recv(RECV_SIZE)
+        except BlockingIOError:
+            self._ready = False
+            return None
+        except OSError:
+            data = b""  # reset or broken: like EOF; a later read says the same
+        self._ready = self._hangup or len(data) == RECV_SIZE or not data
+        return data
+
+    async def _receive_polled(self) -> bytes:
+        """receive() without a reader (no epoll): trio's one-shot wait per read."""
         sock = self.sock
         while True:
             if self.closed:
@@ -211,6 +311,13 @@ class Peer:
 
     # -- closing ---------------------------------------------------------------------------
 
+    def stop_reading(self) -> None:
+        """Leave the node's reader: the socket is read elsewhere from now on (a node link's
+        stream, a splice), so its edges would only wake the reader for nothing."""
+        if self._reader is not None:
+            self._reader.unregister(self._fd, self)
+            self._reader = None
+
     def abort(self) -> None:
         """Close the socket now, dropping whatever is queued; wakes a blocked ``receive``."""
         if self.closed:
@@ -218,6 +325,13 @@ class Peer:
         self.closed = True
         self._out.clear()
         self._out_bytes = 0
+        if self._reader is not None:
+            # Before the close: the number is reused by the next socket (runtime/_reader).
+            self._reader.unregister(self._fd, self)
+        task = self._waiter
+        if task is not None:
+            self._waiter = None
+            _reschedule(task, outcome.Error(trio.ClosedResourceError("peer closed locally")))
         trio.lowlevel.notify_closing(self.sock)
         self.sock.close()
         if self._flushed is not None:
