@@ -191,6 +191,10 @@ class SyncWorker:
         # slow turn never holds up the sync of every other actor (found by the chaos run).
         self._background: trio.Nursery | None = None
         self._busy: set[ActorId] = set()
+        # Snapshots being taken in a turn of their own, by token; -1 once a snapshot taken
+        # later was recorded meanwhile (the one in the turn is then older: it is dropped).
+        self._taking: dict[ActorId, int] = {}
+        self._tokens = itertools.count(1)
         self.fence = 0
         self.written_total = 0
         self._probed_at = -float("inf")  # trio time of the last ping
@@ -518,14 +522,25 @@ class SyncWorker:
             self._synced(ident, generation)
             return
         taken: list[Any] = []
+        token = self._taking[ident] = next(self._tokens)
 
         async def take(actor: Actor) -> None:
+            # The changes this snapshot holds are those marked so far: turn() may await
+            # after this turn (a durable actor's output waits for the store, the lock free),
+            # and the turns that commit meanwhile are not in it (found by chaos, --durable).
+            dirty = self._dirty.get(ident)
+            taken.append(dirty.generation if dirty else generation)
             taken.append(actor.snapshot())
             taken.append(node.pending_alarms(slot))
             taken.append(node.file_image(slot))
 
         try:
-            await slot.turn(take)  # waits for a running turn; activates an evicted actor
+            try:
+                await slot.turn(take)  # waits for a running turn; activates an evicted actor
+            finally:
+                superseded = self._taking.get(ident) != token
+                if not superseded or self._taking.get(ident) == -1:
+                    self._taking.pop(ident, None)
         except NotOwner:
             # Another node owns the actor now (a mark left from before this node lost it):
             # its state is that node's to sync.
@@ -540,15 +555,10 @@ class SyncWorker:
         dirty = self._dirty.get(ident)
         if dirty is not None and self._only_delete(ident, dirty):
             return  # a turn before ours deleted its data: its row goes, no snapshot
-        self._record(
-            ident,
-            taken[0],
-            dirty.generation if dirty else generation,
-            slot,
-            node,
-            alarms=taken[1],
-            image=taken[2],
-        )
+        if superseded:
+            return  # a snapshot taken after this one was recorded meanwhile (eviction, say)
+        held, state, alarms, image = taken
+        self._record(ident, state, held, slot, node, alarms=alarms, image=image)
 
     def _could_not_snapshot(self, ident: ActorId, exc: Exception) -> None:
         """The actor failed to activate for its snapshot: back off, never retry every round
@@ -595,6 +605,8 @@ class SyncWorker:
         an earlier lease than the one held now (another node may have owned the actor in
         between: its snapshot would overwrite newer state under the new fence).
         """
+        if ident in self._taking:  # newer than the snapshot a turn of its own is taking
+            self._taking[ident] = -1
         fence = node.lease_fence(*ident)
         if slot.activated_fence is not None and fence != slot.activated_fence:
             fence = None
