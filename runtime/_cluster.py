@@ -67,6 +67,8 @@ OWNER_CACHE_SECONDS = 1.0
 OWNER_CACHE_SIZE = 10_000
 #: Seconds between sweeps for due alarms of actors nobody holds.
 SWEEP_INTERVAL = 1.0
+#: Seconds a claim may wait for its activation before its lease may be released again.
+CLAIM_GRACE = 5.0
 #: Due alarms claimed per sweep.
 SWEEP_BATCH = 100
 #: Seconds between claim attempts while an owner does not answer.
@@ -179,7 +181,8 @@ class Cluster(LeaseNode):
         self.public_address = ""
         self.draining = False
         self.live_nodes = 0
-        self._fresh: dict[ActorId, StoredState | None] = {}  # claims not yet activated
+        # Claims not yet activated: what the store held, and when (trio time).
+        self._fresh: dict[ActorId, tuple[StoredState | None, float]] = {}
         self._owners: OrderedDict[ActorId, tuple[Owner, float]] = OrderedDict()
         self._siblings: dict[str, int] = {}
         self._registry: ClusterRegistry | None = None
@@ -233,7 +236,7 @@ class Cluster(LeaseNode):
             raise NotOwner(actor_type, key)
         fence = self.keeper.fence(ident)
         if ident in self._fresh:
-            return Activation(fence=fence, stored=self._fresh.pop(ident), claimed=True)
+            return Activation(fence=fence, stored=self._fresh.pop(ident)[0], claimed=True)
         return Activation(fence=fence)
 
     def serves(self, actor_type: str, key: str) -> bool:
@@ -306,13 +309,11 @@ class Cluster(LeaseNode):
             raise RpcError("unavailable", "the shared store is unavailable; retry later") from exc
         if claimed is None:
             return None
-        fence, stored = claimed
-        if stored is not None:
-            assert isinstance(stored, StoredState)
-            self._fresh[ident] = stored
+        fence, stored, new = claimed
+        if new:  # what the store holds, for the activation under this lease (once)
+            assert stored is None or isinstance(stored, StoredState)
+            self._fresh[ident] = (stored, trio.current_time())
             self._owners.pop(ident, None)
-        elif ident not in self._fresh:
-            self._fresh[ident] = None
         return fence
 
     async def _owner(self, ident: ActorId) -> Owner | None:
@@ -468,8 +469,20 @@ class Cluster(LeaseNode):
             and not registry.has_slot(*ident)
             and self._sync.is_synced(ident)
             and self.shipper.idle(ident)
-            and ident not in self._fresh
+            and self._claim_settled(ident)
         )
+
+    def _claim_settled(self, ident: ActorId) -> bool:
+        """No activation is on its way under a claim just made: none was made, or it is older
+        than CLAIM_GRACE (a forwarded request that failed first, an alarm sweep that found
+        nothing due: the claim is dropped, so the lease can go)."""
+        fresh = self._fresh.get(ident)
+        if fresh is None:
+            return True
+        if trio.current_time() - fresh[1] < CLAIM_GRACE:
+            return False
+        del self._fresh[ident]
+        return True
 
     def released(self, idents: list[ActorId]) -> None:
         for ident in idents:

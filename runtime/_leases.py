@@ -118,9 +118,10 @@ class LeaseKeeper:
 
     # -- claiming and letting go -------------------------------------------------------------
 
-    async def claim(self, ident: ActorId) -> tuple[int, object] | None:
-        """Claim the actor's lease: ``(fence, stored state or None)``, or None while another
-        node holds it. A lease this node holds already is kept (no store call).
+    async def claim(self, ident: ActorId) -> tuple[int, object, bool] | None:
+        """Claim the actor's lease: ``(fence, stored state or None, new)``, or None while
+        another node holds it. A lease this node holds already is kept (no store call, and
+        ``new`` is False: so is it for a claim shared with another task's).
 
         Raises:
             StoreUnavailable: the store did not answer.
@@ -133,9 +134,9 @@ class LeaseKeeper:
             # Another task claims it right now: share its outcome (a second claim would
             # return the stored state again, and it would be restored a second time).
             await claiming.wait()
-            return (self._held[ident].fence, None) if self.holds(ident) else None
+            return (self._held[ident].fence, None, False) if self.holds(ident) else None
         if self.holds(ident):
-            return self._held[ident].fence, None
+            return self._held[ident].fence, None, False
         started = trio.current_time()
         self._claiming[ident] = done = trio.Event()
         try:
@@ -152,7 +153,7 @@ class LeaseKeeper:
         )
         self._stats.lease_claims_total += 1
         self._wake.set()  # the renewal loop may be waiting for a first lease
-        return lease.fence, claim.stored
+        return lease.fence, claim.stored, True
 
     def forget(self, ident: ActorId, fence: int | None = None) -> None:
         """Drop a lease without telling the store (it is lost: a write was refused).

@@ -17,12 +17,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import trio
+import trio.testing
 
 from roost import Server
+from roost.runtime import _cluster
 from roost.runtime._cluster import Cluster
 from roost.storage import EncodedState, open_shared_store
-from tests.review.test_review_cluster import cluster, make_app, rpc_call
+from tests.review.test_review_cluster import TTL, cluster, make_app, rpc_call
 from tests.support import running
 
 IDENT = ("gated", "x")
@@ -133,3 +136,46 @@ async def test_an_activation_without_its_claims_state_asks_the_store(
             # must not believe the file stamped with the old fence.
             cluster_of(a)._fresh.pop(IDENT)
             assert await add_one(a) == b'{"value":11}'
+
+
+async def test_a_shared_claim_leaves_nothing_that_holds_the_lease(
+    tmp_path: Path, pg_store_url: str
+) -> None:
+    """Two tasks claim a new actor at once (two first requests): the second shares the
+    first's claim. It used to leave a claim marker once the first had activated the actor,
+    and the marker kept the lease from ever being released (a SIGTERM then left that actor
+    to wait out its lease: "1 actors could not be synced")."""
+    with trio.fail_after(30):
+        async with running(make_app(), tmp_path / "a", store=pg_store_url, **cluster()) as a:
+            node = cluster_of(a)
+
+            async def claim_and_activate() -> None:
+                assert await node._claim(IDENT) is not None
+                await node.activation(*IDENT)  # no checkpoint before it: it runs at once
+
+            async def claim_too() -> None:
+                assert await node._claim(IDENT) is not None
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(claim_and_activate)
+                await trio.testing.wait_all_tasks_blocked()  # its store call is on its way
+                nursery.start_soon(claim_too)
+            assert IDENT not in node._fresh
+            assert node.releasable(IDENT)
+
+
+async def test_a_claim_never_activated_lets_its_lease_go(
+    tmp_path: Path, pg_store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A claim whose activation never comes (a forwarded request that failed first, an alarm
+    sweep that found nothing due) does not hold the lease forever."""
+    monkeypatch.setattr(_cluster, "CLAIM_GRACE", 0.5)
+    with trio.fail_after(30):
+        async with running(make_app(), tmp_path / "a", store=pg_store_url, **cluster()) as a:
+            node = cluster_of(a)
+            assert await node._claim(IDENT) is not None
+            assert not node.releasable(IDENT)  # its activation may be on its way
+            await trio.sleep(0.6)
+            assert node.releasable(IDENT)
+            await trio.sleep(TTL / 3 + 0.5)  # a renewal tick releases it
+            assert node.keeper.fence(IDENT) is None
