@@ -386,3 +386,22 @@ def test_a_commit_that_spills_ships_each_page_once_against_its_version_before(
     assert frames > len(commit.pages) + len(commit.deltas)  # a page written twice in it
     assert commit.deltas
     origin.rebuild(tmp_path / "rebuilt.sqlite")
+
+
+def test_a_rebuild_that_fails_leaves_no_file(tmp_path: Path) -> None:
+    """runtime/_durable's rebuild: a delta over the wrong image raises, and the half-rebuilt
+    file is removed (the actor then fails to activate, loudly, instead of serving it)."""
+    from roost.runtime._durable import _write_history
+
+    origin = Origin(tmp_path / "a.sqlite")
+    origin.write("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)")
+    origin.write(*[("INSERT INTO t VALUES (?, ?)", (i, "x" * 100)) for i in range(200)])
+    origin.image()
+    origin.write(("UPDATE t SET v = 'y' WHERE k = 3",))
+    target = tmp_path / "rebuilt.sqlite"
+    wrong = zlib.compress(origin.images[0][1])  # the empty file: the delta does not fit it
+    with pytest.raises(StorageError):
+        _write_history(target, wrong, [(3, origin.entries[-1])])
+    assert not target.exists()
+    _write_history(target, zlib.compress(origin.images[1][1]), [(3, origin.entries[-1])])
+    assert target.read_bytes() == origin.conn.serialize()
