@@ -363,12 +363,8 @@ class ActorRegistry:
 
     async def fence_lost(self, actor_type: str, key: str, fence: int | None = None) -> None:
         """Another node owns this actor now (the store refused ``fence``, or that lease was
-        lost): close its connections and stop it here.
-
-        An instance activated under a newer lease of this node (claimed again since) is not
-        the one that lost: it keeps running. Its connections are closed all the same: some
-        may date from the lost lease and have missed what another owner did meanwhile.
-        """
+        lost): close its connections (they may have missed another owner's events) and stop
+        it here, unless its instance is of a newer lease of this node (claimed again since)."""
         if self.clustered:
             self.placement.fence_refused(actor_type, key, fence)
         slot = self.slots.get((actor_type, key))
