@@ -574,10 +574,7 @@ class SharedStore(abc.ABC):
         if not batch:
             return []
 
-        def append(conn: Any, history: HistorySql) -> list[tuple[str, str]]:
-            return history.append_many(conn, node_id, batch)
-
-        return await self._run(self._history_sync, append)
+        return await self._run(self._append_log_sync, node_id, batch)
 
     async def put_file_image(
         self,
@@ -746,6 +743,15 @@ class SharedStore(abc.ABC):
     @abc.abstractmethod
     def _history_sync(self, fn: Callable[[Any, HistorySql], T]) -> T:
         """Run ``fn(connection, dialect)`` in one write transaction (storage/_shared/_history)."""
+
+    def _append_log_sync(self, node_id: str, batch: list[LogEntry]) -> list[tuple[str, str]]:
+        """Durable output's append: on the path of every acknowledged turn (a backend may
+        take a shorter way to the database)."""
+
+        def append(conn: Any, history: HistorySql) -> list[tuple[str, str]]:
+            return history.append_many(conn, node_id, batch)
+
+        return self._history_sync(append)
 
 
 def check_fence(fence: object) -> None:

@@ -47,7 +47,7 @@ from roost._errors import ConfigError, StorageError
 
 from ._api import LeaseKey, SharedStore, Snapshots, dedupe_rounds, state_text
 from ._errors import StoreUnavailable
-from ._history import POSTGRES_HISTORY, HistorySql
+from ._history import POSTGRES_HISTORY, HistorySql, LogEntry
 from ._records import (
     Claim,
     Lease,
@@ -67,6 +67,8 @@ __all__ = ["PostgresSharedStore"]
 
 #: First key of the advisory lock that serialises schema migrations ("roos").
 MIGRATION_LOCK = 0x726F6F73
+#: Connections for durable output's appends (as many as the shipper keeps in flight).
+APPEND_CONNECTIONS = 3
 
 _LEASE_RETURNING = (
     "RETURNING node_id, fence, extract(epoch from expires_at)::float8,"
@@ -348,7 +350,8 @@ class PostgresSharedStore(SharedStore):
         timeouts = (acquire_timeout, connect_timeout, statement_timeout, network_timeout)
         if not all(t > 0 for t in (*timeouts, reconnect_timeout)):
             raise ConfigError("timeouts must be positive numbers of seconds")
-        super().__init__(max_threads=max_size, call_timeout=call_timeout)
+        # The appends of durable output get threads of their own beside the pool's.
+        super().__init__(max_threads=max_size + APPEND_CONNECTIONS, call_timeout=call_timeout)
         self._url = url
         self._min_size = min_size
         self._max_size = max_size
@@ -360,6 +363,7 @@ class PostgresSharedStore(SharedStore):
         self._reconnect_timeout = float(reconnect_timeout)
         self._open_lock = threading.Lock()  # an abandoned open may still run in its thread
         self._pool = self._make_pool()
+        self._appends: ConnectionPool[psycopg.Connection[Any]] | None = None  # on first use
 
     def __repr__(self) -> str:
         schema = f" schema={self._schema!r}" if self._schema else ""
@@ -367,11 +371,14 @@ class PostgresSharedStore(SharedStore):
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def _make_pool(self) -> ConnectionPool[psycopg.Connection[Any]]:
+    def _make_pool(
+        self, *, size: tuple[int, int] | None = None, checked: bool = True
+    ) -> ConnectionPool[psycopg.Connection[Any]]:
+        min_size, max_size = size or (self._min_size, self._max_size)
         return ConnectionPool(
             self._url,
-            min_size=self._min_size,
-            max_size=self._max_size,
+            min_size=min_size,
+            max_size=max_size,
             open=False,
             kwargs={
                 "autocommit": True,  # single statements need no BEGIN/COMMIT round trips
@@ -379,7 +386,7 @@ class PostgresSharedStore(SharedStore):
                 "tcp_user_timeout": self._network_timeout_ms,
             },
             configure=self._configure,
-            check=self._check,
+            check=self._check if checked else None,
             timeout=self._acquire_timeout,
             reconnect_timeout=self._reconnect_timeout,
             name="roost-shared-store",
@@ -431,6 +438,9 @@ class PostgresSharedStore(SharedStore):
         with self._open_lock:  # after an abandoned open, if it still runs: it may open a pool
             # Workers still connecting get a moment; the close does not wait on a silent server.
             self._pool.close(timeout=1.0)
+            if self._appends is not None:
+                self._appends.close(timeout=1.0)
+                self._appends = None
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
@@ -445,6 +455,24 @@ class PostgresSharedStore(SharedStore):
     def _history_sync(self, fn: Callable[[Any, HistorySql], T]) -> T:
         with self._connection() as conn, conn.transaction():
             return fn(conn, POSTGRES_HISTORY)
+
+    def _append_log_sync(self, node_id: str, batch: list[LogEntry]) -> list[tuple[str, str]]:
+        """One round trip: the batch is one statement (autocommit keeps it atomic), on a
+        connection of a pool of its own that skips the checkout check; a dead connection
+        fails the append, which the shipper retries. BEGIN, COMMIT and the check were three
+        of the four round trips that bounded durable output's latency (BENCHMARKS.md)."""
+        pool = self._append_pool()
+        with _mapped_errors(), pool.connection() as conn, self._holding(partial(_shut_down, conn)):
+            return POSTGRES_HISTORY.append_many(conn, node_id, batch)
+
+    def _append_pool(self) -> ConnectionPool[psycopg.Connection[Any]]:
+        with self._open_lock:
+            if self._appends is None:
+                pool = self._make_pool(size=(1, APPEND_CONNECTIONS), checked=False)
+                with _mapped_errors():
+                    pool.open(wait=True, timeout=self._acquire_timeout)
+                self._appends = pool
+            return self._appends
 
     def _ping_sync(self) -> None:
         with self._connection() as conn:
