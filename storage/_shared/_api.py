@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any, ClassVar, Self, TypeVar, TypeVarTuple
@@ -574,7 +574,7 @@ class SharedStore(abc.ABC):
         if not batch:
             return []
 
-        return await self._run(self._append_log_sync, node_id, batch)
+        return await self._append_log(node_id, batch)
 
     async def put_file_image(
         self,
@@ -634,6 +634,24 @@ class SharedStore(abc.ABC):
         if self._phase is not _Phase.OPEN:
             raise StorageError(f"shared store is {self._phase.value}, not open")
         return await self._call(fn, *args)
+
+    async def _run_here(self, fn: Callable[[], Awaitable[T]]) -> T:
+        """Like :meth:`_run`, for a call that does its I/O on trio's own thread (it keeps
+        its own deadline), noting what it found for :meth:`health` too."""
+        if self._phase is not _Phase.OPEN:
+            raise StorageError(f"shared store is {self._phase.value}, not open")
+        try:
+            result = await fn()
+        except StoreUnavailable as exc:
+            self._reachable, self._error = False, str(exc)
+            raise
+        self._reachable, self._error = True, None
+        return result
+
+    async def _append_log(self, node_id: str, batch: list[LogEntry]) -> list[tuple[str, str]]:
+        """Durable output's append: on the path of every acknowledged turn (a backend may
+        take a shorter way to the database)."""
+        return await self._run(self._append_log_sync, node_id, batch)
 
     async def _call(self, fn: Callable[[*Ts], T], *args: *Ts) -> T:
         """Run ``fn`` in a worker thread under the call deadline (see :mod:`._deadline`),
@@ -745,9 +763,6 @@ class SharedStore(abc.ABC):
         """Run ``fn(connection, dialect)`` in one write transaction (storage/_shared/_history)."""
 
     def _append_log_sync(self, node_id: str, batch: list[LogEntry]) -> list[tuple[str, str]]:
-        """Durable output's append: on the path of every acknowledged turn (a backend may
-        take a shorter way to the database)."""
-
         def append(conn: Any, history: HistorySql) -> list[tuple[str, str]]:
             return history.append_many(conn, node_id, batch)
 

@@ -151,7 +151,7 @@ class HistorySql:
                     refused.append((entry.actor_type, entry.key))
             return refused
         rows = conn.execute(
-            _PG_APPEND_MANY,
+            PG_APPEND_MANY,
             (
                 [e.actor_type for e in entries],
                 [e.key for e in entries],
@@ -273,7 +273,7 @@ class HistorySql:
 #: The batch append in one PostgreSQL statement: entries whose actor this node holds under the
 #: entry's fence go in; the others come back as refused. The arrays go in binary (%b): pages
 #: as bytes, not hex text (a third of the append's CPU went into escaping them).
-_PG_APPEND_MANY = """
+PG_APPEND_MANY = """
 WITH w AS MATERIALIZED (
     SELECT * FROM unnest(%b::text[], %b::text[], %b::int8[], %b::int8[], %b::bytea[])
         AS w(t, k, seq, f, e)

@@ -48,6 +48,7 @@ from roost._errors import ConfigError, StorageError
 from ._api import LeaseKey, SharedStore, Snapshots, dedupe_rounds, state_text
 from ._errors import StoreUnavailable
 from ._history import POSTGRES_HISTORY, HistorySql, LogEntry
+from ._pg_append import TrioAppender
 from ._records import (
     Claim,
     Lease,
@@ -350,8 +351,7 @@ class PostgresSharedStore(SharedStore):
         timeouts = (acquire_timeout, connect_timeout, statement_timeout, network_timeout)
         if not all(t > 0 for t in (*timeouts, reconnect_timeout)):
             raise ConfigError("timeouts must be positive numbers of seconds")
-        # The appends of durable output get threads of their own beside the pool's.
-        super().__init__(max_threads=max_size + APPEND_CONNECTIONS, call_timeout=call_timeout)
+        super().__init__(max_threads=max_size, call_timeout=call_timeout)
         self._url = url
         self._min_size = min_size
         self._max_size = max_size
@@ -363,7 +363,9 @@ class PostgresSharedStore(SharedStore):
         self._reconnect_timeout = float(reconnect_timeout)
         self._open_lock = threading.Lock()  # an abandoned open may still run in its thread
         self._pool = self._make_pool()
-        self._appends: ConnectionPool[psycopg.Connection[Any]] | None = None  # on first use
+        self._appender = TrioAppender(
+            self._append_connection, size=APPEND_CONNECTIONS, timeout=call_timeout
+        )
 
     def __repr__(self) -> str:
         schema = f" schema={self._schema!r}" if self._schema else ""
@@ -371,26 +373,37 @@ class PostgresSharedStore(SharedStore):
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def _make_pool(
-        self, *, size: tuple[int, int] | None = None, checked: bool = True
-    ) -> ConnectionPool[psycopg.Connection[Any]]:
-        min_size, max_size = size or (self._min_size, self._max_size)
+    def _make_pool(self) -> ConnectionPool[psycopg.Connection[Any]]:
         return ConnectionPool(
             self._url,
-            min_size=min_size,
-            max_size=max_size,
+            min_size=self._min_size,
+            max_size=self._max_size,
             open=False,
-            kwargs={
-                "autocommit": True,  # single statements need no BEGIN/COMMIT round trips
-                "connect_timeout": max(2, round(self._connect_timeout)),
-                "tcp_user_timeout": self._network_timeout_ms,
-            },
+            kwargs=self._connection_settings(),
             configure=self._configure,
-            check=self._check if checked else None,
+            check=self._check,
             timeout=self._acquire_timeout,
             reconnect_timeout=self._reconnect_timeout,
             name="roost-shared-store",
         )
+
+    def _connection_settings(self) -> dict[str, Any]:
+        return {
+            "autocommit": True,  # single statements need no BEGIN/COMMIT round trips
+            "connect_timeout": max(2, round(self._connect_timeout)),
+            "tcp_user_timeout": self._network_timeout_ms,
+        }
+
+    def _append_connection(self) -> psycopg.Connection[Any]:
+        """A connection for the appender (runtime/_durable's path), set up as pooled ones."""
+        with _mapped_errors():
+            conn = psycopg.connect(self._url, **self._connection_settings())
+            try:
+                self._configure(conn)
+            except BaseException:
+                conn.close()
+                raise
+        return conn
 
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
         """Settings of every new pooled connection (run by the pool before first use)."""
@@ -438,9 +451,7 @@ class PostgresSharedStore(SharedStore):
         with self._open_lock:  # after an abandoned open, if it still runs: it may open a pool
             # Workers still connecting get a moment; the close does not wait on a silent server.
             self._pool.close(timeout=1.0)
-            if self._appends is not None:
-                self._appends.close(timeout=1.0)
-                self._appends = None
+            self._appender.close()
 
     @contextmanager
     def _connection(self) -> Iterator[psycopg.Connection[Any]]:
@@ -456,23 +467,11 @@ class PostgresSharedStore(SharedStore):
         with self._connection() as conn, conn.transaction():
             return fn(conn, POSTGRES_HISTORY)
 
-    def _append_log_sync(self, node_id: str, batch: list[LogEntry]) -> list[tuple[str, str]]:
-        """One round trip: the batch is one statement (autocommit keeps it atomic), on a
-        connection of a pool of its own that skips the checkout check; a dead connection
-        fails the append, which the shipper retries. BEGIN, COMMIT and the check were three
-        of the four round trips that bounded durable output's latency (BENCHMARKS.md)."""
-        pool = self._append_pool()
-        with _mapped_errors(), pool.connection() as conn, self._holding(partial(_shut_down, conn)):
-            return POSTGRES_HISTORY.append_many(conn, node_id, batch)
-
-    def _append_pool(self) -> ConnectionPool[psycopg.Connection[Any]]:
-        with self._open_lock:
-            if self._appends is None:
-                pool = self._make_pool(size=(1, APPEND_CONNECTIONS), checked=False)
-                with _mapped_errors():
-                    pool.open(wait=True, timeout=self._acquire_timeout)
-                self._appends = pool
-            return self._appends
+    async def _append_log(self, node_id: str, batch: list[LogEntry]) -> list[tuple[str, str]]:
+        """One round trip, from trio's thread (storage/_shared/_pg_append.py): the thread
+        hop and BEGIN/COMMIT with the pool's checkout check were most of the latency of
+        every durable turn (BENCHMARKS.md, "Durable output")."""
+        return await self._run_here(partial(self._appender.append, node_id, batch))
 
     def _ping_sync(self) -> None:
         with self._connection() as conn:

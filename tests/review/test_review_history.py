@@ -19,7 +19,7 @@ async def test_an_append_that_outlives_a_takeover_is_refused(
     tmp_path: Path, pg_store_url: str
 ) -> None:
     """G4 extended to the store (docs/operations.md "Durable output": "a node that lost the
-    actor can no longer append"). ``_PG_APPEND_MANY`` checks ``EXISTS (lease ... expires_at >
+    actor can no longer append"). ``PG_APPEND_MANY`` checks ``EXISTS (lease ... expires_at >
     now())`` in a MATERIALIZED CTE: PostgreSQL evaluates it on the statement's snapshot and
     ``now()`` is the transaction's start, and nothing locks the lease row (no ``FOR SHARE``).
     An append that started while A's lease was valid but is delayed inside the database (here:
