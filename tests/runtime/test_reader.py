@@ -170,19 +170,25 @@ async def test_a_peer_that_half_closes_is_read_to_its_eof() -> None:
             client.close()
 
 
+async def abort_while_parked(peer: Peer) -> None:
+    """Abort ``peer`` while a task is parked in its receive(): that task gets
+    ClosedResourceError."""
+
+    async def read() -> None:
+        with pytest.raises(trio.ClosedResourceError):
+            await peer.receive()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(read)
+        await trio.testing.wait_all_tasks_blocked()
+        peer.abort()
+
+
 async def test_abort_wakes_a_parked_receive() -> None:
     with trio.fail_after(10):
         async with reading() as (reader, flusher):
             peer, client = pair(reader, flusher)
-            async with trio.open_nursery() as nursery:
-
-                async def read() -> None:
-                    with pytest.raises(trio.ClosedResourceError):
-                        await peer.receive()
-
-                nursery.start_soon(read)
-                await trio.testing.wait_all_tasks_blocked()
-                peer.abort()
+            await abort_while_parked(peer)
             with pytest.raises(trio.ClosedResourceError):
                 await peer.receive()
             client.close()
@@ -293,6 +299,29 @@ async def test_a_socket_that_always_has_data_does_not_starve_another() -> None:
             for peer, client in ((hot, hot_client), (cold, cold_client)):
                 peer.abort()
                 client.close()
+
+
+async def test_without_a_reader_a_peer_waits_on_its_own_socket() -> None:
+    """The fallback where there is no epoll (not Linux): trio's one-shot wait per read."""
+    with trio.fail_after(10):
+        async with reading() as (_, flusher):
+            ours, client = socket.socketpair()
+            ours.setblocking(False)
+            peer = Peer(ours, flusher, None, max_outbound_bytes=1 << 20)
+            client.sendall(b"hello")
+            assert await receive_exactly(peer, 5) == b"hello"
+            await abort_while_parked(peer)
+            client.close()
+
+            ours, client = socket.socketpair()
+            ours.setblocking(False)
+            peer = Peer(ours, flusher, None, max_outbound_bytes=1 << 20)
+            client.sendall(b"bye")
+            client.shutdown(socket.SHUT_WR)
+            assert await receive_exactly(peer, 3) == b"bye"
+            assert await peer.receive() == b""
+            peer.abort()
+            client.close()
 
 
 # -- through the server --------------------------------------------------------------------
