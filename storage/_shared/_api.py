@@ -576,6 +576,23 @@ class SharedStore(abc.ABC):
 
         return await self._append_log(node_id, batch)
 
+    async def truncate_log(
+        self, actor_type: str, key: str, *, after: int, fence: int, node_id: str
+    ) -> bool:
+        """Drop the actor's log entries after position ``after``, while ``node_id`` holds its
+        lease with ``fence``: a file rebuilt up to ``after`` goes on from there, and what the
+        log holds beyond it (past a gap: never acknowledged) must not mix with what follows.
+        Returns False when refused.
+        """
+        check_name(actor_type, "actor_type")
+        check_name(key, "key")
+        check_fence(fence)
+
+        def truncate(conn: Any, history: HistorySql) -> bool:
+            return history.truncate(conn, node_id, actor_type, key, fence, after)
+
+        return await self._run(self._history_sync, truncate)
+
     async def put_file_image(
         self,
         actor_type: str,

@@ -163,6 +163,28 @@ class HistorySql:
         ).fetchall()
         return [(str(t), str(k)) for t, k in rows]
 
+    def truncate(
+        self, conn: _Conn, node_id: str, actor_type: str, key: str, fence: int, after: int
+    ) -> bool:
+        """Drop the log entries after position ``after`` if ``node_id`` holds the lease with
+        ``fence`` (locked until the end of the transaction, as an append locks it); False if
+        refused."""
+        p = self.p
+        lock = " FOR SHARE" if self.now == "now()" else ""  # SQLite: one writer anyway
+        row = conn.execute(
+            "SELECT 1 FROM roost_actor_lease l WHERE l.actor_type = "
+            f"{p} AND l.actor_key = {p} AND l.node_id = {p} AND l.fence = {p}"
+            f" AND l.expires_at > {self.now}{lock}",
+            (actor_type, key, node_id, fence),
+        ).fetchone()
+        if not row:
+            return False
+        conn.execute(
+            f"DELETE FROM roost_actor_log WHERE actor_type = {p} AND actor_key = {p} AND seq > {p}",
+            (actor_type, key, after),
+        )
+        return True
+
     def put_image(
         self,
         conn: _Conn,
