@@ -19,7 +19,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from roost._errors import CommitFailed, RpcError, StoreUnavailable
+from roost._errors import CommitFailed, RpcError, StorageError, StoreUnavailable
 from roost.actors import Actor
 from roost.storage import StoredState, read_file_fence, remove_actor_file
 from roost.storage._wal import WalTail
@@ -172,12 +172,20 @@ async def _durable_file(slot: ActorSlot, lease: Activation, path: Path) -> None:
     state = shipper.states.get(ident)
     if lease.claimed or state is None:
         shipper.forget(ident)
+        await shipper.wait_landed(ident)  # the old history's appends (the same fence, maybe)
         try:
             store = await registry.sync.store()
-            last = await rebuild_file(store, path, slot.actor_type, slot.key)
+            last = await rebuild_file(
+                store, path, *ident, node_id=shipper.node_id, fence=lease.fence
+            )
         except StoreUnavailable as exc:
             log.warning("could not rebuild %s/%s: the store is unavailable (%s)", *ident, exc)
             raise RpcError("unavailable", "the shared store is unavailable; retry later") from exc
+        except StorageError as exc:  # one line, no traceback: every activation tries again
+            shipper.rebuild_failed(ident, exc)
+            raise RpcError("unavailable", "the actor's history cannot be rebuilt") from exc
+        if last is None:
+            raise RpcError("unavailable", "the actor's lease was lost; retry later")
         state = DurableState(WalTail(path), next_seq=last + 1, acked_seq=last)
         state.tail.skip_to_end()
         shipper.states[ident] = state

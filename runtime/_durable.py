@@ -112,6 +112,7 @@ class DurableNode(Protocol):
 @attrs.frozen
 class _Queued:
     slot: DurableSlot
+    state: DurableState  # the history the entry belongs to (a rebuild starts a new one)
     entry: LogEntry
 
 
@@ -140,6 +141,11 @@ class DurableShipper:
         self._wake = trio.Event()
         self._images: list[DurableSlot] = []
         self._image_wake = trio.Event()
+        #: Appends in flight per actor, and an event set (and replaced) when one ends.
+        self._flying: dict[ActorId, int] = {}
+        self._landed = trio.Event()
+        #: Actors whose history could not be rebuilt, already reported (bounded).
+        self._broken: set[ActorId] = set()
         #: Each durable actor's place in its log, kept while this node holds its lease (its
         #: slot may come and go meanwhile: the queue may still hold its commits).
         self.states: dict[ActorId, DurableState] = {}
@@ -175,7 +181,7 @@ class DurableShipper:
             state.next_seq += 1
             entry = LogEntry(slot.actor_type, slot.key, fence, seq, encode_commit(commit))
             state.since_image += len(entry.entry)
-            self._queue.append(_Queued(slot, entry))
+            self._queue.append(_Queued(slot, state, entry))
         if (
             state.since_image >= max(IMAGE_MIN_LOG_BYTES, IMAGE_LOG_RATIO * state.file_bytes)
             and slot not in self._images
@@ -195,6 +201,23 @@ class DurableShipper:
         state = self.states.get(ident)
         while state is not None and state.acked_seq < seq and self.states.get(ident) is state:
             await state.acked.wait()
+
+    async def wait_landed(self, ident: ActorId) -> None:
+        """Until no append carrying the actor's entries is in flight: before a rebuild under
+        a lease this node held before (claimed again with the same fence, the store accepts
+        the old history's entries as this one's), so none of them lands in the new history.
+        Each append ends within the store's call deadline."""
+        while self._flying.get(ident):
+            await self._landed.wait()
+
+    def rebuild_failed(self, ident: ActorId, exc: Exception) -> None:
+        """The actor's history does not rebuild (a delta that does not fit its page): count
+        it, and say it once per actor at ERROR (every activation tries again)."""
+        self._stats.durable_rebuild_failures_total += 1
+        level = logging.DEBUG if ident in self._broken else logging.ERROR
+        if len(self._broken) < 1000:
+            self._broken.add(ident)
+        log.log(level, "cannot rebuild the file of %s/%s from the store: %s", *ident, exc)
 
     @property
     def pending(self) -> int:
@@ -257,25 +280,42 @@ class DurableShipper:
         try:
             await self._append(node, batch)
         except StoreUnavailable as exc:
-            self._queue[:0] = batch  # first again, in order
+            # First again, in order; not those of a history that ended meanwhile (the lease
+            # lost, the file rebuilt): its entries must never land in the next one.
+            self._queue[:0] = [q for q in batch if self._current(q)]
             log.warning("durable log unavailable (%s); retrying", exc)
             failed.set()
             self._wake.set()
         finally:
             in_flight.release()
 
+    def _current(self, queued: _Queued) -> bool:
+        """Whether the entry belongs to the actor's history as this node ships it now."""
+        return self.states.get((queued.entry.actor_type, queued.entry.key)) is queued.state
+
     async def _append(self, node: DurableNode, batch: list[_Queued]) -> None:
-        store = await self._store()
-        refused = set(await store.append_log(self.node_id, [q.entry for q in batch]))
+        idents = {(q.entry.actor_type, q.entry.key) for q in batch}
+        for ident in idents:
+            self._flying[ident] = self._flying.get(ident, 0) + 1
+        try:
+            store = await self._store()
+            refused = set(await store.append_log(self.node_id, [q.entry for q in batch]))
+        finally:  # landed or not: what follows (a refusal's eviction) is not waited for
+            for ident in idents:
+                if self._flying[ident] > 1:
+                    self._flying[ident] -= 1
+                else:
+                    del self._flying[ident]
+            self._landed.set()
+            self._landed = trio.Event()
         self._stats.durable_entries_total += len(batch) - len(refused)
         done: dict[DurableSlot, list[int]] = {}
         for queued in batch:
-            if (queued.entry.actor_type, queued.entry.key) not in refused:
+            ident = (queued.entry.actor_type, queued.entry.key)
+            if ident not in refused and self._current(queued):
                 done.setdefault(queued.slot, []).append(queued.entry.seq)
         for slot, seqs in done.items():
-            state = self.states.get((slot.actor_type, slot.key))
-            if state is None:
-                continue
+            state = self.states[slot.actor_type, slot.key]
             state.ahead.update(seqs)
             while state.acked_seq + 1 in state.ahead:  # contiguous from the last release
                 state.ahead.discard(state.acked_seq + 1)
@@ -289,10 +329,10 @@ class DurableShipper:
                 actor_type,
                 key,
             )
-            for queued in batch:
-                if (queued.entry.actor_type, queued.entry.key) == (actor_type, key):
-                    queued.slot.fail_durable()
-                    break
+            mine = [q for q in batch if (q.entry.actor_type, q.entry.key) == (actor_type, key)]
+            if not any(self._current(q) for q in mine):
+                continue  # an ended history's entries: the one shipped now is not refused
+            mine[0].slot.fail_durable()
             self.forget((actor_type, key))
             await node.fence_lost(actor_type, key)
 
@@ -312,6 +352,9 @@ class DurableShipper:
             state.file_bytes = file_bytes
             while state.acked_seq < seq and self.states.get(ident) is state:
                 await state.acked.wait()  # the image holds entries up to seq: after them
+            if self.states.get(ident) is not state or state.acked_seq < seq:
+                continue  # the history ended first: an image of it would hold entries (the
+                # ones never acknowledged) that the next one does not, under the same fence
             if await store.put_file_image(
                 slot.actor_type, slot.key, fence=fence, seq=seq, image=image, node_id=self.node_id
             ):
@@ -319,12 +362,37 @@ class DurableShipper:
                 await store.prune_file_history(slot.actor_type, slot.key, self.log_retention)
 
 
-async def rebuild_file(store: SharedStore, path: Path, actor_type: str, key: str) -> int:
+async def rebuild_file(
+    store: SharedStore,
+    path: Path,
+    actor_type: str,
+    key: str,
+    *,
+    node_id: str | None = None,
+    fence: int | None = None,
+) -> int | None:
     """Rebuild an actor's file from the store's history (its newest image, then the log
     after it); returns the position of the last commit (0: nothing stored). The local file,
-    with its WAL, is replaced whatever it held."""
+    with its WAL, is replaced whatever it held.
+
+    Under a lease (``node_id`` and ``fence``), the history goes on from the file: the log
+    entries past it (beyond a gap, so never acknowledged) are dropped before anything is
+    appended. The same node claiming its expired lease again keeps its fence, so without
+    that the next owner would read the old history's leftovers as this one's entries
+    (found by chaos: "a log entry's delta does not fit"). Returns None when the lease was
+    lost meanwhile.
+
+    Raises:
+        StorageError: the history does not rebuild (no file is left).
+    """
     history = await store.read_file_history(actor_type, key)
     await trio.to_thread.run_sync(_write_history, path, history.image, history.entries)
+    if node_id is not None and fence is not None:
+        kept = await store.truncate_log(
+            actor_type, key, after=history.last_seq, fence=fence, node_id=node_id
+        )
+        if not kept:
+            return None
     return history.last_seq
 
 

@@ -166,6 +166,11 @@ _COUNTERS = (
         "Commits of durable actors appended to the store's log before their output left.",
     ),
     (
+        "roost_durable_rebuild_failures_total",
+        "durable_rebuild_failures_total",
+        "Activations of durable actors whose file did not rebuild from the store's history.",
+    ),
+    (
         "roost_remote_calls_total",
         "remote_calls_total",
         "Actor-to-actor calls sent to the owner node over a node link.",

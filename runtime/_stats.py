@@ -52,6 +52,7 @@ class NodeStats:
         "alarms_fired_total",
         "alarms_quarantined_total",
         "durable_entries_total",
+        "durable_rebuild_failures_total",
         "evictions_total",
         "forwards_total",
         "handoffs_total",
@@ -94,6 +95,7 @@ class NodeStats:
         self.takeovers_total = 0
         self.remote_calls_total = 0
         self.durable_entries_total = 0  # commits of durable actors appended to the store
+        self.durable_rebuild_failures_total = 0  # activations whose log did not rebuild
         self.turns_grouped_total = 0  # turns whose COMMIT was shared with the next turn's
         self.turn_seconds = Histogram(TURN_BUCKETS)
         self.alarm_lateness_seconds = Histogram(LATENESS_BUCKETS)

@@ -47,6 +47,7 @@ COUNTERS = {
     "roost_takeovers_total": ("takeovers_total", 3),
     "roost_remote_calls_total": ("remote_calls_total", 23),
     "roost_durable_entries_total": ("durable_entries_total", 29),
+    "roost_durable_rebuild_failures_total": ("durable_rebuild_failures_total", 31),
 }
 # One value per region of the turn buckets, including exactly on a bound and past the last one.
 TURNS = [0.00005, 0.0001, 0.0003, 0.003, 0.003, 0.2, 0.9, 4.0]
