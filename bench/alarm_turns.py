@@ -10,6 +10,8 @@ lateness (``self.now() - alarm.scheduled_at`` in ``on_alarm``). ``--spread 0`` m
 alarm due at once (the batched path: one activation and one task per actor); a spread makes
 each actor's alarms fall due apart (no batching unless the node lags). ``--pool`` is
 ``max_open_databases``: below ACTORS, every firing reopens its actor's file.
+``--idle-timeout 5`` evicts actors idle for 5 s, as the end-to-end scenario does (their
+storage closed, its WAL kept or checkpointed).
 
 The scenario ``alarms`` of ``python -m bench`` is the end-to-end figure (HTTP, a separate
 server process, 10,000 actors); this one isolates the scheduler and the turns for profiling
@@ -48,7 +50,9 @@ class Sleeper(Actor):
             ALL_FIRED.set()
 
 
-async def measure(actors: int, per: int, spread: float, pool: int, root: Path) -> dict[str, Any]:
+async def measure(
+    actors: int, per: int, spread: float, pool: int, root: Path, idle_timeout: float
+) -> dict[str, Any]:
     global ALL_FIRED
     ALL_FIRED = trio.Event()
     WANTED[0] = actors * per
@@ -56,7 +60,11 @@ async def measure(actors: int, per: int, spread: float, pool: int, root: Path) -
     app.actor("s", Sleeper)
     data_dir = Path(tempfile.mkdtemp(prefix="alarm-turns-", dir=root))
     config = ServerConfig(
-        host="127.0.0.1", port=0, data_dir=data_dir, idle_timeout=600, max_open_databases=pool
+        host="127.0.0.1",
+        port=0,
+        data_dir=data_dir,
+        idle_timeout=idle_timeout,
+        max_open_databases=pool,
     )
     server = Server(app, config)
     async with trio.open_nursery() as nursery:
@@ -74,6 +82,7 @@ async def measure(actors: int, per: int, spread: float, pool: int, root: Path) -
         cpu = time.process_time() - cpu
         wall = time.time() - base
         statistics = registry.scheduler.statistics()
+        handles = registry.pool.statistics()
         await server.shutdown()
         nursery.cancel_scope.cancel()
     shutil.rmtree(data_dir, ignore_errors=True)
@@ -83,12 +92,15 @@ async def measure(actors: int, per: int, spread: float, pool: int, root: Path) -
         "per_actor": per,
         "spread_s": spread,
         "pool": pool,
+        "idle_timeout": idle_timeout,
         "fired": total,
         "fired_per_s": round(total / max(wall, spread)),
         "cpu_us_per_alarm": round(1e6 * cpu / total, 1),
         "p50_ms": round(1000 * late[total // 2], 1),
         "p99_ms": round(1000 * late[int(total * 0.99)], 1),
         "batches": getattr(statistics, "batches_total", None),
+        "opened": handles.opened_total,
+        "opened_ahead": getattr(handles, "prefetch_taken_total", None),
     }
 
 
@@ -101,8 +113,16 @@ def main() -> None:
     )
     parser.add_argument("--pool", type=int, default=256, help="max_open_databases")
     parser.add_argument("--data-root", type=Path, default=Path(tempfile.gettempdir()))
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=600.0,
+        help="seconds before an idle actor is evicted (5: as the end-to-end scenario)",
+    )
     args = parser.parse_args()
-    result = trio.run(measure, args.actors, args.per, args.spread, args.pool, args.data_root)
+    result = trio.run(
+        measure, args.actors, args.per, args.spread, args.pool, args.data_root, args.idle_timeout
+    )
     print(json.dumps(result))
 
 

@@ -290,13 +290,14 @@ def close_storage(slot: ActorSlot) -> None:
 
     The one rule (G10): a file this activation created is removed if it holds schema only
     (no committed row change, every table empty; roost's alarm table counts, so a pending
-    alarm keeps it; see :meth:`ActorStorage.discard`); otherwise it stays.
+    alarm keeps it; see :meth:`ActorStorage.discard`); otherwise it stays, with its WAL kept
+    like any evicted actor's (below).
     """
     storage = slot.detach_storage()
     if storage is None:
         return
     if storage.created:
-        if storage.discard(prune_upto=slot.registry.data_dir):
+        if storage.discard(prune_upto=slot.registry.data_dir, keep_wal=True):
             log.debug("removed the file of %s/%s: schema only", slot.actor_type, slot.key)
     else:
         # A small WAL stays with its -shm (the pool remembers it): the actor's next

@@ -150,6 +150,7 @@ class ActorStorage:
         self._meta_unwritten = False  # a new file's owner record awaits a committed turn
         self._sync_pending = False  # a new file runs with synchronous=OFF until its 1st commit
         self._wal_kept = False  # the pool closed the handle leaving the WAL (close() removes it)
+        self._wal_kept_bytes = 0  # that WAL's size then
         self._group = False  # a transaction spans several turns (group commit)
         self._savepoint = False  # this turn runs in a savepoint of that transaction
         self._created = False  # this object created the file (it did not exist at first open)
@@ -446,9 +447,10 @@ class ActorStorage:
                 self._wrote = True
             self._clean = conn.total_changes
 
-    def discard(self, *, prune_upto: Path | None = None) -> bool:
+    def discard(self, *, prune_upto: Path | None = None, keep_wal: bool = False) -> bool:
         """Close the handle, and remove the file if it holds schema only and this object
-        created it. Returns whether it was removed.
+        created it. Returns whether it was removed; a file that stays is closed as by
+        :meth:`close` with ``keep_wal``.
 
         *Schema only* means no committed write changed a row (roost's owner record aside)
         and every table is empty: DDL such as ``CREATE TABLE IF NOT EXISTS`` alone leaves
@@ -466,7 +468,7 @@ class ActorStorage:
                     self._sync_pending = False
             except (StorageError, sqlite3.Error):
                 removable = False
-        self.close()
+        self.close(keep_wal=keep_wal and not removable)
         if not removable:
             return False
         path = self._path
@@ -523,7 +525,7 @@ class ActorStorage:
             self._drop_handle(keep_wal=keep_wal)
         if self._wal_kept:
             self._wal_kept = False
-            if not (keep_wal and self._pool._keep_wal(self._path)):
+            if not (keep_wal and self._pool._keep_wal(self._path, self._wal_kept_bytes)):
                 checkpoint_file(self._path)
 
     # -- pool protocol -------------------------------------------------------------------------
@@ -544,11 +546,22 @@ class ActorStorage:
             if fresh:
                 self._create(path)
                 self._created = True
+            # A file without a WAL (checkpointed when its last handle closed) gets a new one
+            # at its first commit, whose header SQLite syncs, with the directory, under
+            # NORMAL (two fsyncs, most of an evicted actor's next turn on ext4): inside a
+            # turn that commit runs with synchronous=OFF like a new file's (see below). No
+            # frame depends on that header yet, and NORMAL syncs no commit; FULL keeps its
+            # sync per commit.
+            new_wal = fresh or (
+                self._in_turn
+                and self._synchronous == "NORMAL"
+                and not os.path.exists(f"{path}-wal")
+            )
             conn = open_connection(
                 path,
                 synchronous=self._synchronous,
                 busy_timeout=self._busy_timeout,
-                creating=fresh,
+                creating=new_wal,
             )
         except (OSError, sqlite3.Error) as exc:
             raise StorageError(f"cannot open storage of {self._actor_type}: {exc}") from exc
@@ -559,7 +572,7 @@ class ActorStorage:
         try:
             if self._fence is not None:
                 stamp_fence(conn, self._fence)
-            if fresh:
+            if new_wal:
                 # No sync before the first commit (the WAL is new: its header need not be
                 # synced ahead of its frames); wal_autocheckpoint=0 keeps a big first commit
                 # from checkpointing unsynced (see _apply_synchronous).
@@ -732,8 +745,11 @@ class ActorStorage:
                     finally:
                         conn.roost_own = False
                 self._apply_synchronous(conn)  # the checkpoint at close must sync
-            if keep_wal and not conn.in_transaction and self._wal_bytes() <= KEEP_WAL_MAX_BYTES:
-                self._wal_kept = keep_wal_on_close(conn)
+            if keep_wal and not conn.in_transaction:
+                size = self._wal_bytes()
+                if size <= KEEP_WAL_MAX_BYTES:
+                    self._wal_kept = keep_wal_on_close(conn)
+                    self._wal_kept_bytes = size
         except (OSError, sqlite3.Error):
             pass  # closing checkpoints as usual
         finally:

@@ -9,9 +9,12 @@ goes over its limit until turns end, and :meth:`HandlePool.statistics` shows it.
 
 The pool also remembers up to ``max_kept_wals`` files whose last handle was closed leaving
 its WAL in place (``ActorStorage.close(keep_wal=True)``: an evicted actor whose next
-activation should find its -wal and -shm): past that bound the oldest is checkpointed at
-once, and :meth:`HandlePool.checkpoint_kept` checkpoints them all (a graceful shutdown), so a
-stopped node's files stand alone.
+activation should find its -wal and -shm), taking at most ``max_kept_bytes`` of disk: past
+either bound the oldest is checkpointed at once (on ext4, three fsyncs: the WAL, its
+directory, the file), and :meth:`HandlePool.checkpoint_kept` checkpoints them all (a graceful
+shutdown), so a stopped node's files stand alone. The bounds are sized for a working set of
+~10,000 actors that come and go (alarms, evictions): a kept WAL costs its disk space, what an
+open actor's WAL costs anyway, and saves those fsyncs at every eviction.
 """
 
 from __future__ import annotations
@@ -76,25 +79,35 @@ class HandlePool:
         max_open: Limit on open handles (>= 1). Each costs up to three file descriptors plus
             SQLite's page cache (2 MB by default, only as used).
         max_kept_wals: Limit on closed files left with their WAL (>= 0). Each costs its path
-            in memory and, on disk, its WAL (under 256 KiB) and a 32 KiB -shm file.
+            in memory (~150 bytes) and, on disk, its WAL (under 256 KiB) and a 32 KiB -shm
+            file.
+        max_kept_bytes: Limit on the disk those files' WALs and -shm files take (>= 0).
 
     Raises:
         ConfigError: if ``max_open`` is not a positive integer or ``max_kept_wals`` is
             negative.
     """
 
-    def __init__(self, *, max_open: int = 256, max_kept_wals: int = 1024) -> None:
-        if not isinstance(max_open, int) or isinstance(max_open, bool) or max_open < 1:
-            raise ConfigError("max_open must be an integer >= 1")
-        if (
-            not isinstance(max_kept_wals, int)
-            or isinstance(max_kept_wals, bool)
-            or max_kept_wals < 0
+    def __init__(
+        self,
+        *,
+        max_open: int = 256,
+        max_kept_wals: int = 16_384,
+        max_kept_bytes: int = 1 << 30,
+    ) -> None:
+        for name, value, least in (
+            ("max_open", max_open, 1),
+            ("max_kept_wals", max_kept_wals, 0),
+            ("max_kept_bytes", max_kept_bytes, 0),
         ):
-            raise ConfigError("max_kept_wals must be an integer >= 0")
+            if not isinstance(value, int) or isinstance(value, bool) or value < least:
+                raise ConfigError(f"{name} must be an integer >= {least}")
         self._max_open = max_open
         self._max_kept_wals = max_kept_wals
-        self._kept: OrderedDict[Path, None] = OrderedDict()
+        self._max_kept_bytes = max_kept_bytes
+        # path (str: cheaper to hash than Path) -> disk bytes of its WAL and -shm
+        self._kept: OrderedDict[str, int] = OrderedDict()
+        self._kept_bytes = 0
         self._handles: OrderedDict[PooledHandle, None] = OrderedDict()
         self._opened_total = 0
         self._closed_total = 0
@@ -125,8 +138,9 @@ class HandlePool:
         many files there were. For a graceful shutdown: afterwards each file stands alone."""
         paths = list(self._kept)
         self._kept.clear()
+        self._kept_bytes = 0
         for path in paths:
-            checkpoint_file(path)
+            checkpoint_file(Path(path))
         return len(paths)
 
     def close_idle(self) -> int:
@@ -151,21 +165,30 @@ class HandlePool:
         if len(self._handles) > self._max_open:
             self._shrink(keep=handle)
 
-    def _keep_wal(self, path: Path) -> bool:
-        """Remember that ``path`` was closed with its WAL kept; False when the pool keeps
-        none (the caller checkpoints it). Past the limit the oldest kept one is checkpointed."""
+    def _keep_wal(self, path: Path, wal_bytes: int) -> bool:
+        """Remember that ``path`` was closed with its WAL (``wal_bytes`` long) kept; False
+        when the pool keeps none (the caller checkpoints it). Past a limit the oldest kept
+        ones are checkpointed."""
         if self._max_kept_wals == 0:
             return False
-        self._kept[path] = None
-        self._kept.move_to_end(path)
-        while len(self._kept) > self._max_kept_wals:
-            oldest, _ = self._kept.popitem(last=False)
-            checkpoint_file(oldest)
+        name = str(path)
+        kept = self._kept
+        size = wal_bytes + SHM_BYTES
+        self._kept_bytes += size - kept.get(name, 0)
+        kept[name] = size
+        kept.move_to_end(name)
+        while kept and (len(kept) > self._max_kept_wals or self._kept_bytes > self._max_kept_bytes):
+            oldest, freed = kept.popitem(last=False)
+            self._kept_bytes -= freed
+            if oldest == name:
+                return False  # bigger than the whole budget: the caller checkpoints it
+            checkpoint_file(Path(oldest))
         return True
 
     def _reopened(self, path: Path) -> None:
         """``path`` is open again: its WAL is its handle's business now."""
-        self._kept.pop(path, None)
+        if self._kept:
+            self._kept_bytes -= self._kept.pop(str(path), 0)
 
     def _unregister(self, handle: PooledHandle) -> None:
         """Forget a handle its owner closed."""
@@ -191,6 +214,8 @@ class HandlePool:
 
 
 _MISSING = object()
+#: What a -shm file takes on disk while its WAL is small (SQLite's first 32 KiB region).
+SHM_BYTES = 32 * 1024
 
 
 def checkpoint_file(path: Path) -> None:
