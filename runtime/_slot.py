@@ -520,10 +520,13 @@ class ActorSlot(SlotMessaging):
             log.exception("could not read the commit of %s/%s", self.actor_type, self.key)
             seq = None
             fence = None
-        if fence is None:  # no lease: this output must never leave
-            self.outbox.fail()
+        if fence is None:  # no lease, or a commit not read: its output must never leave,
+            # and the file holds a commit the log does not: start again from the store's
+            # history (the next activation rebuilds the file), never from this file
             self.fail_durable()
-            return
+            self.registry.shipper.forget((self.actor_type, self.key))
+            self._fail_group()
+            raise CommitFailed(f"{self.actor_type}/{self.key}: its commit did not reach the log")
         if seq is None and not self.outbox.holding:
             self.outbox.release()  # it wrote nothing and nothing waits: it may go now
         else:

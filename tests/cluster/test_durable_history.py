@@ -163,3 +163,42 @@ async def test_a_history_that_does_not_rebuild_makes_the_actor_unavailable_loudl
         "cannot rebuild the file of tally/t from the store: a log entry's delta does not fit"
     )
     assert not any(r.exc_info for r in caplog.records if r.name.startswith("roost"))
+
+
+class Breaking(Tally):
+    @rpc
+    async def add_unreadable(self, conn: Any, by: int) -> int:
+        """An add whose commit the shipper cannot read (its WAL's magic damaged first)."""
+        result = await self.add(conn, by)
+        path = self.storage.db.execute("PRAGMA database_list").fetchone()[2]
+        with open(f"{path}-wal", "r+b") as wal:
+            wal.write(b"\0\0\0\0")
+        return result
+
+
+async def test_a_commit_the_shipper_cannot_read_restarts_the_actor_from_the_store(
+    tmp_path: Path, pg_store_url: str
+) -> None:
+    """Its output is dropped (G4) and the file holds a commit the log does not: the actor
+    must not go on serving from that file (later output would leave unlogged, and later
+    deltas would be based on a page the log never had); it starts again from the store."""
+    app = App()
+    app.actor("tally", Breaking)
+    settings = {"cluster_secret": "s", "lease_ttl": 3.0, "store": pg_store_url}
+    json_body = [("content-type", "application/json")]
+
+    async def call(server: Any, method: str, by: int) -> tuple[int, bytes]:
+        body = b'{"by": %d}' % by
+        path = f"/tally/t/rpc/{method}"
+        status, _, answer = await http(server, "POST", path, body=body, headers=json_body)
+        return status, answer
+
+    with trio.fail_after(60):
+        async with running(app, tmp_path / "a", **settings) as a:
+            assert await call(a, "add", 1) == (200, b'{"value":1}')
+            status, _ = await call(a, "add_unreadable", 10)
+            assert status == 503  # never acknowledged
+            assert await call(a, "add", 100) == (200, b'{"value":101}')  # from the store's history
+            assert await call(a, "add", 1000) == (200, b'{"value":1101}')
+        async with running(app, tmp_path / "b", **settings) as b:
+            assert await call(b, "add", 0) == (200, b'{"value":1101}')
