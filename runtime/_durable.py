@@ -343,11 +343,16 @@ class DurableShipper:
         store = await self._store()
         for slot in images:
             ident = (slot.actor_type, slot.key)
-            taken = await node.take_image(slot)
             state = self.states.get(ident)
+            taken = await node.take_image(slot)
             fence = node.lease_fence(slot.actor_type, slot.key)
-            if taken is None or state is None or fence is None:
-                continue
+            if (
+                taken is None
+                or state is None
+                or fence is None
+                or self.states.get(ident) is not state
+            ):
+                continue  # (a history that ended while the file was copied: not its image)
             seq, image, file_bytes = taken
             state.file_bytes = file_bytes
             while state.acked_seq < seq and self.states.get(ident) is state:
