@@ -101,6 +101,26 @@ async def test_a_history_rebuilt_under_the_same_fence_never_takes_the_old_ones_l
                 assert conn.serialize() == expected
 
 
+async def test_the_log_past_a_position_is_dropped_only_under_the_lease(
+    tmp_path: Path, pg_store_url: str
+) -> None:
+    with trio.fail_after(30):
+        async with open_shared_store(pg_store_url, data_dir=tmp_path) as store:
+            lease = await store.acquire_lease("counter", "c2", "n1", ttl=30)
+            assert lease is not None
+            entries = [LogEntry("counter", "c2", lease.fence, seq, b"x") for seq in (1, 2, 3)]
+            assert await store.append_log("n1", entries) == []
+            for node_id, fence in (("n1", lease.fence + 1), ("n2", lease.fence)):
+                assert not await store.truncate_log(
+                    "counter", "c2", after=1, fence=fence, node_id=node_id
+                )
+            assert (await store.read_file_history("counter", "c2")).last_seq == 3
+            assert await store.truncate_log(
+                "counter", "c2", after=1, fence=lease.fence, node_id="n1"
+            )
+            assert (await store.read_file_history("counter", "c2")).last_seq == 1
+
+
 class Tally(Actor):
     durable = True
 
