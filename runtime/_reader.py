@@ -24,6 +24,7 @@ its own socket with ``trio.lowlevel.wait_readable``, as before.
 from __future__ import annotations
 
 import select
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import trio
@@ -58,11 +59,14 @@ class Reader:
     socket handed to another worker) could report another connection's events.
     """
 
-    __slots__ = ("_epoll", "_owners")
+    __slots__ = ("_epoll", "_owners", "wake")
 
-    def __init__(self) -> None:
+    def __init__(self, wake: Callable[[Any], None]) -> None:
         self._epoll = select.epoll()
         self._owners: dict[int, Readable] = {}
+        #: Starts a task for a connection that gave its task up while idle (Peer.detach),
+        #: called with what it left behind, when its socket has bytes or is closed.
+        self.wake = wake
 
     def __len__(self) -> int:
         return len(self._owners)
@@ -121,8 +125,8 @@ class Reader:
         self._epoll.close()
 
 
-def new_reader() -> Reader | None:
-    """A :class:`Reader`, or None where there is no epoll (not Linux)."""
+def new_reader(wake: Callable[[Any], None]) -> Reader | None:
+    """A :class:`Reader` (see :attr:`Reader.wake`), or None where there is no epoll."""
     if not hasattr(select, "epoll"):  # pragma: no cover (not Linux)
         return None
-    return Reader()
+    return Reader(wake)

@@ -178,7 +178,7 @@ class Server:
             cluster=node.cluster,
         )
         extra = [] if private is None else [private]
-        reader = self._reader = new_reader()
+        reader = self._reader = new_reader(self._wake_session)
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
@@ -325,7 +325,8 @@ class Server:
         return admin
 
     async def _maintain(self) -> None:
-        """Keep-alive pings, close deadlines and idle actors: one task for the whole node."""
+        """Keep-alive pings, close deadlines, idle actors and idle connections' tasks: one
+        task for the whole node."""
         config = self.config
         tick = min(config.ping_interval, config.close_timeout, config.idle_timeout) / 4
         while True:
@@ -333,6 +334,12 @@ class Server:
             now = trio.current_time()
             for session in list(self.sessions):
                 session.keepalive(now, config.ping_interval, config.ping_timeout)
+                if now - session.last_seen >= tick:
+                    # Quiet for a whole tick: the connection gives its task up (no-op unless
+                    # it waits for bytes); a new one starts when bytes come, at most once a
+                    # tick per connection. Early, so a burst of new connections reuses the
+                    # memory of the tasks that ended (by RSS, "Memory per hibernated actor").
+                    session.peer.detach(session)
             if not self._connections.stopping:
                 await self.registry.evict_idle(now, config.idle_timeout)
 
@@ -393,6 +400,7 @@ class Server:
             peer.set_remote_address(client)
         self._connections.add(peer, admin=admin)
         session: WebSocketSession | None = None
+        detached = False
         try:
             upgraded = await self._front.serve(peer, prefix=prefix, forwarded=forwarded)
             if upgraded is not None:
@@ -405,16 +413,41 @@ class Server:
                 self.sessions.add(session)
                 if self._connections.stopping:
                     session.close(self._connections.close_code, "server shutting down")
-                await session.run(trailing)
+                detached = await session.run(trailing)
         except trio.ClosedResourceError:
             pass
         except Exception:
             log.exception("a connection failed; it is closed, the server goes on")
         finally:
-            if session is not None:
-                self.sessions.discard(session)
-            peer.abort()
-            self._connections.remove(peer, sock)
+            if not detached:  # else the connection lives on without a task (_resume)
+                self._ended(peer, session)
+
+    async def _resume(self, session: WebSocketSession) -> None:
+        """Serve a WebSocket that gave its task up while idle, now that its socket has
+        bytes or was closed (see :meth:`_maintain`); contained like :meth:`_handle`."""
+        detached = False
+        try:
+            detached = await session.run(b"")
+        except trio.ClosedResourceError:
+            pass
+        except Exception:
+            log.exception("a connection failed; it is closed, the server goes on")
+        finally:
+            if not detached:
+                self._ended(session.peer, session)
+
+    def _wake_session(self, session: object) -> None:
+        """The reader's wake hook: a detached session's socket has bytes or was closed."""
+        assert isinstance(session, WebSocketSession)
+        assert self._nursery is not None  # peers exist only while serve() runs
+        self._nursery.start_soon(self._resume, session)
+
+    def _ended(self, peer: Peer, session: WebSocketSession | None) -> None:
+        """A connection is over: forget it, close its socket, give back its limits."""
+        if session is not None:
+            self.sessions.discard(session)
+        peer.abort()
+        self._connections.remove(peer, peer.sock)
 
 
 async def _run_in_started(

@@ -43,6 +43,11 @@ _current_task = trio.lowlevel.current_task
 _SUCCEEDED = trio.lowlevel.Abort.SUCCEEDED
 
 
+class Detached(Exception):
+    """Raised in a task parked in :meth:`Peer.receive` that :meth:`Peer.detach` sent away:
+    the connection goes on without it (internal: the session catches it)."""
+
+
 class Peer:
     """One accepted TCP socket: ``receive()`` for reading, ``write()`` that never blocks.
 
@@ -62,6 +67,7 @@ class Peer:
         "_ready",
         "_remote",
         "_scheduled",
+        "_sleeper",
         "_waiter",
         "_writing",
         "closed",
@@ -90,6 +96,9 @@ class Peer:
         self._waiter: trio.lowlevel.Task | None = None
         self._ready = reader is None
         self._hangup = False
+        # Detached (see detach): what the reader's wake hook gets when the socket has
+        # bytes or is aborted, so that a new task serves it.
+        self._sleeper: object | None = None
         if reader is not None:
             try:
                 reader.register(self._fd, self)
@@ -135,9 +144,11 @@ class Peer:
 
         With the node's reader, a caller with nothing to read parks without a trio I/O wait
         (the reader reads for it); one that finds the socket ready reads it after a
-        checkpoint, so a socket that always has data cannot starve the others.
+        checkpoint, so a socket that always has data cannot starve the others. Await it
+        right away, in the task that reads: the caller's task is what the reader wakes.
 
         Raises:
+            Detached: :meth:`detach` sent this (parked) task away.
             trio.ClosedResourceError: the socket was closed locally (abort or close).
         """
         if self.closed:
@@ -168,6 +179,26 @@ class Peer:
         self._waiter = None
         return _SUCCEEDED
 
+    def detach(self, sleeper: object) -> bool:
+        """Send the task parked in :meth:`receive` away (it gets :class:`Detached`), so an
+        idle connection holds no task; when the socket has bytes, or the peer is aborted,
+        the reader's wake hook is called with ``sleeper`` to start a new one.
+
+        Returns False (and does nothing) without a reader, or when no task is parked.
+        """
+        task = self._waiter
+        if task is None or self._reader is None or self.closed:
+            return False
+        self._waiter = None
+        self._sleeper = sleeper
+        _reschedule(task, outcome.Error(Detached()))
+        return True
+
+    def _wake(self, reader: Reader) -> None:
+        """Hand a detached connection back to a task (the reader's wake hook)."""
+        sleeper, self._sleeper = self._sleeper, None
+        reader.wake(sleeper)
+
     def readable(self, hangup: bool) -> None:
         """The reader saw the socket become readable (its edge): read for a parked
         receive(), else remember it for the next receive()."""
@@ -176,6 +207,8 @@ class Peer:
         task = self._waiter
         if task is None:
             self._ready = True
+            if self._sleeper is not None and self._reader is not None:
+                self._wake(self._reader)
             return
         data = self._recv()
         if data is not None:
@@ -325,9 +358,12 @@ class Peer:
         self.closed = True
         self._out.clear()
         self._out_bytes = 0
-        if self._reader is not None:
+        reader = self._reader
+        if reader is not None:
             # Before the close: the number is reused by the next socket (runtime/_reader).
-            self._reader.unregister(self._fd, self)
+            reader.unregister(self._fd, self)
+            if self._sleeper is not None:
+                self._wake(reader)  # its new task sees the close and ends the connection
         task = self._waiter
         if task is not None:
             self._waiter = None

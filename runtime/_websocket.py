@@ -51,7 +51,7 @@ from ._access_log import SessionStart, session_ended
 from ._placement import NotOwner
 from ._rate import MessageRate
 from ._session_state import SessionState
-from ._transport import Peer
+from ._transport import Detached, Peer
 
 if TYPE_CHECKING:
     from ._slot import ActorSlot
@@ -100,6 +100,7 @@ class WebSocketSession:
 
     __slots__ = (
         "access",
+        "bytes_in",
         "can_raw",
         "can_send",
         "close_code",
@@ -110,6 +111,7 @@ class WebSocketSession:
         "conn",
         "last_seen",
         "max_message_size",
+        "messages_in",
         "peer",
         "ping_sent_at",
         "rate",
@@ -147,6 +149,7 @@ class WebSocketSession:
         self.last_seen = trio.current_time()
         self.ping_sent_at: float | None = None
         self.access: SessionStart | None = None  # set at the upgrade when access_log is on
+        self.bytes_in = self.messages_in = 0  # for the access log
         # Inbound messages per second (0: no limit); excess closes with 1008 (see _rate).
         self.rate = (
             MessageRate(max_messages_per_second, self.last_seen)
@@ -219,10 +222,12 @@ class WebSocketSession:
                 self.ping_sent_at = now
                 self.peer.write(self.ws.send_ping(b"roost"))
 
-    async def run(self, data: bytes) -> None:
+    async def run(self, data: bytes) -> bool:
         """Read frames until the connection ends, then deliver ``on_close`` exactly once.
 
-        ``data`` holds bytes that arrived right behind the handshake request.
+        ``data`` holds bytes that arrived right behind the handshake request. Returns True
+        when the connection was detached while idle (:meth:`Peer.detach`): it goes on, and
+        a new task calls ``run(b"")`` when the socket has bytes or is closed.
         """
         peer, ws, conn = self.peer, self.ws, self.conn
         stats = self.slot.registry.stats
@@ -232,8 +237,8 @@ class WebSocketSession:
         auto_request, auto_reply = (auto[0], encode_text(auto[1])) if auto else (None, b"")
         rate = self.rate
         failure: ConnectionFailed | None = None
-        received = messages = 0  # for the access log
         ended = False  # the peer's close frame or a protocol error was handled
+        detached = False
         try:
             while not ended:
                 if data:
@@ -243,7 +248,7 @@ class WebSocketSession:
                         if kind is TextMessage or kind is BinaryMessage:
                             if self.state is SessionState.OPEN:
                                 stats.messages_received_total += 1
-                                messages += 1
+                                self.messages_in += 1
                                 message = event.data  # type: ignore[union-attr]
                                 if rate is not None and not rate.take(self.last_seen):
                                     self._too_fast()
@@ -274,8 +279,12 @@ class WebSocketSession:
                             break
                     if ended:
                         break
-                data = await peer.receive()
-                received += len(data)
+                try:
+                    data = await peer.receive()
+                except Detached:
+                    detached = True
+                    return True  # idle: this task ends, the connection does not
+                self.bytes_in += len(data)
                 if not data:
                     ws.receive_eof()
                     if self.state is not SessionState.CLOSING:
@@ -296,18 +305,22 @@ class WebSocketSession:
             failure = ConnectionFailed(CloseCode.INTERNAL_ERROR, "internal error")
             self._fail(failure)
         finally:
-            self.state = SessionState.CLOSED
-            self.can_send = self.can_raw = False
-            if failure is None:
-                peer.abort()
+            if not detached:
+                self.state = SessionState.CLOSED
+                self.can_send = self.can_raw = False
+                if failure is None:
+                    peer.abort()
         if self.access is not None:
             code = int(self.close_code)
-            session_ended(self.access, self.conn, code, bytes_in=received, messages_in=messages)
+            session_ended(
+                self.access, self.conn, code, bytes_in=self.bytes_in, messages_in=self.messages_in
+            )
         try:
             await self._closed()
         finally:
             if failure is not None:
                 await self._linger()
+        return False
 
     def _handler_failed(self) -> None:
         """on_message raised (called from its ``except``): log it with the actor's names."""

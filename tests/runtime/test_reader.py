@@ -14,6 +14,7 @@ import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import trio
@@ -22,7 +23,8 @@ from roost import Actor, App, Connection
 from roost.protocol import FrameDecoder, TextMessage, encode_text
 from roost.runtime._batcher import PassBatcher
 from roost.runtime._reader import Reader
-from roost.runtime._transport import RECV_SIZE, Peer
+from roost.runtime._transport import RECV_SIZE, Detached, Peer
+from roost.testing import TestServer
 from tests.support import raw_websocket, running
 
 pytestmark = pytest.mark.skipif(not hasattr(select, "epoll"), reason="epoll is Linux only")
@@ -30,10 +32,13 @@ pytestmark = pytest.mark.skipif(not hasattr(select, "epoll"), reason="epoll is L
 MASK = b"\x01\x02\x03\x04"
 
 
+woken: list[object] = []  # what Reader.wake was called with (detached peers)
+
+
 @asynccontextmanager
 async def reading() -> AsyncIterator[tuple[Reader, PassBatcher[Peer]]]:
     """A running reader (and a flusher for the Peers' writes), closed afterwards."""
-    reader = Reader()
+    reader = Reader(woken.append)
     flusher: PassBatcher[Peer] = PassBatcher()
     try:
         async with trio.open_nursery() as nursery:
@@ -367,3 +372,89 @@ async def test_messages_sent_while_every_session_is_busy_all_arrive(tmp_path: Pa
                     ]
                 assert received == ["hold"] + [f"m{n}" for n in range(later)]
                 await stream.aclose()
+
+
+# -- idle connections without a task -------------------------------------------------------
+
+
+async def test_detach_sends_the_parked_task_away_and_the_socket_wakes_a_new_one() -> None:
+    with trio.fail_after(10):
+        async with reading() as (reader, flusher):
+            woken.clear()
+            peer, client = pair(reader, flusher)
+            sleeper = object()
+            assert not peer.detach(sleeper)  # nobody parked: nothing to send away
+
+            async def read() -> None:
+                with pytest.raises(Detached):
+                    await peer.receive()
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(read)
+                await trio.testing.wait_all_tasks_blocked()
+                assert peer.detach(sleeper)
+            assert woken == []
+            client.sendall(b"back")
+            await trio.testing.wait_all_tasks_blocked()
+            assert woken == [sleeper]  # once: the next edge finds it attached again
+            assert await peer.receive() == b"back"
+
+            async with trio.open_nursery() as nursery:  # detached, then aborted
+                nursery.start_soon(read)
+                await trio.testing.wait_all_tasks_blocked()
+                peer.detach(sleeper)
+            woken.clear()
+            peer.abort()
+            assert woken == [sleeper]  # its new task sees the close and ends the connection
+            client.close()
+
+
+class Echo(Actor):
+    closed: ClassVar[list[int]] = []
+    both_closed: ClassVar[trio.Event]
+
+    async def on_message(self, conn: Connection, message: str | bytes) -> None:
+        conn.send(message)
+
+    async def on_close(self, conn: Connection, code: int, reason: str) -> None:
+        Echo.closed.append(code)
+        if len(Echo.closed) == 2:
+            Echo.both_closed.set()
+
+
+def connection_tasks() -> int:
+    """Tasks that serve a connection now (Server._handle or Server._resume), in this run."""
+    count = 0
+    pending = [trio.lowlevel.current_root_task()]
+    while pending:
+        task = pending.pop()
+        count += task.name.endswith(("Server._handle", "Server._resume"))
+        pending.extend(t for n in task.child_nurseries for t in n.child_tasks)
+    return count
+
+
+async def test_an_idle_websocket_holds_no_task_and_still_serves(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    Echo.closed, Echo.both_closed = [], trio.Event()
+    app = App()
+    app.actor("echo", Echo)
+    async with TestServer(app, close_timeout=1.0, idle_timeout=600) as t:
+        async with t.connect("/echo/a") as a, t.connect("/echo/b") as b:
+            await a.send("one")
+            assert await a.receive() == "one"
+            assert connection_tasks() == 2
+            await trio.sleep(5)  # quiet for several maintenance ticks (close_timeout / 4)
+            assert connection_tasks() == 0
+            assert len(t.server.sessions) == 2
+            await a.send("two")  # bytes: a new task serves it
+            assert await a.receive() == "two"
+            await b.send("three")  # the other one, never woken before
+            assert await b.receive() == "three"
+            await trio.sleep(5)
+            assert connection_tasks() == 0
+        # Both closed while detached: each got its close handled and on_close exactly once.
+        with trio.fail_after(5):
+            await Echo.both_closed.wait()
+        assert Echo.closed == [1000, 1000]
+        assert t.server.sessions == set()
