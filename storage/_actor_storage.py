@@ -546,16 +546,14 @@ class ActorStorage:
             if fresh:
                 self._create(path)
                 self._created = True
-            # A file without a WAL (checkpointed when its last handle closed) gets a new one
-            # at its first commit, whose header SQLite syncs, with the directory, under
-            # NORMAL (two fsyncs, most of an evicted actor's next turn on ext4): inside a
-            # turn that commit runs with synchronous=OFF like a new file's (see below). No
-            # frame depends on that header yet, and NORMAL syncs no commit; FULL keeps its
-            # sync per commit.
-            new_wal = fresh or (
-                self._in_turn
-                and self._synchronous == "NORMAL"
-                and not os.path.exists(f"{path}-wal")
+            # A file without a WAL (new, or checkpointed when its last handle closed) gets
+            # one at its first commit, whose header SQLite syncs, with the directory, under
+            # NORMAL (two fsyncs, most of an evicted actor's next turn on ext4): that commit
+            # runs with synchronous=OFF (see below; for a file that exists, only inside a
+            # turn, whose commit comes soon). No frame depends on that header yet, and
+            # NORMAL syncs no commit; FULL and EXTRA sync every commit, the first too.
+            new_wal = self._synchronous == "NORMAL" and (
+                fresh or (self._in_turn and not os.path.exists(f"{path}-wal"))
             )
             conn = open_connection(
                 path,

@@ -73,6 +73,15 @@ def test_a_file_with_its_wal_and_a_full_actor_keep_their_syncs(
     full.commit_turn()
 
 
+def test_a_new_file_of_a_full_actor_syncs_its_first_commit(make_storage: MakeStorage) -> None:
+    storage = make_storage("new", synchronous="FULL")
+    storage.begin_turn()
+    storage.kv.put("w", 1)
+    assert synchronous(storage) == 2 and storage.created
+    storage.commit_turn()
+    assert synchronous(storage) == 2
+
+
 def test_a_rolled_back_first_turn_leaves_the_reopened_file_unsynced_until_a_commit(
     make_storage: MakeStorage, pool: HandlePool
 ) -> None:
