@@ -84,8 +84,8 @@ class HandlePool:
         max_kept_bytes: Limit on the disk those files' WALs and -shm files take (>= 0).
 
     Raises:
-        ConfigError: if ``max_open`` is not a positive integer or ``max_kept_wals`` is
-            negative.
+        ConfigError: if ``max_open`` is not a positive integer, or ``max_kept_wals`` or
+            ``max_kept_bytes`` is not a non-negative one.
     """
 
     def __init__(
