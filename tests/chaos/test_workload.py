@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import trio
+import trio.testing
 
 from chaos.history import History
 from chaos.workload import Workload
@@ -21,7 +22,7 @@ async def test_settled_waits_for_every_operation_in_flight(autojump_clock: trio.
         async with trio.open_nursery() as nursery:
             nursery.start_soon(operation, "slow", 4.3)
             nursery.start_soon(operation, "quick", 0.1)
-            await trio.sleep(0)
+            await trio.testing.wait_all_tasks_blocked()  # both have started
             await workload.settled()
             # A write delayed by a frozen node lands before anyone reads the final state.
             assert done == ["quick", "slow"]
