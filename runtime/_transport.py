@@ -17,6 +17,10 @@ reads at once when an edge came while the caller was busy). Where there is no ep
 waits on its own socket with ``trio.lowlevel.wait_readable``. Writes that wait, and the
 lingering close, use ``trio.lowlevel.wait_writable`` / ``wait_readable``, the documented trio
 way to do custom I/O.
+
+Long because: a peer's reading, writing, parking and closing share one socket and its
+state (the queue, the reader's registration, the detached task): split, each part would
+reach into the others' fields, and the close paths must see all of them at once.
 """
 
 from __future__ import annotations
