@@ -329,10 +329,13 @@ class DurableShipper:
                 actor_type,
                 key,
             )
-            mine = [q for q in batch if (q.entry.actor_type, q.entry.key) == (actor_type, key)]
-            if not any(self._current(q) for q in mine):
-                continue  # an ended history's entries: the one shipped now is not refused
-            mine[0].slot.fail_durable()
+            # Even for an ended history's entries: the lease they were appended under is
+            # gone, and the placement must hear it (a lease claimed again since with the
+            # same fence included); the next activation rebuilds.
+            for queued in batch:
+                if (queued.entry.actor_type, queued.entry.key) == (actor_type, key):
+                    queued.slot.fail_durable()
+                    break
             self.forget((actor_type, key))
             await node.fence_lost(actor_type, key)
 
