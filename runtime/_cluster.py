@@ -52,7 +52,13 @@ from ._durable import DurableShipper
 from ._handoff import HandoffListener, hand_off, request_head_bytes, splice
 from ._leases import LeaseKeeper, LeaseNode
 from ._links import NodeLinks
-from ._membership import CLUSTER_PROTOCOL, SOLO_LIVE_WITHIN, Membership, host_text
+from ._membership import (
+    CLUSTER_PROTOCOL,
+    SOLO_LIVE_WITHIN,
+    Membership,
+    host_text,
+    when_reachable,
+)
 from ._placement import Activation, NotOwner
 from ._stats import NodeStats
 from ._transport import Peer
@@ -203,22 +209,26 @@ class Cluster(LeaseNode):
 
         Raises:
             ClusterConflict: a live node this one must not run beside (before anything runs).
-            StoreUnavailable: the store cannot be reached at the start.
         """
         self._registry, self._server = registry, server
         self.address, self.public_address = address, public_address
         self.links.advertise_as(address)
-        store = await self._sync.store()
-        membership = Membership(
-            store,
-            node_id=self.node_id,
-            address=address,
-            secret=self._secret,
-            # Long enough to see a single node (it heartbeats every 5 s) beside this one.
-            live_within=max(self.config.lease_ttl, SOLO_LIVE_WITHIN),
-        )
-        self.live_nodes = len(await store.live_nodes(self.config.lease_ttl)) + 1
-        await membership.join()
+
+        async def join() -> SharedStore:
+            store = await self._sync.store()
+            membership = Membership(
+                store,
+                node_id=self.node_id,
+                address=address,
+                secret=self._secret,
+                # Long enough to see a single node (it heartbeats every 5 s) beside this one.
+                live_within=max(self.config.lease_ttl, SOLO_LIVE_WITHIN),
+            )
+            self.live_nodes = len(await store.live_nodes(self.config.lease_ttl)) + 1
+            await membership.join()
+            return store
+
+        store = await when_reachable(join)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self.keeper.run, self)
             await nursery.start(self.links.run)

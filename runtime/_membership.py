@@ -23,6 +23,7 @@ import logging
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import trio
 
@@ -160,6 +161,32 @@ class Membership:
         await self.store.unregister_node(self.node_id)
 
 
+#: Longest wait between attempts to reach the store at the start; a warning at most this often.
+JOIN_RETRY_MAX = 5.0
+JOIN_WARN_EVERY = 10.0
+
+T = TypeVar("T")
+
+
+async def when_reachable(start: Callable[[], Awaitable[T]]) -> T:
+    """``start()`` (opening the store, joining), again and again while the store cannot be
+    reached: a node started during a store outage (PostgreSQL restarting, a network cut)
+    waits for it, with a warning every JOIN_WARN_EVERY seconds, instead of exiting as if it
+    were misconfigured (found by chaos: a node restarted during a cut died with exit 2).
+    It does not serve meanwhile: it could not tell whether another node owns its actors."""
+    delay, warned = 0.2, -float("inf")
+    while True:
+        try:
+            return await start()
+        except StoreUnavailable as exc:
+            now = trio.current_time()
+            if now - warned >= JOIN_WARN_EVERY:
+                log.warning("the shared store cannot be reached (%s); waiting for it", exc)
+                warned = now
+            await trio.sleep(delay)
+            delay = min(delay * 2, JOIN_RETRY_MAX)
+
+
 async def run_solo(
     open_store: Callable[[], Awaitable[SharedStore]],
     *,
@@ -173,13 +200,17 @@ async def run_solo(
 
     Raises:
         ClusterConflict: another live node uses the store (before ``task_status.started``).
-        StoreUnavailable: the store cannot be reached at the start.
     """
-    store = await open_store()
-    membership = Membership(
-        store, node_id=node_id, address=address, secret=None, live_within=SOLO_LIVE_WITHIN
-    )
-    await membership.join()
+
+    async def join() -> tuple[SharedStore, Membership]:
+        store = await open_store()
+        membership = Membership(
+            store, node_id=node_id, address=address, secret=None, live_within=SOLO_LIVE_WITHIN
+        )
+        await membership.join()
+        return store, membership
+
+    store, membership = await when_reachable(join)
     task_status.started()
     try:
         while True:

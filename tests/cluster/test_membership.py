@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import trio
+from psycopg.conninfo import conninfo_to_dict
 
-from roost import App
+from roost import App, Server, ServerConfig
 from roost.runtime._membership import (
     CLUSTER_PROTOCOL,
     ClusterConflict,
@@ -17,8 +19,9 @@ from roost.runtime._membership import (
     node_id_for,
 )
 from roost.storage import open_shared_store
-from tests.cluster.test_cluster_in_process import SECRET, cluster
-from tests.support import running
+from tests.cluster.test_cluster_in_process import SECRET, cluster, make_app
+from tests.shared_store.proxy import CuttableProxy
+from tests.support import http, running
 
 
 def conflict_of(error: BaseException) -> BaseException:
@@ -72,3 +75,58 @@ def test_a_node_keeps_its_id_in_its_directory(tmp_path: Path) -> None:
     assert first.startswith("node-") and node_id_for(tmp_path / "n") == first
     assert node_id_for(tmp_path / "m") != first
     assert (tmp_path / "n" / "node-id").read_text().strip() == first
+
+
+def through(proxy: CuttableProxy, url: str) -> str:
+    """``url`` with its host and port replaced by the proxy's."""
+    parts = urlsplit(url)
+    netloc = (
+        f"{parts.username}@127.0.0.1:{proxy.port}" if parts.username else f"127.0.0.1:{proxy.port}"
+    )
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("secret", [SECRET, None], ids=["cluster", "single"])
+async def test_a_node_started_while_its_store_is_cut_waits_for_it(
+    tmp_path: Path, pg_store_url: str, secret: str | None
+) -> None:
+    """PostgreSQL down (or cut off) when a node starts: the node waits for it and then joins,
+    instead of exiting as if it were misconfigured (a chaos run restarted a node during a
+    cut: it exited with status 2)."""
+    target = conninfo_to_dict(pg_store_url)
+    proxy = CuttableProxy(str(target.get("host", "127.0.0.1")), int(target.get("port") or 5432))
+    settings = cluster() if secret else {"sync_interval": 0.2}
+    with trio.fail_after(40):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(proxy.serve)
+            proxy.cut()
+            config = ServerConfig(
+                host="127.0.0.1",
+                port=0,
+                data_dir=tmp_path / "a",
+                store=through(proxy, pg_store_url),
+                **settings,
+            )
+            server = Server(make_app(), config)
+            started = trio.Event()
+
+            async def serve() -> None:
+                await nursery.start(server.serve)
+                started.set()
+
+            nursery.start_soon(serve)
+            await trio.sleep(7.0)  # past the pool's 5 s: attempts fail, none of them fatal
+            assert not started.is_set()
+            proxy.restore()
+            await started.wait()
+            status, _, body = await http(
+                server,
+                "POST",
+                "/counter/c/rpc/add",
+                body=b'{"by": 1}',
+                headers=[("content-type", "application/json")],
+            )
+            assert status == 200, body
+            await server.shutdown()
+            nursery.cancel_scope.cancel()
