@@ -304,6 +304,10 @@ class Cluster(LeaseNode):
             if await self._claim(ident) is not None:
                 return None
             raise NotOwner(actor_type, key)
+        if owner.node_id == self.node_id:  # another task of ours claimed it meanwhile
+            if self.keeper.holds(ident):
+                return None
+            raise NotOwner(actor_type, key)  # never a link to ourselves: the caller retries
         if forwarded:
             raise NotOwner(actor_type, key, owner.node_id)
         self._owners[ident] = (owner, now + OWNER_CACHE_SECONDS)

@@ -265,6 +265,10 @@ class SharedStore(abc.ABC):
 
         One transaction: the state comes from after the lease was taken, so a write of an
         earlier owner that lands later is refused (its fence is lower) rather than missed.
+        A claim always starts a new ownership, also by the node that holds the lease already
+        (a node that lost it locally, or restarted): it gets the next fence, so nothing of
+        the earlier ownership (an instance, a write or log entry still in flight) can pass
+        for the new one.
 
         Returns:
             The lease with the stored state (and its alarms), or None while another node holds

@@ -93,6 +93,15 @@ WHERE l.node_id = EXCLUDED.node_id OR l.node_id IS NULL OR l.expires_at <= now()
 {_LEASE_RETURNING}
 """
 
+#: A claim (``claim_actor``): the rule of _ACQUIRE_LEASE, but every claim is a new ownership,
+#: with the next fence, also for the node that holds the lease already.
+_CLAIM_LEASE = _ACQUIRE_LEASE.replace(
+    """fence = CASE WHEN l.node_id = EXCLUDED.node_id THEN l.fence
+                 ELSE greatest(l.fence + 1, EXCLUDED.fence) END,""",
+    "fence = greatest(l.fence + 1, EXCLUDED.fence),",
+)
+assert _CLAIM_LEASE != _ACQUIRE_LEASE
+
 _RENEW_LEASE = f"""
 UPDATE roost_actor_lease SET expires_at = now() + make_interval(secs => %(ttl)s)
 WHERE actor_type = %(type)s AND actor_key = %(key)s AND node_id = %(node)s
@@ -502,7 +511,7 @@ class PostgresSharedStore(SharedStore):
     ) -> Claim | None:
         params = {"type": actor_type, "key": key, "node": node_id, "ttl": ttl}
         with self._connection() as conn, conn.transaction():
-            row = conn.execute(_ACQUIRE_LEASE, params).fetchone()
+            row = conn.execute(_CLAIM_LEASE, params).fetchone()
             if row is None:
                 return None
             # A statement of its own, after the lease: it sees every write committed before

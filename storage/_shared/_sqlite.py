@@ -296,7 +296,7 @@ class SQLiteSharedStore(SharedStore):
     ) -> Claim | None:
         conn = self._db
         with _mapped_errors(), _immediate(conn):
-            lease = _take_lease(conn, actor_type, key, node_id, ttl)
+            lease = _take_lease(conn, actor_type, key, node_id, ttl, new_owner=True)
             if lease is None:
                 return None
             row = conn.execute(
@@ -577,18 +577,25 @@ def _refused(
 
 
 def _take_lease(
-    conn: sqlite3.Connection, actor_type: str, key: str, node_id: str, ttl: float
+    conn: sqlite3.Connection,
+    actor_type: str,
+    key: str,
+    node_id: str,
+    ttl: float,
+    *,
+    new_owner: bool = False,
 ) -> Lease | None:
-    """The lease rule, inside the caller's write transaction: see ``acquire_lease``."""
+    """The lease rule, inside the caller's write transaction: see ``acquire_lease``
+    (``new_owner``: ``claim_actor``'s, the next fence also for the holder)."""
     now = time.time()
     row = conn.execute(
         "SELECT node_id, fence, expires_at FROM roost_actor_lease"
         " WHERE actor_type = ? AND actor_key = ?",
         (actor_type, key),
     ).fetchone()
-    if row is not None and row[0] == node_id:
+    if row is not None and row[0] == node_id and not new_owner:
         fence = row[1]  # ours already: renew, same fence
-    elif row is None or row[0] is None or row[2] <= now:
+    elif row is None or row[0] is None or row[0] == node_id or row[2] <= now:
         state_fence = conn.execute(
             "SELECT fence FROM roost_actor_state WHERE actor_type = ? AND actor_key = ?",
             (actor_type, key),

@@ -179,3 +179,23 @@ async def test_a_claim_never_activated_lets_its_lease_go(
             assert node.releasable(IDENT)
             await trio.sleep(TTL / 3 + 0.5)  # a renewal tick releases it
             assert node.keeper.fence(IDENT) is None
+
+
+async def test_a_node_claiming_its_own_lease_again_starts_a_new_ownership(
+    tmp_path: Path, pg_store_url: str
+) -> None:
+    """A node that lost a lease locally (a self-fence, a refused write) and claims it back
+    before anyone else took it gets the next fence, not its old one: its instance, writes and
+    log entries of the earlier ownership can never pass for the new one (with the same fence,
+    a late self-fence forgot the new claim, and a durable log kept entries of both)."""
+    with trio.fail_after(30):
+        async with running(make_app(), tmp_path / "a", store=pg_store_url, **cluster()) as a:
+            node = cluster_of(a)
+            old = await serve_three(a)
+            instance = a.registry.slots[IDENT].actor
+            node.keeper.forget(IDENT)
+            assert await node._claim(IDENT) == old + 1
+            assert await add_one(a) == b'{"value":4}'
+            assert a.registry.slots[IDENT].actor is not instance  # a fresh activation
+            await node.lease_lost({IDENT: old})  # the old ownership's late self-fence
+            assert node.keeper.fence(IDENT) == old + 1

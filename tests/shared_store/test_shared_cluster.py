@@ -58,16 +58,21 @@ async def test_fences_grow_by_one_per_new_owner_and_never_repeat(store: SharedSt
         assert await store.release_leases("node-a", [("chat", "room", first.lease.fence)]) == 1
         second = await claim(store, "room", "node-b", SHORT)  # after a release
         fences.append(second.lease.fence)
-        again = await claim(store, "room", "node-b", SHORT)  # the holder again: same fence
-        assert again.lease.fence == second.lease.fence
+        # The holder claiming again (it lost the lease locally, or restarted): a new
+        # ownership too, so nothing of the earlier one can pass for it.
+        again = await claim(store, "room", "node-b", SHORT)
+        fences.append(again.lease.fence)
         await wait_past(again)
         third = await claim(store, "room", "node-a")  # after expiry
         fences.append(third.lease.fence)
         await store.release_leases("node-a", [("chat", "room", third.lease.fence)])
         fourth = await claim(store, "room", "node-a")  # the same node, a new ownership
         fences.append(fourth.lease.fence)
-        assert fences == [1, 2, 3, 4]
-        assert await store.max_fence() == 4
+        assert fences == [1, 2, 3, 4, 5]
+        assert await store.max_fence() == 5
+        # acquire_lease (a renewal's rule) keeps the holder's fence.
+        renewed = await store.acquire_lease("chat", "room", "node-a", LONG)
+        assert renewed is not None and renewed.fence == 5
 
 
 async def test_claim_returns_the_stored_state_and_its_alarms(store: SharedStore) -> None:
