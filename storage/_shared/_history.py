@@ -21,6 +21,7 @@ node's ``replicate_file``), by the state rule (no higher fence on record).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import attrs
@@ -150,17 +151,7 @@ class HistorySql:
                 if not self.append(conn, node_id, entry):
                     refused.append((entry.actor_type, entry.key))
             return refused
-        rows = conn.execute(
-            PG_APPEND_MANY,
-            (
-                [e.actor_type for e in entries],
-                [e.key for e in entries],
-                [e.seq for e in entries],
-                [e.fence for e in entries],
-                [e.entry for e in entries],
-                node_id,
-            ),
-        ).fetchall()
+        rows = conn.execute(PG_APPEND_MANY, pg_append_params(node_id, entries)).fetchall()
         return [(str(t), str(k)) for t, k in rows]
 
     def truncate(
@@ -317,6 +308,19 @@ WITH w AS MATERIALIZED (
 SELECT DISTINCT w.t, w.k FROM w
 WHERE NOT EXISTS (SELECT 1 FROM ok WHERE ok.t = w.t AND ok.k = w.k)
 """
+
+
+def pg_append_params(node_id: str, entries: Sequence[LogEntry]) -> tuple[object, ...]:
+    """The parameters of PG_APPEND_MANY, in its order: five arrays, then the node id."""
+    return (
+        [e.actor_type for e in entries],
+        [e.key for e in entries],
+        [e.seq for e in entries],
+        [e.fence for e in entries],
+        [e.entry for e in entries],
+        node_id,
+    )
+
 
 POSTGRES_HISTORY = HistorySql(p="%s", now="now()", blob="bytea", time_type="timestamptz")
 #: SQLite's clock is the machine's: the caller binds it (``now`` is a named parameter there).

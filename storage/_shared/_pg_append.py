@@ -25,7 +25,7 @@ from psycopg import errors, pq
 from psycopg.adapt import PyFormat, Transformer
 
 from ._errors import StoreUnavailable
-from ._history import PG_APPEND_MANY, LogEntry
+from ._history import PG_APPEND_MANY, LogEntry, pg_append_params
 
 __all__ = ["TrioAppender"]
 
@@ -106,15 +106,7 @@ async def _execute(
 ) -> list[tuple[str, str]]:
     pg = conn.pgconn
     adapt = Transformer(conn)
-    params = (
-        [e.actor_type for e in batch],
-        [e.key for e in batch],
-        [e.seq for e in batch],
-        [e.fence for e in batch],
-        [e.entry for e in batch],
-        node_id,
-    )
-    values = adapt.dump_sequence(params, _FORMATS)
+    values = adapt.dump_sequence(pg_append_params(node_id, batch), _FORMATS)
     pg.send_query_params(_QUERY, values, param_types=adapt.types, param_formats=adapt.formats)
     while pg.flush():  # 1: more to send
         await trio.lowlevel.wait_writable(pg.socket)
