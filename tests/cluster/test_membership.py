@@ -9,7 +9,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import trio
-from psycopg.conninfo import conninfo_to_dict
 
 from roost import App, Server, ServerConfig
 from roost.runtime._membership import (
@@ -94,8 +93,7 @@ async def test_a_node_started_while_its_store_is_cut_waits_for_it(
     """PostgreSQL down (or cut off) when a node starts: the node waits for it and then joins,
     instead of exiting as if it were misconfigured (a chaos run restarted a node during a
     cut: it exited with status 2)."""
-    target = conninfo_to_dict(pg_store_url)
-    proxy = CuttableProxy(str(target.get("host", "127.0.0.1")), int(target.get("port") or 5432))
+    proxy = CuttableProxy.in_front_of(pg_store_url)
     settings = cluster() if secret else {"sync_interval": 0.2}
     with trio.fail_after(40):
         async with trio.open_nursery() as nursery:

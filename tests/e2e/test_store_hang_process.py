@@ -9,7 +9,6 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import trio
-from psycopg.conninfo import conninfo_to_dict
 
 from roost.storage import open_shared_store
 from tests.e2e.test_cli import start
@@ -29,8 +28,7 @@ def through(url: str, port: int) -> str:
 async def test_sigterm_with_a_hung_store_exits_within_the_shutdown_timeout(
     tmp_path: Path, pg_url: str, pg_store_url: str
 ) -> None:
-    target = conninfo_to_dict(pg_url)
-    proxy = CuttableProxy(str(target.get("host", "127.0.0.1")), int(target.get("port") or 5432))
+    proxy = CuttableProxy.in_front_of(pg_url)
     with trio.fail_after(60):
         async with trio.open_nursery() as nursery:
             await nursery.start(proxy.serve)

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 import trio
-from psycopg.conninfo import conninfo_to_dict
 
 from roost.storage import SharedStore, open_shared_store
 from tests.e2e.test_store_hang_process import through
@@ -37,8 +36,7 @@ async def stored(store: SharedStore) -> tuple[int, list[int]]:
 async def test_postgresql_down_for_30_s_loses_nothing_and_shows_the_lag(
     tmp_path: Path, pg_url: str, pg_store_url: str
 ) -> None:
-    target = conninfo_to_dict(pg_url)
-    proxy = CuttableProxy(str(target.get("host", "127.0.0.1")), int(target.get("port") or 5432))
+    proxy = CuttableProxy.in_front_of(pg_url)
     acked: list[int] = []
     outage: list[tuple[float, int, float, float]] = []  # (since the cut, ready, up, lag)
     versions: list[int] = []  # the store's version of box/pg, before and after the outage

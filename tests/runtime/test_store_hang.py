@@ -18,7 +18,6 @@ import h11
 import psycopg
 import pytest
 import trio
-from psycopg.conninfo import conninfo_to_dict
 
 from roost import Actor, App, Connection, Response
 from roost.actors import Request
@@ -70,8 +69,7 @@ def make_app() -> App:
 
 @pytest.fixture
 async def proxy(pg_url: str) -> AsyncIterator[CuttableProxy]:
-    target = conninfo_to_dict(pg_url)
-    proxy = CuttableProxy(str(target.get("host", "127.0.0.1")), int(target.get("port") or 5432))
+    proxy = CuttableProxy.in_front_of(pg_url)
     async with trio.open_nursery() as nursery:
         await nursery.start(proxy.serve)
         yield proxy

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import trio
+from psycopg.conninfo import conninfo_to_dict
 
 
 class CuttableProxy:
@@ -15,6 +16,12 @@ class CuttableProxy:
     anything: the client's kernel sees its data acknowledged, so only a client-side deadline
     notices. :meth:`restore` ends either; bytes held while hung are delivered then.
     """
+
+    @classmethod
+    def in_front_of(cls, conninfo: str) -> CuttableProxy:
+        """A proxy for the PostgreSQL server that a URL or connection string names."""
+        target = conninfo_to_dict(conninfo)
+        return cls(str(target.get("host", "127.0.0.1")), int(target.get("port") or 5432))
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self._target = (target_host, target_port)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 import trio
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import make_conninfo
 
 from roost.storage._shared import PostgresSharedStore, StoreUnavailable
 from roost.storage._shared._history import LogEntry
@@ -62,8 +62,7 @@ async def test_a_silent_network_ends_the_append_at_its_deadline(
     pg_url: str, pg_schema: str
 ) -> None:
     with trio.fail_after(30):
-        target = conninfo_to_dict(pg_url)
-        proxy = CuttableProxy(str(target.get("host", "127.0.0.1")), int(target.get("port") or 5432))
+        proxy = CuttableProxy.in_front_of(pg_url)
         async with trio.open_nursery() as nursery:
             await nursery.start(proxy.serve)
             url = make_conninfo(pg_url, host="127.0.0.1", port=str(proxy.port))

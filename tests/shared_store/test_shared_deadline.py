@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import trio
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import make_conninfo
 
 from roost._errors import ConfigError
 from roost.storage._shared import (
@@ -34,8 +34,7 @@ MARGIN = 1.5  # scheduling slack on a busy 2-core machine
 
 @pytest.fixture
 async def proxy(pg_url: str) -> AsyncIterator[CuttableProxy]:
-    target = conninfo_to_dict(pg_url)
-    proxy = CuttableProxy(str(target.get("host", "127.0.0.1")), int(target.get("port") or 5432))
+    proxy = CuttableProxy.in_front_of(pg_url)
     async with trio.open_nursery() as nursery:
         await nursery.start(proxy.serve)
         yield proxy

@@ -11,7 +11,7 @@ from typing import TypeVar
 import psycopg
 import pytest
 import trio
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import make_conninfo
 
 from roost.storage._shared import (
     PostgresSharedStore,
@@ -52,8 +52,7 @@ def batch(n: int, fence: int, tag: str) -> list[StateWrite]:
 
 async def test_postgres_unreachable_for_a_while(pg_url: str, pg_schema: str) -> None:
     with trio.fail_after(40):
-        target = conninfo_to_dict(pg_url)
-        proxy = CuttableProxy(str(target.get("host", "127.0.0.1")), int(target.get("port") or 5432))
+        proxy = CuttableProxy.in_front_of(pg_url)
         async with trio.open_nursery() as nursery:
             await nursery.start(proxy.serve)
             url = make_conninfo(pg_url, host="127.0.0.1", port=str(proxy.port))
