@@ -520,7 +520,7 @@ class Cluster(LeaseNode):
         held = self.keeper.fence(ident)
         if held is not None and fence is not None and held > fence:
             return
-        self.keeper.forget(ident, fence)
+        self.keeper.forget(ident)
         self._fresh.pop(ident, None)
         self.shipper.forget(ident)  # its unshipped commits never count (never acknowledged)
 

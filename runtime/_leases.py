@@ -155,15 +155,9 @@ class LeaseKeeper:
         self._wake.set()  # the renewal loop may be waiting for a first lease
         return lease.fence, claim.stored, True
 
-    def forget(self, ident: ActorId, fence: int | None = None) -> None:
-        """Drop a lease without telling the store (it is lost: a write was refused).
-
-        ``fence``: the fence that was refused; a lease held with a higher one was claimed
-        since (the refusal is old news) and is kept.
-        """
-        held = self._held.get(ident)
-        if held is not None and (fence is None or held.fence <= fence):
-            del self._held[ident]
+    def forget(self, ident: ActorId) -> None:
+        """Drop a lease without telling the store (it is lost: a write was refused)."""
+        self._held.pop(ident, None)
 
     # -- the loop ----------------------------------------------------------------------------
 

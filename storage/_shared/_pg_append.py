@@ -1,9 +1,10 @@
 """Durable output's append to PostgreSQL, driven from trio's own thread.
 
 Every durable turn's output waits for one append (runtime/_durable.py), so its latency is
-on the path of every acknowledged write. Measured on the development machine with three
-appenders at once, a store call through a worker thread took p50 1.5-1.6 ms where the bare
-statement takes 0.6 ms: the hop to the thread and back was most of it. Here the statement
+on the path of every acknowledged write. Measured on the development machine, quiet, one
+appender: the bare statement p50 0.40-0.48 ms; through a worker thread with the pool's check
+and BEGIN/COMMIT 0.79-0.88 ms; this way 0.66-0.71 ms (BENCHMARKS.md, "Durable output": end
+to end the difference is within the noise, PostgreSQL's commit being the floor). Here the statement
 goes out on a libpq connection in non-blocking mode (psycopg's documented ``pq`` layer:
 ``send_query_params``, ``flush``, ``consume_input``, ``get_result``), and trio waits for its
 socket like for any other: no thread, no pool.

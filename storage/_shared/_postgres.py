@@ -477,9 +477,8 @@ class PostgresSharedStore(SharedStore):
             return fn(conn, POSTGRES_HISTORY)
 
     async def _append_log(self, node_id: str, batch: list[LogEntry]) -> list[tuple[str, str]]:
-        """One round trip, from trio's thread (storage/_shared/_pg_append.py): the thread
-        hop and BEGIN/COMMIT with the pool's checkout check were most of the latency of
-        every durable turn (BENCHMARKS.md, "Durable output")."""
+        """One round trip, from trio's thread (storage/_shared/_pg_append.py): no thread
+        hop, no pool check, no BEGIN/COMMIT on the path of every durable turn."""
         return await self._run_here(partial(self._appender.append, node_id, batch))
 
     def _ping_sync(self) -> None:
