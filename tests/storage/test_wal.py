@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from roost._errors import StorageError
 from roost.storage._wal import WalTail, apply_commits, decode_commit, encode_commit
+from roost.storage._wal_entry import _DELTA, _OFFSET, _PATCH, PATCH_MAX, _applied, _difference
 
 
 def open_db(path: Path) -> sqlite3.Connection:
@@ -405,3 +406,39 @@ def test_a_rebuild_that_fails_leaves_no_file(tmp_path: Path) -> None:
     assert not target.exists()
     _write_history(target, zlib.compress(origin.images[1][1]), [(3, origin.entries[-1])])
     assert target.read_bytes() == origin.conn.serialize()
+
+
+def _changed_range(base: bytes, page: bytes) -> tuple[int, int]:
+    """The reference: the first and past-the-last differing byte, by a plain loop."""
+    changed = [at for at, (old, new) in enumerate(zip(base, page, strict=True)) if old != new]
+    return changed[0], changed[-1] + 1
+
+
+@st.composite
+def _edited_pages(draw: st.DrawFn) -> tuple[bytes, bytes]:
+    """A page and a copy with a few bytes changed anywhere: at the edges, across the
+    halving's boundaries, far apart (a delta) or next to each other (a patch)."""
+    size = draw(st.sampled_from([512, 1024, 4096]))
+    base = draw(st.binary(min_size=size, max_size=size))
+    page = bytearray(base)
+    for at in draw(st.lists(st.integers(0, size - 1), min_size=1, max_size=4)):
+        page[at] ^= draw(st.integers(1, 255))
+    return base, bytes(page)
+
+
+@given(_edited_pages())
+@settings(max_examples=400, deadline=None)
+def test_a_pages_difference_is_exactly_its_changed_range(pages: tuple[bytes, bytes]) -> None:
+    """The halving search finds the same range as a byte loop, and the entry it makes
+    applies back to the page."""
+    base, page = pages
+    if base == page:
+        return
+    low, high = _changed_range(base, page)
+    packed, kind = _difference(base, page)
+    if high - low <= PATCH_MAX:
+        assert kind == _PATCH
+        assert packed == _OFFSET.pack(low) + page[low:high]
+    else:
+        assert kind == _DELTA
+    assert _applied(base, kind, packed) == page
