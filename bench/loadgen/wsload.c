@@ -31,6 +31,10 @@
  *           with accounts drawn from --accounts N by Zipf --alpha A (0 = uniform; from != to)
  *           and amount 1..100.  A reply must be {"type": "result", "id": <the call's id>,
  *           "value": <map of 2>}; an error reply is counted as an error.  Phases as http.
+ *   http and rpc take --rate R too: R calls/s offered on a fixed schedule (open loop, for
+ *           latency at a given load) by whichever connection is free; a call that finds
+ *           none waits, and its latency counts from when it was due, so a server that falls
+ *           behind shows it in p99 (no coordinated omission).
  *
  * Output: one JSON object per line on stdout ({"event": ...}); diagnostics on stderr.
  * Usage: run it without arguments.
@@ -143,6 +147,8 @@ static uint32_t xs = 2463534242u;
 static double rate_msgs; /* messages/s in open loop */
 static uint64_t rate_sent, t_rate_start;
 static uint32_t rate_room, inflight_cap;
+static uint32_t *free_calls, n_free_calls; /* --rate in http/rpc: idle connections */
+static uint64_t rate_backlog_max;          /* most calls due at once with none free */
 static int stdin_open = 1, stdin_lines;
 static int idle_step;
 static uint64_t http_next_key, http_issued, http_answered, http_inflight, http_lost;
@@ -626,7 +632,7 @@ static int cbor_text_is(const uint8_t **pp, const uint8_t *end, const char *want
     return want && *len == strlen(want) && memcmp(*text, want, *len) == 0;
 }
 
-static void call_send(uint32_t ci, uint64_t now);
+static void call_done(uint32_t ci, uint64_t now);
 
 static void rpc_send(uint32_t ci, uint64_t now) {
     if (o_count && http_issued >= o_count) return;
@@ -696,7 +702,7 @@ static void on_rpc_reply(uint32_t ci, const uint8_t *p, uint32_t n, uint64_t now
         hrecord(now - c->http_sent);
     }
     c->http_sent = 0;
-    if (phase == PH_WARMUP || phase == PH_MEASURE) call_send(ci, now);
+    call_done(ci, now);
 }
 
 /* ---- http mode ---- */
@@ -775,13 +781,37 @@ static uint32_t parse_http(uint32_t ci, const char *buf, uint32_t len, uint64_t 
         hrecord(now - c->http_sent);
     }
     c->http_sent = 0;
-    if (phase == PH_WARMUP || phase == PH_MEASURE) call_send(ci, now);
+    call_done(ci, now);
     return hlen + (uint32_t)body_len;
 }
 
-static void call_send(uint32_t ci, uint64_t now) {
-    if (o_rpc) rpc_send(ci, now);
-    else http_send(ci, now);
+/* A call goes out now; its latency counts from `at` (now, or when --rate made it due). */
+static void call_send(uint32_t ci, uint64_t at) {
+    if (o_rpc) rpc_send(ci, at);
+    else http_send(ci, at);
+}
+
+/* --rate: send every call now due on a free connection (the rest wait for one). */
+static void open_loop_calls(uint64_t now) {
+    if (phase != PH_WARMUP && phase != PH_MEASURE) return;
+    uint64_t due = (uint64_t)((double)(now - t_rate_start) / 1e9 * rate_msgs);
+    while (rate_sent < due && n_free_calls) {
+        uint32_t ci = free_calls[--n_free_calls];
+        if (conns[ci].state != ST_OPEN) continue;
+        rate_sent++;
+        call_send(ci, t_rate_start + (uint64_t)((double)rate_sent * 1e9 / rate_msgs));
+    }
+    if (due > rate_sent && due - rate_sent > rate_backlog_max) rate_backlog_max = due - rate_sent;
+}
+
+/* A connection's call was answered: closed loop, its next call; open loop, it is free. */
+static void call_done(uint32_t ci, uint64_t now) {
+    if (o_rate > 0) {
+        free_calls[n_free_calls++] = ci;
+        open_loop_calls(now);
+    } else if (phase == PH_WARMUP || phase == PH_MEASURE) {
+        call_send(ci, now);
+    }
 }
 
 static void on_handshake(uint32_t ci, char *buf, uint32_t len, uint32_t *consumed) {
@@ -1076,7 +1106,12 @@ static void advance_http(uint64_t now) {
                 set_phase(PH_MEASURE, now);
                 t_measure_start = now;
             }
-            for (uint32_t ci = 0; ci < nconns; ci++) call_send(ci, now);
+            if (o_rate > 0) {
+                t_rate_start = now;
+                for (uint32_t ci = 0; ci < nconns; ci++) free_calls[n_free_calls++] = ci;
+            } else {
+                for (uint32_t ci = 0; ci < nconns; ci++) call_send(ci, now);
+            }
         }
         break;
     case PH_WARMUP:
@@ -1117,6 +1152,8 @@ static void report_http(void) {
            ",\"lat_us\":{\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f},",
            secs, deliveries_measure, http_answered, http_issued, open_conns, hpct(50), hpct(90),
            hpct(99), hpct(99.9), (double)hist_max / 1000.0);
+    if (o_rate > 0)
+        printf("\"offered_per_s\":%.1f,\"backlog_max\":%" PRIu64 ",", o_rate, rate_backlog_max);
     print_errors();
     printf("}\n");
     fflush(stdout);
@@ -1155,7 +1192,8 @@ static void usage(void) {
             "  http: --http CONNECTIONS [--key-space K] [--count N] [--warmup S] [--duration S]\n"
             "        [--transfer --accounts N --alpha A --seed S]  (POST <prefix>, JSON body)\n"
             "  rpc:  --rpc CLIENTS --prefix /ledger/<key> [--accounts N] [--alpha A] [--seed S]\n"
-            "        [--count N] [--warmup S] [--duration S]\n");
+            "        [--count N] [--warmup S] [--duration S]\n"
+            "  http, rpc: [--rate CALLS_PER_S]  (open loop; default: one call in flight each)\n");
     exit(2);
 }
 
@@ -1225,7 +1263,10 @@ int main(int argc, char **argv) {
 
     /* in-flight cap per room: the window (closed loop) or ~0.25 s of offered load (open) */
     uint32_t fanout = o_members - 1;
-    if (!idle && !o_calls && o_rate > 0) {
+    if (o_calls && o_rate > 0) {
+        rate_msgs = o_rate;
+        inflight_cap = 1;
+    } else if (!idle && !o_calls && o_rate > 0) {
         rate_msgs = o_rate / fanout;
         double per_room = rate_msgs / o_rooms * 0.25;
         inflight_cap = per_room < 16 ? 16 : (uint32_t)per_room;
@@ -1237,6 +1278,8 @@ int main(int argc, char **argv) {
     slots_mask = slots - 1;
 
     conns = calloc(nconns, sizeof *conns);
+    free_calls = calloc(nconns, sizeof *free_calls);
+    if (!free_calls) die("malloc");
     rooms = calloc(o_rooms, sizeof *rooms);
     rbuf = malloc(READ_BUF);
     dirty = malloc(sizeof *dirty * nconns);
@@ -1322,8 +1365,10 @@ int main(int argc, char **argv) {
             if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) on_readable(ci, now);
             if (c->state != ST_DEAD && (evs[i].events & EPOLLOUT)) flush_conn(ci);
         }
-        if (!idle && o_rate > 0 && (phase == PH_WARMUP || phase == PH_MEASURE))
-            open_loop_sends(now);
+        if (!idle && o_rate > 0 && (phase == PH_WARMUP || phase == PH_MEASURE)) {
+            if (o_calls) open_loop_calls(now);
+            else open_loop_sends(now);
+        }
         if (idle) advance_idle(now);
         else if (o_calls) advance_http(now);
         else advance_load(now);

@@ -61,6 +61,8 @@ ACCOUNTS = 100_000
 BALANCE = 1_000_000
 ALPHAS = (0.0, 1.5)
 SEED = 20240917
+#: Offered calls/s of the open-loop scenario (both below every contender's saturation).
+RATES = (2_000, 5_000)
 PG_DSN = pg.PG_DSN
 PG_POOL = 16
 TARGETS = {"postgres": 5.0, "sqlite": 3.0}  # roost's TPS over theirs, the issue's targets
@@ -304,6 +306,19 @@ CONTENDERS = (
 
 def transfers(server: Server, settings: Settings, *, name: str) -> list[Row]:
     """Run every contender through alpha 0 and 1.5; return rows ordered by alpha."""
+    return _with_ratios(_run_contenders(settings, name, rates=(None,)))
+
+
+def transfers_at_rates(server: Server, settings: Settings, *, name: str) -> list[Row]:
+    """The same at fixed offered rates (open loop): latency at a given load, not at
+    saturation, where a closed loop's latency is its clients over its throughput.
+    BENCH_TRANSFER_RATES="2000,5000" (calls/s) chooses the rates."""
+    raw = os.environ.get("BENCH_TRANSFER_RATES", "")
+    rates = tuple(int(r) for r in raw.split(",") if r.strip()) or RATES
+    return _run_contenders(settings, name, rates=rates)
+
+
+def _run_contenders(settings: Settings, name: str, *, rates: tuple[int | None, ...]) -> list[Row]:
     rows: list[Row] = []
     # BENCH_TRANSFER_ONLY="roost,roost durable": only these contenders (a shorter run).
     only = {n.strip() for n in os.environ.get("BENCH_TRANSFER_ONLY", "").split(",") if n.strip()}
@@ -313,26 +328,32 @@ def transfers(server: Server, settings: Settings, *, name: str) -> list[Row]:
         reason = contender.missing()
         if reason:
             rows += [
-                Row(name, contender.name, case=_case(name, alpha), note=f"not run: {reason}")
+                Row(name, contender.name, case=_case(name, alpha, rate), note=f"not run: {reason}")
                 for alpha in ALPHAS
+                for rate in rates
             ]
             continue
-        rows += _contend(contender, settings, name)
-    rows = _with_ratios(rows)
+        rows += _contend(contender, settings, name, rates)
     return sorted(rows, key=lambda row: row.case.split("alpha=")[1])  # stable: contenders in order
 
 
-def _case(name: str, alpha: float) -> str:
-    return f"{name} alpha={alpha:g}"
+def _case(name: str, alpha: float, rate: int | None = None) -> str:
+    return f"{name} alpha={alpha:g}" + ("" if rate is None else f" at {rate:,}/s")
 
 
-def _contend(contender: Contender, settings: Settings, name: str) -> list[Row]:
+def _contend(
+    contender: Contender, settings: Settings, name: str, rates: tuple[int | None, ...]
+) -> list[Row]:
     with running(contender.server, settings.workdir) as srv:
         initial = _total(srv, contender)  # also creates the accounts (roost: activates)
         if initial != {"total": ACCOUNTS * BALANCE, "accounts": ACCOUNTS}:
             raise BenchError(f"{contender.name}: ledger starts as {initial}")
         extra = _postgres_pids(srv)
-        rows = [_measure(contender, srv, settings, name, alpha, extra) for alpha in ALPHAS]
+        rows = [
+            _measure(contender, srv, settings, name, alpha, extra, rate)
+            for alpha in ALPHAS
+            for rate in rates
+        ]
         final = _total(srv, contender)
         if final != initial:
             raise BenchError(
@@ -349,8 +370,11 @@ def _measure(
     name: str,
     alpha: float,
     extra_pids: Callable[[], list[int]] | None,
+    rate: int | None = None,
 ) -> Row:
     args = ["--rpc" if contender.protocol == "rpc" else "--http", str(CLIENTS)]
+    if rate is not None:
+        args += ["--rate", str(rate)]
     if contender.protocol == "http":
         args.append("--transfer")
     args += [
@@ -373,7 +397,7 @@ def _measure(
     return Row(
         name,
         contender.name,
-        case=_case(name, alpha),
+        case=_case(name, alpha, rate),
         values={
             "tps": done / result["measure_s"],
             "server_us": cpu["server"] * per,
@@ -385,7 +409,10 @@ def _measure(
             "p50_ms": result["lat_us"]["p50"] / 1000,
             "p99_ms": result["lat_us"]["p99"] / 1000,
         },
-        note=f"{contender.durability}; {done:,} transfers",
+        note=(
+            ("" if rate is None else f"open loop, {rate:,} calls/s offered; ")
+            + f"{contender.durability}; {done:,} transfers"
+        ),
     )
 
 
@@ -507,6 +534,14 @@ SCENARIOS = (
         "ledger of 100k accounts, 64 clients calling transfer (Zipf 0 and 1.5) against "
         "HTTP + PostgreSQL and HTTP + SQLite baselines",
         partial(transfers, name="transfer"),
+        only=frozenset({"roost"}),
+    ),
+    Scenario(
+        "transfer-rate",
+        FAMILY,
+        "the transfer workload at fixed offered rates (open loop: 2,000 and 5,000 calls/s, or "
+        "BENCH_TRANSFER_RATES): p50/p99 at a given load",
+        partial(transfers_at_rates, name="transfer-rate"),
         only=frozenset({"roost"}),
     ),
 )
