@@ -27,7 +27,7 @@ import trio
 from roost._errors import CloseCode, CommitFailed, RpcError
 from roost.actors import Actor
 from roost.actors.hosting import RESERVED_ALARM_PREFIX, bind_call
-from roost.storage import ActorStorage, HandlePool, actor_db_path
+from roost.storage import ActorStorage, Checkpointer, HandlePool, actor_db_path
 
 from . import _activation
 from ._alarm_turns import fire_alarms
@@ -55,9 +55,8 @@ class ActorRegistry:
         app: the actor types, to resolve a type name (actor-to-actor calls, alarms, sync).
         max_active_actors: instances kept in memory at most; past it the least recently
             used idle actors are evicted (hibernated, or stopped without connections).
-        max_group_turns: at most this many consecutive turns of one actor share a COMMIT
-            (0 turns group commit off). Bounds how long a reply may wait for the group's
-            commit.
+        max_group_turns: consecutive turns of one actor sharing a COMMIT at most (0: no
+            group commit); it bounds how long a reply may wait for the group's commit.
         max_key_bytes: longest actor key in UTF-8 bytes, for actor-to-actor calls too (G9).
         call_timeout: seconds an actor-to-actor call may wait for its answer.
         committer: closes deferred groups once per scheduler pass (run by the node).
@@ -93,6 +92,7 @@ class ActorRegistry:
         self.call_timeout = call_timeout
         self.stats = stats
         self.pool = HandlePool(max_open=max_open_databases)
+        self.checkpoints = Checkpointer()  # WAL checkpoints aside (the server runs it)
         self.clock = clock
         self.scheduler = scheduler
         self.sync = sync
@@ -125,9 +125,9 @@ class ActorRegistry:
             slot = self.slots[ident] = ActorSlot(self, actor_type, key)
         return slot
 
-    def storage_for(self, actor_type: str, key: str) -> ActorStorage:
-        """Storage for one actor; its file is created only when first used (and stamped
-        with the lease's fence on a cluster node: storage/_file_fence.py)."""
+    def storage_for(self, actor_type: str, key: str, *, durable: bool) -> ActorStorage:
+        """Storage for one actor; its file is created when first used (and stamped with the
+        lease's fence on a cluster node); its WAL checkpointed aside unless it is durable."""
         return ActorStorage(
             self.db_path(actor_type, key),
             actor_type=actor_type,
@@ -135,6 +135,7 @@ class ActorRegistry:
             pool=self.pool,
             synchronous=self.synchronous,
             fence=self.placement.fence(actor_type, key) if self.clustered else None,
+            checkpoints=None if durable else self.checkpoints,
         )
 
     # -- durable output (runtime/_durable) ----------------------------------------------------
@@ -202,13 +203,9 @@ class ActorRegistry:
         storage = slot.open_storage
         if storage is None and not self.db_path(slot.actor_type, slot.key).exists():
             return None
+        fields = ("name", "due_at", "scheduled_at", "payload")
         return [
-            {
-                "name": a.name,
-                "due_at": a.due_at,
-                "scheduled_at": a.scheduled_at,
-                "payload": a.payload,
-            }
+            {field: getattr(a, field) for field in fields}
             for a in slot.alarms.list()
             if not a.quarantined and not a.name.startswith(RESERVED_ALARM_PREFIX)
         ] or None

@@ -186,6 +186,7 @@ class Server:
                 if reader is not None:
                     await nursery.start(reader.run)
                 nursery.start_soon(node.committer.run, ActorSlot.commit_group)
+                nursery.start_soon(registry.checkpoints.run)  # WAL checkpoints aside
                 nursery.start_soon(node.shipper.run, registry)  # durable output
                 nursery.start_soon(self._maintain)
                 await nursery.start(registry.run_evictions)

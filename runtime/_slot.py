@@ -115,7 +115,7 @@ class SlotNode(Protocol):
     @property
     def slots(self) -> dict[tuple[str, str], ActorSlot]: ...
 
-    def storage_for(self, actor_type: str, key: str) -> ActorStorage: ...
+    def storage_for(self, actor_type: str, key: str, *, durable: bool) -> ActorStorage: ...
 
     def lease_fence(self, actor_type: str, key: str) -> int | None: ...
 
@@ -236,7 +236,9 @@ class ActorSlot(SlotMessaging):
     @property
     def storage(self) -> ActorStorage:
         if self._storage is None:
-            self._storage = self.registry.storage_for(self.actor_type, self.key)
+            self._storage = self.registry.storage_for(
+                self.actor_type, self.key, durable=self.registry.durable_for(self)
+            )
             if self.outbox.gated:  # opened inside a turn: the turn's transaction begins
                 self._storage.begin_turn()
         return self._storage

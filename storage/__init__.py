@@ -7,6 +7,7 @@ Public names are re-exported here; the modules behind them are private.
 from __future__ import annotations
 
 from ._actor_storage import ActorStorage
+from ._checkpoints import Checkpointer
 from ._codec import MAX_VALUE_DEPTH
 from ._connection import SYNCHRONOUS_MODES
 from ._file_fence import read_file_fence, remove_actor_file
@@ -36,6 +37,7 @@ __all__ = [
     "MAX_VALUE_DEPTH",
     "SYNCHRONOUS_MODES",
     "ActorStorage",
+    "Checkpointer",
     "Claim",
     "DataDirLock",
     "DataDirLocked",

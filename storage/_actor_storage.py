@@ -42,6 +42,7 @@ from sqlite_utils import Database
 
 from roost._errors import CommitFailed, StorageError
 
+from ._checkpoints import NOTHING, QUEUE, Checkpointer, checkpoint_due, wal_frames
 from ._connection import (
     BEGIN_TURN,
     GuardedConnection,
@@ -134,8 +135,11 @@ class ActorStorage:
         synchronous: str = "NORMAL",
         busy_timeout: float = 5.0,
         fence: int | None = None,
+        checkpoints: Checkpointer | None = None,
     ) -> None:
         self._path = Path(path)
+        self._checkpoints = checkpoints
+        self._shm: int | None = None  # the -shm file, read after COMMITs (with checkpoints)
         self._fence = fence
         self._actor_type = actor_type
         self._key = key
@@ -428,6 +432,8 @@ class ActorStorage:
         self._meta_unwritten = False
         if self._sync_pending:
             self._apply_synchronous()
+        else:
+            self._checkpoint_if_due()
         self._account()
         if self._deleting:
             # What was committed before is gone: the file holds what turns wrote since the
@@ -575,6 +581,7 @@ class ActorStorage:
                 # synced ahead of its frames); wal_autocheckpoint=0 keeps a big first commit
                 # from checkpointing unsynced (see _apply_synchronous).
                 self._sync_pending = True
+            if new_wal or self._checkpoints is not None:
                 conn.execute("PRAGMA wal_autocheckpoint=0")
             if not meta_in_turn:
                 self._check_meta(conn, fresh=fresh)
@@ -621,7 +628,8 @@ class ActorStorage:
         if conn is None:
             return
         set_synchronous(conn, self._synchronous)
-        conn.execute("PRAGMA wal_autocheckpoint=1000")  # SQLite's default
+        if self._checkpoints is None:  # else the checkpointer's (see _checkpoint_if_due)
+            conn.execute("PRAGMA wal_autocheckpoint=1000")  # SQLite's default
         self._sync_pending = False
 
     def _check_meta(self, conn: GuardedConnection, *, fresh: bool) -> None:
@@ -683,6 +691,29 @@ class ActorStorage:
         conn.roost_turn = True
         self._turn_txn = self._savepoint = True
 
+    def _checkpoint_if_due(self) -> None:
+        """After a COMMIT, with a checkpointer (storage/_checkpoints.py): hand a long WAL to
+        its thread, or copy here what is left of it (or all of it, the thread being far
+        behind or its queue full), as SQLite's automatic checkpoint would. A checkpoint that
+        fails, or finds the thread's under way, leaves it to the next COMMIT."""
+        checkpoints, conn = self._checkpoints, self._conn
+        if checkpoints is None or conn is None:
+            return
+        if self._shm is None:  # kept open with the handle: one pread per COMMIT
+            try:
+                self._shm = os.open(f"{self._path}-shm", os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                return
+        try:
+            due = checkpoint_due(wal_frames(self._shm))
+        except OSError:
+            return
+        if due == QUEUE and checkpoints.want(self._path, self._synchronous):
+            return
+        if due != NOTHING:
+            with suppress(sqlite3.Error):
+                self._own(conn, "PRAGMA wal_checkpoint(PASSIVE)")
+
     @staticmethod
     def _own(conn: GuardedConnection, statement: str) -> None:
         """Run a transaction-control statement as roost (the guard lets it through)."""
@@ -732,6 +763,9 @@ class ActorStorage:
         conn = self._conn
         self._conn = self._db = self._kv = None
         self._turn_txn = False
+        if self._shm is not None:
+            os.close(self._shm)
+            self._shm = None
         if conn is None:
             return
         try:

@@ -76,7 +76,8 @@ class HandlePool:
     recently used end, so the cost is amortised).
 
     Args:
-        max_open: Limit on open handles (>= 1). Each costs up to three file descriptors plus
+        max_open: Limit on open handles (>= 1). Each costs up to four file descriptors (the
+            file, its -wal and -shm, and the -shm again for storage/_checkpoints.py) plus
             SQLite's page cache (2 MB by default, only as used).
         max_kept_wals: Limit on closed files left with their WAL (>= 0). Each costs its path
             in memory (~150 bytes) and, on disk, its WAL (under 256 KiB) and a 32 KiB -shm

@@ -40,7 +40,7 @@ from roost._errors import StorageError
 
 from ._wal_entry import Commit, apply_commits, decode_commit, encode_commit
 
-__all__ = ["Commit", "WalTail", "apply_commits", "decode_commit", "encode_commit"]
+__all__ = ["Commit", "WalTail", "apply_commits", "decode_commit", "encode_commit", "wal_frames"]
 
 WAL_HEADER = 32
 FRAME_HEADER = 24
@@ -157,18 +157,42 @@ class WalTail:
         """From the wal-index of the WAL with ``salts``: its last committed frame and how
         many frames a checkpoint copied into the database file (None: no consistent
         wal-index of that WAL; its two header copies differ while a writer updates it)."""
-        try:
-            shm = os.open(self.shm_path, os.O_RDONLY)
-        except FileNotFoundError:
-            return None
-        try:
-            header = os.pread(shm, _SHM_HEADER, 0)
-        finally:
-            os.close(shm)
-        if len(header) < _SHM_HEADER or header[32:40] != salts or header[:48] != header[48:96]:
+        header = _shm_header(self.shm_path)
+        if header is None or header[32:40] != salts:
             return None
         version, last, backfilled = struct.unpack("=I12xI76xI", header[:100])
         return (last, backfilled) if version == _SHM_VERSION else None
+
+
+def wal_frames(shm: int) -> tuple[int, int] | None:
+    """From a WAL's wal-index (``shm``: a descriptor of its -shm file; one read, no lock):
+    its committed frames since it last started over, and how many of them a checkpoint
+    copied into the database file. None: no consistent wal-index."""
+    header = _header_at(shm)
+    if header is None:
+        return None
+    version, last, backfilled = struct.unpack("=I12xI76xI", header[:100])
+    return (last, min(backfilled, last)) if version == _SHM_VERSION else None
+
+
+def _shm_header(shm_path: str | Path) -> bytes | None:
+    """The wal-index header and checkpoint info of a -shm file, when both header copies
+    agree (they differ while a writer updates them)."""
+    try:
+        shm = os.open(shm_path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        return _header_at(shm)
+    finally:
+        os.close(shm)
+
+
+def _header_at(shm: int) -> bytes | None:
+    header = os.pread(shm, _SHM_HEADER, 0)
+    if len(header) < _SHM_HEADER or header[:48] != header[48:96]:
+        return None
+    return header
 
 
 def _frames(wal: int, offset: int, page_size: int, salts: bytes, last: int | None) -> bytes:

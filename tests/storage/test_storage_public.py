@@ -9,6 +9,7 @@ PUBLIC = {
     "MAX_VALUE_DEPTH",
     "SYNCHRONOUS_MODES",
     "ActorStorage",
+    "Checkpointer",
     "Claim",
     "DataDirLock",
     "DataDirLocked",
