@@ -47,6 +47,7 @@ class Gauges:
     store_up: int = 1  # 0 while the shared store does not answer (what /_roost/ready reports)
     leases_held: int = 0  # per-actor leases this node holds (a cluster node)
     cluster_nodes: int = 0  # live nodes this node knows of, itself included (0: not a cluster)
+    wal_checkpoints_pending: int = 0  # actor files waiting for the checkpoint thread
 
 
 # (metric name, attribute, HELP) for each family, in exposition order. A counter is exposed
@@ -87,6 +88,11 @@ _GAUGES = (
         "roost_cluster_nodes",
         "cluster_nodes",
         "Live nodes of the cluster seen at the last membership check, this one included.",
+    ),
+    (
+        "roost_wal_checkpoints_pending",
+        "wal_checkpoints_pending",
+        "Actor files whose WAL waits for the checkpoint thread.",
     ),
 )
 _COUNTERS = (
@@ -174,6 +180,16 @@ _COUNTERS = (
         "roost_remote_calls_total",
         "remote_calls_total",
         "Actor-to-actor calls sent to the owner node over a node link.",
+    ),
+    (
+        "roost_wal_checkpoints_total",
+        "wal_checkpoints_total",
+        "Actor WAL checkpoints run by the worker thread instead of inside a COMMIT.",
+    ),
+    (
+        "roost_wal_checkpoint_failures_total",
+        "wal_checkpoint_failures_total",
+        "Checkpoints of the worker thread that failed (logged; the next COMMITs try again).",
     ),
 )
 _HISTOGRAMS = (

@@ -92,7 +92,7 @@ class ActorRegistry:
         self.call_timeout = call_timeout
         self.stats = stats
         self.pool = HandlePool(max_open=max_open_databases)
-        self.checkpoints = Checkpointer()  # WAL checkpoints aside (the server runs it)
+        self.checkpoints = Checkpointer(counted=stats.checkpointed)  # the server runs it
         self.clock = clock
         self.scheduler = scheduler
         self.sync = sync

@@ -137,6 +137,7 @@ class Server:
             store_up=int(sync.store_ready),
             leases_held=0 if self.node.cluster is None else self.node.cluster.keeper.count,
             cluster_nodes=0 if self.node.cluster is None else self.node.cluster.live_nodes,
+            wal_checkpoints_pending=self.registry.checkpoints.pending,
         )
 
     def statistics(self) -> ServerStatistics:

@@ -69,6 +69,8 @@ class NodeStats:
         "takeovers_total",
         "turn_seconds",
         "turns_grouped_total",
+        "wal_checkpoint_failures_total",
+        "wal_checkpoints_total",
     )
 
     def __init__(self) -> None:
@@ -97,5 +99,14 @@ class NodeStats:
         self.durable_entries_total = 0  # commits of durable actors appended to the store
         self.durable_rebuild_failures_total = 0  # activations whose log did not rebuild
         self.turns_grouped_total = 0  # turns whose COMMIT was shared with the next turn's
+        # WAL checkpoints run by the worker thread (storage/_checkpoints), and failed ones.
+        self.wal_checkpoints_total = 0
+        self.wal_checkpoint_failures_total = 0
         self.turn_seconds = Histogram(TURN_BUCKETS)
         self.alarm_lateness_seconds = Histogram(LATENESS_BUCKETS)
+
+    def checkpointed(self, ok: bool) -> None:
+        """A checkpoint of the worker thread ended (storage/_checkpoints.Checkpointer)."""
+        self.wal_checkpoints_total += 1
+        if not ok:
+            self.wal_checkpoint_failures_total += 1

@@ -39,6 +39,7 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 from urllib.parse import quote
@@ -75,12 +76,19 @@ class Checkpointer:
     Args:
         max_pending: Files waiting at most (>= 1); past it a COMMIT checkpoints inline.
         busy_timeout: Seconds the checkpoint's connection waits for a lock when it opens.
+        counted: Told of each checkpoint the thread ran: whether it succeeded (metrics).
 
     Raises:
         ConfigError: ``max_pending`` is not a positive integer.
     """
 
-    def __init__(self, *, max_pending: int = 4096, busy_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        *,
+        max_pending: int = 4096,
+        busy_timeout: float = 5.0,
+        counted: Callable[[bool], None] | None = None,
+    ) -> None:
         if not isinstance(max_pending, int) or isinstance(max_pending, bool) or max_pending < 1:
             raise ConfigError("max_pending must be an integer >= 1")
         self._max_pending = max_pending
@@ -88,6 +96,7 @@ class Checkpointer:
         self._pending: dict[str, str] = {}  # path -> synchronous, oldest first
         self._wake = trio.Event()
         self._running = False
+        self._counted = counted
         #: Checkpoints run by the worker thread, and those that failed (logged).
         self.done_total = 0
         self.failed_total = 0
@@ -134,6 +143,8 @@ class Checkpointer:
                 self.done_total += 1
             else:
                 self.failed_total += 1
+            if self._counted is not None:
+                self._counted(ok)
 
 
 def checkpoint_aside(path: str, synchronous: str, busy_timeout: float) -> bool:

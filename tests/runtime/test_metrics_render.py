@@ -23,6 +23,7 @@ GAUGES = Gauges(
     sync_lag_seconds=1.5,
     leases_held=13,
     cluster_nodes=3,
+    wal_checkpoints_pending=2,
 )
 # Exposed name -> (NodeStats attribute, value). The quarantine counter is not named
 # roost_alarms_quarantined_total: its family would clash with the roost_alarms_quarantined gauge.
@@ -48,6 +49,8 @@ COUNTERS = {
     "roost_remote_calls_total": ("remote_calls_total", 23),
     "roost_durable_entries_total": ("durable_entries_total", 29),
     "roost_durable_rebuild_failures_total": ("durable_rebuild_failures_total", 31),
+    "roost_wal_checkpoints_total": ("wal_checkpoints_total", 37),
+    "roost_wal_checkpoint_failures_total": ("wal_checkpoint_failures_total", 1),
 }
 # One value per region of the turn buckets, including exactly on a bound and past the last one.
 TURNS = [0.00005, 0.0001, 0.0003, 0.003, 0.003, 0.2, 0.9, 4.0]
