@@ -187,7 +187,8 @@ class Server:
                 if reader is not None:
                     await nursery.start(reader.run)
                 nursery.start_soon(node.committer.run, ActorSlot.commit_group)
-                nursery.start_soon(registry.checkpoints.run)  # WAL checkpoints aside
+                checkpoint_scope = trio.CancelScope()  # WAL checkpoints aside
+                nursery.start_soon(_run_in, checkpoint_scope, registry.checkpoints.run)
                 nursery.start_soon(node.shipper.run, registry)  # durable output
                 nursery.start_soon(self._maintain)
                 await nursery.start(registry.run_evictions)
@@ -245,6 +246,8 @@ class Server:
                 for sock in extra:
                     sock.close()
                 await connections.cut(config.close_timeout)
+                checkpoint_scope.cancel()  # the actors' own closes checkpoint their files
+                await registry.checkpoints.stopped()
                 await registry.stop_all()
                 # Files stand alone after a shutdown: the WALs idle evictions kept go in (on
                 # this thread: the node serves nothing any more, and a worker thread would

@@ -48,7 +48,7 @@ import trio
 
 from roost._errors import ConfigError
 
-from ._connection import set_synchronous
+from ._connection import keep_wal_on_close, set_synchronous
 from ._wal import wal_frames
 
 __all__ = ["CHECKPOINT_FRAMES", "INLINE_FRAMES", "Checkpointer", "checkpoint_due", "wal_frames"]
@@ -96,6 +96,8 @@ class Checkpointer:
         self._pending: dict[str, str] = {}  # path -> synchronous, oldest first
         self._wake = trio.Event()
         self._running = False
+        self._stopped = trio.Event()
+        self._stopped.set()  # not running
         self._counted = counted
         #: Checkpoints run by the worker thread, and those that failed (logged).
         self.done_total = 0
@@ -121,7 +123,7 @@ class Checkpointer:
     async def run(self) -> None:
         """Checkpoint the queued files, oldest first, until cancelled. A checkpoint under
         way finishes (its thread is not abandoned: it holds the file's checkpoint lock)."""
-        self._running = True
+        self._running, self._stopped = True, trio.Event()
         try:
             while True:
                 if not self._pending:
@@ -130,6 +132,13 @@ class Checkpointer:
                 await self.run_pending()
         finally:
             self._running = False
+            self._stopped.set()
+
+    async def stopped(self) -> None:
+        """Until :meth:`run` (cancelled) has returned: no connection of the thread is open
+        on any actor file, so an actor's own close is its file's last (it checkpoints and
+        removes the WAL: a stopped node's files stand alone)."""
+        await self._stopped.wait()
 
     async def run_pending(self) -> None:
         """Checkpoint the files queued now and those queued meanwhile, then return."""
@@ -150,12 +159,21 @@ class Checkpointer:
 def checkpoint_aside(path: str, synchronous: str, busy_timeout: float) -> bool:
     """``PRAGMA wal_checkpoint(PASSIVE)`` of ``path`` on a connection of its own (in a worker
     thread); whether it ran. Nothing is created: a file that is gone, or whose WAL went with
-    its last connection's close, is left alone."""
+    its last connection's close, is left alone.
+
+    The connection's close never checkpoints nor deletes the WAL (``keep_wal_on_close``):
+    SQLite deletes a WAL *by name* when its last connection closes, and the actor's file may
+    have been removed and created anew meanwhile (a takeover restores it from the store), so
+    that name may be the new file's WAL. Where that option cannot be set (not CPython 3.11
+    or 3.12+), the thread leaves the WAL to the COMMIT (at INLINE_FRAMES).
+    """
     if not os.path.exists(f"{path}-wal"):
         return True
     uri = f"file:{quote(path)}?mode=rw"
     try:
         with closing(sqlite3.connect(uri, uri=True, timeout=busy_timeout)) as conn:
+            if not keep_wal_on_close(conn):
+                return True
             set_synchronous(conn, synchronous)  # what the checkpoint syncs: as the actor's
             for _ in range(PASSES):
                 _busy, last, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()

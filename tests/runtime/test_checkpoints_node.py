@@ -4,6 +4,7 @@ actor's data is whole in its file after a graceful shutdown. A real server, a re
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -53,6 +54,9 @@ async def test_a_busy_actors_wal_is_checkpointed_by_the_thread(tmp_path: Path) -
             copy.write_bytes(path.read_bytes())
             with closing(sqlite3.connect(copy)) as conn:
                 assert conn.execute("SELECT count(*) FROM blobs").fetchone()[0] > 0
+    # The thread stopped before the actors closed their files: each close was its file's
+    # last, which checkpoints it and removes its WAL (a stopped node's files stand alone).
+    assert sorted(os.listdir(path.parent)) == [path.name]
     with closing(sqlite3.connect(path)) as conn:  # every row, after the shutdown
         assert conn.execute("SELECT count(*) FROM blobs").fetchone()[0] == (
             messages * ROWS_PER_MESSAGE

@@ -27,8 +27,10 @@ from roost.storage._checkpoints import (
     NOTHING,
     QUEUE,
     Checkpointer,
+    checkpoint_aside,
     checkpoint_due,
 )
+from roost.storage._connection import keep_wal_on_close
 from roost.storage._wal import wal_frames
 
 from .conftest import MakeStorage
@@ -239,3 +241,26 @@ def test_a_wal_under_steady_writes_stays_bounded(make_storage: MakeStorage) -> N
     for turn in range(3 * turns_past(INLINE_FRAMES)):
         write_turn(storage, turn)
         assert frames(storage)[0] < INLINE_FRAMES + 2 * PAGES_PER_TURN
+
+
+def test_the_threads_connection_never_deletes_a_wal(tmp_path: Path) -> None:
+    """SQLite deletes a WAL by name when its last connection closes; the thread's never
+    does, since the actor's file may have been removed and made anew meanwhile (the name
+    is then the new file's WAL). The checkpoint itself is done."""
+    path = tmp_path / "a.sqlite"
+    with closing(sqlite3.connect(path, isolation_level=None)) as writer:
+        writer.execute("PRAGMA journal_mode=WAL")
+        writer.execute("CREATE TABLE t (v)")
+        writer.execute("INSERT INTO t VALUES (1)")
+        assert keep_wal_on_close(writer)  # the WAL outlives the writer, with its frames
+    assert Path(f"{path}-wal").stat().st_size > 0
+    assert checkpoint_aside(str(path), "NORMAL", 5.0)  # the only connection, closed last
+    assert Path(f"{path}-wal").exists() and Path(f"{path}-shm").exists()
+    assert rows_in_file_alone_of(path) == 1  # copied into the file
+
+
+def rows_in_file_alone_of(path: Path) -> int:
+    copy = path.with_name("alone.sqlite")
+    copy.write_bytes(path.read_bytes())
+    with closing(sqlite3.connect(copy)) as conn:
+        return int(conn.execute("SELECT count(*) FROM t").fetchone()[0])
