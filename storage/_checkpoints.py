@@ -95,13 +95,9 @@ class Checkpointer:
         self._busy_timeout = busy_timeout
         self._pending: dict[str, str] = {}  # path -> synchronous, oldest first
         self._wake = trio.Event()
-        self._running = False
-        self._stopped = trio.Event()
-        self._stopped.set()  # not running
+        self._stopped = trio.Event()  # set while run() is not running
+        self._stopped.set()
         self._counted = counted
-        #: Checkpoints run by the worker thread, and those that failed (logged).
-        self.done_total = 0
-        self.failed_total = 0
 
     @property
     def pending(self) -> int:
@@ -116,14 +112,14 @@ class Checkpointer:
             if len(self._pending) >= self._max_pending:
                 return False
             self._pending[name] = synchronous
-        if self._running:
+        if not self._stopped.is_set():  # run() waits for work
             self._wake.set()
         return True
 
     async def run(self) -> None:
         """Checkpoint the queued files, oldest first, until cancelled. A checkpoint under
         way finishes (its thread is not abandoned: it holds the file's checkpoint lock)."""
-        self._running, self._stopped = True, trio.Event()
+        self._stopped = trio.Event()
         try:
             while True:
                 if not self._pending:
@@ -131,7 +127,6 @@ class Checkpointer:
                     await self._wake.wait()
                 await self.run_pending()
         finally:
-            self._running = False
             self._stopped.set()
 
     async def stopped(self) -> None:
@@ -148,10 +143,6 @@ class Checkpointer:
             ok = await trio.to_thread.run_sync(
                 checkpoint_aside, path, synchronous, self._busy_timeout
             )
-            if ok:
-                self.done_total += 1
-            else:
-                self.failed_total += 1
             if self._counted is not None:
                 self._counted(ok)
 

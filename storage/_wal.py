@@ -158,10 +158,7 @@ class WalTail:
         many frames a checkpoint copied into the database file (None: no consistent
         wal-index of that WAL; its two header copies differ while a writer updates it)."""
         header = _shm_header(self.shm_path)
-        if header is None or header[32:40] != salts:
-            return None
-        version, last, backfilled = struct.unpack("=I12xI76xI", header[:100])
-        return (last, backfilled) if version == _SHM_VERSION else None
+        return None if header is None or header[32:40] != salts else _progress(header)
 
 
 def wal_frames(shm: int) -> tuple[int, int] | None:
@@ -169,10 +166,14 @@ def wal_frames(shm: int) -> tuple[int, int] | None:
     its committed frames since it last started over, and how many of them a checkpoint
     copied into the database file. None: no consistent wal-index."""
     header = _header_at(shm)
-    if header is None:
-        return None
+    progress = None if header is None else _progress(header)
+    return None if progress is None else (progress[0], min(progress))
+
+
+def _progress(header: bytes) -> tuple[int, int] | None:
+    """A wal-index's last committed frame and how many frames are copied into the file."""
     version, last, backfilled = struct.unpack("=I12xI76xI", header[:100])
-    return (last, min(backfilled, last)) if version == _SHM_VERSION else None
+    return (last, backfilled) if version == _SHM_VERSION else None
 
 
 def _shm_header(shm_path: str | Path) -> bytes | None:
