@@ -1,21 +1,19 @@
-"""A TCP proxy in trio that a test can cut, black-hole and restore, to take a database away."""
+"""The chaos harness's TCP proxy (chaos/proxy.py) in front of a PostgreSQL server, for tests
+that take a database away: :meth:`~chaos.proxy.Proxy.cut` drops every connection and refuses
+new ones, like a database that went down; :meth:`~chaos.proxy.Proxy.hang` keeps them open but
+forwards nothing, like a database (or a network) that stopped answering without closing
+anything, so only a client-side deadline notices; ``restore`` ends either, and bytes held while
+hung are delivered then."""
 
 from __future__ import annotations
 
-import trio
 from psycopg.conninfo import conninfo_to_dict
 
+from chaos.proxy import Proxy
 
-class CuttableProxy:
-    """Forwards 127.0.0.1:<port> to ``target``.
 
-    Two ways to break it: :meth:`cut` drops every connection and refuses new ones (they are
-    closed on arrival), like a database that went down; :meth:`hang` keeps every connection
-    open but forwards nothing in either direction, and accepts new connections that never get
-    an answer, like a database (or a network) that stopped responding without closing
-    anything: the client's kernel sees its data acknowledged, so only a client-side deadline
-    notices. :meth:`restore` ends either; bytes held while hung are delivered then.
-    """
+class CuttableProxy(Proxy):
+    """Forwards 127.0.0.1:<port> to ``(target_host, target_port)``."""
 
     @classmethod
     def in_front_of(cls, conninfo: str) -> CuttableProxy:
@@ -24,56 +22,4 @@ class CuttableProxy:
         return cls(str(target.get("host", "127.0.0.1")), int(target.get("port") or 5432))
 
     def __init__(self, target_host: str, target_port: int) -> None:
-        self._target = (target_host, target_port)
-        self._cut = False
-        self._flowing = trio.Event()
-        self._flowing.set()
-        self._links: set[trio.CancelScope] = set()
-        self.port = 0
-        self.accepted = 0
-
-    async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
-        self.port = listeners[0].socket.getsockname()[1]
-        task_status.started()
-        await trio.serve_listeners(self._handle, listeners)
-
-    def cut(self) -> None:
-        self._cut = True
-        for link in self._links:
-            link.cancel()
-
-    def hang(self) -> None:
-        if self._flowing.is_set():
-            self._flowing = trio.Event()
-
-    def restore(self) -> None:
-        self._cut = False
-        self._flowing.set()
-
-    async def _handle(self, client: trio.SocketStream) -> None:
-        async with client:
-            self.accepted += 1
-            if self._cut:
-                return
-            with trio.CancelScope() as link:
-                self._links.add(link)
-                try:
-                    await self._flowing.wait()
-                    upstream = await trio.open_tcp_stream(*self._target)
-                    async with upstream, trio.open_nursery() as nursery:
-                        nursery.start_soon(self._pump, client, upstream, nursery.cancel_scope)
-                        nursery.start_soon(self._pump, upstream, client, nursery.cancel_scope)
-                finally:
-                    self._links.discard(link)
-
-    async def _pump(
-        self, source: trio.SocketStream, sink: trio.SocketStream, done: trio.CancelScope
-    ) -> None:
-        try:
-            async for data in source:
-                await self._flowing.wait()  # hung: hold the bytes (the kernel acknowledged them)
-                await sink.send_all(data)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass
-        done.cancel()  # either side ending ends the link
+        super().__init__("postgres", (target_host, target_port))
