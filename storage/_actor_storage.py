@@ -766,6 +766,8 @@ class ActorStorage:
         if self._shm is not None:
             os.close(self._shm)
             self._shm = None
+        if self._checkpoints is not None:
+            self._checkpoints.forget(self._path)
         if conn is None:
             return
         try:

@@ -116,6 +116,12 @@ class Checkpointer:
             self._wake.set()
         return True
 
+    def forget(self, path: Path) -> None:
+        """The file's handle closed: its close checkpoints it (or keeps a small WAL), and a
+        connection of the thread opened now would be the file's first, which replays the
+        whole WAL (SQLite's recovery) while an activation of the actor might wait for it."""
+        self._pending.pop(str(path), None)
+
     async def run(self) -> None:
         """Checkpoint the queued files, oldest first, until cancelled. A checkpoint under
         way finishes (its thread is not abandoned: it holds the file's checkpoint lock)."""

@@ -268,3 +268,16 @@ def rows_in_file_alone_of(path: Path) -> int:
     copy.write_bytes(path.read_bytes())
     with closing(sqlite3.connect(copy)) as conn:
         return int(conn.execute("SELECT count(*) FROM t").fetchone()[0])
+
+
+def test_a_closed_handle_takes_its_file_out_of_the_queue(make_storage: MakeStorage) -> None:
+    """Its close checkpoints the file (or keeps a small WAL); a connection of the thread
+    opened afterwards would be the file's first and replay the whole WAL."""
+    checkpoints = Checkpointer()
+    storage = make_storage("closing", checkpoints=checkpoints)
+    for turn in range(turns_past(CHECKPOINT_FRAMES)):
+        write_turn(storage, turn)
+    assert checkpoints.pending == 1
+    storage.close()
+    assert checkpoints.pending == 0
+    assert not Path(f"{storage.path}-wal").exists()  # the close checkpointed it
