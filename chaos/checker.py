@@ -70,6 +70,8 @@ class LossBound:
     # an actor is snapshotted between turns, so a long turn delays its sync (roost's bound)
     turns: dict[tuple[str, int], list[tuple[float, float]]] = attrs.field(factory=dict)
     store_grace: float = 0.0  # a lease ttl: see excuse()
+    # actor -> the spans of its unanswered calls, on whichever node (see of())
+    unknown: dict[str, list[tuple[float, float]]] = attrs.field(factory=dict)
 
     @classmethod
     def of(cls, history: History, meta: Meta) -> LossBound:
@@ -82,13 +84,13 @@ class LossBound:
             if op.pid is not None and isinstance(turn, list) and len(turn) == 2:
                 turns[(op.actor, op.pid)].append((turn[0] - meta.wall, turn[1] - meta.wall))
             elif op.status == "unknown":
-                # Its turn may have run, on any node, from its invocation until the client
-                # gave up (its owner was killed meanwhile, say): it may have held the actor.
-                unknown[op.actor].append((op.invoke, op.complete))
-        for (actor, _pid), spans in list(turns.items()):
-            spans.extend(unknown.get(actor, ()))
+                # Its turn may have run, on any node, from its invocation on; a client that
+                # gives up does not end it (the server finishes a turn it started), so it may
+                # still run, queued and then for its pause, after the client's deadline: it
+                # may have held the actor (and the sync waiting for it) that long.
+                unknown[op.actor].append((op.invoke, op.complete + _pause(op)))
         window = meta.sync_interval + meta.margin
-        return cls(faults, pids, window, meta.durable, dict(turns), meta.lease_ttl)
+        return cls(faults, pids, window, meta.durable, dict(turns), meta.lease_ttl, dict(unknown))
 
     def _synced_by(self, op: Op) -> float:
         """When ``op``'s write reached the store at the latest: a sync interval (and the
@@ -96,7 +98,8 @@ class LossBound:
         snapshot waits for it: docs/operations.md, "What a machine loss loses")."""
         assert op.pid is not None
         due = op.complete + self.window
-        for start, end in self.turns.get((op.actor, op.pid), ()):
+        spans = [*self.turns.get((op.actor, op.pid), ()), *self.unknown.get(op.actor, ())]
+        for start, end in sorted(spans):
             if start <= due and end >= op.complete:
                 due = max(due, end + self.window)
         return due
@@ -119,6 +122,12 @@ class LossBound:
             if f.node == node and op.complete <= end and f.start <= synced_by:
                 return f
         return None
+
+
+def _pause(op: Op) -> float:
+    """How long the call's own turn lasts at least (``add``'s ``pause``; 0 otherwise)."""
+    pause = (op.args or {}).get("pause", 0.0)
+    return float(pause) if isinstance(pause, (int, float)) else 0.0
 
 
 def check(history: History) -> list[Violation]:

@@ -191,6 +191,21 @@ def test_an_acknowledged_write_lost_beyond_the_bound() -> None:
     assert kinds(strict) == ["lost"]
 
 
+def test_a_long_turn_whose_client_gave_up_still_holds_the_sync() -> None:
+    """Found by a ten-minute run (seed 3): a write acknowledged at 1.0 s, then a call with
+    a 3 s pause whose client gave up at 2.0 s (its keep-alive), while the server ran that
+    turn until about 4.1 s; the snapshot waited for it, and the owner was killed at 4.5 s.
+    The turn did not end with the client's patience: the loss is within the bound."""
+    ops = [
+        add("w-1", 0.0, 1.0, 1),
+        add("w-2", 1.1, 2.0, None, args={"pause": 3.0}),
+    ]
+    assert kinds(history(*ops, Fault("kill", 0, 4.5, 5.0), *finals())) == []
+    # Without the pause the turn may have ended when the client gave up: not excused.
+    short = [ops[0], add("w-2", 1.1, 2.0, None)]
+    assert kinds(history(*short, Fault("kill", 0, 4.5, 5.0), *finals())) == ["lost"]
+
+
 def test_a_refused_transfer_wrote_nothing() -> None:
     refused = Op("w-1", "w", "ledger/bank", "transfer", 0.0, 0.1, "ok",
                  {"refused": True, "balances": BALANCES, "pid": A}, A)  # fmt: skip
