@@ -101,7 +101,7 @@ class DurableNode(Protocol):
 
     def lease_fence(self, actor_type: str, key: str) -> int | None: ...
 
-    async def fence_lost(self, actor_type: str, key: str) -> None: ...
+    async def fence_lost(self, actor_type: str, key: str, fence: int | None = None) -> None: ...
 
     async def take_image(self, slot: DurableSlot) -> tuple[int, bytes, int] | None:
         """A consistent compressed copy of the actor's file, the log position it holds and
@@ -323,21 +323,38 @@ class DurableShipper:
             state.acked.set()
             state.acked = trio.Event()
             slot.release_durable(state.acked_seq)
-        for actor_type, key in refused:
-            log.warning(
-                "the store refused the log of %s/%s (its lease is gone); stopping it here",
+        for ident in refused:
+            await self._refused(node, ident, batch)
+
+    async def _refused(self, node: DurableNode, ident: ActorId, batch: list[_Queued]) -> None:
+        """The store refused the actor's entries in ``batch``: the lease they were appended
+        under is gone. Its history ends here, unless this node has claimed the actor again
+        since (a higher fence): then the refusal is only the ended history's, and the history
+        running under the new lease, its log and its lease are left alone (CI found a
+        refusal that arrived after the claim dropping the new lease mid-activation)."""
+        actor_type, key = ident
+        mine = [q for q in batch if (q.entry.actor_type, q.entry.key) == ident]
+        fence = max(q.entry.fence for q in mine)
+        held = node.lease_fence(actor_type, key)
+        if held is not None and held > fence:
+            log.info(
+                "the store refused the log of %s/%s under fence %d, ended; fence %d goes on",
                 actor_type,
                 key,
+                fence,
+                held,
             )
-            # Even for an ended history's entries: the lease they were appended under is
-            # gone, and the placement must hear it (a lease claimed again since with the
-            # same fence included); the next activation rebuilds.
-            for queued in batch:
-                if (queued.entry.actor_type, queued.entry.key) == (actor_type, key):
-                    queued.slot.fail_durable()
-                    break
-            self.forget((actor_type, key))
-            await node.fence_lost(actor_type, key)
+            return
+        log.warning(
+            "the store refused the log of %s/%s (its lease is gone); stopping it here",
+            actor_type,
+            key,
+        )
+        # Even for an ended history's entries under this fence: that lease is gone (a
+        # history started again under the same lease included); the next activation rebuilds.
+        mine[0].slot.fail_durable()
+        self.forget(ident)
+        await node.fence_lost(actor_type, key, fence)
 
     async def _take_images(self, node: DurableNode) -> None:
         """Store an image of each actor that logged as much as its last image since,

@@ -15,6 +15,7 @@ from typing import Protocol
 
 import attrs
 
+from roost._errors import CloseCode
 from roost.actors import Connection
 from roost.protocol import EnvelopeCodec, ServerEvent
 
@@ -78,6 +79,9 @@ class _Callback:
     ``after_commit`` callbacks)."""
 
     run: Callable[[], None]
+    #: It opens a connection (the handshake response): when the output it leads fails
+    #: (:meth:`Outbox.fail_held`), it still runs, and the connection closes at once.
+    opens: bool = False
 
 
 # One outbox entry: (frame, close or callback; session or None for a broadcast; excluded; tag).
@@ -231,7 +235,7 @@ class Outbox:
     def insert_callback(self, mark: Mark, callback: Callable[[], None]) -> None:
         """Run ``callback`` ahead of the output of the turn that began at ``mark``, behind
         earlier turns' (the handshake response before the new peer's first frames)."""
-        self._entries.insert(mark[0], (_Callback(callback), None, (), None))
+        self._entries.insert(mark[0], (_Callback(callback, opens=True), None, (), None))
 
     def release(self) -> None:
         """The COMMIT succeeded: send everything held, in the order it was produced."""
@@ -275,11 +279,41 @@ class Outbox:
             self._send(self._held.popleft().entries)
 
     def fail_held(self) -> None:
-        """The store refused the commits: drop their output (calls get ``unavailable``)."""
+        """The store refused the commits, or their history ended: drop their output.
+
+        Calls get ``unavailable``. A connection that was to get anything else of it (an
+        event, a broadcast, a close) is closed with 1012, so it never misses an event
+        silently: it reconnects (and resumes or resyncs). A handshake held in it is answered
+        all the same, then closed with 1012 at once: the client hears "retry" instead of
+        waiting for a response that would never come.
+        """
+        if not self._held:
+            return
+        missed: set[SlotSession] = set()
+        handshakes: list[_Callback] = []
         while self._held:
             held = self._held.popleft()
-            for session, call_id in held.calls:
-                session.reply_error(call_id, "unavailable", "the actor moved; retry")
+            results: dict[SlotSession, int] = {}
+            for caller, call_id in held.calls:
+                caller.reply_error(call_id, "unavailable", "the actor moved; retry")
+                results[caller] = results.get(caller, 0) + 1
+            for frame, target, _exclude, _tag in held.entries:
+                if isinstance(frame, _Callback):
+                    if frame.opens:
+                        handshakes.append(frame)
+                elif target is None:  # a broadcast: every raw connection may miss it
+                    missed.update(s for s in self._sessions.values() if s.can_raw)
+                elif isinstance(frame, _Close) or not results.get(target):
+                    missed.add(target)
+                else:  # a call's result (its caller was answered ``unavailable``)
+                    results[target] -= 1
+        if handshakes:
+            waiting = [s for s in self._sessions.values() if s.state is not SessionState.OPEN]
+            for handshake in handshakes:
+                handshake.run()
+            missed.update(s for s in waiting if s.state is SessionState.OPEN)
+        for session in missed:
+            session.close(CloseCode.SERVICE_RESTART, "the actor restarted; reconnect")
 
     def _send(self, entries: list[_Outgoing]) -> None:
         sent = 0

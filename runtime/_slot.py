@@ -468,6 +468,8 @@ class ActorSlot(SlotMessaging):
             # may commit or leave (G1); the lease keeper stops the actor here.
             if self._storage is not None:
                 self._storage.rollback_turn()
+            if self.durable is not None:  # its history ended with the lease: what it
+                self.fail_durable()  # holds for the store never leaves (nor holds up more)
             self._fail_group()
             raise CommitFailed(f"{self.actor_type}/{self.key} lost its lease during the turn")
         deleting = self._storage is not None and self._storage.deleting

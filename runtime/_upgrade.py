@@ -166,7 +166,8 @@ async def upgrade(
         return None
     except Exception as exc:
         slot.sessions.pop(connection, None)
-        if unavailable(exc):  # the shared store is down (logged): retryable
+        # The store is down, or the commit failed (the actor restarted): logged, retryable.
+        if unavailable(exc) or isinstance(exc, CommitFailed):
             headers = [(k.encode(), v.encode()) for k, v in RETRY_AFTER_UNAVAILABLE]
             await front.refuse(
                 peer,
@@ -177,13 +178,12 @@ async def upgrade(
                 request=request,
             )
             return None
-        if not isinstance(exc, CommitFailed):
-            log.exception(
-                "on_connect failed for %s/%s",
-                slot.actor_type,
-                slot.key,
-                extra={"actor_type": slot.actor_type, "key": slot.key},
-            )
+        log.exception(
+            "on_connect failed for %s/%s",
+            slot.actor_type,
+            slot.key,
+            extra={"actor_type": slot.actor_type, "key": slot.key},
+        )
         await front.refuse(peer, conn, 500, "internal error", request=request)
         return None
 

@@ -10,24 +10,56 @@ table is locked from the test to hold the appends.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 import trio
+import trio_websocket
 
-from tests.review.test_review_cluster import make_app, rpc_call
+from roost import Actor, App, rpc
+from tests.review.test_review_cluster import GATE, make_app, rpc_call
 from tests.support import connect, running
 
 
+async def _lock_log(store_url: str) -> psycopg.Connection[Any]:
+    """Hold every append to the durable log (until the connection rolls back)."""
+    blocker = await trio.to_thread.run_sync(psycopg.connect, store_url)
+    await trio.to_thread.run_sync(blocker.execute, "LOCK TABLE roost_actor_log IN EXCLUSIVE MODE")
+    return blocker
+
+
+async def _closed_with(ws: trio_websocket.WebSocketConnection) -> int | None:
+    """Read until the server closes the connection: its close code."""
+    try:
+        while True:
+            await ws.get_message()
+    except trio_websocket.ConnectionClosed as closed:
+        return closed.reason.code
+
+
+@pytest.mark.parametrize("claimed_first", [False, True], ids=["answered-first", "claimed-first"])
 async def test_output_held_for_an_ended_history_fails_and_blocks_nothing(
-    tmp_path: Path, pg_store_url: str
+    tmp_path: Path, pg_store_url: str, caplog: Any, claimed_first: bool
 ) -> None:
+    """Output held when the lease goes fails, and the actor claimed again works at once, in
+    either order of the store's answer to the ended history's append and the new claim.
+    ``claimed-first`` is the order CI found once (a race in this test then): the store
+    refuses that append (its fence is old), and the refusal must stay with the ended
+    history; before the fix it dropped the new lease, so the activation's first commit
+    failed and the handshake got a 500 from a lifecycle error."""
     settings: dict[str, Any] = {"durable": True, "sync_interval": 1.0, "lease_ttl": 10.0}
     answers: list[tuple[int, bytes]] = []
+    connected = trio.Event()
 
     async def add() -> None:
         answers.append(await rpc_call(a, "/gated/x/rpc/add", b'{"by": 1}'))
+
+    async def open_a_connection() -> None:
+        async with connect(a, "/gated/x", subprotocols=["roost.v1.json"]):
+            connected.set()
 
     with trio.fail_after(60):
         async with running(make_app(), tmp_path / "a", store=pg_store_url, **settings) as a:
@@ -35,14 +67,10 @@ async def test_output_held_for_an_ended_history_fails_and_blocks_nothing(
             assert answers == [(200, b'{"value":1}')]
             fence = a.registry.lease_fence("gated", "x")
             assert fence is not None
-            blocker = await trio.to_thread.run_sync(psycopg.connect, pg_store_url)
+            blocker = await _lock_log(pg_store_url)
             try:
-                # Appends to the log wait: the next turn's output is held.
-                await trio.to_thread.run_sync(
-                    blocker.execute, "LOCK TABLE roost_actor_log IN EXCLUSIVE MODE"
-                )
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(add)  # n = 2, its reply held
+                    nursery.start_soon(add)  # n = 2: its append waits, its reply is held
                     await trio.sleep(0.3)
                     assert len(answers) == 1
                     # The lease is lost here (as a refused append or a missed renewal says).
@@ -50,14 +78,157 @@ async def test_output_held_for_an_ended_history_fails_and_blocks_nothing(
                     with trio.fail_after(5):
                         while len(answers) < 2:  # noqa: ASYNC110 - the reply is the event
                             await trio.sleep(0.02)
+                    if claimed_first:  # a new fence while the old append still waits (the
+                        # rebuild of the file waits behind the lock too)
+                        nursery.start_soon(open_a_connection)
+                        with trio.fail_after(5):
+                            while (a.registry.lease_fence("gated", "x") or 0) <= fence:  # noqa: ASYNC110
+                                await trio.sleep(0.02)
+                    claimed = len(caplog.records)
                     await trio.to_thread.run_sync(blocker.rollback)
             finally:
                 await trio.to_thread.run_sync(blocker.close)
             # Its output failed: never "ok" for a commit the store may not have.
             assert answers[1][0] == 503, answers
-            # The actor comes back under a new lease; its connections and calls go through.
+            # The actor, under a new lease, takes connections and calls at once.
             with trio.fail_after(10):
-                async with connect(a, "/gated/x", subprotocols=["roost.v1.json"]):
-                    pass
+                if not claimed_first:
+                    await open_a_connection()
+                await connected.wait()
                 await add()
             assert answers[2][0] == 200, answers
+            new_fence = a.registry.lease_fence("gated", "x")
+            assert new_fence is not None and new_fence > fence
+    # Nothing failed under the new lease: no lifecycle error, no commit restarted.
+    errors = [r for r in caplog.records[claimed:] if r.levelno >= logging.WARNING]
+    assert errors == [], [r.getMessage() for r in errors]
+
+
+async def test_output_held_when_a_turn_outlives_the_lease_does_not_hold_the_next_history(
+    tmp_path: Path, pg_store_url: str
+) -> None:
+    """The stuck handshakes of the CI chaos run (seed 7, durable): output held for the store
+    stayed in the outbox when the actor restarted because a turn outlived its lease ("commit
+    failed; restarting actor"), and the next history queued its own output behind it. A
+    turn that wrote nothing (here the handshake of a new connection) then waited for a log
+    position of the ended history that nothing would acknowledge again. A new history must
+    start with nothing held (what was held is the ended history's: it fails)."""
+    settings: dict[str, Any] = {"durable": True, "sync_interval": 1.0, "lease_ttl": 10.0}
+    answers: list[tuple[int, bytes]] = []
+    GATE.update(entered=trio.Event(), open=trio.Event())
+
+    async def call(method: str, body: bytes = b"{}") -> None:
+        answers.append(await rpc_call(a, f"/gated/x/rpc/{method}", body))
+
+    async def stay_connected() -> None:
+        async with connect(a, "/gated/x", subprotocols=["roost.v1.json"]):
+            await trio.sleep_forever()
+
+    with trio.fail_after(60):
+        async with running(make_app(), tmp_path / "a", store=pg_store_url, **settings) as a:
+            await call("add", b'{"by": 1}')
+            fence = a.registry.lease_fence("gated", "x")
+            assert fence is not None
+            blocker = await _lock_log(pg_store_url)
+            try:
+                async with trio.open_nursery() as nursery:
+                    # A client stays connected (the slot stays, with its outbox).
+                    nursery.start_soon(stay_connected)
+                    await trio.sleep(0.3)
+                    nursery.start_soon(call, "add", b'{"by": 1}')  # held: its append waits
+                    await trio.sleep(0.3)
+                    nursery.start_soon(call, "slow")
+                    await GATE["entered"].wait()
+                    # The lease goes while ``slow`` awaits: its commit fails, the actor
+                    # restarts (no eviction, no on_stop: a broken turn).
+                    a.registry.placement.fence_refused("gated", "x", fence)
+                    GATE["open"].set()
+                    with trio.fail_after(5):
+                        while len(answers) < 3:  # noqa: ASYNC110 - the replies are the event
+                            await trio.sleep(0.02)
+                    await trio.to_thread.run_sync(blocker.rollback)
+                    await trio.sleep(0.3)  # the held append lands (the store's lease is A's)
+                    nursery.cancel_scope.cancel()
+            finally:
+                await trio.to_thread.run_sync(blocker.close)
+            assert sorted(status for status, _ in answers[1:]) == [503, 503], answers
+            # Claimed again: a handshake (a turn that writes nothing) goes through at once.
+            with trio.fail_after(5):
+                async with connect(a, "/gated/x", subprotocols=["roost.v1.json"]):
+                    pass
+            await call("add", b'{"by": 1}')
+            assert answers[-1][0] == 200, answers
+
+
+class Tally(Actor):
+    """A counter that tells its envelope clients each new value; ``slow`` waits inside its
+    turn for the test."""
+
+    @rpc
+    async def add(self, conn: Any, by: int) -> int:
+        n = int(self.storage.kv.get("n", 0)) + by
+        self.storage.kv.put("n", n)
+        self.emit("n", n)
+        return n
+
+    @rpc
+    async def slow(self, conn: Any) -> None:
+        GATE["entered"].set()
+        await GATE["open"].wait()
+        self.storage.kv.put("slow", 1)
+
+
+async def test_held_output_that_fails_closes_its_connections_and_answers_its_handshakes(
+    tmp_path: Path, pg_store_url: str
+) -> None:
+    """What fails with held output: a connection that was to get an event of it is closed
+    with 1012 (it never misses an event silently), and a handshake held behind it is
+    answered and closed with 1012 at once (not left waiting for a response)."""
+    app = App()
+    app.actor("tally", Tally)
+    settings: dict[str, Any] = {"durable": True, "sync_interval": 1.0, "lease_ttl": 10.0}
+    GATE.update(entered=trio.Event(), open=trio.Event())
+    answers: list[tuple[int, bytes]] = []
+    codes: dict[str, int | None] = {}
+
+    async def call(method: str, body: bytes = b"{}") -> None:
+        answers.append(await rpc_call(a, f"/tally/x/rpc/{method}", body))
+
+    async def listen(name: str, opened: trio.Event) -> None:
+        async with connect(a, "/tally/x", subprotocols=["roost.v1.json"]) as ws:
+            opened.set()
+            codes[name] = await _closed_with(ws)
+
+    with trio.fail_after(60):
+        async with running(app, tmp_path / "a", store=pg_store_url, **settings) as a:
+            await call("add", b'{"by": 1}')
+            fence = a.registry.lease_fence("tally", "x")
+            assert fence is not None
+            early, late = trio.Event(), trio.Event()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(listen, "early", early)
+                await early.wait()
+                blocker = await _lock_log(pg_store_url)
+                try:
+                    nursery.start_soon(call, "add", b'{"by": 1}')  # its event for "early": held
+                    await trio.sleep(0.3)
+                    nursery.start_soon(listen, "late", late)  # its 101 waits behind that
+                    await trio.sleep(0.3)
+                    assert not late.is_set()
+                    nursery.start_soon(call, "slow")
+                    await GATE["entered"].wait()
+                    # The lease goes while ``slow`` awaits (no eviction: the sessions are
+                    # not closed for it); its commit fails and the history ends.
+                    a.registry.placement.fence_refused("tally", "x", fence)
+                    GATE["open"].set()
+                    with trio.fail_after(5):
+                        await late.wait()
+                        while len(codes) < 2:  # noqa: ASYNC110 - the closes are the event
+                            await trio.sleep(0.02)
+                    await trio.to_thread.run_sync(blocker.rollback)
+                finally:
+                    await trio.to_thread.run_sync(blocker.close)
+            assert codes == {"early": 1012, "late": 1012}, codes
+            assert sorted(status for status, _ in answers[1:]) == [503, 503], answers
+            await call("add", b'{"by": 1}')
+            assert answers[-1][0] == 200, answers
