@@ -26,8 +26,9 @@ from roost.storage import (
 )
 from tests.support import connect, running
 
-#: When the actor's alarms are due: a sync round each second makes mock time cost real time.
-LATER = 60.0
+#: When the actor's alarms are due: later than every step before a test checks them (14 s at
+#: most), and short, because a sync round each second makes mock time cost real time.
+LATER = 20.0
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
