@@ -456,8 +456,11 @@ class SharedStore(abc.ABC):
 
     async def retire_states(self, idle_for: float, *, limit: int = 1000) -> int:
         """Delete up to ``limit`` stored states that nobody needs: not updated for
-        ``idle_for`` seconds (database clock), no pending alarm in the store, and no node
-        holding an unexpired lease on the actor. Their released or expired lease rows go too.
+        ``idle_for`` seconds (database clock), no pending alarm in the store, no node
+        holding an unexpired lease on the actor, and no file image or log entry written
+        since either (a durable actor's log moves on while its snapshot may not). Their
+        released or expired lease rows and their file history go too: nothing of the actor
+        stays. A claim that commits while this runs keeps its actor.
 
         The retention sweep (``--store-retention``) calls it in batches until it returns
         less than ``limit``. One transaction per call, the oldest rows first.

@@ -276,29 +276,48 @@ WITH ok AS (
 DELETE FROM roost_actor_file h USING ok WHERE h.actor_type = ok.t AND h.actor_key = ok.k
 """
 
-# The retention sweep: states idle for %(idle)s seconds with no alarm in the store and no
-# holder, oldest first; rows another transaction holds are left for the next batch.
-_RETIRE_STATES = """
-WITH old AS (
-    SELECT s.actor_type, s.actor_key FROM roost_actor_state s
-    WHERE s.updated_at < now() - make_interval(secs => %(idle)s) AND s.alarm_at IS NULL
-      AND NOT EXISTS (
-        SELECT FROM roost_actor_lease l
-        WHERE l.actor_type = s.actor_type AND l.actor_key = s.actor_key
-          AND l.node_id IS NOT NULL AND l.expires_at > now()
-      )
-    ORDER BY s.updated_at LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED
-), gone AS (
-    DELETE FROM roost_actor_state s USING old
-    WHERE s.actor_type = old.actor_type AND s.actor_key = old.actor_key
-    RETURNING s.actor_type, s.actor_key
-), leases AS (
-    DELETE FROM roost_actor_lease l USING gone
-    WHERE l.actor_type = gone.actor_type AND l.actor_key = gone.actor_key
-      AND (l.node_id IS NULL OR l.expires_at <= now())
+# The retention sweep (one transaction, three statements). First the candidates: states idle
+# for %(idle)s seconds with no alarm in the store, no holder, and no file history written
+# since (a durable actor's log moves on without its snapshot), oldest first; rows another
+# transaction holds are left for the next batch.
+_RETIRE_CANDIDATES = """
+SELECT s.actor_type, s.actor_key FROM roost_actor_state s
+WHERE s.updated_at < now() - make_interval(secs => %(idle)s) AND s.alarm_at IS NULL
+  AND NOT EXISTS (
+    SELECT FROM roost_actor_lease l
+    WHERE l.actor_type = s.actor_type AND l.actor_key = s.actor_key
+      AND l.node_id IS NOT NULL AND l.expires_at > now()
+  ) AND NOT EXISTS (
+    SELECT FROM roost_actor_log h
+    WHERE h.actor_type = s.actor_type AND h.actor_key = s.actor_key
+      AND h.at >= now() - make_interval(secs => %(idle)s)
+  ) AND NOT EXISTS (
+    SELECT FROM roost_actor_file h
+    WHERE h.actor_type = s.actor_type AND h.actor_key = s.actor_key
+      AND h.at >= now() - make_interval(secs => %(idle)s)
+  )
+ORDER BY s.updated_at LIMIT %(limit)s
+FOR UPDATE OF s SKIP LOCKED
+"""
+# Then their lease rows, locked: a claim updates that row, so one that committed meanwhile is
+# seen here (the lock waits for it and reads its new version) and keeps its actor.
+_RETIRE_HELD = """
+SELECT l.actor_type, l.actor_key, l.node_id IS NOT NULL AND l.expires_at > now()
+FROM roost_actor_lease l JOIN unnest(%s::text[], %s::text[]) AS g(t, k)
+  ON l.actor_type = g.t AND l.actor_key = g.k
+FOR UPDATE OF l
+"""
+# Last, everything the store holds of the others: state, lease row and file history.
+_RETIRE = """
+WITH gone AS (SELECT * FROM unnest(%s::text[], %s::text[]) AS g(t, k)),
+state AS (
+    DELETE FROM roost_actor_state s USING gone WHERE s.actor_type = gone.t AND s.actor_key = gone.k
+), lease AS (
+    DELETE FROM roost_actor_lease l USING gone WHERE l.actor_type = gone.t AND l.actor_key = gone.k
+), log AS (
+    DELETE FROM roost_actor_log h USING gone WHERE h.actor_type = gone.t AND h.actor_key = gone.k
 )
-SELECT count(*) FROM gone
+DELETE FROM roost_actor_file h USING gone WHERE h.actor_type = gone.t AND h.actor_key = gone.k
 """
 
 _STATE_COLUMNS = (
@@ -647,9 +666,21 @@ class PostgresSharedStore(SharedStore):
         return outcomes
 
     def _retire_states_sync(self, idle_for: float, limit: int) -> int:
-        with self._connection() as conn:
-            row = conn.execute(_RETIRE_STATES, {"idle": idle_for, "limit": limit}).fetchone()
-        return int(row[0]) if row else 0
+        with self._connection() as conn, conn.transaction():
+            params = {"idle": idle_for, "limit": limit}
+            candidates = [(t, k) for t, k in conn.execute(_RETIRE_CANDIDATES, params)]
+            if not candidates:
+                return 0
+            arrays = (
+                _text_array([t for t, _ in candidates]),
+                _text_array([k for _, k in candidates]),
+            )
+            held = {(t, k) for t, k, holding in conn.execute(_RETIRE_HELD, arrays) if holding}
+            gone = [ident for ident in candidates if ident not in held]
+            if gone:
+                arrays = (_text_array([t for t, _ in gone]), _text_array([k for _, k in gone]))
+                conn.execute(_RETIRE, arrays)
+        return len(gone)
 
     def _due_alarms_sync(self, limit: int) -> list[tuple[str, str]]:
         with self._connection() as conn:

@@ -159,7 +159,8 @@ DELETE FROM {table} WHERE actor_type = ?1 AND actor_key = ?2 AND NOT EXISTS (
 """
     for table in ("roost_actor_log", "roost_actor_file")
 ]
-# The retention sweep: states idle since :before, with no alarm in the store and no holder.
+# The retention sweep: states idle since :before, with no alarm in the store, no holder and
+# no file history written since (a durable actor's log moves on without its snapshot).
 _RETIRE_STATES = """
 DELETE FROM roost_actor_state WHERE (actor_type, actor_key) IN (
     SELECT s.actor_type, s.actor_key FROM roost_actor_state s
@@ -167,16 +168,25 @@ DELETE FROM roost_actor_state WHERE (actor_type, actor_key) IN (
         SELECT 1 FROM roost_actor_lease l
         WHERE l.actor_type = s.actor_type AND l.actor_key = s.actor_key
           AND l.node_id IS NOT NULL AND l.expires_at > :now
+    ) AND NOT EXISTS (
+        SELECT 1 FROM roost_actor_log h
+        WHERE h.actor_type = s.actor_type AND h.actor_key = s.actor_key AND h.at >= :before
+    ) AND NOT EXISTS (
+        SELECT 1 FROM roost_actor_file h
+        WHERE h.actor_type = s.actor_type AND h.actor_key = s.actor_key AND h.at >= :before
     )
     ORDER BY s.updated_at LIMIT :limit
 )
 RETURNING actor_type, actor_key
 """
-_RETIRE_LEASES = """
-DELETE FROM roost_actor_lease
+# With them go their lease rows (released or expired: no holder) and their file history.
+_RETIRE_REST = [
+    f"""
+DELETE FROM {table}
 WHERE (actor_type, actor_key) IN (SELECT value ->> 0, value ->> 1 FROM json_each(:gone))
-  AND (node_id IS NULL OR expires_at <= :now)
 """
+    for table in ("roost_actor_lease", "roost_actor_log", "roost_actor_file")
+]
 _NODE_COLUMNS = "node_id, address, started_at, heartbeat_at, version, protocol, cluster"
 _LIST_NODES = """
 SELECT n.node_id, n.address, n.started_at, n.heartbeat_at, n.version, n.protocol, n.cluster,
@@ -473,9 +483,10 @@ class SQLiteSharedStore(SharedStore):
             now = time.time()
             params = {"before": now - idle_for, "now": now, "limit": limit}
             gone = conn.execute(_RETIRE_STATES, params).fetchall()
-            if gone:
+            if gone:  # (this transaction holds the write lock: no claim came meanwhile)
                 text = json.dumps([list(row) for row in gone], separators=(",", ":"))
-                conn.execute(_RETIRE_LEASES, {"gone": text, "now": now})
+                for statement in _RETIRE_REST:
+                    conn.execute(statement, {"gone": text})
         return len(gone)
 
     def _due_alarms_sync(self, limit: int) -> list[tuple[str, str]]:

@@ -12,6 +12,7 @@ import pytest
 import trio
 
 from roost.storage._shared import EncodedState, SharedStore, WriteOutcome, WriteStatus
+from roost.storage._shared._history import LogEntry
 
 RawDb = Callable[[], AbstractContextManager[tuple[Any, str]]]
 DAY = 86_400.0
@@ -93,18 +94,19 @@ async def test_bad_arguments_are_refused_before_anything_changes(store: SharedSt
         assert await keys(store) == ["a"]
 
 
-def age_rows(raw_db: RawDb, seconds: float, *keys: str) -> None:
-    """Make the rows of ``keys`` look ``seconds`` old by the database's clock."""
+def age_rows(raw_db: RawDb, seconds: float, *keys: str, table: str = "roost_actor_state") -> None:
+    """Make the rows of ``keys`` in ``table`` look ``seconds`` old by the database's clock."""
+    column = "updated_at" if table == "roost_actor_state" else "at"
     with raw_db() as (conn, p):
         for key in keys:
             if p == "?":
                 conn.execute(
-                    "UPDATE roost_actor_state SET updated_at = ? WHERE actor_key = ?",
+                    f"UPDATE {table} SET {column} = ? WHERE actor_key = ?",
                     (time.time() - seconds, key),
                 )
             else:
                 conn.execute(
-                    "UPDATE roost_actor_state SET updated_at = now() - make_interval(secs => %s)"
+                    f"UPDATE {table} SET {column} = now() - make_interval(secs => %s)"
                     " WHERE actor_key = %s",
                     (seconds, key),
                 )
@@ -160,3 +162,72 @@ async def test_the_file_history_goes_with_the_state(store: SharedStore) -> None:
         assert [outcome.key for outcome in refused] == ["theirs"]
         assert (await store.read_file_history("item", "mine")).image is None
         assert (await store.read_file_history("item", "theirs")).image is not None
+
+
+async def test_retention_takes_the_file_history_and_spares_an_actor_whose_log_moves_on(
+    store: SharedStore, raw_db: RawDb
+) -> None:
+    """An actor's file in the store (images and the durable log) is its state too: it goes
+    with the retired row, and a log written since the cutoff keeps the actor (a durable
+    actor's snapshot may stay unchanged while its file changes)."""
+    with trio.fail_after(10):
+        await store.write_snapshots(2, [("item", "old"), ("item", "imaged")], encoded(1, 2))
+        for key in ("old", "imaged"):
+            assert await store.put_file_image("item", key, fence=2, seq=0, image=b"img")
+        lease = await store.acquire_lease("item", "logged", "node-a", 60)
+        assert lease is not None
+        await store.write_snapshots(lease.fence, [("item", "logged")], encoded(3))
+        entry = LogEntry("item", "logged", lease.fence, 1, b"entry")
+        assert await store.append_log("node-a", [entry]) == []
+        assert await store.release_lease(lease)
+        age_rows(raw_db, 3 * DAY, "old", "imaged", "logged")
+        age_rows(raw_db, 3 * DAY, "old", table="roost_actor_file")
+
+        assert await store.retire_states(2 * DAY) == 1
+        assert await keys(store) == ["imaged", "logged"]
+        assert (await store.read_file_history("item", "old")).image is None
+        assert (await store.read_file_history("item", "imaged")).image == b"img"
+        assert (await store.read_file_history("item", "logged")).entries == [(1, b"entry")]
+
+        age_rows(raw_db, 3 * DAY, "imaged", table="roost_actor_file")
+        age_rows(raw_db, 3 * DAY, "logged", table="roost_actor_log")
+        assert await store.retire_states(2 * DAY) == 2
+        assert await keys(store) == []
+        assert await lease_keys(store) == []
+        for key in ("imaged", "logged"):
+            history = await store.read_file_history("item", key)
+            assert (history.image, history.entries) == (None, [])
+
+
+@pytest.mark.parametrize("backend", ["postgres"])  # SQLite: one writer, no interleaving
+async def test_a_claim_during_the_sweep_keeps_its_actor(store: SharedStore, raw_db: RawDb) -> None:
+    """PostgreSQL: the sweep locks the lease rows of what it would retire, so a claim that
+    commits while it waits wins, and the actor's state and file stay for the new owner
+    (SQLite: one writer at a time, the claim comes before or after the whole sweep)."""
+    with trio.fail_after(20):
+        lease = await store.acquire_lease("item", "x", "node-a", 60)
+        assert lease is not None
+        await store.write_snapshots(lease.fence, [("item", "x")], encoded(1))
+        assert await store.put_file_image("item", "x", fence=lease.fence, seq=0, image=b"img")
+        assert await store.release_lease(lease)
+        age_rows(raw_db, 3 * DAY, "x")
+        age_rows(raw_db, 3 * DAY, "x", table="roost_actor_file")
+        swept: list[int] = []
+        with raw_db() as (claimer, _):
+            claimer.execute("BEGIN")
+            claimer.execute(  # a claim, not committed yet: it holds the lease row
+                "UPDATE roost_actor_lease SET node_id = 'node-b', fence = fence + 1,"
+                " expires_at = now() + interval '60 seconds' WHERE actor_key = 'x'"
+            )
+            async with trio.open_nursery() as nursery:
+
+                async def sweep() -> None:
+                    swept.append(await store.retire_states(2 * DAY))
+
+                nursery.start_soon(sweep)
+                await trio.sleep(0.5)
+                assert swept == []  # it waits for the lease row
+                claimer.execute("COMMIT")
+        assert swept == [0]
+        assert await keys(store) == ["x"]
+        assert (await store.read_file_history("item", "x")).image == b"img"
