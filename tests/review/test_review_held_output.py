@@ -11,6 +11,7 @@ table is locked from the test to hold the appends.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,17 @@ async def _lock_log(store_url: str) -> psycopg.Connection[Any]:
     blocker = await trio.to_thread.run_sync(psycopg.connect, store_url)
     await trio.to_thread.run_sync(blocker.execute, "LOCK TABLE roost_actor_log IN EXCLUSIVE MODE")
     return blocker
+
+
+async def _until(check: Callable[[], bool]) -> None:
+    """Wait (under the caller's deadline) until ``check()`` holds: a state of the node that
+    no event announces (output held, a session added)."""
+    while not check():  # noqa: ASYNC110 - polling the node's state is the point
+        await trio.sleep(0.01)
+
+
+def _slot(server: Any, actor_type: str) -> Any:
+    return server.registry.slots[actor_type, "x"]
 
 
 async def _closed_with(ws: trio_websocket.WebSocketConnection) -> int | None:
@@ -71,7 +83,7 @@ async def test_output_held_for_an_ended_history_fails_and_blocks_nothing(
             try:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(add)  # n = 2: its append waits, its reply is held
-                    await trio.sleep(0.3)
+                    await _until(lambda: _slot(a, "gated").outbox.holding)
                     assert len(answers) == 1
                     # The lease is lost here (as a refused append or a missed renewal says).
                     await a.registry.fence_lost("gated", "x", fence)
@@ -134,9 +146,9 @@ async def test_output_held_when_a_turn_outlives_the_lease_does_not_hold_the_next
                 async with trio.open_nursery() as nursery:
                     # A client stays connected (the slot stays, with its outbox).
                     nursery.start_soon(stay_connected)
-                    await trio.sleep(0.3)
+                    await _until(lambda: len(_slot(a, "gated").sessions) == 1)
                     nursery.start_soon(call, "add", b'{"by": 1}')  # held: its append waits
-                    await trio.sleep(0.3)
+                    await _until(lambda: _slot(a, "gated").outbox.holding)
                     nursery.start_soon(call, "slow")
                     await GATE["entered"].wait()
                     # The lease goes while ``slow`` awaits: its commit fails, the actor
@@ -147,7 +159,6 @@ async def test_output_held_when_a_turn_outlives_the_lease_does_not_hold_the_next
                         while len(answers) < 3:  # noqa: ASYNC110 - the replies are the event
                             await trio.sleep(0.02)
                     await trio.to_thread.run_sync(blocker.rollback)
-                    await trio.sleep(0.3)  # the held append lands (the store's lease is A's)
                     nursery.cancel_scope.cancel()
             finally:
                 await trio.to_thread.run_sync(blocker.close)
@@ -211,9 +222,9 @@ async def test_held_output_that_fails_closes_its_connections_and_answers_its_han
                 blocker = await _lock_log(pg_store_url)
                 try:
                     nursery.start_soon(call, "add", b'{"by": 1}')  # its event for "early": held
-                    await trio.sleep(0.3)
+                    await _until(lambda: _slot(a, "tally").outbox.holding)
                     nursery.start_soon(listen, "late", late)  # its 101 waits behind that
-                    await trio.sleep(0.3)
+                    await _until(lambda: len(_slot(a, "tally").sessions) == 2)
                     assert not late.is_set()
                     nursery.start_soon(call, "slow")
                     await GATE["entered"].wait()
