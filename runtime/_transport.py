@@ -178,6 +178,22 @@ class Peer:
             data = await _wait_task_rescheduled(self._abort_wait)
         return data
 
+    def receive_now(self) -> bytes | None:
+        """What the peer sent, read without waiting, by a task other than the reading one
+        while that one is busy (not parked in :meth:`receive`, not detached): the bytes,
+        b"" at the peer's EOF (which the reader then reads again), or None when nothing is
+        there (or the reading task waits: it reads for itself)."""
+        if self.closed or self._waiter is not None or self._sleeper is not None:
+            return None
+        if self._reader is not None:
+            return self._recv() if self._ready else None
+        try:
+            return self.sock.recv(RECV_SIZE)
+        except BlockingIOError:
+            return None
+        except OSError:
+            return b""
+
     def _abort_wait(self, _raise_cancel: object) -> trio.lowlevel.Abort:
         """A parked receive() was cancelled: the reader must not wake it any more."""
         self._waiter = None

@@ -35,6 +35,7 @@ from roost.protocol import (
     Envelope,
     EnvelopeCodec,
     ErrorReply,
+    Event,
     Ping,
     Pong,
     TextMessage,
@@ -109,12 +110,14 @@ class WebSocketSession:
         "close_timeout",
         "codec",
         "conn",
+        "in_turn",
         "last_seen",
         "max_message_size",
         "messages_in",
         "peer",
         "ping_sent_at",
         "rate",
+        "read_ahead",
         "slot",
         "state",
         "ws",
@@ -150,6 +153,10 @@ class WebSocketSession:
         self.ping_sent_at: float | None = None
         self.access: SessionStart | None = None  # set at the upgrade when access_log is on
         self.bytes_in = self.messages_in = 0  # for the access log
+        # The reader awaits a message's turn; what the peer sent meanwhile and the node read
+        # for it (see read_during_turn), in order, for the reader to handle next.
+        self.in_turn = False
+        self.read_ahead: list[Event | ConnectionFailed] | None = None
         # Inbound messages per second (0: no limit); excess closes with 1008 (see _rate).
         self.rate = (
             MessageRate(max_messages_per_second, self.last_seen)
@@ -214,6 +221,10 @@ class WebSocketSession:
             if now >= self.close_deadline:
                 self.peer.abort()
         elif self.state is SessionState.OPEN:
+            if self.in_turn and not self.read_during_turn(now):
+                # It sent more than the node keeps for it: alive, though not heard (its
+                # pongs wait behind its messages until the turn is over).
+                self.last_seen, self.ping_sent_at = now, None
             if self.ping_sent_at is not None:
                 if now - self.ping_sent_at >= ping_timeout:
                     self.close_code, self.close_reason = CloseCode.ABNORMAL, "keepalive timeout"
@@ -221,6 +232,42 @@ class WebSocketSession:
             elif now - self.last_seen >= ping_interval and self.ws.state is ConnectionState.OPEN:
                 self.ping_sent_at = now
                 self.peer.write(self.ws.send_ping(b"roost"))
+
+    def read_during_turn(self, now: float) -> bool:
+        """The reader is inside a message's turn (a call to another actor, a fetch: it may
+        last minutes): read what the peer sent meanwhile, so that its pings are answered
+        and its pongs count now, and keep every other event, in order, for the reader to
+        handle once the turn is over (calls on one connection still run one after another,
+        G2). Without it a turn longer than either side's keep-alive cost the connection.
+
+        Bounded: once the events kept hold ``max_message_size`` bytes of messages (one read
+        of at most 64 KiB more), nothing more is read until the reader catches up (the
+        peer's TCP window fills); then this returns False. A read that holds a close or a
+        protocol error answers nothing itself: everything from it waits for the reader, so
+        nothing leaves ahead of the turn's output.
+        """
+        kept = self.read_ahead
+        if kept and sum(len(getattr(e, "data", b"")) for e in kept) >= self.max_message_size:
+            return False
+        data = self.peer.receive_now()
+        if not data:  # nothing yet, or the peer's EOF (which the reader reads again)
+            return True
+        self.last_seen = now
+        self.bytes_in += len(data)
+        events = self.ws.receive_data(data)
+        if not any(e.__class__ is CloseReceived or e.__class__ is ConnectionFailed for e in events):
+            for event in events:
+                if event.__class__ is Ping:
+                    self.peer.write(self.ws.data_to_send())  # the pong the core queued
+                elif event.__class__ is Pong:
+                    self.ping_sent_at = None
+            events = [e for e in events if e.__class__ is not Ping and e.__class__ is not Pong]
+        if events:
+            if kept is None:
+                self.read_ahead = events
+            else:
+                kept += events
+        return True
 
     async def run(self, data: bytes) -> bool:
         """Read frames until the connection ends, then deliver ``on_close`` exactly once.
@@ -241,9 +288,10 @@ class WebSocketSession:
         detached = False
         try:
             while not ended:
-                if data:
-                    # Every message decoded before a protocol error comes first (issue 12).
-                    for event in ws.receive_data(data):
+                # Every message decoded before a protocol error comes first (issue 12).
+                events = ws.receive_data(data) if data else ()
+                while events:
+                    for event in events:
                         kind = event.__class__
                         if kind is TextMessage or kind is BinaryMessage:
                             if self.state is SessionState.OPEN:
@@ -253,16 +301,20 @@ class WebSocketSession:
                                 if rate is not None and not rate.take(self.last_seen):
                                     self._too_fast()
                                 elif self.codec is not None:
+                                    self.in_turn = True
                                     await self._call(message)
+                                    self.in_turn = False
                                 elif message == auto_request:
                                     peer.write(auto_reply)
                                     stats.messages_sent_total += 1
                                 else:
                                     # Inline, not a method: one coroutine less per message.
+                                    self.in_turn = True
                                     try:
                                         await turn(_on_message(conn, message), may_group=True)
                                     except Exception:
                                         self._handler_failed()
+                                    self.in_turn = False
                         elif kind is Ping:
                             # The core queued the pong (not once our close frame is out).
                             peer.write(ws.data_to_send())
@@ -279,6 +331,10 @@ class WebSocketSession:
                             break
                     if ended:
                         break
+                    # What the node read for this connection while a turn ran comes next.
+                    events, self.read_ahead = self.read_ahead or (), None
+                if ended:
+                    break
                 try:
                     data = await peer.receive()
                 except Detached:
