@@ -1,7 +1,6 @@
 """Review of issue 15 (durable output), at the store: bugs found by reading
-storage/_shared/_history.py, each shown on a real PostgreSQL store. Every test here FAILS
-today and is marked ``xfail(strict=True)``: the day the bug is fixed, it passes and the
-strict marker makes the suite say so (remove the marker then)."""
+storage/_shared/_history.py, each shown on a real PostgreSQL store. Each test failed when it
+was written and passes since its fix: it guards against the bug coming back."""
 
 from __future__ import annotations
 
