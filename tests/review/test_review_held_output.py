@@ -1,11 +1,12 @@
 """A durable actor's held output when its lease goes. The durable chaos run in CI (seed 7)
 once ended with two clients unable to open a WebSocket to an actor that its node had lost
 and claimed again while output waited for the store: every handshake waited 3 s and was
-given up, while HTTP calls to the actor went through. That run is not reproduced here; this
-checks the property it points at. Output held for a history that ended fails (the call gets
-``unavailable``, never "ok" for a commit the store may not have), and the actor, claimed
-again, takes connections and calls at once. Real in-process node, real PostgreSQL; the log
-table is locked from the test to hold the appends.
+given up, while HTTP calls to the actor went through. The cause, reproduced here: output
+held for the ended history stayed in the outbox and the new history's output queued behind
+it. Output held for a history that ended fails (a call gets ``unavailable``, never "ok" for
+a commit the store may not have; a connection that misses an event of it is closed with
+1012), and the actor, claimed again, takes connections and calls at once. Real in-process
+node, real PostgreSQL; the log table is locked from the test to hold the appends.
 """
 
 from __future__ import annotations
