@@ -328,21 +328,25 @@ class DurableShipper:
 
     async def _refused(self, node: DurableNode, ident: ActorId, batch: list[_Queued]) -> None:
         """The store refused the actor's entries in ``batch``: the lease they were appended
-        under is gone. Its history ends here, unless this node has claimed the actor again
-        since (a higher fence): then the refusal is only the ended history's, and the history
-        running under the new lease, its log and its lease are left alone (CI found a
-        refusal that arrived after the claim dropping the new lease mid-activation)."""
+        under is gone. Its history ends here, unless it has ended already and the lease this
+        node holds now (if any) is not that one: then the refusal is only the ended history's,
+        and a history running or starting under a new lease, its log and its lease are left
+        alone (CI found a refusal that arrived after the claim dropping the new lease
+        mid-activation)."""
         actor_type, key = ident
         mine = [q for q in batch if (q.entry.actor_type, q.entry.key) == ident]
         fence = max(q.entry.fence for q in mine)
         held = node.lease_fence(actor_type, key)
-        if held is not None and held > fence:
+        ended = held is None and not any(self._current(q) for q in mine)
+        if ended or (held is not None and held > fence):
+            # This node claimed the actor again, or the history has ended already and this
+            # node may be claiming it now (the store's new fence refused the entry before
+            # the claim's answer came back: CI found it under load).
             log.info(
-                "the store refused the log of %s/%s under fence %d, ended; fence %d goes on",
+                "the store refused the log of %s/%s under fence %d, a history that ended",
                 actor_type,
                 key,
                 fence,
-                held,
             )
             return
         log.warning(

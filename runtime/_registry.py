@@ -18,7 +18,7 @@ import logging
 import os
 import zlib
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -367,24 +367,34 @@ class ActorRegistry:
         slot = self.slots.get((actor_type, key))
         if slot is None:
             return
+
+        def newer() -> bool:
+            """Whether the instance in memory was activated under a newer lease (its
+            connections missed nothing)."""
+            activated = slot.activated_fence
+            return fence is not None and activated is not None and activated > fence
+
+        if newer():
+            return
         for session in list(slot.sessions.values()):
             session.close(CloseCode.SERVICE_RESTART, "actor moved to another node")
-        activated = slot.activated_fence
-        if fence is not None and activated is not None and activated > fence:
-            return
-        await self.evict(slot)
+        # Asked again once the current turn is done: an activation under a new lease may
+        # have held the lock meanwhile.
+        await self.evict(slot, unless=newer)
 
     async def stop_all(self) -> None:
         """Evict every actor (graceful shutdown): on_stop runs, storage closes."""
         for slot in list(self.slots.values()):
             await self.evict(slot)
 
-    async def evict(self, slot: ActorSlot) -> None:
-        """Evict one actor (waiting for its current turn); drop its slot if nothing is left."""
+    async def evict(self, slot: ActorSlot, unless: Callable[[], bool] | None = None) -> None:
+        """Evict one actor (waiting for its current turn), unless ``unless()`` holds by then;
+        drop its slot if nothing is left."""
         slot.waiting += 1
         try:
             async with slot.lock:
-                await _activation.evict(slot)
+                if unless is None or not unless():
+                    await _activation.evict(slot)
         finally:
             slot.waiting -= 1
         ident = (slot.actor_type, slot.key)

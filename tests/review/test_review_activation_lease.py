@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import trio
 
 from roost import Actor, App, rpc
@@ -95,3 +96,52 @@ async def test_a_handshake_whose_activation_loses_the_lease_is_refused_with_503(
             assert "retry-after" in headers, headers
             async with connect(a, path, subprotocols=["roost.v1.json"]):
                 pass
+
+
+async def _until_activating(server: Any, actor_type: str, key: str) -> None:
+    """Until the actor's slot exists and its lock is taken (no event says so)."""
+    registry = server.registry
+    while not (  # noqa: ASYNC110
+        registry.has_slot(actor_type, key) and registry.slots[actor_type, key].lock.locked()
+    ):
+        await trio.sleep(0.01)
+
+
+async def test_a_late_fence_lost_spares_the_instance_activated_under_the_next_lease(
+    tmp_path: Path, pg_store_url: str
+) -> None:
+    """A refusal under the lost fence that arrives while the actor is being activated again
+    (its claim in flight, holding the actor's lock: here a wake for its alarms) waits for
+    that activation; it must then leave the new instance alone (it stopped the instance it
+    was never about, whose clients lost it at once)."""
+    app = App()
+    app.actor("slowstart", SlowStart)
+    STARTING.clear()
+    path = "/slowstart/x/rpc/add"
+    with trio.fail_after(60):
+        async with running(app, tmp_path / "a", store=pg_store_url, **cluster()) as a:
+            assert await rpc_call(a, path, b'{"by": 1}') == (200, b'{"value":1}')
+            fence = a.registry.lease_fence("slowstart", "x")
+            assert fence is not None
+            await a.registry.fence_lost("slowstart", "x", fence)  # the lease goes: stopped
+            blocker = await trio.to_thread.run_sync(psycopg.connect, pg_store_url)
+            try:  # the next claim waits in the store, its activation holding the lock
+                await trio.to_thread.run_sync(
+                    blocker.execute, "LOCK TABLE roost_actor_lease IN EXCLUSIVE MODE"
+                )
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(a.registry.wake_for_alarms, "slowstart", "x")
+                    await _until_activating(a, "slowstart", "x")
+                    slot = a.registry.slots["slowstart", "x"]
+                    # A late refusal under the old fence (a snapshot or an append of it).
+                    nursery.start_soon(a.registry.fence_lost, "slowstart", "x", fence)
+                    await trio.sleep(0.1)
+                    await trio.to_thread.run_sync(blocker.rollback)
+            finally:
+                blocker.close()  # (not cancellable: the schema is dropped after the test)
+            new_fence = a.registry.lease_fence("slowstart", "x")
+            assert new_fence is not None and new_fence > fence
+            assert slot.activated_fence == new_fence
+            assert slot.actor is not None, "the new instance was stopped by the old refusal"
+            assert a.registry.slots.get(("slowstart", "x")) is slot
+            assert await rpc_call(a, path, b'{"by": 1}') == (200, b'{"value":2}')

@@ -40,6 +40,22 @@ async def _until(check: Callable[[], bool]) -> None:
         await trio.sleep(0.01)
 
 
+async def _move_fence(store_url: str, fence: int) -> None:
+    """As if another node claimed gated/x and let it go at once: the store's lease has the
+    next fence and no owner."""
+
+    def move() -> None:
+        with psycopg.connect(store_url, autocommit=True) as conn:
+            moved = conn.execute(
+                "UPDATE roost_actor_lease SET fence = %s, node_id = NULL, expires_at = now()"
+                " WHERE actor_type = 'gated' AND actor_key = 'x' AND fence = %s",
+                (fence + 1, fence),
+            )
+            assert moved.rowcount == 1
+
+    await trio.to_thread.run_sync(move)
+
+
 def _slot(server: Any, actor_type: str) -> Any:
     return server.registry.slots[actor_type, "x"]
 
@@ -53,16 +69,20 @@ async def _closed_with(ws: trio_websocket.WebSocketConnection) -> int | None:
         return closed.reason.code
 
 
-@pytest.mark.parametrize("claimed_first", [False, True], ids=["answered-first", "claimed-first"])
+@pytest.mark.parametrize("order", ["answered-first", "claimed-first", "fence-moved-first"])
 async def test_output_held_for_an_ended_history_fails_and_blocks_nothing(
-    tmp_path: Path, pg_store_url: str, caplog: Any, claimed_first: bool
+    tmp_path: Path, pg_store_url: str, caplog: Any, order: str
 ) -> None:
     """Output held when the lease goes fails, and the actor claimed again works at once, in
-    either order of the store's answer to the ended history's append and the new claim.
+    any order of the store's answer to the ended history's append and the new claim.
     ``claimed-first`` is the order CI found once (a race in this test then): the store
     refuses that append (its fence is old), and the refusal must stay with the ended
     history; before the fix it dropped the new lease, so the activation's first commit
-    failed and the handshake got a 500 from a lifecycle error."""
+    failed and the handshake got a 500 from a lifecycle error. ``fence-moved-first``, found
+    by CI under load: the store's lease has a newer fence (here another node's claim, let go
+    at once; there this node's own claim, whose answer had not come back) when the append
+    is refused, and this node holds no lease of the actor; that refusal is the ended
+    history's too (it warned "stopping it here" and stopped the actor again)."""
     settings: dict[str, Any] = {"durable": True, "sync_interval": 1.0, "lease_ttl": 10.0}
     answers: list[tuple[int, bytes]] = []
     connected = trio.Event()
@@ -91,21 +111,23 @@ async def test_output_held_for_an_ended_history_fails_and_blocks_nothing(
                     with trio.fail_after(5):
                         while len(answers) < 2:  # noqa: ASYNC110 - the reply is the event
                             await trio.sleep(0.02)
-                    if claimed_first:  # a new fence while the old append still waits (the
-                        # rebuild of the file waits behind the lock too)
+                    if order == "claimed-first":  # a new fence while the old append still
+                        # waits (the rebuild of the file waits behind the lock too)
                         nursery.start_soon(open_a_connection)
                         with trio.fail_after(5):
                             while (a.registry.lease_fence("gated", "x") or 0) <= fence:  # noqa: ASYNC110
                                 await trio.sleep(0.02)
+                    elif order == "fence-moved-first":
+                        await _move_fence(pg_store_url, fence)
                     claimed = len(caplog.records)
                     await trio.to_thread.run_sync(blocker.rollback)
             finally:
-                await trio.to_thread.run_sync(blocker.close)
+                blocker.close()  # (a cancelled wait must still let the lock go)
             # Its output failed: never "ok" for a commit the store may not have.
             assert answers[1][0] == 503, answers
             # The actor, under a new lease, takes connections and calls at once.
             with trio.fail_after(10):
-                if not claimed_first:
+                if order != "claimed-first":
                     await open_a_connection()
                 await connected.wait()
                 await add()
@@ -162,7 +184,7 @@ async def test_output_held_when_a_turn_outlives_the_lease_does_not_hold_the_next
                     await trio.to_thread.run_sync(blocker.rollback)
                     nursery.cancel_scope.cancel()
             finally:
-                await trio.to_thread.run_sync(blocker.close)
+                blocker.close()  # (a cancelled wait must still let the lock go)
             assert sorted(status for status, _ in answers[1:]) == [503, 503], answers
             # Claimed again: a handshake (a turn that writes nothing) goes through at once.
             with trio.fail_after(5):
@@ -239,7 +261,7 @@ async def test_held_output_that_fails_closes_its_connections_and_answers_its_han
                             await trio.sleep(0.02)
                     await trio.to_thread.run_sync(blocker.rollback)
                 finally:
-                    await trio.to_thread.run_sync(blocker.close)
+                    blocker.close()  # (a cancelled wait must still let the lock go)
             assert codes == {"early": 1012, "late": 1012}, codes
             assert sorted(status for status, _ in answers[1:]) == [503, 503], answers
             await call("add", b'{"by": 1}')
