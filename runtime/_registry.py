@@ -6,8 +6,7 @@ what slots share: the handle pool, the clock, the alarm scheduler, the sync work
 committer, and actor-to-actor calls. It gets them all at construction (runtime/_node.py
 builds a node's services in dependency order); it runs a slot's lifecycle
 (``runtime/_activation``) when the slot asks, and it implements the slot's
-:class:`~roost.runtime._slot.SlotNode` and the sync worker's
-:class:`~roost.runtime._sync.SyncNode`.
+:class:`~roost.runtime._slot.SlotNode` and the sync worker's :class:`~roost.runtime._sync.SyncNode`.
 """
 
 from __future__ import annotations
@@ -361,25 +360,20 @@ class ActorRegistry:
     async def fence_lost(self, actor_type: str, key: str, fence: int | None = None) -> None:
         """Another node owns this actor now (the store refused ``fence``, or that lease was
         lost): close its connections (they may have missed another owner's events) and stop
-        it here, unless its instance is of a newer lease of this node (claimed again since)."""
+        it here, unless its instance is of a newer lease of this node (claimed again since;
+        asked again once the current turn is done: an activation may hold the lock)."""
         if self.clustered:
             self.placement.fence_refused(actor_type, key, fence)
         slot = self.slots.get((actor_type, key))
-        if slot is None:
-            return
 
         def newer() -> bool:
-            """Whether the instance in memory was activated under a newer lease (its
-            connections missed nothing)."""
-            activated = slot.activated_fence
+            activated = slot.activated_fence if slot is not None else None
             return fence is not None and activated is not None and activated > fence
 
-        if newer():
+        if slot is None or newer():
             return
         for session in list(slot.sessions.values()):
             session.close(CloseCode.SERVICE_RESTART, "actor moved to another node")
-        # Asked again once the current turn is done: an activation under a new lease may
-        # have held the lock meanwhile.
         await self.evict(slot, unless=newer)
 
     async def stop_all(self) -> None:
@@ -388,8 +382,7 @@ class ActorRegistry:
             await self.evict(slot)
 
     async def evict(self, slot: ActorSlot, unless: Callable[[], bool] | None = None) -> None:
-        """Evict one actor (waiting for its current turn), unless ``unless()`` holds by then;
-        drop its slot if nothing is left."""
+        """Evict one actor once its turn is done (unless ``unless()``); drop an empty slot."""
         slot.waiting += 1
         try:
             async with slot.lock:
