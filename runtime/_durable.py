@@ -328,11 +328,11 @@ class DurableShipper:
 
     async def _refused(self, node: DurableNode, ident: ActorId, batch: list[_Queued]) -> None:
         """The store refused the actor's entries in ``batch``: the lease they were appended
-        under is gone. Its history ends here, unless it has ended already and the lease this
-        node holds now (if any) is not that one: then the refusal is only the ended history's,
-        and a history running or starting under a new lease, its log and its lease are left
-        alone (CI found a refusal that arrived after the claim dropping the new lease
-        mid-activation)."""
+        under is gone. Its history ends here, unless this node holds a newer lease of the
+        actor, or holds none and the history has ended already: then the refusal is only the
+        ended history's, and a history running or starting under a new lease, its log and its
+        lease are left alone (CI found a refusal that arrived after the claim dropping the
+        new lease mid-activation)."""
         actor_type, key = ident
         mine = [q for q in batch if (q.entry.actor_type, q.entry.key) == ident]
         fence = max(q.entry.fence for q in mine)
